@@ -1,0 +1,213 @@
+"""Ingest throughput: ``spendwatch`` end to end into SQLite against plain pandas, same run.
+
+Generates a FOCUS 1.2 export where line items aggregate about ten to one into hourly points
+(ten resources per line of spend per hour, as real exports do), then times:
+
+* baseline: ``pandas.read_csv`` + ``groupby`` over the same file (no validation, no storage);
+* spendwatch: discovery, checksum, streaming parse, validation, allocation, aggregation and the
+  SQLite write, exactly as ``spendwatch ingest`` does.
+
+Prints rows per second (median of ``--repeat`` runs) and the ratio; with ``--memory`` it also
+ingests in a child process and prints that process's peak RSS.
+
+    python bench/ingest.py --rows 1000000 --repeat 3
+    python bench/ingest.py --rows 10000000 --repeat 1 --memory --skip-baseline
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+SERVICES = [
+    ("Amazon Bedrock", "AI and Machine Learning", "Tokens"),
+    ("Amazon EC2", "Compute", "Hours"),
+    ("Amazon S3", "Storage", "GB-Mo"),
+    ("AmazonCloudWatch", "Management and Governance", "GB"),
+    ("AWS Data Transfer", "Networking", "GB"),
+    ("Amazon SageMaker", "AI and Machine Learning", "Hours"),
+]
+ITEMS_PER_POINT = 10
+
+
+def _batch(lines: int, hour0: int, hours: int, rng: np.random.Generator) -> pa.Table:
+    """All line items of ``hours`` hours starting at hour index ``hour0``."""
+    line = np.tile(np.repeat(np.arange(lines), ITEMS_PER_POINT), hours)
+    item = np.tile(np.arange(ITEMS_PER_POINT), lines * hours)
+    hour = np.repeat(np.arange(hour0, hour0 + hours), lines * ITEMS_PER_POINT)
+    n = len(line)
+    base = pd.Timestamp("2026-08-01T00:00:00Z")
+    starts = base + pd.to_timedelta(hour, unit="h")
+    service = line % len(SERVICES)
+    cost = rng.gamma(2.0, 0.5, n) * (1 + line % 7)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    period = starts.to_period("M").start_time.tz_localize("UTC") if starts.tz is None else (
+        starts.tz_localize(None).to_period("M").start_time.tz_localize("UTC"))
+    tags = np.array(
+        [
+            json.dumps({"Project": f"proj-{i % 40}", "env": ["prod", "dev", "staging"][i % 3],
+                        "team": f"team-{i % 12}"})
+            for i in range(lines)
+        ],
+        dtype=object,
+    )
+    columns = {
+        "BillingAccountId": np.array([f"ba-{i % 3:04d}" for i in range(lines)])[line],
+        "BillingAccountName": "Example Corp",
+        "BillingCurrency": "USD",
+        "BillingPeriodStart": period.strftime(fmt),
+        "BillingPeriodEnd": (period + pd.offsets.MonthBegin(1)).strftime(fmt),
+        "ChargePeriodStart": starts.strftime(fmt),
+        "ChargePeriodEnd": (starts + pd.Timedelta(hours=1)).strftime(fmt),
+        "ChargeCategory": "Usage",
+        "ChargeClass": "",
+        "ChargeFrequency": "Usage-Based",
+        "ChargeDescription": np.array([f"{s[0]} usage" for s in SERVICES])[service],
+        "BilledCost": np.round(cost, 6),
+        "EffectiveCost": np.round(cost, 6),
+        "ListCost": np.round(cost * 1.1, 6),
+        "ContractedCost": np.round(cost, 6),
+        "ConsumedQuantity": np.round(cost * 100, 3),
+        "ConsumedUnit": np.array([s[2] for s in SERVICES])[service],
+        "PricingQuantity": np.round(cost * 100, 3),
+        "PricingUnit": np.array([s[2] for s in SERVICES])[service],
+        "ProviderName": "AWS",
+        "PublisherName": "AWS",
+        "InvoiceIssuerName": "AWS",
+        "ServiceName": np.array([s[0] for s in SERVICES])[service],
+        "ServiceCategory": np.array([s[1] for s in SERVICES])[service],
+        "SubAccountId": np.array([f"{100000000000 + i % 25}" for i in range(lines)])[line],
+        "SubAccountName": np.array([f"account-{i % 25}" for i in range(lines)])[line],
+        "RegionId": np.array(["us-east-1", "eu-west-1", "us-west-2"])[line % 3],
+        "RegionName": np.array(["US East", "EU West", "US West"])[line % 3],
+        "ResourceId": np.char.add(np.char.add("res-", line.astype(str)),
+                                  np.char.add("-", item.astype(str))),
+        "SkuId": np.char.add("sku-", service.astype(str)),
+        "Tags": tags[line],
+    }
+    return pa.table({k: (v if isinstance(v, np.ndarray | pd.Index) else [v] * n)
+                     for k, v in columns.items()})
+
+
+def generate(path: Path, *, rows: int, lines: int, seed: int = 7) -> int:
+    """Write a FOCUS export of about ``rows`` line items; returns the exact row count."""
+    rng = np.random.default_rng(seed)
+    per_hour = lines * ITEMS_PER_POINT
+    hours = max(1, rows // per_hour)
+    step = max(1, 200_000 // per_hour)
+    written = 0
+    writer = None
+    try:
+        for hour0 in range(0, hours, step):
+            table = _batch(lines, hour0, min(step, hours - hour0), rng)
+            if writer is None:
+                writer = (pq.ParquetWriter(path, table.schema) if path.suffix == ".parquet"
+                          else pacsv.CSVWriter(path, table.schema))
+            writer.write_table(table)
+            written += table.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return written
+
+
+def baseline(path: Path) -> float:
+    started = time.perf_counter()
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    frame.groupby(
+        ["ChargePeriodStart", "BillingAccountId", "SubAccountId", "ServiceName", "RegionId",
+         "Tags", "ChargeCategory"], sort=False,
+    )[["BilledCost", "EffectiveCost"]].sum()
+    return time.perf_counter() - started
+
+
+def spendwatch_ingest(path: Path, workdir: Path) -> float:
+    from bot.ingest import ingest_path
+    from bot.settings import Settings
+    from storage.db import make_engine, upgrade
+
+    db = workdir / f"bench-{time.monotonic_ns()}.db"
+    settings = Settings(database_url=f"sqlite:///{db}", quarantine_dir=workdir / "quarantine")
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    started = time.perf_counter()
+    report = ingest_path(engine=engine, settings=settings, path=path)
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    failed = report.failed
+    if failed:
+        raise SystemExit(f"ingest failed: {failed[0].message}")
+    db.unlink(missing_ok=True)
+    return elapsed
+
+
+def peak_memory(path: Path, workdir: Path) -> tuple[float, float]:
+    """Ingest in a child process; return (seconds, peak RSS in MiB) of that child."""
+    code = (
+        "import sys, time; from pathlib import Path; sys.path.insert(0, sys.argv[3]);"
+        "from bench.ingest import spendwatch_ingest;"
+        "print(spendwatch_ingest(Path(sys.argv[1]), Path(sys.argv[2])))"
+    )
+    root = str(Path(__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-c", code, str(path), str(workdir), root],
+                         check=True, capture_output=True, text=True)
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return float(out.stdout.strip().splitlines()[-1]), peak_kib / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--lines", type=int, default=500, help="lines of spend (series)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--formats", default="csv,parquet")
+    parser.add_argument("--memory", action="store_true", help="measure peak RSS in a child")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        workdir = Path(tmp)
+        for fmt in args.formats.split(","):
+            path = workdir / f"export.{fmt}"
+            t0 = time.perf_counter()
+            rows = generate(path, rows=args.rows, lines=args.lines)
+            size = path.stat().st_size / 2**20
+            print(f"{fmt}: {rows:,} line items, {size:,.0f} MiB, generated in "
+                  f"{time.perf_counter() - t0:.1f}s, ~{ITEMS_PER_POINT}:1 into hourly points")
+            if args.memory:
+                seconds, peak = peak_memory(path, workdir)
+                print(f"  spendwatch (child process): {rows / seconds:,.0f} rows/s, "
+                      f"peak RSS {peak:,.0f} MiB")
+                continue
+            ours, theirs = [], []
+            for _ in range(args.repeat):
+                if not args.skip_baseline:
+                    theirs.append(baseline(path))
+                ours.append(spendwatch_ingest(path, workdir))
+            ours_rate = rows / statistics.median(ours)
+            print(f"  spendwatch ingest -> SQLite: {ours_rate:,.0f} rows/s "
+                  f"(median of {len(ours)}: {statistics.median(ours):.2f}s)")
+            if theirs:
+                base_rate = rows / statistics.median(theirs)
+                print(f"  pandas read + groupby:       {base_rate:,.0f} rows/s "
+                      f"(median of {len(theirs)}: {statistics.median(theirs):.2f}s)")
+                print(f"  ratio spendwatch / pandas:   {ours_rate / base_rate:.2f}")
+            path.unlink()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""The configuration: one YAML file, validated by pydantic, built once in ``main()``.
+
+Secrets never live in the file; they come from the environment (``SLACK_BOT_TOKEN`` and
+friends) and are read where they are used. Every validation error names the key, the bad value
+and what is allowed, because the person reading it is editing a YAML file, not Python.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = [
+    "AllocationRule",
+    "AllocationSettings",
+    "ConfigError",
+    "CurrencySettings",
+    "FocusSourceSettings",
+    "RoutingSettings",
+    "Settings",
+    "load_settings",
+]
+
+CONFIG_ENV = "SPENDWATCH_CONFIG"
+
+DEFAULT_TAG_KEYS: dict[str, list[str]] = {
+    "project": ["project", "proj"],
+    "environment": ["environment", "env"],
+    "owner": ["owner", "team"],
+    "phase": ["phase", "lifecycle"],
+    "cost_center": ["cost_center", "costcenter", "cost-center", "cost centre", "cost_centre"],
+}
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or invalid; the message says how to fix it."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FocusSourceSettings(_Model):
+    """A FOCUS export drop: a file or a folder of ``.csv``, ``.csv.gz`` or ``.parquet`` files."""
+
+    type: Literal["focus"] = "focus"
+    path: Path
+    name: str | None = None
+    currency: str | None = Field(
+        default=None,
+        description="Currency to assume for files that have no BillingCurrency column.",
+    )
+
+    @property
+    def label(self) -> str:
+        return self.name or f"focus:{self.path}"
+
+
+SourceSettings = Annotated[FocusSourceSettings, Field(discriminator="type")]
+
+
+class AllocationRule(_Model):
+    """Fill (or with ``override``, replace) allocation fields for spend that matches.
+
+    ``match`` keys are shell-style patterns (``fnmatch``, case-insensitive) on the row's
+    ``provider``, ``billing_account``, ``sub_account``, ``sub_account_name``, ``service`` or
+    ``region``; every pattern given must match.
+    """
+
+    match: dict[Literal[
+        "provider", "billing_account", "sub_account", "sub_account_name", "service", "region"
+    ], str]
+    set: dict[Literal["project", "environment", "owner", "phase", "cost_center"], str]
+    override: bool = False
+
+    @field_validator("match", "set")
+    @classmethod
+    def _not_empty(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("must name at least one field")
+        return value
+
+
+class AllocationSettings(_Model):
+    tag_keys: dict[
+        Literal["project", "environment", "owner", "phase", "cost_center"], list[str]
+    ] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_TAG_KEYS.items()})
+    environment_aliases: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "prod": ["production", "prd", "live"],
+            "staging": ["stage", "stg", "preprod"],
+            "dev": ["development", "develop"],
+            "test": ["testing", "qa"],
+            "sandbox": ["sbx", "playground"],
+        }
+    )
+    phase_by_environment: dict[str, Literal["build", "run", "move"]] = Field(
+        default_factory=lambda: {
+            "prod": "run",
+            "staging": "build",
+            "dev": "build",
+            "test": "build",
+            "sandbox": "build",
+        }
+    )
+    rules: list[AllocationRule] = Field(default_factory=list)
+
+    @field_validator("tag_keys")
+    @classmethod
+    def _merge_defaults(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        merged = {k: list(v) for k, v in DEFAULT_TAG_KEYS.items()}
+        for key, aliases in value.items():
+            if not aliases:
+                raise ValueError(f"{key}: give at least one tag key")
+            merged[key] = list(aliases)
+        return merged
+
+
+class CurrencySettings(_Model):
+    """Stored costs are in ``base``; other billing currencies need a rate (1 unit = rate base)."""
+
+    base: str = "USD"
+    rates: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("base")
+    @classmethod
+    def _iso_code(cls, value: str) -> str:
+        value = value.strip().upper()
+        if len(value) != 3 or not value.isalpha():
+            raise ValueError("must be a three-letter ISO 4217 code such as USD or EUR")
+        return value
+
+    @field_validator("rates")
+    @classmethod
+    def _positive_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        out = {}
+        for code, rate in value.items():
+            if rate <= 0:
+                raise ValueError(f"{code}: rate must be greater than 0, got {rate}")
+            out[code.strip().upper()] = float(rate)
+        return out
+
+
+class RoutingSettings(_Model):
+    default_channel: str = "C0FINOPS"
+    owners: dict[str, str] = Field(default_factory=dict)
+
+
+class Settings(_Model):
+    database_url: str = "sqlite:///spendwatch.db"
+    sources: list[SourceSettings] = Field(default_factory=list)
+    allocation: AllocationSettings = Field(default_factory=AllocationSettings)
+    currency: CurrencySettings = Field(default_factory=CurrencySettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    quarantine_dir: Path = Path("quarantine")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError(
+                "must start with sqlite:/// (a file) or postgresql+psycopg:// (a server)"
+            )
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+
+def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    value = error.get("input")
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, error["loc"][:-1])
+        hint = f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it"
+        return f"{key}: unknown key (value {value!r}); {hint}"
+    if error["type"] == "missing":
+        return f"{key}: required but missing"
+    shown = repr(value) if not isinstance(value, dict) else "{...}"
+    return f"{key}: {error['msg']} (got {shown})"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or not (
+            isinstance(current, type) and issubclass(current, BaseModel)
+        ):
+            continue
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if current is None:
+            for arg in args:
+                inner = getattr(arg, "__args__", ())
+                current = next(
+                    (c for c in inner if isinstance(c, type) and issubclass(c, BaseModel)), None
+                )
+                if current:
+                    break
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(current.model_fields)
+    return []
+
+
+def parse_settings(data: Any, *, origin: str = "configuration") -> Settings:
+    """Validate already-loaded YAML data; raise ConfigError listing every problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{origin}: the top level must be a mapping of keys (database_url, sources, ...), "
+            f"got {type(data).__name__}"
+        )
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe(err, Settings) for err in exc.errors()]
+        raise ConfigError(f"{origin} is invalid:\n  - " + "\n  - ".join(lines)) from None
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Load from ``path``, else ``$SPENDWATCH_CONFIG``, else the built-in defaults.
+
+    Relative paths in the file (sources, quarantine) are resolved against the file's folder.
+    """
+    if path is None:
+        env_path = os.environ.get(CONFIG_ENV)
+        path = Path(env_path) if env_path else None
+    if path is None:
+        return Settings()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist; pass --config with an existing file "
+            f"(see spendwatch.example.yml)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path} is not valid YAML{where}: {problem}") from None
+    settings = parse_settings(data, origin=str(path))
+    return _resolve_paths(settings, base=path.parent)
+
+
+def _resolve_paths(settings: Settings, *, base: Path) -> Settings:
+    sources = [
+        s.model_copy(update={"path": s.path if s.path.is_absolute() else base / s.path})
+        for s in settings.sources
+    ]
+    quarantine = settings.quarantine_dir
+    if not quarantine.is_absolute():
+        quarantine = base / quarantine
+    url = settings.database_url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != "sqlite://" and not url.startswith(prefix + "/"):
+        rest = url.removeprefix(prefix)
+        if rest and rest != ":memory:":
+            url = prefix + str(base / rest)
+    return settings.model_copy(
+        update={"sources": sources, "quarantine_dir": quarantine, "database_url": url}
+    )

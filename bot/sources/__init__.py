@@ -1,0 +1,1 @@
+"""Cost sources: each yields FOCUS-shaped rows (see ``focus.py``)."""

@@ -1,0 +1,202 @@
+"""All tables, in one module.
+
+Datetimes are aware and in UTC on both sides (SQLModel's UTCDateTime: ``timestamptz`` on
+PostgreSQL, UTC text on SQLite); a naive datetime is refused at bind time. Money is stored as
+floats in the configured base currency: cost points are aggregates used for detection and
+showback, not an invoice ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "Alert",
+    "Anomaly",
+    "AuditLog",
+    "CostPoint",
+    "CostSeries",
+    "IngestRun",
+    "PlaybookRun",
+    "RunbookEntry",
+    "SERIES_COLUMNS",
+]
+
+# The columns that, with the hour, identify one hourly point of one line of spend.
+SERIES_COLUMNS: tuple[str, ...] = (
+    "provider",
+    "billing_account_id",
+    "sub_account_id",
+    "sub_account_name",
+    "service_name",
+    "service_category",
+    "region",
+    "project",
+    "environment",
+    "owner",
+    "phase",
+    "cost_center",
+    "charge_category",
+    "currency",
+    "usage_unit",
+)
+
+
+class IngestRun(SQLModel, table=True):
+    """One file of one delivery, and what became of its rows."""
+
+    __tablename__ = "ingest_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(index=True, max_length=36)
+    source: str = Field(max_length=500)
+    file_path: str = Field(max_length=2000)
+    checksum: str = Field(index=True, max_length=64)
+    file_size: int = 0
+    status: str = Field(default="running", max_length=20)
+    started_at: datetime
+    finished_at: datetime | None = None
+    rows_read: int = 0
+    rows_kept: int = 0
+    rows_rejected: int = 0
+    points_written: int = 0
+    billing_periods: list[Any] = Field(default_factory=list, sa_column=Column(JSON))
+    rejected_reasons: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    warnings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    quarantine_path: str | None = Field(default=None, max_length=2000)
+    message: str | None = None
+
+
+class CostSeries(SQLModel, table=True):
+    """One line of spend: everything that identifies it, allocation included."""
+
+    __tablename__ = "cost_series"
+    __table_args__ = (
+        UniqueConstraint(*SERIES_COLUMNS, name="uq_cost_series_identity"),
+        Index("ix_cost_series_workload", "project", "environment"),
+        Index("ix_cost_series_account", "billing_account_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=200)
+    billing_account_id: str = Field(max_length=200)
+    sub_account_id: str = Field(max_length=200)
+    sub_account_name: str = Field(max_length=500)
+    service_name: str = Field(max_length=300)
+    service_category: str = Field(max_length=200)
+    region: str = Field(max_length=100)
+    project: str = Field(max_length=200)
+    environment: str = Field(max_length=100)
+    owner: str = Field(max_length=200)
+    phase: str = Field(max_length=20)
+    cost_center: str = Field(max_length=200)
+    charge_category: str = Field(max_length=20)
+    currency: str = Field(max_length=3)
+    usage_unit: str = Field(max_length=100)
+
+
+class CostPoint(SQLModel, table=True):
+    """Spend of one series in one hour, from one ingest run (narrow: it is the big table)."""
+
+    __tablename__ = "cost_point"
+    __table_args__ = (
+        Index("ix_cost_point_series_hour", "series_id", "hour"),
+        Index("ix_cost_point_hour", "hour"),
+        Index("ix_cost_point_run", "ingest_run_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    series_id: int = Field(foreign_key="cost_series.id")
+    ingest_run_id: int = Field(foreign_key="ingest_run.id")
+    hour: datetime
+    billing_period_start: datetime
+    billed_cost: float = 0.0
+    effective_cost: float = 0.0
+    usage_quantity: float = 0.0
+    line_items: int = 0
+
+
+class Anomaly(SQLModel, table=True):
+    """One incident of unusual spend on one workload, updated while it lasts."""
+
+    __tablename__ = "anomaly"
+    __table_args__ = (Index("ix_anomaly_workload", "project", "environment", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project: str = Field(max_length=200)
+    environment: str = Field(max_length=100)
+    owner: str = Field(max_length=200)
+    phase: str = Field(max_length=20)
+    kind: str = Field(max_length=50)
+    status: str = Field(default="open", max_length=30)
+    started_at: datetime
+    detected_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None = None
+    expected_cost: float = 0.0
+    actual_cost: float = 0.0
+    impact_usd: float = 0.0
+    peak_hourly_usd: float = 0.0
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class Alert(SQLModel, table=True):
+    """The one chat message that represents an anomaly on one platform."""
+
+    __tablename__ = "alert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    anomaly_id: int = Field(foreign_key="anomaly.id", index=True)
+    platform: str = Field(max_length=20)
+    channel: str = Field(max_length=100)
+    message_ref: str | None = Field(default=None, max_length=200)
+    status: str = Field(default="pending", max_length=20)
+    created_at: datetime
+    updated_at: datetime
+
+
+class PlaybookRun(SQLModel, table=True):
+    __tablename__ = "playbook_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    anomaly_id: int = Field(foreign_key="anomaly.id", index=True)
+    playbook: str = Field(max_length=100)
+    current_step: str = Field(max_length=100)
+    answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    started_by: str = Field(max_length=100)
+    started_at: datetime
+    completed_at: datetime | None = None
+
+
+class RunbookEntry(SQLModel, table=True):
+    """What the team learned from one incident on a workload."""
+
+    __tablename__ = "runbook_entry"
+    __table_args__ = (Index("ix_runbook_workload", "project", "environment", "service_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project: str = Field(max_length=200)
+    environment: str = Field(max_length=100)
+    service_name: str = Field(max_length=300)
+    anomaly_id: int | None = Field(default=None, foreign_key="anomaly.id")
+    root_cause: str
+    fix: str
+    prevention: str
+    author: str = Field(max_length=100)
+    created_at: datetime
+
+
+class AuditLog(SQLModel, table=True):
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str = Field(max_length=100)
+    action: str = Field(max_length=100)
+    subject_type: str = Field(max_length=50)
+    subject_id: str = Field(max_length=100)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))

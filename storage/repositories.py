@@ -1,0 +1,248 @@
+"""Query functions: keyword-only, session (or connection) first, no business rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from storage.models import SERIES_COLUMNS, AuditLog, CostPoint, CostSeries, IngestRun
+
+__all__ = [
+    "add_audit",
+    "count_points_for_run",
+    "data_range",
+    "create_ingest_run",
+    "finish_ingest_run",
+    "insert_points",
+    "latest_run_for_checksum",
+    "list_ingest_runs",
+    "load_points",
+    "replace_scopes",
+    "resolve_series",
+]
+
+POINT_VALUE_COLUMNS = ("billed_cost", "effective_cost", "usage_quantity", "line_items")
+
+
+def create_ingest_run(
+    *, db_session: Session, delivery_id: str, source: str, file_path: str, checksum: str,
+    file_size: int,
+) -> IngestRun:
+    run = IngestRun(
+        delivery_id=delivery_id,
+        source=source,
+        file_path=file_path,
+        checksum=checksum,
+        file_size=file_size,
+        started_at=datetime.now(UTC),
+    )
+    db_session.add(run)
+    db_session.flush()
+    return run
+
+
+def finish_ingest_run(*, db_session: Session, run_id: int, **fields: Any) -> IngestRun:
+    run = db_session.get(IngestRun, run_id)
+    if run is None:
+        raise LookupError(f"ingest run {run_id} does not exist")
+    for key, value in fields.items():
+        setattr(run, key, value)
+    run.finished_at = datetime.now(UTC)
+    db_session.add(run)
+    return run
+
+
+def latest_run_for_checksum(*, db_session: Session, checksum: str) -> IngestRun | None:
+    statement = (
+        select(IngestRun)
+        .where(IngestRun.checksum == checksum, IngestRun.status == "succeeded")
+        .order_by(IngestRun.id.desc())
+        .limit(1)
+    )
+    return db_session.exec(statement).scalars().first()  # type: ignore[call-overload]
+
+
+def count_points_for_run(*, db_session: Session, run_id: int) -> int:
+    statement = select(func.count()).select_from(CostPoint).where(
+        CostPoint.ingest_run_id == run_id
+    )
+    return int(db_session.exec(statement).scalar_one())  # type: ignore[call-overload]
+
+
+def list_ingest_runs(*, db_session: Session, limit: int = 20) -> Sequence[IngestRun]:
+    statement = select(IngestRun).order_by(IngestRun.id.desc()).limit(limit)
+    return db_session.exec(statement).scalars().all()  # type: ignore[call-overload]
+
+
+def resolve_series(
+    *, connection: Connection, series: pd.DataFrame, cache: dict[tuple[str, ...], int]
+) -> np.ndarray:
+    """Ids of the series in ``series`` (one row per distinct line), creating the new ones."""
+    keys = [tuple(str(v) for v in row) for row in series[list(SERIES_COLUMNS)].itertuples(
+        index=False, name=None)]
+    missing = [k for k in dict.fromkeys(keys) if k not in cache]
+    if missing:
+        table = CostSeries.__table__  # type: ignore[attr-defined]
+        columns = [table.c[c] for c in SERIES_COLUMNS]
+        if not cache:
+            for row in connection.execute(select(table.c.id, *columns)):
+                cache[tuple(row[1:])] = row[0]
+            missing = [k for k in missing if k not in cache]
+        if missing:
+            connection.execute(
+                insert(table), [dict(zip(SERIES_COLUMNS, k, strict=True)) for k in missing]
+            )
+            wanted = {
+                c: sorted({k[i] for k in missing}) for i, c in enumerate(SERIES_COLUMNS[:3])
+            }
+            statement = select(table.c.id, *columns).where(
+                *[table.c[c].in_(values) for c, values in wanted.items()]
+            )
+            for row in connection.execute(statement):
+                cache[tuple(row[1:])] = row[0]
+    return np.array([cache[k] for k in keys], dtype=np.int64)
+
+
+def replace_scopes(
+    *, connection: Connection, delivery_id: str, scopes: Iterable[tuple[str, datetime]]
+) -> int:
+    """Delete points of these (billing account, billing period) scopes from earlier deliveries.
+
+    A re-delivered export is a snapshot of its billing period: it replaces, never adds.
+    """
+    earlier = select(IngestRun.id).where(IngestRun.delivery_id != delivery_id)
+    removed = 0
+    for account, period in scopes:
+        in_account = select(CostSeries.id).where(CostSeries.billing_account_id == account)
+        result = connection.execute(
+            delete(CostPoint).where(
+                CostPoint.series_id.in_(in_account),  # type: ignore[attr-defined]
+                CostPoint.billing_period_start == period,
+                CostPoint.ingest_run_id.in_(earlier),  # type: ignore[attr-defined]
+            )
+        )
+        removed += result.rowcount or 0
+    return removed
+
+
+def insert_points(*, connection: Connection, run_id: int, points: pd.DataFrame) -> int:
+    """Bulk-load hourly points (``series_id``, ``hour``, ``billing_period_start``, values).
+
+    The one place that speaks a dialect: ORM-style inserts run at a few thousand rows a
+    second, so SQLite gets a plain DB-API ``executemany`` and PostgreSQL a ``COPY``. Times are
+    written as UTC text in the exact form SQLAlchemy's UTC datetime type reads back.
+    """
+    if points.empty:
+        return 0
+    columns = ["ingest_run_id", "series_id", "hour", "billing_period_start",
+               *POINT_VALUE_COLUMNS]
+    postgres = connection.dialect.name == "postgresql"
+    data = [
+        [run_id] * len(points),
+        np.asarray(points["series_id"], dtype=np.int64).tolist(),
+        _utc_text(points["hour"], postgres=postgres),
+        _utc_text(points["billing_period_start"], postgres=postgres),
+    ]
+    for column in POINT_VALUE_COLUMNS:
+        kind = int if column == "line_items" else float
+        data.append(np.asarray(points[column], dtype=kind).tolist())
+    rows = list(zip(*data, strict=True))
+    raw = connection.connection.driver_connection
+    if postgres:
+        with raw.cursor() as cursor, cursor.copy(
+            f"COPY cost_point ({', '.join(columns)}) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        placeholders = ", ".join("?" for _ in columns)
+        cursor = raw.cursor()
+        try:
+            cursor.executemany(
+                f"INSERT INTO cost_point ({', '.join(columns)}) VALUES ({placeholders})", rows
+            )
+        finally:
+            cursor.close()
+    return len(rows)
+
+
+def _utc_text(values: pd.Series, *, postgres: bool) -> list[str]:
+    codes, uniques = pd.factorize(values)
+    stamps = pd.DatetimeIndex(uniques)
+    stamps = stamps.tz_convert("UTC") if stamps.tz is not None else stamps
+    text = stamps.strftime("%Y-%m-%d %H:%M:%S+00" if postgres else "%Y-%m-%d %H:%M:%S.%f")
+    return np.asarray(text, dtype=object)[codes].tolist()
+
+
+def load_points(
+    *,
+    connection: Connection,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    project: str | None = None,
+    environment: str | None = None,
+    columns: Sequence[str] = ("project", "environment", "owner", "service_name", "region",
+                              "charge_category", "sub_account_name"),
+) -> pd.DataFrame:
+    """Hourly spend summed over the given series columns, as a frame (hour as aware UTC)."""
+    group = [getattr(CostSeries, c) for c in columns]
+    statement = (
+        select(
+            CostPoint.hour,
+            *group,
+            func.sum(CostPoint.billed_cost).label("billed_cost"),
+            func.sum(CostPoint.effective_cost).label("effective_cost"),
+        )
+        .join(CostSeries, CostSeries.id == CostPoint.series_id)
+        .group_by(CostPoint.hour, *group)
+    )
+    if start is not None:
+        statement = statement.where(CostPoint.hour >= start)
+    if end is not None:
+        statement = statement.where(CostPoint.hour < end)
+    if project is not None:
+        statement = statement.where(CostSeries.project == project)
+    if environment is not None:
+        statement = statement.where(CostSeries.environment == environment)
+    rows = connection.execute(statement).all()
+    frame = pd.DataFrame(rows, columns=["hour", *columns, "billed_cost", "effective_cost"])
+    if not frame.empty:
+        frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
+    return frame
+
+
+def data_range(*, connection: Connection) -> tuple[datetime | None, datetime | None]:
+    """First and last hour with any point."""
+    row = connection.execute(select(func.min(CostPoint.hour), func.max(CostPoint.hour))).one()
+    first, last = row
+    return (
+        pd.Timestamp(first).tz_localize("UTC").to_pydatetime() if _naive(first) else first,
+        pd.Timestamp(last).tz_localize("UTC").to_pydatetime() if _naive(last) else last,
+    )
+
+
+def _naive(value: datetime | None) -> bool:
+    return value is not None and value.tzinfo is None
+
+
+def add_audit(
+    *, db_session: Session, actor: str, action: str, subject_type: str, subject_id: str,
+    detail: dict[str, Any] | None = None,
+) -> AuditLog:
+    entry = AuditLog(
+        at=datetime.now(UTC),
+        actor=actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        detail=detail or {},
+    )
+    db_session.add(entry)
+    return entry
