@@ -1,0 +1,148 @@
+"""The `spendwatch` command as a user runs it: a real process, real files, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def spendwatch(*args: str, cwd: Path, env: dict[str, str] | None = None,
+               stdin: str | None = "") -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "SPENDWATCH_CONFIG"}
+    full_env.update({"COLUMNS": "200", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=cwd, env=full_env, input=stdin,
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def write_config(tmp_path: Path, **extra: object) -> Path:
+    config = {"database_url": "sqlite:///sw.db", "quarantine_dir": "quarantine", **extra}
+    path = tmp_path / "spendwatch.yml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    return path
+
+
+HEADER = ("BillingAccountId,BillingCurrency,BillingPeriodStart,ChargePeriodStart,ChargePeriodEnd,"
+          "ChargeCategory,BilledCost,EffectiveCost,ServiceName,Tags\n")
+
+
+def row(hour: str, cost: float, service: str = "Amazon Bedrock", tags: str = "",
+        account: str = "ba-1") -> str:
+    tag_text = '"' + tags.replace('"', '""') + '"' if tags else ""
+    return (f"{account},USD,2026-09-01T00:00:00Z,2026-09-{hour}:00:00Z,2026-09-{hour}:59:59Z,"
+            f"Usage,{cost},{cost},{service},{tag_text}\n")
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> Path:
+    tags = json.dumps({"Project": "support-agent", "env": "Production", "team": "team-support"})
+    lines = [HEADER]
+    for day in range(1, 15):
+        lines.append(row(f"{day:02d}T10", 10.0 + day, tags=tags))
+        lines.append(row(f"{day:02d}T10", 5.0, service="Amazon RDS"))  # untagged
+    lines.append(row("15T10", "abc"))  # type: ignore[arg-type]
+    path = tmp_path / "exports" / "focus.csv"
+    path.parent.mkdir()
+    path.write_text("".join(lines))
+    return path
+
+
+def test_ingest_prints_a_summary_and_points_at_the_quarantine(tmp_path, export):
+    config = write_config(tmp_path)
+    result = spendwatch("ingest", str(export.parent), "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "28 rows kept, 1 rejected" in result.stdout
+    assert "BilledCost is not a number" in result.stdout
+    quarantine = list((tmp_path / "quarantine").glob("*.rejected.csv"))
+    assert len(quarantine) == 1
+    assert "abc" in quarantine[0].read_text()
+
+
+def test_costs_table_with_change_and_unallocated_share(tmp_path, export):
+    config = write_config(tmp_path)
+    env = {"SPENDWATCH_CONFIG": str(config)}
+    assert spendwatch("ingest", str(export), cwd=tmp_path, env=env).returncode == 0
+
+    by_project = spendwatch("costs", "--by", "project", "--last", "7d", cwd=tmp_path, env=env)
+    assert by_project.returncode == 0, by_project.stderr
+    out = by_project.stdout
+    # days 8..14 vs 1..7: support-agent 18..24 (147) vs 11..17 (98); RDS 35 vs 35
+    assert "support-agent" in out and "$147.00" in out and "$98.00" in out and "+50.0%" in out
+    assert "unallocated" in out and "$35.00" in out
+    assert "$182.00" in out  # total
+
+    loose = spendwatch("costs", "--unallocated", "--last", "7d", cwd=tmp_path, env=env)
+    assert loose.returncode == 0, loose.stderr
+    assert "$35.00 of $182.00 (19.2%)" in loose.stdout
+    assert "Amazon RDS" in loose.stdout
+
+    by_env = spendwatch("costs", "--project", "support-agent", "--by", "environment",
+                        cwd=tmp_path, env=env)
+    assert "prod" in by_env.stdout and "Production" not in by_env.stdout
+
+
+def test_a_config_error_is_one_clear_line_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("sources:\n  - type: s3\n    path: x\n")
+    result = spendwatch("costs", "--config", str(bad), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "sources.0" in result.stderr and "'s3'" in result.stderr and "focus" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_garbage_period_and_breakdown_are_explained(tmp_path, export):
+    config = write_config(tmp_path)
+    env = {"SPENDWATCH_CONFIG": str(config)}
+    spendwatch("ingest", str(export), cwd=tmp_path, env=env)
+    result = spendwatch("costs", "--last", "fortnight", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "7d, 30d, 24h or mtd" in result.stderr
+    result = spendwatch("costs", "--by", "colour", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "service" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_costs_before_any_ingest_says_what_to_do(tmp_path):
+    config = write_config(tmp_path)
+    result = spendwatch("costs", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "spendwatch ingest" in result.stderr
+
+
+def test_missing_path_fails_clearly(tmp_path):
+    config = write_config(tmp_path)
+    result = spendwatch("ingest", str(tmp_path / "nope"), "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no such file or folder" in result.stderr
+
+
+def test_db_upgrade_reports_the_revision(tmp_path):
+    config = write_config(tmp_path)
+    result = spendwatch("db", "upgrade", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "revision 0001" in result.stdout
+
+
+def test_demo_runs_to_the_end_without_a_terminal(tmp_path):
+    result = spendwatch("demo", "--workdir", str(tmp_path), cwd=tmp_path, stdin="")
+    assert result.returncode == 0, result.stderr
+    assert "support-agent" in result.stdout
+    assert "Unallocated spend" in result.stdout
+    assert (tmp_path / "spendwatch-demo.db").exists()
+    # a second run re-delivers the same periods: nothing is counted twice
+    points = _count_points(tmp_path / "spendwatch-demo.db")
+    again = spendwatch("demo", "--workdir", str(tmp_path), cwd=tmp_path, stdin="")
+    assert again.returncode == 0, again.stderr
+    assert _count_points(tmp_path / "spendwatch-demo.db") == points
+
+
+def _count_points(db: Path) -> int:
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT COUNT(*) FROM cost_point").fetchone()[0]
