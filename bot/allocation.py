@@ -21,7 +21,7 @@ from fnmatch import fnmatchcase
 import numpy as np
 import pandas as pd
 
-from bot.frames import factorize_rows
+from bot.frames import factorize, factorize_rows
 from bot.settings import AllocationSettings
 
 __all__ = ["DIMENSIONS", "UNALLOCATED", "Allocator", "TagParse", "normalise_tag_key"]
@@ -126,26 +126,22 @@ class Allocator:
             codes = np.zeros(n, dtype=np.intp)
             parsed = [TagParse({})]
         else:
-            codes, uniques = pd.factorize(tags, use_na_sentinel=False)
-            parsed = [self.parse_tags(u) for u in uniques]
+            codes, uniques = factorize(tags)
+            parsed = [self.parse_tags(u) for u in uniques] + [TagParse({})]
+            codes = np.where(codes < 0, len(uniques), codes)  # missing Tags -> no tags
+        counts = np.bincount(codes, minlength=len(parsed))
         for code, result in enumerate(parsed):
-            if result.problem:
-                problems[result.problem] = problems.get(result.problem, 0) + int(
-                    np.count_nonzero(codes == code)
-                )
-        tag_frame = pd.DataFrame(
-            [[p.values.get(d, "") for d in DIMENSIONS] for p in parsed], columns=DIMENSIONS
-        )
+            if result.problem and counts[code]:
+                problems[result.problem] = problems.get(result.problem, 0) + int(counts[code])
         context_cols = list(RULE_CONTEXT.values()) if self.settings.rules else []
         key = pd.DataFrame({"tag_code": codes})
         for column in context_cols:
             key[column] = items[column].to_numpy()
         combo_codes, combos = factorize_rows(key)
         allocated = []
-        for combo in combos.itertuples(index=False):
-            row = combo._asdict()
-            tag_values = tag_frame.iloc[row.pop("tag_code")].to_dict()
-            allocated.append(self.allocate_one(tag_values, row))
+        for combo in combos.to_dict("records"):
+            tag_values = parsed[int(combo.pop("tag_code"))].values
+            allocated.append(self.allocate_one(tag_values, combo))
         allocation = pd.DataFrame(allocated, columns=DIMENSIONS)
         out = items.drop(columns=["tags"], errors="ignore").copy()
         for dimension in DIMENSIONS:

@@ -64,7 +64,9 @@ def ingest(
     currency: Annotated[
         str | None, typer.Option(help="Currency of files that have no BillingCurrency column.")
     ] = None,
-    force: Annotated[bool, typer.Option(help="Re-read files whose content was seen before.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Re-read files whose content was seen before.")
+    ] = False,
 ) -> None:
     """Ingest FOCUS exports: a re-delivered billing period replaces the earlier one."""
     services = _services(config)

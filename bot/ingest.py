@@ -38,7 +38,7 @@ from storage.models import SERIES_COLUMNS
 __all__ = ["FileReport", "IngestReport", "ingest_path", "spread_hours"]
 
 MAX_SPREAD_HOURS = 31 * 24
-FLUSH_POINTS = 400_000
+FLUSH_POINTS = 200_000
 HOUR = np.timedelta64(1, "h")
 ProgressHook = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
 

@@ -62,7 +62,8 @@ def period_for(last: str, *, as_of: datetime) -> Period:
     if amount == 0:
         raise ReportError("--last must be at least 1h or 1d")
     span = timedelta(days=amount) if unit == "d" else timedelta(hours=amount)
-    label = f"last {amount} {'days' if unit == 'd' else 'hours'}"
+    noun = {"d": "day", "h": "hour"}[unit] + ("" if amount == 1 else "s")
+    label = f"last {amount} {noun}"
     return Period(label, end - span, end, end - 2 * span, end - span)
 
 
@@ -103,7 +104,10 @@ def summarise(
     rows = pd.DataFrame({"cost": current, "previous": previous}).fillna(0.0)
     rows = rows[(rows["cost"].abs() > 0.005) | (rows["previous"].abs() > 0.005)]
     rows["change"] = rows["cost"] - rows["previous"]
-    rows["change_pct"] = [_pct(c, p) for c, p in zip(rows["cost"], rows["previous"], strict=True)]
+    rows["change_pct"] = pd.Series(  # object dtype: None means "new", never NaN
+        [_pct(c, p) for c, p in zip(rows["cost"], rows["previous"], strict=True)],
+        index=rows.index, dtype=object,
+    )
     total = float(rows["cost"].sum())
     rows["share"] = rows["cost"] / total * 100.0 if abs(total) > 1e-9 else 0.0
     rows = rows.sort_values("cost", ascending=False).rename_axis("key").reset_index()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -60,7 +60,8 @@ class FocusSourceSettings(_Model):
         return self.name or f"focus:{self.path}"
 
 
-SourceSettings = Annotated[FocusSourceSettings, Field(discriminator="type")]
+# One source type so far; more become a union discriminated on ``type``.
+SourceSettings = FocusSourceSettings
 
 
 class AllocationRule(_Model):

@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 POINT_VALUE_COLUMNS = ("billed_cost", "effective_cost", "usage_quantity", "line_items")
+INSERT_BATCH = 20_000  # rows handed to the driver at once: bounds memory on big files
 
 
 def create_ingest_run(
@@ -144,6 +145,29 @@ def insert_points(*, connection: Connection, run_id: int, points: pd.DataFrame) 
     columns = ["ingest_run_id", "series_id", "hour", "billing_period_start",
                *POINT_VALUE_COLUMNS]
     postgres = connection.dialect.name == "postgresql"
+    points = points.sort_values(["series_id", "hour"], kind="stable")
+    raw = connection.connection.driver_connection
+    statement = (
+        f"COPY cost_point ({', '.join(columns)}) FROM STDIN" if postgres
+        else f"INSERT INTO cost_point ({', '.join(columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)})"
+    )
+    for start in range(0, len(points), INSERT_BATCH):
+        rows = _point_rows(points.iloc[start:start + INSERT_BATCH], run_id, postgres=postgres)
+        if postgres:
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor = raw.cursor()
+            try:
+                cursor.executemany(statement, rows)
+            finally:
+                cursor.close()
+    return len(points)
+
+
+def _point_rows(points: pd.DataFrame, run_id: int, *, postgres: bool) -> list[tuple]:
     data = [
         [run_id] * len(points),
         np.asarray(points["series_id"], dtype=np.int64).tolist(),
@@ -153,24 +177,7 @@ def insert_points(*, connection: Connection, run_id: int, points: pd.DataFrame) 
     for column in POINT_VALUE_COLUMNS:
         kind = int if column == "line_items" else float
         data.append(np.asarray(points[column], dtype=kind).tolist())
-    rows = list(zip(*data, strict=True))
-    raw = connection.connection.driver_connection
-    if postgres:
-        with raw.cursor() as cursor, cursor.copy(
-            f"COPY cost_point ({', '.join(columns)}) FROM STDIN"
-        ) as copy:
-            for row in rows:
-                copy.write_row(row)
-    else:
-        placeholders = ", ".join("?" for _ in columns)
-        cursor = raw.cursor()
-        try:
-            cursor.executemany(
-                f"INSERT INTO cost_point ({', '.join(columns)}) VALUES ({placeholders})", rows
-            )
-        finally:
-            cursor.close()
-    return len(rows)
+    return list(zip(*data, strict=True))
 
 
 def _utc_text(values: pd.Series, *, postgres: bool) -> list[str]:

@@ -112,15 +112,19 @@ def read_chunks(
     path: Path,
     *,
     default_currency: str | None = None,
-    chunk_bytes: int = 32 << 20,
+    chunk_bytes: int = 4 << 20,
+    chunk_rows: int = 100_000,
     on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[ParsedChunk]:
-    """Yield parsed chunks of one file; ``on_bytes`` is told how many file bytes were consumed."""
+    """Yield parsed chunks of about ``chunk_rows`` rows of one file.
+
+    ``on_bytes`` is told how many more bytes of the file were consumed after each chunk.
+    """
     name = path.name.lower()
     if name.endswith(".parquet"):
-        yield from _parquet_chunks(path, default_currency, on_bytes)
+        yield from _parquet_chunks(path, default_currency, on_bytes, chunk_rows)
     else:
-        yield from _csv_chunks(path, default_currency, chunk_bytes, on_bytes)
+        yield from _csv_chunks(path, default_currency, chunk_bytes, on_bytes, chunk_rows)
 
 
 def _resolve(header: list[str]) -> dict[str, list[str]]:
@@ -151,6 +155,7 @@ def _csv_chunks(
     default_currency: str | None,
     chunk_bytes: int,
     on_bytes: Callable[[int], None] | None,
+    chunk_rows: int = 100_000,
 ) -> Iterator[ParsedChunk]:
     header = _read_header(path)
     resolved = _resolve(header)
@@ -166,7 +171,9 @@ def _csv_chunks(
     try:
         reader = pacsv.open_csv(
             stream,
-            read_options=pacsv.ReadOptions(block_size=chunk_bytes, encoding="utf8"),
+            read_options=pacsv.ReadOptions(
+                block_size=chunk_bytes, encoding="utf8", use_threads=False
+            ),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 include_columns=wanted,
@@ -179,7 +186,7 @@ def _csv_chunks(
         offset = 0
         consumed = 0
         # pyarrow parses the next block in a background thread while this one is processed
-        for batch in _prefetch(reader):
+        for batch in _prefetch(reader, min_rows=chunk_rows):
             frame = canonical_frame(batch, resolved, default_currency=default_currency)
             yield parse_frame(frame, offset=offset, default_currency=default_currency)
             offset += len(frame)
@@ -193,23 +200,41 @@ def _csv_chunks(
         stream.close()
 
 
-def _prefetch(iterator: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
-    """Read ahead up to ``depth`` batches in a thread (pyarrow releases the GIL while parsing)."""
+def _prefetch(
+    iterator: Iterator[pa.RecordBatch], *, min_rows: int, depth: int = 2
+) -> Iterator[pa.Table]:
+    """Read ahead in a thread (pyarrow releases the GIL while parsing), ``min_rows`` at a time.
+
+    pyarrow's streaming reader reads many blocks ahead, so its blocks are kept small (memory)
+    and gathered here into chunks large enough to keep the per-chunk work in pandas cheap.
+    """
     items: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
     done = object()
 
     def produce() -> None:
+        def hand_over(batches: list[pa.RecordBatch]) -> bool:
+            table = pa.Table.from_batches(batches)
+            while not stop.is_set():
+                try:
+                    items.put(table, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
         try:
+            pending: list[pa.RecordBatch] = []
+            rows = 0
             for batch in iterator:
-                while not stop.is_set():
-                    try:
-                        items.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
+                pending.append(batch)
+                rows += batch.num_rows
+                if rows >= min_rows:
+                    if not hand_over(pending):
+                        return
+                    pending, rows = [], 0
+            if pending and not hand_over(pending):
+                return
             items.put(done)
         except BaseException as exc:  # handed to the consumer, re-raised there
             items.put(exc)
@@ -230,7 +255,10 @@ def _prefetch(iterator: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa
 
 
 def _parquet_chunks(
-    path: Path, default_currency: str | None, on_bytes: Callable[[int], None] | None
+    path: Path,
+    default_currency: str | None,
+    on_bytes: Callable[[int], None] | None,
+    chunk_rows: int,
 ) -> Iterator[ParsedChunk]:
     try:
         parquet = pq.ParquetFile(path)
@@ -242,24 +270,28 @@ def _parquet_chunks(
     schema = parquet.schema_arrow
     text = [c for c in wanted if c not in numeric and pa.types.is_string(schema.field(c).type)]
     parquet = pq.ParquetFile(path, read_dictionary=text)
-    groups = parquet.metadata.num_row_groups or 1
-    per_group = path.stat().st_size // groups
+    size = path.stat().st_size
+    total_rows = max(parquet.metadata.num_rows, 1)
     offset = 0
-    for index in range(parquet.metadata.num_row_groups):
-        table = parquet.read_row_group(index, columns=wanted)
-        for batch in table.to_batches(max_chunksize=1_000_000):
-            frame = canonical_frame(batch, resolved, default_currency=default_currency)
-            yield parse_frame(frame, offset=offset, default_currency=default_currency)
-            offset += len(frame)
+    reported = 0
+    for batch in parquet.iter_batches(batch_size=chunk_rows, columns=wanted):
+        frame = canonical_frame(batch, resolved, default_currency=default_currency)
+        yield parse_frame(frame, offset=offset, default_currency=default_currency)
+        offset += len(frame)
         if on_bytes:
-            on_bytes(per_group)
+            position = size * offset // total_rows
+            on_bytes(position - reported)
+            reported = position
 
 
 NUMERIC_FIELDS = ("billed_cost", "effective_cost", "usage_quantity")
 
 
 def canonical_frame(
-    batch: pa.RecordBatch, resolved: dict[str, list[str]], *, default_currency: str | None
+    batch: pa.RecordBatch | pa.Table,
+    resolved: dict[str, list[str]],
+    *,
+    default_currency: str | None,
 ) -> pd.DataFrame:
     """Arrow batch -> pandas frame with canonical column names.
 

@@ -106,7 +106,8 @@ def test_garbage_period_and_breakdown_are_explained(tmp_path, export):
     result = spendwatch("costs", "--last", "fortnight", cwd=tmp_path, env=env)
     assert result.returncode == 2 and "7d, 30d, 24h or mtd" in result.stderr
     result = spendwatch("costs", "--by", "colour", cwd=tmp_path, env=env)
-    assert result.returncode == 2 and "service" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "service" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_costs_before_any_ingest_says_what_to_do(tmp_path):

@@ -56,7 +56,9 @@ def _as_server_user(command: list[str]) -> list[str]:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        raise PgUnavailable("running as root and there is no `postgres` user to run the server") from None
+        raise PgUnavailable(
+            "running as root and there is no `postgres` user to run the server"
+        ) from None
     return ["runuser", "-u", "postgres", "--", *command]
 
 
