@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -47,15 +46,18 @@ def _batch(lines: int, hour0: int, hours: int, rng: np.random.Generator) -> pa.T
     """All line items of ``hours`` hours starting at hour index ``hour0``."""
     line = np.tile(np.repeat(np.arange(lines), ITEMS_PER_POINT), hours)
     item = np.tile(np.arange(ITEMS_PER_POINT), lines * hours)
-    hour = np.repeat(np.arange(hour0, hour0 + hours), lines * ITEMS_PER_POINT)
     n = len(line)
     base = pd.Timestamp("2026-08-01T00:00:00Z")
-    starts = base + pd.to_timedelta(hour, unit="h")
+    unique_hours = base + pd.to_timedelta(np.arange(hour0, hour0 + hours), unit="h")
+    per_hour = lines * ITEMS_PER_POINT
     service = line % len(SERVICES)
     cost = rng.gamma(2.0, 0.5, n) * (1 + line % 7)
     fmt = "%Y-%m-%dT%H:%M:%SZ"
-    period = starts.to_period("M").start_time.tz_localize("UTC") if starts.tz is None else (
-        starts.tz_localize(None).to_period("M").start_time.tz_localize("UTC"))
+    month = unique_hours.tz_localize(None).to_period("M").start_time.tz_localize("UTC")
+
+    def hourly(values: pd.DatetimeIndex) -> np.ndarray:
+        return np.repeat(np.asarray(values.strftime(fmt), dtype=object), per_hour)
+
     tags = np.array(
         [
             json.dumps({"Project": f"proj-{i % 40}", "env": ["prod", "dev", "staging"][i % 3],
@@ -68,10 +70,10 @@ def _batch(lines: int, hour0: int, hours: int, rng: np.random.Generator) -> pa.T
         "BillingAccountId": np.array([f"ba-{i % 3:04d}" for i in range(lines)])[line],
         "BillingAccountName": "Example Corp",
         "BillingCurrency": "USD",
-        "BillingPeriodStart": period.strftime(fmt),
-        "BillingPeriodEnd": (period + pd.offsets.MonthBegin(1)).strftime(fmt),
-        "ChargePeriodStart": starts.strftime(fmt),
-        "ChargePeriodEnd": (starts + pd.Timedelta(hours=1)).strftime(fmt),
+        "BillingPeriodStart": hourly(month),
+        "BillingPeriodEnd": hourly(month + pd.offsets.MonthBegin(1)),
+        "ChargePeriodStart": hourly(unique_hours),
+        "ChargePeriodEnd": hourly(unique_hours + pd.Timedelta(hours=1)),
         "ChargeCategory": "Usage",
         "ChargeClass": "",
         "ChargeFrequency": "Usage-Based",
@@ -157,15 +159,16 @@ def spendwatch_ingest(path: Path, workdir: Path) -> float:
 def peak_memory(path: Path, workdir: Path) -> tuple[float, float]:
     """Ingest in a child process; return (seconds, peak RSS in MiB) of that child."""
     code = (
-        "import sys, time; from pathlib import Path; sys.path.insert(0, sys.argv[3]);"
+        "import sys, resource; from pathlib import Path; sys.path.insert(0, sys.argv[3]);"
         "from bench.ingest import spendwatch_ingest;"
-        "print(spendwatch_ingest(Path(sys.argv[1]), Path(sys.argv[2])))"
+        "seconds = spendwatch_ingest(Path(sys.argv[1]), Path(sys.argv[2]));"
+        "print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     root = str(Path(__file__).resolve().parent.parent)
     out = subprocess.run([sys.executable, "-c", code, str(path), str(workdir), root],
                          check=True, capture_output=True, text=True)
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return float(out.stdout.strip().splitlines()[-1]), peak_kib / 1024
+    seconds, peak_kib = out.stdout.strip().splitlines()[-1].split()
+    return float(seconds), int(peak_kib) / 1024
 
 
 def main() -> None:

@@ -146,5 +146,7 @@ class Allocator:
         out = items.drop(columns=["tags"], errors="ignore").copy()
         for dimension in DIMENSIONS:
             value_codes, values = pd.factorize(allocation[dimension])
-            out[dimension] = pd.Categorical.from_codes(value_codes[combo_codes], categories=values)
+            out[dimension] = pd.Categorical.from_codes(
+                value_codes[combo_codes], categories=values, validate=False
+            )
         return out, problems

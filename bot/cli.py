@@ -7,6 +7,8 @@ cause are printed as one clear message and exit with status 2; no traceback.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -311,6 +313,10 @@ def runs(config: ConfigOption = None, limit: int = 20) -> None:
 
 def main() -> None:
     """Entry point: run the app, turning user errors into one clear line and status 2."""
+    logging.basicConfig(
+        level=os.environ.get("SPENDWATCH_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         app(standalone_mode=False)
     except (ConfigError, UserError, FocusFileError, reports.ReportError) as exc:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,13 +33,18 @@ from bot.allocation import Allocator
 from bot.frames import factorize_rows
 from bot.settings import Settings
 from bot.sources.focus import FocusFileError, ParsedChunk, discover_files, read_chunks
+from bot.sources.focus_parse import COLUMNS
 from storage import repositories as repo
 from storage.db import session_scope
 from storage.models import SERIES_COLUMNS
 
 __all__ = ["FileReport", "IngestReport", "ingest_path", "spread_hours"]
 
+logger = logging.getLogger(__name__)
+
 MAX_SPREAD_HOURS = 31 * 24
+# row number and reason first; "raw" holds the text of rows that could not be split into fields
+QUARANTINE_COLUMNS = ["row_number", "reason", "raw", *COLUMNS]
 FLUSH_POINTS = 200_000
 HOUR = np.timedelta64(1, "h")
 ProgressHook = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
@@ -115,6 +122,21 @@ def _checksum(file: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def _fingerprint(checksum: str, settings: Settings, default_currency: str | None) -> str:
+    """The file's content plus every setting that changes what its rows become.
+
+    A file is "unchanged" only if both are the same: after a user follows a rejection message
+    (a currency rate, --currency, an allocation rule), the same file is read again.
+    """
+    relevant = {
+        "checksum": checksum,
+        "allocation": settings.allocation.model_dump(mode="json"),
+        "currency": settings.currency.model_dump(mode="json"),
+        "default_currency": (default_currency or "").strip().upper(),
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+
+
 def _ingest_file(
     *,
     engine: Engine,
@@ -127,23 +149,33 @@ def _ingest_file(
     force: bool,
     progress: ProgressHook | None,
 ) -> FileReport:
-    checksum = _checksum(file)
-    size = file.stat().st_size
+    try:
+        checksum = _checksum(file)
+        size = file.stat().st_size
+    except OSError as exc:
+        return FileReport(path=str(file), status="failed",
+                          message=f"{file}: cannot be read ({exc.strerror or exc})")
+    fingerprint = _fingerprint(checksum, settings, default_currency)
     with session_scope(engine) as session:
-        previous = repo.latest_run_for_checksum(db_session=session, checksum=checksum)
+        previous = repo.latest_run_for_fingerprint(db_session=session, fingerprint=fingerprint)
         if (
             previous is not None
             and not force
             and repo.count_points_for_run(db_session=session, run_id=previous.id)
             == previous.points_written
         ):
+            # still current: it joins this delivery, so a changed sibling file of the same
+            # billing period (a multi-part export) does not replace it
+            repo.adopt_run(db_session=session, run_id=previous.id, delivery_id=delivery_id)
             return FileReport(
                 path=str(file), status="unchanged", run_id=previous.id,
-                message=f"same content as ingest run {previous.id}; nothing to do",
+                rows_kept=previous.rows_kept, points_written=previous.points_written,
+                billing_periods=list(previous.billing_periods or []),
+                message=f"same content and settings as ingest run {previous.id}; nothing to do",
             )
         run = repo.create_ingest_run(
             db_session=session, delivery_id=delivery_id, source=source_label,
-            file_path=str(file), checksum=checksum, file_size=size,
+            file_path=str(file), checksum=checksum, fingerprint=fingerprint, file_size=size,
         )
         run_id = run.id
     assert run_id is not None
@@ -168,16 +200,24 @@ def _ingest_file(
             with Session(bind=connection) as session:
                 repo.finish_ingest_run(db_session=session, run_id=run_id, **writer.run_fields())
                 session.commit()
-    except (FocusFileError, OSError, ValueError) as exc:
-        report.status = "failed"
-        report.message = str(exc)
-        with session_scope(engine) as session:
-            repo.finish_ingest_run(
-                db_session=session, run_id=run_id, status="failed", message=str(exc)
-            )
+    except FocusFileError as exc:
+        _fail(engine, report, str(exc))
+    except Exception as exc:  # one file's failure must not stop the others of the delivery
+        logger.exception("ingesting %s failed", file)
+        _fail(engine, report, f"{file}: {type(exc).__name__}: {exc}".splitlines()[0])
     finally:
         writer.close()
     return report
+
+
+def _fail(engine: Engine, report: FileReport, message: str) -> None:
+    report.status = "failed"
+    report.message = message
+    assert report.run_id is not None
+    with session_scope(engine) as session:
+        repo.finish_ingest_run(
+            db_session=session, run_id=report.run_id, status="failed", message=message
+        )
 
 
 class _Writer:
@@ -201,7 +241,6 @@ class _Writer:
         self.account_of: dict[int, str] = {}
         self._quarantine = None
         self._quarantine_writer = None
-        self._quarantine_columns: list[str] | None = None
 
     def add(self, chunk: ParsedChunk) -> None:
         report = self.report
@@ -267,9 +306,8 @@ class _Writer:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"run-{self.run_id}-{self.file.name}.rejected.csv"
             self._quarantine = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-            self._quarantine_columns = list(rejected.columns)
             self._quarantine_writer = csv.DictWriter(
-                self._quarantine, fieldnames=self._quarantine_columns, extrasaction="ignore"
+                self._quarantine, fieldnames=QUARANTINE_COLUMNS, extrasaction="ignore"
             )
             self._quarantine_writer.writeheader()
             report.quarantine_path = str(path)
@@ -316,7 +354,7 @@ def convert_currency(items: pd.DataFrame, settings: Settings) -> tuple[pd.DataFr
     if not ok.all():
         bad = items.loc[~ok]
         reasons = bad["currency"].map(
-            lambda c: f"BillingCurrency {c} has no exchange rate: add currency.rates.{c} "
+            lambda c: f"BillingCurrency {c} has no exchange rate; add currency.rates.{c} "
             f"(1 {c} = how many {base}) to the config, or export in {base}"
         )
         rejected = bad.drop(columns=["tags"], errors="ignore").astype(object)
@@ -329,7 +367,10 @@ def convert_currency(items: pd.DataFrame, settings: Settings) -> tuple[pd.DataFr
         items = items.copy()
         items["billed_cost"] = items["billed_cost"].to_numpy() * factors
         items["effective_cost"] = items["effective_cost"].to_numpy() * factors
-    items = items.assign(currency=base)
+    base_codes = np.zeros(len(items), dtype=np.int8)
+    items = items.assign(
+        currency=pd.Categorical.from_codes(base_codes, categories=[base], validate=False)
+    )
     return items, rejected
 
 

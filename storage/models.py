@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -55,7 +55,8 @@ class IngestRun(SQLModel, table=True):
     delivery_id: str = Field(index=True, max_length=36)
     source: str = Field(max_length=500)
     file_path: str = Field(max_length=2000)
-    checksum: str = Field(index=True, max_length=64)
+    checksum: str = Field(max_length=64)
+    fingerprint: str = Field(index=True, max_length=64)
     file_size: int = 0
     status: str = Field(default="running", max_length=20)
     started_at: datetime
@@ -72,7 +73,10 @@ class IngestRun(SQLModel, table=True):
 
 
 class CostSeries(SQLModel, table=True):
-    """One line of spend: everything that identifies it, allocation included."""
+    """One line of spend: everything that identifies it, allocation included.
+
+    Text columns are unbounded: providers allow tag values of 256 characters and more.
+    """
 
     __tablename__ = "cost_series"
     __table_args__ = (
@@ -82,21 +86,21 @@ class CostSeries(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    provider: str = Field(max_length=200)
-    billing_account_id: str = Field(max_length=200)
-    sub_account_id: str = Field(max_length=200)
-    sub_account_name: str = Field(max_length=500)
-    service_name: str = Field(max_length=300)
-    service_category: str = Field(max_length=200)
-    region: str = Field(max_length=100)
-    project: str = Field(max_length=200)
-    environment: str = Field(max_length=100)
-    owner: str = Field(max_length=200)
+    provider: str = Field(sa_type=Text)
+    billing_account_id: str = Field(sa_type=Text)
+    sub_account_id: str = Field(sa_type=Text)
+    sub_account_name: str = Field(sa_type=Text)
+    service_name: str = Field(sa_type=Text)
+    service_category: str = Field(sa_type=Text)
+    region: str = Field(sa_type=Text)
+    project: str = Field(sa_type=Text)
+    environment: str = Field(sa_type=Text)
+    owner: str = Field(sa_type=Text)
     phase: str = Field(max_length=20)
-    cost_center: str = Field(max_length=200)
+    cost_center: str = Field(sa_type=Text)
     charge_category: str = Field(max_length=20)
     currency: str = Field(max_length=3)
-    usage_unit: str = Field(max_length=100)
+    usage_unit: str = Field(sa_type=Text)
 
 
 class CostPoint(SQLModel, table=True):
@@ -127,9 +131,9 @@ class Anomaly(SQLModel, table=True):
     __table_args__ = (Index("ix_anomaly_workload", "project", "environment", "status"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    project: str = Field(max_length=200)
-    environment: str = Field(max_length=100)
-    owner: str = Field(max_length=200)
+    project: str = Field(sa_type=Text)
+    environment: str = Field(sa_type=Text)
+    owner: str = Field(sa_type=Text)
     phase: str = Field(max_length=20)
     kind: str = Field(max_length=50)
     status: str = Field(default="open", max_length=30)
@@ -179,9 +183,9 @@ class RunbookEntry(SQLModel, table=True):
     __table_args__ = (Index("ix_runbook_workload", "project", "environment", "service_name"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    project: str = Field(max_length=200)
-    environment: str = Field(max_length=100)
-    service_name: str = Field(max_length=300)
+    project: str = Field(sa_type=Text)
+    environment: str = Field(sa_type=Text)
+    service_name: str = Field(sa_type=Text)
     anomaly_id: int | None = Field(default=None, foreign_key="anomaly.id")
     root_cause: str
     fix: str

@@ -16,12 +16,13 @@ from storage.models import SERIES_COLUMNS, AuditLog, CostPoint, CostSeries, Inge
 
 __all__ = [
     "add_audit",
+    "adopt_run",
     "count_points_for_run",
     "data_range",
     "create_ingest_run",
     "finish_ingest_run",
     "insert_points",
-    "latest_run_for_checksum",
+    "latest_run_for_fingerprint",
     "list_ingest_runs",
     "load_points",
     "replace_scopes",
@@ -34,13 +35,14 @@ INSERT_BATCH = 20_000  # rows handed to the driver at once: bounds memory on big
 
 def create_ingest_run(
     *, db_session: Session, delivery_id: str, source: str, file_path: str, checksum: str,
-    file_size: int,
+    fingerprint: str, file_size: int,
 ) -> IngestRun:
     run = IngestRun(
         delivery_id=delivery_id,
         source=source,
         file_path=file_path,
         checksum=checksum,
+        fingerprint=fingerprint,
         file_size=file_size,
         started_at=datetime.now(UTC),
     )
@@ -60,14 +62,22 @@ def finish_ingest_run(*, db_session: Session, run_id: int, **fields: Any) -> Ing
     return run
 
 
-def latest_run_for_checksum(*, db_session: Session, checksum: str) -> IngestRun | None:
+def latest_run_for_fingerprint(*, db_session: Session, fingerprint: str) -> IngestRun | None:
     statement = (
         select(IngestRun)
-        .where(IngestRun.checksum == checksum, IngestRun.status == "succeeded")
+        .where(IngestRun.fingerprint == fingerprint, IngestRun.status == "succeeded")
         .order_by(IngestRun.id.desc())
         .limit(1)
     )
     return db_session.exec(statement).scalars().first()  # type: ignore[call-overload]
+
+
+def adopt_run(*, db_session: Session, run_id: int, delivery_id: str) -> None:
+    """Make an earlier, still current run part of this delivery."""
+    run = db_session.get(IngestRun, run_id)
+    if run is not None:
+        run.delivery_id = delivery_id
+        db_session.add(run)
 
 
 def count_points_for_run(*, db_session: Session, run_id: int) -> int:

@@ -19,9 +19,9 @@ def upgrade() -> None:
     op.create_table(
         "anomaly",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("project", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("environment", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("owner", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("project", sa.Text(), nullable=False),
+        sa.Column("environment", sa.Text(), nullable=False),
+        sa.Column("owner", sa.Text(), nullable=False),
         sa.Column("phase", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
@@ -58,23 +58,21 @@ def upgrade() -> None:
     op.create_table(
         "cost_series",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("provider", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column(
-            "billing_account_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False
-        ),
-        sa.Column("sub_account_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("sub_account_name", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
-        sa.Column("service_name", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
-        sa.Column("service_category", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("region", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("project", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("environment", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("owner", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("provider", sa.Text(), nullable=False),
+        sa.Column("billing_account_id", sa.Text(), nullable=False),
+        sa.Column("sub_account_id", sa.Text(), nullable=False),
+        sa.Column("sub_account_name", sa.Text(), nullable=False),
+        sa.Column("service_name", sa.Text(), nullable=False),
+        sa.Column("service_category", sa.Text(), nullable=False),
+        sa.Column("region", sa.Text(), nullable=False),
+        sa.Column("project", sa.Text(), nullable=False),
+        sa.Column("environment", sa.Text(), nullable=False),
+        sa.Column("owner", sa.Text(), nullable=False),
         sa.Column("phase", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("cost_center", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("cost_center", sa.Text(), nullable=False),
         sa.Column("charge_category", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
-        sa.Column("usage_unit", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("usage_unit", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint(
             "provider",
@@ -106,6 +104,7 @@ def upgrade() -> None:
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
         sa.Column("file_path", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
         sa.Column("checksum", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("fingerprint", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("file_size", sa.Integer(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("started_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -122,9 +121,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("ingest_run", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_ingest_run_checksum"), ["checksum"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_ingest_run_delivery_id"), ["delivery_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_ingest_run_fingerprint"), ["fingerprint"], unique=False
         )
 
     op.create_table(
@@ -196,9 +197,9 @@ def upgrade() -> None:
     op.create_table(
         "runbook_entry",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("project", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("environment", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("service_name", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+        sa.Column("project", sa.Text(), nullable=False),
+        sa.Column("environment", sa.Text(), nullable=False),
+        sa.Column("service_name", sa.Text(), nullable=False),
         sa.Column("anomaly_id", sa.Integer(), nullable=True),
         sa.Column("root_cause", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("fix", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -237,8 +238,8 @@ def downgrade() -> None:
 
     op.drop_table("alert")
     with op.batch_alter_table("ingest_run", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ingest_run_fingerprint"))
         batch_op.drop_index(batch_op.f("ix_ingest_run_delivery_id"))
-        batch_op.drop_index(batch_op.f("ix_ingest_run_checksum"))
 
     op.drop_table("ingest_run")
     with op.batch_alter_table("cost_series", schema=None) as batch_op:
