@@ -18,6 +18,7 @@ import csv
 import hashlib
 import json
 import logging
+import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,19 +118,20 @@ def ingest_path(
     return IngestReport(delivery_id=delivery_id, files=reports)
 
 
-def _checksum(file: Path) -> str:
-    with open(file, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+def _fingerprint(file: Path, stat: os.stat_result, settings: Settings,
+                 default_currency: str | None) -> str:
+    """The file as last written, plus every setting that changes what its rows become.
 
-
-def _fingerprint(checksum: str, settings: Settings, default_currency: str | None) -> str:
-    """The file's content plus every setting that changes what its rows become.
-
-    A file is "unchanged" only if both are the same: after a user follows a rejection message
+    A file is "unchanged" when its path, size and modification time are those of a run that is
+    still current, with the same settings (the test rsync and make use). Content changes
+    rewrite the file and so its modification time. After a user follows a rejection message
     (a currency rate, --currency, an allocation rule), the same file is read again.
+    The content checksum itself is computed while the file is read, at no extra pass.
     """
     relevant = {
-        "checksum": checksum,
+        "path": str(file.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
         "allocation": settings.allocation.model_dump(mode="json"),
         "currency": settings.currency.model_dump(mode="json"),
         "default_currency": (default_currency or "").strip().upper(),
@@ -150,20 +152,15 @@ def _ingest_file(
     progress: ProgressHook | None,
 ) -> FileReport:
     try:
-        checksum = _checksum(file)
-        size = file.stat().st_size
+        stat = file.stat()
     except OSError as exc:
         return FileReport(path=str(file), status="failed",
                           message=f"{file}: cannot be read ({exc.strerror or exc})")
-    fingerprint = _fingerprint(checksum, settings, default_currency)
+    size = stat.st_size
+    fingerprint = _fingerprint(file, stat, settings, default_currency)
     with session_scope(engine) as session:
-        previous = repo.latest_run_for_fingerprint(db_session=session, fingerprint=fingerprint)
-        if (
-            previous is not None
-            and not force
-            and repo.count_points_for_run(db_session=session, run_id=previous.id)
-            == previous.points_written
-        ):
+        previous = repo.current_run_for_fingerprint(db_session=session, fingerprint=fingerprint)
+        if previous is not None and not force:
             # still current: it joins this delivery, so a changed sibling file of the same
             # billing period (a multi-part export) does not replace it
             repo.adopt_run(db_session=session, run_id=previous.id, delivery_id=delivery_id)
@@ -171,11 +168,11 @@ def _ingest_file(
                 path=str(file), status="unchanged", run_id=previous.id,
                 rows_kept=previous.rows_kept, points_written=previous.points_written,
                 billing_periods=list(previous.billing_periods or []),
-                message=f"same content and settings as ingest run {previous.id}; nothing to do",
+                message=f"unchanged since ingest run {previous.id}; nothing to do",
             )
         run = repo.create_ingest_run(
             db_session=session, delivery_id=delivery_id, source=source_label,
-            file_path=str(file), checksum=checksum, fingerprint=fingerprint, file_size=size,
+            file_path=str(file), checksum="", fingerprint=fingerprint, file_size=size,
         )
         run_id = run.id
     assert run_id is not None
@@ -192,13 +189,17 @@ def _ingest_file(
     try:
         with engine.begin() as connection:
             writer.connection = connection
+            hasher = hashlib.sha256()
             for chunk in read_chunks(
-                file, default_currency=default_currency, on_bytes=on_bytes
+                file, default_currency=default_currency, on_bytes=on_bytes, hasher=hasher
             ):
                 writer.add(chunk)
             writer.flush()
             with Session(bind=connection) as session:
-                repo.finish_ingest_run(db_session=session, run_id=run_id, **writer.run_fields())
+                repo.finish_ingest_run(
+                    db_session=session, run_id=run_id, checksum=hasher.hexdigest(),
+                    **writer.run_fields(),
+                )
                 session.commit()
     except FocusFileError as exc:
         _fail(engine, report, str(exc))

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -17,12 +17,11 @@ from storage.models import SERIES_COLUMNS, AuditLog, CostPoint, CostSeries, Inge
 __all__ = [
     "add_audit",
     "adopt_run",
-    "count_points_for_run",
     "data_range",
     "create_ingest_run",
     "finish_ingest_run",
     "insert_points",
-    "latest_run_for_fingerprint",
+    "current_run_for_fingerprint",
     "list_ingest_runs",
     "load_points",
     "replace_scopes",
@@ -62,10 +61,15 @@ def finish_ingest_run(*, db_session: Session, run_id: int, **fields: Any) -> Ing
     return run
 
 
-def latest_run_for_fingerprint(*, db_session: Session, fingerprint: str) -> IngestRun | None:
+def current_run_for_fingerprint(*, db_session: Session, fingerprint: str) -> IngestRun | None:
+    """The newest succeeded run with this fingerprint whose points are all still current."""
     statement = (
         select(IngestRun)
-        .where(IngestRun.fingerprint == fingerprint, IngestRun.status == "succeeded")
+        .where(
+            IngestRun.fingerprint == fingerprint,
+            IngestRun.status == "succeeded",
+            IngestRun.superseded_at.is_(None),  # type: ignore[union-attr]
+        )
         .order_by(IngestRun.id.desc())
         .limit(1)
     )
@@ -78,13 +82,6 @@ def adopt_run(*, db_session: Session, run_id: int, delivery_id: str) -> None:
     if run is not None:
         run.delivery_id = delivery_id
         db_session.add(run)
-
-
-def count_points_for_run(*, db_session: Session, run_id: int) -> int:
-    statement = select(func.count()).select_from(CostPoint).where(
-        CostPoint.ingest_run_id == run_id
-    )
-    return int(db_session.exec(statement).scalar_one())  # type: ignore[call-overload]
 
 
 def list_ingest_runs(*, db_session: Session, limit: int = 20) -> Sequence[IngestRun]:
@@ -132,14 +129,23 @@ def replace_scopes(
     removed = 0
     for account, period in scopes:
         in_account = select(CostSeries.id).where(CostSeries.billing_account_id == account)
-        result = connection.execute(
-            delete(CostPoint).where(
-                CostPoint.series_id.in_(in_account),  # type: ignore[attr-defined]
-                CostPoint.billing_period_start == period,
-                CostPoint.ingest_run_id.in_(earlier),  # type: ignore[attr-defined]
-            )
+        scope = (
+            CostPoint.series_id.in_(in_account),  # type: ignore[attr-defined]
+            CostPoint.billing_period_start == period,
+            CostPoint.ingest_run_id.in_(earlier),  # type: ignore[attr-defined]
         )
+        runs = connection.execute(
+            select(CostPoint.ingest_run_id).where(*scope).distinct()
+        ).scalars().all()
+        if not runs:
+            continue
+        result = connection.execute(delete(CostPoint).where(*scope))
         removed += result.rowcount or 0
+        connection.execute(
+            update(IngestRun)
+            .where(IngestRun.id.in_(runs), IngestRun.superseded_at.is_(None))  # type: ignore
+            .values(superseded_at=datetime.now(UTC))
+        )
     return removed
 
 
@@ -210,6 +216,12 @@ def load_points(
 ) -> pd.DataFrame:
     """Hourly spend summed over the given series columns, as a frame (hour as aware UTC)."""
     group = [getattr(CostSeries, c) for c in columns]
+    series = select(CostSeries.id)
+    if project is not None:
+        series = series.where(CostSeries.project == project)
+    if environment is not None:
+        series = series.where(CostSeries.environment == environment)
+    # series first, then a range of hours per series: the (series_id, hour) index answers it
     statement = (
         select(
             CostPoint.hour,
@@ -218,16 +230,13 @@ def load_points(
             func.sum(CostPoint.effective_cost).label("effective_cost"),
         )
         .join(CostSeries, CostSeries.id == CostPoint.series_id)
+        .where(CostPoint.series_id.in_(series))  # type: ignore[attr-defined]
         .group_by(CostPoint.hour, *group)
     )
     if start is not None:
         statement = statement.where(CostPoint.hour >= start)
     if end is not None:
         statement = statement.where(CostPoint.hour < end)
-    if project is not None:
-        statement = statement.where(CostSeries.project == project)
-    if environment is not None:
-        statement = statement.where(CostSeries.environment == environment)
     rows = connection.execute(statement).all()
     frame = pd.DataFrame(rows, columns=["hour", *columns, "billed_cost", "effective_cost"])
     if not frame.empty:
@@ -236,17 +245,32 @@ def load_points(
 
 
 def data_range(*, connection: Connection) -> tuple[datetime | None, datetime | None]:
-    """First and last hour with any point."""
-    row = connection.execute(select(func.min(CostPoint.hour), func.max(CostPoint.hour))).one()
-    first, last = row
-    return (
-        pd.Timestamp(first).tz_localize("UTC").to_pydatetime() if _naive(first) else first,
-        pd.Timestamp(last).tz_localize("UTC").to_pydatetime() if _naive(last) else last,
+    """First and last hour with any point (per-series index look-ups, no table scan)."""
+    def per_series_hour(aggregate):  # type: ignore[no-untyped-def]
+        return (
+            select(aggregate(CostPoint.hour))
+            .where(CostPoint.series_id == CostSeries.id)
+            .correlate(CostSeries)
+            .scalar_subquery()
+        )
+
+    per_series = (
+        select(per_series_hour(func.min).label("first"), per_series_hour(func.max).label("last"))
+        .select_from(CostSeries)
+        .subquery()
     )
+    row = connection.execute(
+        select(func.min(per_series.c.first), func.max(per_series.c.last))
+    ).one()
+    return _utc(row[0]), _utc(row[1])
 
 
-def _naive(value: datetime | None) -> bool:
-    return value is not None and value.tzinfo is None
+def _utc(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+            ).to_pydatetime()
 
 
 def add_audit(

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,10 @@ __all__ = [
 ]
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -77,17 +82,31 @@ def read_chunks(
     chunk_bytes: int = 16 << 20,
     chunk_rows: int = 100_000,
     on_bytes: Callable[[int], None] | None = None,
+    hasher: Hasher | None = None,
 ) -> Iterator[ParsedChunk]:
     """Yield parsed chunks of at most ``chunk_rows`` rows of one file.
 
     CSV is cut into blocks of about ``chunk_bytes``. ``on_bytes`` is told, after each chunk,
     how many more bytes of the file (compressed bytes for .gz) that chunk accounts for.
+    ``hasher`` (a ``hashlib`` object) is fed every byte of the file as it is read, so the
+    checksum costs no second pass.
     """
     currency = default_currency.strip().upper() if default_currency else None
     if path.name.lower().endswith(".parquet"):
+        if hasher is not None:
+            _hash_file(path, hasher)
         yield from _parquet_chunks(path, currency, on_bytes, chunk_rows)
     else:
-        yield from _csv_chunks(path, currency, chunk_bytes, on_bytes, chunk_rows)
+        yield from _csv_chunks(path, currency, chunk_bytes, on_bytes, chunk_rows, hasher)
+
+
+def _hash_file(path: Path, hasher: Hasher) -> None:
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                hasher.update(block)
+    except OSError as exc:
+        raise FocusFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 @dataclass(slots=True)
@@ -98,15 +117,26 @@ class _Block:
     bytes_done: int
 
 
+@dataclass(slots=True)
+class _Frame:
+    """A canonical frame ready for parsing, prepared in the reader thread."""
+
+    frame: pd.DataFrame
+    row_numbers: np.ndarray
+    invalid: list[tuple[int, str, int, int]]
+    position: int  # bytes of the file accounted for once this frame is done
+
+
 def _csv_chunks(
     path: Path,
     default_currency: str | None,
     chunk_bytes: int,
     on_bytes: Callable[[int], None] | None,
     chunk_rows: int,
+    hasher: Hasher | None = None,
 ) -> Iterator[ParsedChunk]:
     try:
-        stream, raw = _open_csv(path)
+        stream, raw = _open_csv(path, hasher)
     except OSError as exc:
         raise FocusFileError(f"{path}: cannot be opened ({exc.strerror or exc})") from None
     try:
@@ -118,28 +148,19 @@ def _csv_chunks(
                 f"{path}: none of the FOCUS columns were found in the header; "
                 "is this a FOCUS export?"
             )
-        blocks = _prefetch(_csv_blocks(stream, raw, header, wanted, chunk_bytes))
+        blocks = _csv_blocks(stream, raw, header, wanted, chunk_bytes)
+        frames = _frames(blocks, resolved, default_currency, chunk_rows)
         reported = 0
-        for block in blocks:
-            block_start = reported
-            slices = range(0, max(block.table.num_rows, 1), chunk_rows)
-            for index, start in enumerate(slices):
-                part = block.table.slice(start, chunk_rows)
-                frame = canonical_frame(part, resolved, default_currency=default_currency)
-                chunk = parse_frame(
-                    frame, row_numbers=block.row_numbers[start:start + chunk_rows],
-                    default_currency=default_currency,
-                )
-                if index == 0 and block.invalid:
-                    chunk = _with_invalid_rows(chunk, block.invalid)
-                # the block's bytes are shared out over its chunks, in proportion
-                position = block_start + (block.bytes_done - block_start) * (index + 1) // len(
-                    slices
-                )
-                if on_bytes:
-                    on_bytes(position - reported)
-                reported = position
-                yield chunk
+        for item in _prefetch(frames):
+            chunk = parse_frame(
+                item.frame, row_numbers=item.row_numbers, default_currency=default_currency
+            )
+            if item.invalid:
+                chunk = _with_invalid_rows(chunk, item.invalid)
+            if on_bytes:
+                on_bytes(item.position - reported)
+            reported = item.position
+            yield chunk
     except (OSError, EOFError) as exc:
         raise FocusFileError(f"{path}: cannot be read ({exc})") from None
     except pa.ArrowInvalid as exc:
@@ -149,8 +170,62 @@ def _csv_chunks(
         raw.close()
 
 
-def _open_csv(path: Path) -> tuple[io.BufferedIOBase, io.BufferedReader]:
-    raw = open(path, "rb")  # noqa: SIM115 (closed by the caller)
+def _frames(
+    blocks: Iterator[_Block],
+    resolved: dict[str, list[str]],
+    default_currency: str | None,
+    chunk_rows: int,
+) -> Iterator[_Frame]:
+    """Blocks -> canonical frames of at most ``chunk_rows`` rows (runs in the reader thread:
+    Arrow's compute and conversion to pandas release the GIL)."""
+    reported = 0
+    for block in blocks:
+        block_start = reported
+        slices = range(0, max(block.table.num_rows, 1), chunk_rows)
+        for index, start in enumerate(slices):
+            part = block.table.slice(start, chunk_rows)
+            frame = canonical_frame(part, resolved, default_currency=default_currency)
+            # the block's bytes are shared out over its chunks, in proportion
+            share = (block.bytes_done - block_start) * (index + 1) // len(slices)
+            reported = block_start + share
+            yield _Frame(
+                frame,
+                block.row_numbers[start:start + chunk_rows],
+                block.invalid if index == 0 else [],
+                reported,
+            )
+
+
+class _HashingReader(io.RawIOBase):
+    """A raw file that feeds every byte it reads to a hash (the ingest run's checksum)."""
+
+    def __init__(self, raw: io.BufferedReader, hasher: Hasher) -> None:
+        self._raw = raw
+        self._hasher = hasher
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        n = self._raw.readinto(buffer) or 0
+        if n:
+            self._hasher.update(memoryview(buffer)[:n])
+        return n
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _open_csv(
+    path: Path, hasher: Hasher | None
+) -> tuple[io.BufferedIOBase, io.BufferedIOBase]:
+    raw: io.BufferedIOBase = open(path, "rb")  # noqa: SIM115 (closed by the caller)
+    if hasher is not None:
+        raw = io.BufferedReader(_HashingReader(raw, hasher), buffer_size=1 << 20)
     if path.name.lower().endswith(".gz"):
         return gzip.GzipFile(fileobj=raw, mode="rb"), raw
     return raw, raw
@@ -179,7 +254,7 @@ def _header(stream: io.BufferedIOBase, path: Path) -> list[str]:
 
 def _csv_blocks(
     stream: io.BufferedIOBase,
-    raw: io.BufferedReader,
+    raw: io.BufferedIOBase,
     header: list[str],
     wanted: list[str],
     chunk_bytes: int,
@@ -266,7 +341,7 @@ def _with_invalid_rows(chunk: ParsedChunk, invalid: list[tuple[int, str, int, in
     return ParsedChunk(chunk.items, rejected, chunk.rows_read + len(invalid))
 
 
-def _prefetch(blocks: Iterator[_Block], depth: int = 2) -> Iterator[_Block]:
+def _prefetch(blocks: Iterator[_Frame], depth: int = 2) -> Iterator[_Frame]:
     """Read and parse ahead in a thread (pyarrow releases the GIL while parsing)."""
     items: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -319,17 +394,23 @@ def _parquet_chunks(
         raise FocusFileError(f"{path}: not a readable Parquet file ({exc})") from None
     size = path.stat().st_size
     total_rows = max(parquet.metadata.num_rows, 1)
-    offset = 0
-    reported = 0
-    try:
+
+    def frames() -> Iterator[_Frame]:
+        offset = 0
         for batch in parquet.iter_batches(batch_size=chunk_rows, columns=wanted):
             frame = canonical_frame(batch, resolved, default_currency=default_currency)
             numbers = np.arange(offset + 2, offset + 2 + len(frame))
-            yield parse_frame(frame, row_numbers=numbers, default_currency=default_currency)
             offset += len(frame)
+            yield _Frame(frame, numbers, [], size * offset // total_rows)
+
+    reported = 0
+    try:
+        for item in _prefetch(frames()):
+            yield parse_frame(
+                item.frame, row_numbers=item.row_numbers, default_currency=default_currency
+            )
             if on_bytes:
-                position = size * offset // total_rows
-                on_bytes(position - reported)
-                reported = position
+                on_bytes(item.position - reported)
+            reported = item.position
     except (pa.ArrowInvalid, OSError) as exc:
         raise FocusFileError(f"{path}: not a readable Parquet file ({exc})") from None

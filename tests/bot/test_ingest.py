@@ -7,6 +7,7 @@ and the detector see it.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -22,6 +23,7 @@ from bot.settings import CurrencySettings
 from storage import repositories as repo
 from storage.models import CostPoint, CostSeries, IngestRun
 from tests.support.focus_files import (
+    write_focus,
     write_focus_csv,
     write_focus_gzip,
     write_focus_parquet,
@@ -688,3 +690,14 @@ def test_parquet_with_typed_columns_ingests_like_csv(engine, settings, tmp_path)
     assert report.files[0].rows_kept == 6
     assert total(engine) == pytest.approx(input_sum(rows))
     assert totals_by_scope(engine) == {("ba-test", "2025-04"): pytest.approx(input_sum(rows))}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
+def test_the_run_records_the_sha256_of_the_file_it_read(engine, settings, tmp_path, suffix):
+    path = write_focus(tmp_path / f"export{suffix}", [{"BilledCost": str(i)} for i in range(50)])
+
+    ingest(engine, settings, path)
+
+    with Session(engine) as session:
+        run = session.exec(select(IngestRun)).scalars().one()
+    assert run.checksum == hashlib.sha256(path.read_bytes()).hexdigest()

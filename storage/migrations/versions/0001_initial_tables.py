@@ -117,6 +117,7 @@ def upgrade() -> None:
         sa.Column("rejected_reasons", sa.JSON(), nullable=True),
         sa.Column("warnings", sa.JSON(), nullable=True),
         sa.Column("quarantine_path", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.Column("superseded_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("message", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -169,8 +170,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("cost_point", schema=None) as batch_op:
-        batch_op.create_index("ix_cost_point_hour", ["hour"], unique=False)
-        batch_op.create_index("ix_cost_point_run", ["ingest_run_id"], unique=False)
         batch_op.create_index("ix_cost_point_series_hour", ["series_id", "hour"], unique=False)
 
     op.create_table(
@@ -229,8 +228,6 @@ def downgrade() -> None:
     op.drop_table("playbook_run")
     with op.batch_alter_table("cost_point", schema=None) as batch_op:
         batch_op.drop_index("ix_cost_point_series_hour")
-        batch_op.drop_index("ix_cost_point_run")
-        batch_op.drop_index("ix_cost_point_hour")
 
     op.drop_table("cost_point")
     with op.batch_alter_table("alert", schema=None) as batch_op:
