@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -26,7 +27,7 @@ from bot.settings import ConfigError, Settings, load_settings
 from bot.sources.focus import FocusFileError
 from bot.wiring import Services, build_services
 from storage import repositories as repo
-from storage.db import current_revision, make_engine, upgrade
+from storage.db import current_revision, make_engine, session_scope, upgrade
 
 __all__ = ["app", "main"]
 
@@ -198,7 +199,7 @@ def _print_summary(summary: reports.CostSummary, *, project: str | None,
         console.print("no spend in this period for this selection")
 
 
-def _print_unallocated(points, period: reports.Period) -> None:  # type: ignore[no-untyped-def]
+def _print_unallocated(points: pd.DataFrame, period: reports.Period) -> None:
     loose, total, detail = reports.unallocated_share(points, period=period)
     share = loose / total * 100 if total else 0.0
     console.print(
@@ -295,8 +296,6 @@ def runs(config: ConfigOption = None, limit: int = 20) -> None:
     """Recent ingest runs: file, status, rows kept and rejected."""
     services = _services(config)
     try:
-        from storage.db import session_scope
-
         with session_scope(services.engine) as session:
             rows = repo.list_ingest_runs(db_session=session, limit=limit)
             table = Table(title="Ingest runs", title_justify="left")
