@@ -23,6 +23,7 @@ from rich.table import Table
 from bot import reports
 from bot.demodata import write_demo_data
 from bot.ingest import IngestReport, ingest_path
+from bot.replay import replay, write_alerts
 from bot.settings import ConfigError, Settings, load_settings
 from bot.sources.focus import FocusFileError
 from bot.wiring import Services, build_services
@@ -217,6 +218,32 @@ def _print_unallocated(points: pd.DataFrame, period: reports.Period) -> None:
     console.print(table)
     console.print("Tag these resources (project, environment, owner) or add an allocation rule "
                   "(allocation.rules in the config) to give the spend an owner.")
+
+
+@app.command("replay")
+def replay_command(
+    source: Annotated[Path, typer.Option("--source", help="FOCUS file or folder to replay.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write alerts (JSON lines).")],
+    config: ConfigOption = None,
+    from_: Annotated[datetime | None, typer.Option(
+        "--from", help="First poll time (UTC, ISO 8601).")] = None,
+    to: Annotated[datetime | None, typer.Option("--to", help="Last poll time (UTC).")] = None,
+) -> None:
+    """Poll the data hour by hour as the scheduler would; write one JSON line per alert."""
+    settings = _settings(config)
+    result = replay(source, settings, start=_utc(from_), end=_utc(to))
+    write_alerts(result.alerts, out)
+    console.print(
+        f"{result.polls:,} hourly polls over {result.lines} lines: {len(result.alerts)} "
+        f"alert(s) written to {out}"
+    )
+
+
+def _utc(value: datetime | None) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 @app.command("demo-data")

@@ -19,6 +19,7 @@ __all__ = [
     "AllocationSettings",
     "ConfigError",
     "CurrencySettings",
+    "DetectionSettings",
     "FocusSourceSettings",
     "RoutingSettings",
     "Settings",
@@ -146,6 +147,55 @@ class CurrencySettings(_Model):
         return out
 
 
+class ThresholdSettings(_Model):
+    """When an hour of spend is anomalous; any field left out is inherited (see DetectionSettings).
+
+    relative: how far over expected (0.5 = +50 %); min_hourly_usd / min_daily_usd: the excess
+    in dollars per hour, and per day if it went on; z: robust standard deviations of that
+    hour's usual spread; strong_z / strong_relative: alert on the first hour without waiting
+    for a second; new_spend_hourly_usd: spend on a line that did not exist a day ago.
+    """
+
+    relative: float | None = Field(default=None, gt=0)
+    min_hourly_usd: float | None = Field(default=None, ge=0)
+    min_daily_usd: float | None = Field(default=None, ge=0)
+    z: float | None = Field(default=None, gt=0)
+    strong_z: float | None = Field(default=None, gt=0)
+    strong_relative: float | None = Field(default=None, gt=0)
+    new_spend_hourly_usd: float | None = Field(default=None, ge=0)
+
+
+def _default_environment_thresholds() -> dict[str, ThresholdSettings]:
+    tolerant = ThresholdSettings(relative=1.0, min_hourly_usd=3.0, min_daily_usd=50.0)
+    return {"dev": tolerant, "test": tolerant, "sandbox": tolerant,
+            "staging": ThresholdSettings(relative=0.75, min_daily_usd=40.0)}
+
+
+class DetectionSettings(_Model):
+    """What "normal" is. Thresholds resolve as: ``default``, then ``phases[phase]``, then
+    ``environments[environment]`` (the most specific wins, field by field)."""
+
+    default: ThresholdSettings = Field(default_factory=lambda: ThresholdSettings(
+        relative=0.5, min_hourly_usd=2.0, min_daily_usd=25.0, z=4.0, strong_z=8.0,
+        strong_relative=1.0, new_spend_hourly_usd=2.0))
+    phases: dict[str, ThresholdSettings] = Field(default_factory=lambda: {
+        "build": ThresholdSettings(relative=1.0),
+        "move": ThresholdSettings(relative=1.0, min_daily_usd=50.0),
+    })
+    environments: dict[str, ThresholdSettings] = Field(
+        default_factory=_default_environment_thresholds)
+    quiet_hours_to_resolve: int = Field(default=6, ge=1)
+    reopen_within_hours: int = Field(default=24, ge=0)
+    warmup_days: int = Field(default=7, ge=1)
+
+    def thresholds(self, environment: str, phase: str) -> dict[str, float]:
+        merged: dict[str, float] = {}
+        for layer in (self.default, self.phases.get(phase), self.environments.get(environment)):
+            if layer is not None:
+                merged.update({k: v for k, v in layer.model_dump().items() if v is not None})
+        return merged
+
+
 class RoutingSettings(_Model):
     default_channel: str = "C0FINOPS"
     owners: dict[str, str] = Field(default_factory=dict)
@@ -157,6 +207,7 @@ class Settings(_Model):
     allocation: AllocationSettings = Field(default_factory=AllocationSettings)
     currency: CurrencySettings = Field(default_factory=CurrencySettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    detection: DetectionSettings = Field(default_factory=DetectionSettings)
     quarantine_dir: Path = Path("quarantine")
 
     @field_validator("database_url")

@@ -1,0 +1,219 @@
+"""Anomaly lifecycle: one incident per workload, from the hourly findings.
+
+Rules, in the order a responder would expect them:
+
+* **open** when a workload has one strong hour, two confirming hours in a row, or
+  ``sustained_hours`` anomalous hours out of the last ``sustained_window`` (see
+  ``bot.detection._rules``: the bigger the jump against the line's own history, the less
+  waiting); the incident starts at the first anomalous hour of that stretch;
+* **update** while it lasts: every elevated hour adds its excess to the impact so far and may
+  raise the peak; the kind moves from spike to level shift after six elevated hours;
+* **auto-resolve** after ``quiet_hours`` hours back to normal;
+* **re-open** (same incident, no new alert) if it flares again within ``reopen_hours`` of
+  resolving;
+* on a **first run over history**, only incidents still going on in the newest hours alert:
+  the caller replays history with ``alert=False`` and switches alerts on for the newest hour.
+
+Pure and in memory; the scheduler persists :class:`Incident` to the ``anomaly`` table.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from bot.detection.engine import Contributor, Finding
+
+__all__ = ["Incident", "Lifecycle", "LifecycleEvent"]
+
+HOUR = pd.Timedelta(hours=1)
+LEVEL_SHIFT_HOURS = 6
+
+
+@dataclass
+class Incident:
+    id: int
+    project: str
+    environment: str
+    owner: str
+    phase: str
+    kind: str
+    started_at: pd.Timestamp
+    detected_at: pd.Timestamp
+    last_elevated_at: pd.Timestamp
+    expected_cost: float
+    actual_cost: float
+    impact_usd: float
+    peak_hourly_usd: float
+    elevated_hours: int = 1
+    status: str = "open"
+    resolved_at: pd.Timestamp | None = None
+    contributors: list[Contributor] = field(default_factory=list)
+    evidence: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def projected_daily_usd(self) -> float:
+        return max(self.actual_cost - self.expected_cost, 0.0) * 24
+
+    def to_alert(self) -> dict[str, object]:
+        """The alert line ``replay`` writes (and chat messages are built from)."""
+        return {
+            "alert_id": f"swa-{self.id}",
+            "project": self.project,
+            "environment": self.environment,
+            "owner": self.owner,
+            "phase": self.phase,
+            "kind": self.kind,
+            "started_at": _iso(self.started_at),
+            "detected_at": _iso(self.detected_at),
+            "expected_cost": round(self.expected_cost, 2),
+            "actual_cost": round(self.actual_cost, 2),
+            "impact_usd": round(self.impact_usd, 2),
+            "projected_daily_usd": round(self.projected_daily_usd, 2),
+            "baseline": self.evidence.get("baseline"),
+            "top_contributors": [
+                {"service": c.service, "impact_usd": round(c.impact_usd, 2),
+                 "expected_cost": round(c.expected, 2), "actual_cost": round(c.actual, 2)}
+                for c in self.contributors
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class LifecycleEvent:
+    kind: str  # opened | updated | resolved | reopened
+    incident: Incident
+    alert: bool  # whether this event should reach people
+
+
+def _iso(stamp: pd.Timestamp) -> str:
+    return pd.Timestamp(stamp).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Lifecycle:
+    """Turns each poll's findings into incident events."""
+
+    def __init__(self, *, quiet_hours: int = 6, reopen_hours: int = 24,
+                 sustained_hours: int = 4, sustained_window: int = 5,
+                 first_id: int = 1) -> None:
+        self.quiet_hours = quiet_hours
+        self.reopen_hours = reopen_hours
+        self.sustained_hours = sustained_hours
+        self.sustained_window = sustained_window
+        self.open: dict[tuple[str, str], Incident] = {}
+        self.resolved: dict[tuple[str, str], Incident] = {}
+        # recent anomalous findings of workloads without an open incident, newest last
+        self.recent: dict[tuple[str, str], list[Finding]] = {}
+        self._ids = itertools.count(first_id)
+
+    def apply(self, findings: list[Finding], *, now: pd.Timestamp,
+              alert: bool = True) -> list[LifecycleEvent]:
+        """Process the findings of the poll at data time ``now`` (end of the judged hour)."""
+        events: list[LifecycleEvent] = []
+        window = pd.Timedelta(hours=self.sustained_window)
+        for finding in findings:
+            key = (finding.project, finding.environment)
+            if key in self.open:
+                if finding.elevated or finding.anomalous:
+                    events.append(self._update(self.open[key], finding))
+                continue
+            if not finding.anomalous:
+                continue
+            recent = [f for f in self.recent.get(key, []) if finding.hour - f.hour < window]
+            recent.append(finding)
+            self.recent[key] = recent
+            if not self._should_open(recent):
+                continue
+            del self.recent[key]
+            started = _stretch_start(recent)
+            previous = self.resolved.get(key)
+            if previous is not None and previous.resolved_at is not None and (
+                finding.hour - previous.resolved_at <= pd.Timedelta(hours=self.reopen_hours)
+            ):
+                events.append(self._reopen(previous, finding, alert=alert))
+            else:
+                events.append(self._open(finding, started, now=now, alert=alert))
+        for key in [k for k, f in self.recent.items() if now - f[-1].hour > window]:
+            del self.recent[key]
+        for key, incident in list(self.open.items()):
+            if now - incident.last_elevated_at - HOUR >= pd.Timedelta(hours=self.quiet_hours):
+                incident.status = "auto-resolved"
+                incident.resolved_at = now
+                del self.open[key]
+                self.resolved[key] = incident
+                events.append(LifecycleEvent("resolved", incident, alert))
+        return events
+
+    def _should_open(self, recent: list[Finding]) -> bool:
+        newest = recent[-1]
+        if newest.strong:
+            return True
+        if newest.confirming and len(recent) >= 2:
+            before = recent[-2]
+            if before.confirming and newest.hour - before.hour == HOUR:
+                return True
+        return len(recent) >= self.sustained_hours
+
+    def _open(self, finding: Finding, started: pd.Timestamp, *, now: pd.Timestamp,
+              alert: bool) -> LifecycleEvent:
+        incident = Incident(
+            id=next(self._ids),
+            project=finding.project,
+            environment=finding.environment,
+            owner=finding.owner,
+            phase=finding.phase,
+            kind=_kind(finding),
+            started_at=started,
+            detected_at=now,
+            last_elevated_at=finding.hour,
+            expected_cost=finding.expected,
+            actual_cost=finding.actual,
+            impact_usd=max(finding.excess, 0.0),
+            peak_hourly_usd=finding.actual,
+            contributors=list(finding.contributors),
+            evidence=dict(finding.evidence),
+        )
+        self.open[(finding.project, finding.environment)] = incident
+        return LifecycleEvent("opened", incident, alert)
+
+    def _update(self, incident: Incident, finding: Finding) -> LifecycleEvent:
+        incident.last_elevated_at = finding.hour
+        incident.elevated_hours += 1
+        incident.impact_usd += max(finding.excess, 0.0)
+        incident.peak_hourly_usd = max(incident.peak_hourly_usd, finding.actual)
+        incident.expected_cost = finding.expected
+        incident.actual_cost = finding.actual
+        if incident.kind == "spike" and incident.elevated_hours >= LEVEL_SHIFT_HOURS:
+            incident.kind = "level-shift"
+        return LifecycleEvent("updated", incident, False)
+
+    def _reopen(self, incident: Incident, finding: Finding, *, alert: bool) -> LifecycleEvent:
+        key = (incident.project, incident.environment)
+        del self.resolved[key]
+        incident.status = "open"
+        incident.resolved_at = None
+        self.open[key] = incident
+        self._update(incident, finding)
+        return LifecycleEvent("reopened", incident, alert)
+
+
+def _stretch_start(recent: list[Finding]) -> pd.Timestamp:
+    """First hour of the newest run of anomalous hours (one missing hour does not break it)."""
+    start = recent[-1].hour
+    for finding in reversed(recent[:-1]):
+        if start - finding.hour > 2 * HOUR:
+            break
+        start = finding.hour
+    return start
+
+
+def _kind(finding: Finding) -> str:
+    if finding.new_spend:
+        return "new-spend"
+    if finding.evidence.get("off_hours"):
+        return "off-hours"
+    if finding.evidence.get("ramp"):
+        return "ramp"
+    return "spike"

@@ -1,0 +1,134 @@
+"""Thresholds and the verdict on one hour of many series.
+
+A series' hour is *anomalous* when all of these hold, so that each guards against one way of
+crying wolf:
+
+* relative: actual is at least ``relative`` above expected (e.g. +50 %);
+* dollars: the excess is at least ``min_hourly_usd`` and, if it went on for a day, at least
+  ``min_daily_usd`` (tiny-dollar blips never page anyone);
+* unusual: the excess is at least ``z`` robust standard deviations of that hour's usual spread
+  (bursty lines have a wide spread), and the hour is above the highest value seen at that hour
+  in the window (bursts that happen every week are normal life).
+
+How far it stands out from the series' own ordinary excursions (``excursion``: a line that
+jumps 2x now and then) grades it: *confirming* at ``excursion_confirm`` times that, *strong*
+at ``excursion_strong`` times (and ``strong_z`` deviations, ``strong_relative`` over expected).
+The lifecycle opens an incident on one strong hour, two confirming hours in a row, or
+``sustained_hours`` anomalous hours out of the last ``sustained_window``: real incidents last,
+noise does not, and the bigger the jump the less waiting it needs.
+It is *elevated* (an open incident goes on) when it is still ``relative / 2`` over expected by
+``min_hourly_usd / 2``: hysteresis, so an incident does not flap around one threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.detection._baseline import Baseline
+
+__all__ = ["HourVerdict", "Thresholds", "judge"]
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    relative: float = 0.5
+    min_hourly_usd: float = 2.0
+    min_daily_usd: float = 25.0
+    z: float = 4.0
+    strong_z: float = 8.0
+    strong_relative: float = 1.0
+    new_spend_hourly_usd: float = 2.0
+    peak_margin: float = 0.1
+    excursion_floor: float = 0.5
+    excursion_confirm: float = 3.0
+    excursion_strong: float = 8.0
+    sustained_hours: int = 4
+    sustained_window: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class HourVerdict:
+    actual: np.ndarray
+    expected: np.ndarray
+    excess: np.ndarray
+    z: np.ndarray
+    anomalous: np.ndarray
+    confirming: np.ndarray
+    strong: np.ndarray
+    elevated: np.ndarray
+    new_spend: np.ndarray
+    standout: np.ndarray  # relative excess / the series' ordinary excursion
+
+
+def _column(thresholds: list[Thresholds], name: str) -> np.ndarray:
+    return np.array([getattr(t, name) for t in thresholds], dtype=float)
+
+
+def judge(
+    actual: np.ndarray,
+    baseline: Baseline,
+    thresholds: list[Thresholds],
+    *,
+    can_be_new: np.ndarray,
+    min_history_hours: int = 72,
+    new_within_hours: int = 24,
+) -> HourVerdict:
+    """Verdict per series; ``thresholds`` holds one entry per series (by environment/phase).
+
+    ``can_be_new`` marks series that first appeared well after the data begins (a line seen
+    from the first hour of a store is not "new", it is history we have not seen).
+    """
+    relative = _column(thresholds, "relative")
+    min_hourly = _column(thresholds, "min_hourly_usd")
+    min_daily = _column(thresholds, "min_daily_usd")
+    z_min = _column(thresholds, "z")
+    strong_z = _column(thresholds, "strong_z")
+    strong_relative = _column(thresholds, "strong_relative")
+    new_min = _column(thresholds, "new_spend_hourly_usd")
+    margin = _column(thresholds, "peak_margin")
+    excursion_floor = _column(thresholds, "excursion_floor")
+    confirm_at = _column(thresholds, "excursion_confirm")
+    strong_at = _column(thresholds, "excursion_strong")
+
+    expected = baseline.expected
+    excess = actual - expected
+    # the spread never counts as less than 10 % of expected or 5 cents: a perfectly flat
+    # history must not turn a 3 % wobble into a 50-sigma event
+    floor = np.maximum(0.1 * np.abs(expected), 0.05)
+    sigma = np.maximum(baseline.sigma, floor)
+    z = excess / sigma
+    established = baseline.history_hours >= min_history_hours
+    dollars = (excess >= min_hourly) & (excess * 24 >= min_daily)
+    relative_ok = excess >= relative * np.maximum(expected, 0.0)
+    unusual = (z >= z_min) & (actual > baseline.usual_peak * (1 + margin))
+    anomalous = established & dollars & relative_ok & unusual
+    relative_excess = excess / np.maximum(expected, 0.05)
+    ordinary = np.fmax(np.nan_to_num(baseline.excursion, nan=np.inf), excursion_floor)
+    standout = relative_excess / ordinary
+    confirming = anomalous & (standout >= confirm_at)
+    strong = (
+        anomalous
+        & (standout >= strong_at)
+        & (z >= strong_z)
+        & (excess >= strong_relative * np.maximum(expected, 0))
+    )
+    elevated = established & (excess >= relative / 2 * np.maximum(expected, 0)) & (
+        excess >= min_hourly / 2
+    )
+    # spend that did not exist a day ago: there is no baseline to be unusual against
+    young = can_be_new & (baseline.history_hours < new_within_hours)
+    new_spend = young & (actual >= np.maximum(new_min, min_daily / 24))
+    return HourVerdict(
+        actual=actual,
+        expected=expected,
+        excess=excess,
+        z=z,
+        anomalous=anomalous | new_spend,
+        confirming=confirming | new_spend,
+        strong=strong | new_spend,
+        elevated=elevated | (can_be_new & ~established & (actual >= new_min / 2)),
+        new_spend=new_spend,
+        standout=standout,
+    )

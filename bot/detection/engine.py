@@ -1,0 +1,225 @@
+"""Detection over many lines of spend for one hour: findings per workload, with evidence.
+
+A *line* is one service of one (project, environment); a *workload* is the (project,
+environment) and its total is judged too, so a broad rise is caught even when no single line
+stands out, and a 12-fold rise in a small line (logging) is caught even when the total moves
+less. Pure: arrays in, findings out. The scheduler builds the matrix from the store, ``replay``
+from a file; both call :func:`detect_hour`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bot.detection._baseline import DAY, WEEK, baseline_at
+from bot.detection._rules import Thresholds, judge
+
+__all__ = ["Contributor", "Finding", "SpendMatrix", "detect_hour"]
+
+LINE_KEYS = ("project", "environment", "service_name")
+
+
+@dataclass
+class SpendMatrix:
+    """Hourly usage spend: one row per line, one column per hour from ``start``."""
+
+    start: pd.Timestamp
+    values: np.ndarray  # lines x hours, float
+    lines: pd.DataFrame  # project, environment, service_name, owner, phase (one row per line)
+
+    def __post_init__(self) -> None:
+        self.values = np.asarray(self.values, dtype=float)
+        codes, workloads = pd.factorize(
+            pd.MultiIndex.from_frame(self.lines[["project", "environment"]])
+        )
+        self.workload_of_line = codes
+        self.workloads = pd.DataFrame(list(workloads), columns=["project", "environment"])
+        firsts = self.lines.groupby(codes, sort=True)[["owner", "phase"]].first()
+        self.workloads["owner"] = firsts["owner"].to_numpy()
+        self.workloads["phase"] = firsts["phase"].to_numpy()
+        self.recompute()
+
+    def recompute(self) -> None:
+        """Totals per workload and first hours with spend (after ``values`` changed)."""
+        totals = np.zeros((len(self.workloads), self.values.shape[1]))
+        np.add.at(totals, self.workload_of_line, self.values)
+        self.totals = totals
+        self.first_seen_lines = _first_nonzero(self.values)
+        self.first_seen_totals = _first_nonzero(totals)
+
+    @property
+    def hours(self) -> int:
+        return self.values.shape[1]
+
+    def hour(self, index: int) -> pd.Timestamp:
+        return self.start + pd.Timedelta(hours=index)
+
+    def index_of(self, hour: pd.Timestamp) -> int:
+        return int((pd.Timestamp(hour) - self.start) / pd.Timedelta(hours=1))
+
+    @classmethod
+    def from_points(
+        cls, points: pd.DataFrame, *, start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> SpendMatrix:
+        """From hourly points (hour, project, environment, service_name, owner, phase, cost).
+
+        ``cost`` is usage spend; ``end`` is exclusive.
+        """
+        hours = pd.to_datetime(points["hour"], utc=True)
+        start = pd.Timestamp(start) if start is not None else hours.min()
+        end = pd.Timestamp(end) if end is not None else hours.max() + pd.Timedelta(hours=1)
+        n_hours = max(int((end - start) / pd.Timedelta(hours=1)), 0)
+        keys = points[list(LINE_KEYS)].astype(str)
+        codes, distinct = pd.factorize(pd.MultiIndex.from_frame(keys))
+        lines = pd.DataFrame(list(distinct), columns=list(LINE_KEYS))
+        meta = points.assign(_line=codes).groupby("_line", sort=True)[["owner", "phase"]].first()
+        lines["owner"] = meta["owner"].astype(str).to_numpy()
+        lines["phase"] = meta["phase"].astype(str).to_numpy()
+        column = ((hours - start) / pd.Timedelta(hours=1)).to_numpy().astype(np.int64)
+        inside = (column >= 0) & (column < n_hours)
+        values = np.zeros((len(lines), n_hours))
+        np.add.at(values, (codes[inside], column[inside]), points["cost"].to_numpy()[inside])
+        return cls(start=start, values=values, lines=lines)
+
+
+def _first_nonzero(values: np.ndarray) -> np.ndarray:
+    nonzero = values != 0
+    first = np.argmax(nonzero, axis=1)
+    return np.where(nonzero.any(axis=1), first, values.shape[1])
+
+
+@dataclass(frozen=True)
+class Contributor:
+    service: str
+    impact_usd: float
+    expected: float
+    actual: float
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One workload's verdict for one hour."""
+
+    project: str
+    environment: str
+    owner: str
+    phase: str
+    hour: pd.Timestamp
+    anomalous: bool
+    strong: bool
+    confirming: bool
+    elevated: bool
+    new_spend: bool
+    expected: float
+    actual: float
+    excess: float
+    contributors: list[Contributor] = field(default_factory=list)
+    evidence: dict[str, object] = field(default_factory=dict)
+
+
+def detect_hour(
+    matrix: SpendMatrix,
+    index: int,
+    thresholds_for: dict[tuple[str, str], Thresholds] | None = None,
+    *,
+    default: Thresholds | None = None,
+    warmup_hours: int = 7 * DAY,
+    top: int = 5,
+) -> list[Finding]:
+    """Findings for every workload that is anomalous or elevated in column ``index``.
+
+    ``thresholds_for`` maps (environment, phase) to thresholds (see bot.detection.settings).
+    """
+    default = default or Thresholds()
+    thresholds_for = thresholds_for or {}
+
+    def rows(frame: pd.DataFrame) -> list[Thresholds]:
+        return [
+            thresholds_for.get((env, phase), default)
+            for env, phase in zip(frame["environment"], frame["phase"], strict=True)
+        ]
+
+    line_verdict = _verdict(matrix.values, index, matrix.first_seen_lines, rows(matrix.lines),
+                            warmup_hours)
+    total_verdict = _verdict(matrix.totals, index, matrix.first_seen_totals,
+                             rows(matrix.workloads), warmup_hours)
+    per_workload_line_anomalous = np.zeros(len(matrix.workloads), dtype=bool)
+    np.logical_or.at(per_workload_line_anomalous, matrix.workload_of_line, line_verdict.anomalous)
+    per_workload_line_strong = np.zeros(len(matrix.workloads), dtype=bool)
+    np.logical_or.at(per_workload_line_strong, matrix.workload_of_line, line_verdict.strong)
+    per_workload_line_confirming = np.zeros(len(matrix.workloads), dtype=bool)
+    np.logical_or.at(per_workload_line_confirming, matrix.workload_of_line,
+                     line_verdict.confirming)
+    per_workload_line_elevated = np.zeros(len(matrix.workloads), dtype=bool)
+    np.logical_or.at(per_workload_line_elevated, matrix.workload_of_line,
+                     line_verdict.anomalous | line_verdict.elevated)
+
+    anomalous = total_verdict.anomalous | per_workload_line_anomalous
+    elevated = total_verdict.elevated | per_workload_line_elevated
+    interesting = np.flatnonzero(anomalous | elevated)
+    hour = matrix.hour(index)
+    findings = []
+    for w in interesting:
+        line_rows = np.flatnonzero(matrix.workload_of_line == w)
+        excess_lines = line_verdict.excess[line_rows]
+        order = line_rows[np.argsort(-excess_lines, kind="stable")]
+        contributors = [
+            Contributor(
+                service=str(matrix.lines.at[r, "service_name"]),
+                impact_usd=round(float(line_verdict.excess[r]), 4),
+                expected=round(float(line_verdict.expected[r]), 4),
+                actual=round(float(line_verdict.actual[r]), 4),
+            )
+            for r in order[:top]
+            if line_verdict.excess[r] > 0
+        ]
+        # the workload's excess: its total's, or (when only a line stands out) that line's
+        excess = max(float(total_verdict.excess[w]),
+                     float(np.sum(np.clip(excess_lines, 0, None) * line_verdict.anomalous[
+                         line_rows])))
+        findings.append(
+            Finding(
+                project=str(matrix.workloads.at[w, "project"]),
+                environment=str(matrix.workloads.at[w, "environment"]),
+                owner=str(matrix.workloads.at[w, "owner"]),
+                phase=str(matrix.workloads.at[w, "phase"]),
+                hour=hour,
+                anomalous=bool(anomalous[w]),
+                strong=bool(total_verdict.strong[w] or per_workload_line_strong[w]),
+                confirming=bool(total_verdict.confirming[w] or per_workload_line_confirming[w]),
+                elevated=bool(elevated[w]),
+                new_spend=bool(total_verdict.new_spend[w]
+                               or line_verdict.new_spend[line_rows].any()),
+                expected=round(float(total_verdict.expected[w]), 4),
+                actual=round(float(total_verdict.actual[w]), 4),
+                excess=round(excess, 4),
+                contributors=contributors,
+                evidence={
+                    "baseline": _describe_baseline(index, matrix.first_seen_totals[w]),
+                    "z": round(float(total_verdict.z[w]), 2),
+                },
+            )
+        )
+    return findings
+
+
+def _verdict(values: np.ndarray, index: int, first_seen: np.ndarray,
+             thresholds: list[Thresholds], warmup_hours: int):  # type: ignore[no-untyped-def]
+    baseline = baseline_at(values, index, first_seen)
+    can_be_new = first_seen >= warmup_hours
+    return judge(values[:, index], baseline, thresholds, can_be_new=can_be_new)
+
+
+def _describe_baseline(index: int, first_seen: int) -> str:
+    history = index - first_seen
+    if history >= 2 * WEEK:
+        weeks = min(4, history // WEEK)
+        return f"median of the same hour in the previous {weeks} weeks"
+    if history >= DAY:
+        days = min(14, history // DAY)
+        return f"median of the same hour on the previous {days} days"
+    return "no history: new spend"
