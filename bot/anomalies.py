@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from bot.detection.engine import Contributor, Finding
+from bot.detection._rules import Thresholds
+from bot.detection.engine import Contributor, Finding, SpendMatrix, detect_hour
 
-__all__ = ["Incident", "Lifecycle", "LifecycleEvent"]
+__all__ = ["Incident", "Lifecycle", "LifecycleEvent", "catch_up"]
 
 HOUR = pd.Timedelta(hours=1)
 LEVEL_SHIFT_HOURS = 6
@@ -50,6 +51,7 @@ class Incident:
     elevated_hours: int = 1
     status: str = "open"
     resolved_at: pd.Timestamp | None = None
+    announced: bool = False
     contributors: list[Contributor] = field(default_factory=list)
     evidence: dict[str, object] = field(default_factory=dict)
 
@@ -175,6 +177,7 @@ class Lifecycle:
             contributors=list(finding.contributors),
             evidence=dict(finding.evidence),
         )
+        incident.announced = alert
         self.open[(finding.project, finding.environment)] = incident
         return LifecycleEvent("opened", incident, alert)
 
@@ -217,3 +220,31 @@ def _kind(finding: Finding) -> str:
     if finding.evidence.get("ramp"):
         return "ramp"
     return "spike"
+
+
+def catch_up(
+    matrix: SpendMatrix,
+    lifecycle: Lifecycle,
+    *,
+    first_index: int,
+    thresholds_for: dict[tuple[str, str], Thresholds] | None = None,
+    warmup_hours: int = 7 * 24,
+) -> list[LifecycleEvent]:
+    """Judge hours ``first_index`` .. newest silently, then announce what is still going on.
+
+    A first run over history (or a restart after a gap) must not flood the channel with old
+    news: incidents that opened and resolved in the past stay quiet; those still open at the
+    newest hour are announced once.
+    """
+    newest = matrix.hours - 1
+    for index in range(max(first_index, 0), newest):
+        findings = detect_hour(matrix, index, thresholds_for, warmup_hours=warmup_hours)
+        lifecycle.apply(findings, now=matrix.hour(index) + HOUR, alert=False)
+    now = matrix.hour(newest) + HOUR
+    findings = detect_hour(matrix, newest, thresholds_for, warmup_hours=warmup_hours)
+    events = [e for e in lifecycle.apply(findings, now=now, alert=True) if e.kind != "resolved"]
+    for incident in lifecycle.open.values():
+        if not incident.announced:
+            incident.announced = True
+            events.append(LifecycleEvent("opened", incident, True))
+    return events

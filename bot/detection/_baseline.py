@@ -60,14 +60,17 @@ def baseline_at(
     days: int = 14,
     weeks: int = 4,
     excursion_days: int = 27,
+    day: int = DAY,
 ) -> Baseline:
     """Baseline of column ``index`` of ``matrix`` (series x hours) from earlier columns only.
 
     ``first_seen`` is each series' first column with spend; samples before it are ignored.
+    ``day`` is the number of columns per day (24 for hourly data, 1 for daily data).
     """
+    week = 7 * day
     history = np.maximum(index - first_seen, 0)
-    daily = _masked(_samples(matrix, index, DAY, days), index, DAY, first_seen)
-    weekly = _masked(_samples(matrix, index, WEEK, weeks), index, WEEK, first_seen)
+    daily = _masked(_samples(matrix, index, day, days), index, day, first_seen)
+    weekly = _masked(_samples(matrix, index, week, weeks), index, week, first_seen)
     with np.errstate(all="ignore"), _quiet():
         daily_median = np.nanmedian(daily, axis=1) if daily.shape[1] else _nan(matrix)
         weekly_count = np.sum(~np.isnan(weekly), axis=1) if weekly.shape[1] else np.zeros(
@@ -80,26 +83,31 @@ def baseline_at(
             if weekly.shape[1] else _nan(matrix)
         )
         sigma = np.fmax(daily_spread, np.where(weekly_count >= 2, weekly_spread, np.nan))
+        # with daily data the previous point is yesterday: an incident's first day must not
+        # become the usual peak its second day is compared with
+        peak_days = daily[:, 1:] if day == 1 else daily
         usual_peak = np.fmax(
-            np.nanmax(daily, axis=1) if daily.shape[1] else _nan(matrix),
+            np.nanmax(peak_days, axis=1) if peak_days.shape[1] else _nan(matrix),
             np.nanmax(weekly, axis=1) if weekly.shape[1] else _nan(matrix),
         )
     expected = np.nan_to_num(expected, nan=0.0)
     sigma = np.nan_to_num(sigma, nan=0.0)
     usual_peak = np.nan_to_num(usual_peak, nan=0.0)
-    excursion = _excursion(matrix, index, first_seen, days=excursion_days)
+    excursion = _excursion(matrix, index, first_seen, days=excursion_days, day=day)
     return Baseline(expected, sigma, usual_peak, excursion, history)
 
 
-def _excursion(matrix: np.ndarray, index: int, first_seen: np.ndarray, *, days: int) -> np.ndarray:
-    end = index - DAY
-    n_days = min(days, end // DAY) if end > 0 else 0
+def _excursion(
+    matrix: np.ndarray, index: int, first_seen: np.ndarray, *, days: int, day: int
+) -> np.ndarray:
+    end = index - day
+    n_days = min(days, end // day) if end > 0 else 0
     if n_days < 3:
         return np.full(matrix.shape[0], np.nan)
-    window = matrix[:, end - n_days * DAY:end].astype(float, copy=True)
-    columns = np.arange(end - n_days * DAY, end)
+    window = matrix[:, end - n_days * day:end].astype(float, copy=True)
+    columns = np.arange(end - n_days * day, end)
     window[columns[None, :] < first_seen[:, None]] = np.nan
-    blocks = window.reshape(matrix.shape[0], n_days, DAY)
+    blocks = window.reshape(matrix.shape[0], n_days, day)
     with _quiet():
         profile = np.nanmedian(blocks, axis=1)  # series x hour-of-day
         level = np.nanmedian(blocks, axis=(1, 2))
