@@ -188,8 +188,8 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     [
         pytest.param(
             "sorces: []\n",
-            ["sorces", "unknown key", "allocation, currency, database_url, detection, quarantine_dir, "
-             "routing, sources"],
+            ["sorces", "unknown key", "allocation, currency, database_url, detection, "
+             "quarantine_dir, routing, sources"],
             id="unknown-top-level-key",
         ),
         pytest.param(
