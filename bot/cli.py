@@ -17,12 +17,14 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bot import reports
 from bot.demodata import write_demo_data
 from bot.ingest import IngestReport, ingest_path
+from bot.pipeline import detect_from_store
 from bot.replay import replay, write_alerts
 from bot.settings import ConfigError, Settings, load_settings
 from bot.sources.focus import FocusFileError
@@ -220,6 +222,47 @@ def _print_unallocated(points: pd.DataFrame, period: reports.Period) -> None:
                   "(allocation.rules in the config) to give the spend an owner.")
 
 
+@app.command()
+def detect(
+    config: ConfigOption = None,
+    days: Annotated[int, typer.Option(min=3, max=120, help="History to judge against.")] = 28,
+) -> None:
+    """Anomalies going on now in the stored spend, with their evidence."""
+    services = _services(config)
+    try:
+        events = detect_from_store(engine=services.engine, settings=services.settings, days=days)
+    finally:
+        services.close()
+    _print_anomalies([e.incident for e in events if e.alert])
+
+
+def _print_anomalies(incidents: list) -> None:  # type: ignore[type-arg]
+    if not incidents:
+        console.print("No anomalies going on: spend is within what is normal for each workload.")
+        return
+    for incident in incidents:
+        alert = incident.to_alert()
+        over = alert["actual_cost"] - alert["expected_cost"]
+        pct = over / alert["expected_cost"] * 100 if alert["expected_cost"] else None
+        console.rule(f"[bold red]Anomaly {alert['alert_id']}[/bold red]: {escape(incident.project)}"
+                     f" / {escape(incident.environment)} ({alert['kind']})")
+        console.print(
+            f"{_money(alert['impact_usd'])} over expected so far, "
+            f"{_money(alert['projected_daily_usd'])} per day if it continues "
+            f"({_pct(pct)} over expected this hour: {_money(alert['actual_cost'])} vs "
+            f"{_money(alert['expected_cost'])}); since {alert['started_at']}; "
+            f"owner {escape(incident.owner)}, phase {incident.phase}."
+        )
+        table = Table(title="Top contributors", title_justify="left")
+        for column in ("service", "delta this hour", "expected", "actual"):
+            table.add_column(column, justify="left" if column == "service" else "right")
+        for c in alert["top_contributors"]:
+            table.add_row(escape(c["service"]), _money(c["impact_usd"]),
+                          _money(c["expected_cost"]), _money(c["actual_cost"]))
+        console.print(table)
+        console.print(f"[dim]Baseline: {alert['baseline']}.[/dim]")
+
+
 @app.command("replay")
 def replay_command(
     source: Annotated[Path, typer.Option("--source", help="FOCUS file or folder to replay.")],
@@ -289,6 +332,13 @@ def demo(
     _print_summary(reports.summarise(points, period=period, by="service"), project=None,
                    environment=None)
     _print_unallocated(points, period)
+    console.rule("Anomalies going on now")
+    services = build_services(settings)
+    try:
+        events = detect_from_store(engine=services.engine, settings=settings)
+    finally:
+        services.close()
+    _print_anomalies([e.incident for e in events if e.alert])
     console.rule("done")
     if sys.stdin.isatty():
         console.print("Try: .venv/bin/spendwatch costs --config <your config>  "
