@@ -201,6 +201,8 @@ def detect_hour(
                 evidence={
                     "baseline": _describe_baseline(index, matrix.first_seen_totals[w]),
                     "z": round(float(total_verdict.z[w]), 2),
+                    **_shape(matrix.values, index, order[0] if len(order) else None,
+                             line_verdict.expected),
                 },
             )
         )
@@ -212,6 +214,19 @@ def _verdict(values: np.ndarray, index: int, first_seen: np.ndarray,
     baseline = baseline_at(values, index, first_seen)
     can_be_new = first_seen >= warmup_hours
     return judge(values[:, index], baseline, thresholds, can_be_new=can_be_new)
+
+
+def _shape(values: np.ndarray, index: int, line: int | None,
+           expected: np.ndarray) -> dict[str, bool]:
+    """What the top line's rise looks like: outside its usual hours, or a ramp."""
+    if line is None:
+        return {}
+    recent = values[line, max(0, index - 3):index + 1]
+    # the level the line runs at when it is on (its busy hours), over the last week
+    working = float(np.percentile(values[line, max(0, index - WEEK):index], 90)) if index else 0.0
+    off_hours = bool(expected[line] < 0.25 * working and values[line, index] > 0.5 * working > 0)
+    ramp = bool(len(recent) == 4 and np.all(recent[1:] >= 1.15 * recent[:-1]))
+    return {"off_hours": off_hours, "ramp": ramp}
 
 
 def _describe_baseline(index: int, first_seen: int) -> str:
