@@ -72,14 +72,16 @@ def baseline_at(
     daily = _masked(_samples(matrix, index, day, days), index, day, first_seen)
     weekly = _masked(_samples(matrix, index, week, weeks), index, week, first_seen)
     with np.errstate(all="ignore"), _quiet():
-        daily_median = np.nanmedian(daily, axis=1) if daily.shape[1] else _nan(matrix)
+        daily_median = _nanquantile(daily, 0.5, axis=1) if daily.shape[1] else _nan(matrix)
         weekly_count = np.sum(~np.isnan(weekly), axis=1) if weekly.shape[1] else np.zeros(
             matrix.shape[0], dtype=int)
-        weekly_median = np.nanmedian(weekly, axis=1) if weekly.shape[1] else _nan(matrix)
+        weekly_median = _nanquantile(weekly, 0.5, axis=1) if weekly.shape[1] else _nan(matrix)
         expected = np.where(weekly_count >= 2, weekly_median, daily_median)
-        daily_spread = MAD_TO_SIGMA * np.nanmedian(np.abs(daily - daily_median[:, None]), axis=1)
+        daily_spread = MAD_TO_SIGMA * _nanquantile(
+            np.abs(daily - daily_median[:, None]), 0.5, axis=1)
         weekly_spread = (
-            MAD_TO_SIGMA * np.nanmedian(np.abs(weekly - weekly_median[:, None]), axis=1)
+            MAD_TO_SIGMA * _nanquantile(
+                np.abs(weekly - weekly_median[:, None]), 0.5, axis=1)
             if weekly.shape[1] else _nan(matrix)
         )
         sigma = np.fmax(daily_spread, np.where(weekly_count >= 2, weekly_spread, np.nan))
@@ -109,11 +111,11 @@ def _excursion(
     window[columns[None, :] < first_seen[:, None]] = np.nan
     blocks = window.reshape(matrix.shape[0], n_days, day)
     with _quiet():
-        profile = np.nanmedian(blocks, axis=1)  # series x hour-of-day
-        level = np.nanmedian(blocks, axis=(1, 2))
+        profile = _nanquantile(blocks, 0.5, axis=1)  # series x hour-of-day
+        level = _nanquantile(blocks.reshape(matrix.shape[0], -1), 0.5, axis=1)
         floor = np.maximum(profile, 0.1 * level[:, None] + 0.05)
         relative = (blocks - profile[:, None, :]) / floor[:, None, :]
-        return np.nanquantile(relative.reshape(matrix.shape[0], -1), 0.995, axis=1)
+        return _nanquantile(relative.reshape(matrix.shape[0], -1), 0.995, axis=1)
 
 
 def _masked(samples: np.ndarray, index: int, step: int, first_seen: np.ndarray) -> np.ndarray:
@@ -125,6 +127,23 @@ def _masked(samples: np.ndarray, index: int, step: int, first_seen: np.ndarray) 
     out = samples.astype(float, copy=True)
     out[before] = np.nan
     return out
+
+
+def _nanquantile(values: np.ndarray, q: float, *, axis: int) -> np.ndarray:
+    """``np.nanquantile`` (linear interpolation) by one sort: NaNs sort last, and counting the
+    values that are not NaN gives the positions to read. numpy's own version loops over rows
+    in Python when NaNs are present, which is most of the detection time on many lines."""
+    ordered = np.sort(np.moveaxis(values, axis, -1), axis=-1)
+    if ordered.shape[-1] == 0:
+        return np.full(ordered.shape[:-1], np.nan)
+    count = np.sum(~np.isnan(ordered), axis=-1)
+    position = q * np.maximum(count - 1, 0)
+    below = np.floor(position).astype(np.intp)
+    above = np.minimum(below + 1, np.maximum(count - 1, 0))
+    low = np.take_along_axis(ordered, below[..., None], axis=-1)[..., 0]
+    high = np.take_along_axis(ordered, above[..., None], axis=-1)[..., 0]
+    result = low + (high - low) * (position - below)
+    return np.where(count > 0, result, np.nan)
 
 
 def _nan(matrix: np.ndarray) -> np.ndarray:
