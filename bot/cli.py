@@ -7,6 +7,7 @@ cause are printed as one clear message and exit with status 2; no traceback.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -16,15 +17,14 @@ from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bot import reports
+from bot import render, reports
 from bot.demodata import write_demo_data
 from bot.ingest import IngestReport, ingest_path
 from bot.pipeline import detect_from_store
+from bot.render import console, errors
 from bot.replay import replay, write_alerts
 from bot.settings import ConfigError, Settings, load_settings
 from bot.sources.focus import FocusFileError
@@ -42,8 +42,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-console = Console()
-errors = Console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
@@ -80,7 +78,7 @@ def ingest(
         report = _ingest_with_progress(services, path, currency=currency, force=force)
     finally:
         services.close()
-    _print_ingest(report)
+    render.print_ingest(report)
     if report.failed:
         raise typer.Exit(1)
 
@@ -104,33 +102,6 @@ def _ingest_with_progress(
             engine=services.engine, settings=services.settings, path=path,
             default_currency=currency, force=force, progress=update,
         )
-
-
-def _print_ingest(report: IngestReport) -> None:
-    table = Table(title="Ingest", title_justify="left")
-    for column in ("file", "status", "rows kept", "rejected", "points", "billing periods"):
-        table.add_column(column, justify="right" if column in ("rows kept", "rejected",
-                                                               "points") else "left")
-    for f in report.files:
-        style = {"failed": "red", "unchanged": "dim"}.get(f.status, "")
-        table.add_row(Path(f.path).name, f.status, f"{f.rows_kept:,}", f"{f.rows_rejected:,}",
-                      f"{f.points_written:,}", ", ".join(f.billing_periods), style=style)
-    console.print(table)
-    console.print(
-        f"{len(report.files)} file(s): {report.rows_kept:,} rows kept, "
-        f"{report.rows_rejected:,} rejected"
-    )
-    for f in report.files:
-        name = Path(f.path).name
-        if f.message and f.status == "failed":
-            console.print(f"[red]{name}: {f.message}[/red]")
-        for reason, count in f.rejected_reasons.items():
-            console.print(f"[yellow]{name}: {count:,} row(s) rejected: {reason}[/yellow]")
-        for warning, count in f.warnings.items():
-            console.print(f"[yellow]{name}: {count:,} row(s) kept as unallocated: {warning}"
-                          "[/yellow]")
-        if f.quarantine_path:
-            console.print(f"  rejected rows, with row numbers and reasons: {f.quarantine_path}")
 
 
 @app.command()
@@ -164,62 +135,10 @@ def costs(
     finally:
         services.close()
     if unallocated:
-        _print_unallocated(points, period)
+        render.print_unallocated(points, period)
         return
     summary = reports.summarise(points, period=period, by=by, metric=metric)
-    _print_summary(summary, project=project, environment=environment)
-
-
-def _money(value: float) -> str:
-    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
-
-
-def _pct(value: float | None) -> str:
-    if value is None:
-        return "new"
-    return f"{value:+.1f}%"
-
-
-def _print_summary(summary: reports.CostSummary, *, project: str | None,
-                   environment: str | None) -> None:
-    p = summary.period
-    scope = " / ".join(x for x in (project, environment) if x) or "all projects"
-    title = (f"{scope}: {p.label} ({p.start:%Y-%m-%d %H:%M} to {p.end:%Y-%m-%d %H:%M} UTC) "
-             f"by {summary.by}")
-    table = Table(title=title, title_justify="left")
-    table.add_column(summary.by)
-    for column in ("cost", "previous", "change", "%", "share"):
-        table.add_column(column, justify="right")
-    for row in summary.rows.itertuples(index=False):
-        table.add_row(str(row.key), _money(row.cost), _money(row.previous), _money(row.change),
-                      _pct(row.change_pct), f"{row.share:.1f}%")
-    table.add_section()
-    table.add_row("total", _money(summary.total), _money(summary.previous_total),
-                  _money(summary.total - summary.previous_total), _pct(summary.change_pct),
-                  "100.0%" if summary.rows.size else "", style="bold")
-    console.print(table)
-    if summary.rows.empty:
-        console.print("no spend in this period for this selection")
-
-
-def _print_unallocated(points: pd.DataFrame, period: reports.Period) -> None:
-    loose, total, detail = reports.unallocated_share(points, period=period)
-    share = loose / total * 100 if total else 0.0
-    console.print(
-        f"[bold]Unallocated spend, {period.label}:[/bold] {_money(loose)} of {_money(total)} "
-        f"({share:.1f}%) has no project tag."
-    )
-    if detail.empty:
-        console.print("Every dollar is allocated to a project.")
-        return
-    table = Table(title="Where the unallocated spend comes from", title_justify="left")
-    for column in ("service", "account", "cost"):
-        table.add_column(column, justify="right" if column == "cost" else "left")
-    for row in detail.head(15).itertuples(index=False):
-        table.add_row(row.service_name, row.sub_account_name, _money(row.cost))
-    console.print(table)
-    console.print("Tag these resources (project, environment, owner) or add an allocation rule "
-                  "(allocation.rules in the config) to give the spend an owner.")
+    render.print_summary(summary, project=project, environment=environment)
 
 
 @app.command()
@@ -233,34 +152,7 @@ def detect(
         events = detect_from_store(engine=services.engine, settings=services.settings, days=days)
     finally:
         services.close()
-    _print_anomalies([e.incident for e in events if e.alert])
-
-
-def _print_anomalies(incidents: list) -> None:  # type: ignore[type-arg]
-    if not incidents:
-        console.print("No anomalies going on: spend is within what is normal for each workload.")
-        return
-    for incident in incidents:
-        alert = incident.to_alert()
-        over = alert["actual_cost"] - alert["expected_cost"]
-        pct = over / alert["expected_cost"] * 100 if alert["expected_cost"] else None
-        console.rule(f"[bold red]Anomaly {alert['alert_id']}[/bold red]: {escape(incident.project)}"
-                     f" / {escape(incident.environment)} ({alert['kind']})")
-        console.print(
-            f"{_money(alert['impact_usd'])} over expected so far, "
-            f"{_money(alert['projected_daily_usd'])} per day if it continues "
-            f"({_pct(pct)} over expected this hour: {_money(alert['actual_cost'])} vs "
-            f"{_money(alert['expected_cost'])}); since {alert['started_at']}; "
-            f"owner {escape(incident.owner)}, phase {incident.phase}."
-        )
-        table = Table(title="Top contributors", title_justify="left")
-        for column in ("service", "delta this hour", "expected", "actual"):
-            table.add_column(column, justify="left" if column == "service" else "right")
-        for c in alert["top_contributors"]:
-            table.add_row(escape(c["service"]), _money(c["impact_usd"]),
-                          _money(c["expected_cost"]), _money(c["actual_cost"]))
-        console.print(table)
-        console.print(f"[dim]Baseline: {alert['baseline']}.[/dim]")
+    render.print_anomalies([e.incident for e in events if e.alert])
 
 
 @app.command("replay")
@@ -292,11 +184,19 @@ def _utc(value: datetime | None) -> pd.Timestamp | None:
 @app.command("demo-data")
 def demo_data(
     out: Annotated[Path, typer.Argument(help="Folder to write FOCUS files into.")],
-    days: Annotated[int, typer.Option(min=2, max=400)] = 28,
-    seed: int = 42,
+    days: Annotated[int, typer.Option(min=14, max=400)] = 28,
+    seed: Annotated[int, typer.Option(help="Picks the levels and places the incidents.")] = 42,
+    start: Annotated[str | None, typer.Option(
+        help="First hour of the data (UTC, ISO 8601); default: the data ends now.")] = None,
 ) -> None:
-    """Write generated FOCUS demo exports (AI and cloud spend with a seeded incident)."""
-    for path in write_demo_data(out, days=days, seed=seed):
+    """Write generated FOCUS demo exports and labels.json (AI and cloud spend, seeded incidents)."""
+    first = None
+    if start is not None:
+        try:
+            first = datetime.fromisoformat(start)
+        except ValueError:
+            raise UserError(f"--start: not an ISO 8601 time: {start!r}") from None
+    for path in write_demo_data(out, days=days, seed=seed, start=first):
         console.print(f"wrote {path}")
 
 
@@ -318,7 +218,7 @@ def demo(
     services = build_services(settings)
     try:
         report = _ingest_with_progress(services, data, currency=None, force=False)
-        _print_ingest(report)
+        render.print_ingest(report)
         with services.engine.connect() as connection:
             _, newest = repo.data_range(connection=connection)
             assert newest is not None
@@ -327,18 +227,22 @@ def demo(
                                       end=period.end)
     finally:
         services.close()
-    _print_summary(reports.summarise(points, period=period, by="project"), project=None,
+    render.print_summary(reports.summarise(points, period=period, by="project"), project=None,
                    environment=None)
-    _print_summary(reports.summarise(points, period=period, by="service"), project=None,
+    render.print_summary(reports.summarise(points, period=period, by="service"), project=None,
                    environment=None)
-    _print_unallocated(points, period)
+    render.print_unallocated(points, period)
+    console.rule("What hourly detection caught over these four weeks")
+    labels_path = data / "labels.json"
+    labels = json.loads(labels_path.read_text()) if labels_path.exists() else None
+    render.print_replay(replay(data, settings).alerts, labels)
     console.rule("Anomalies going on now")
     services = build_services(settings)
     try:
         events = detect_from_store(engine=services.engine, settings=settings)
     finally:
         services.close()
-    _print_anomalies([e.incident for e in events if e.alert])
+    render.print_anomalies([e.incident for e in events if e.alert])
     console.rule("done")
     if sys.stdin.isatty():
         console.print("Try: .venv/bin/spendwatch costs --config <your config>  "
@@ -394,20 +298,8 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        app(standalone_mode=False)
+        app()  # typer reports usage errors itself (exit status 2)
     except (ConfigError, UserError, FocusFileError, reports.ReportError) as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        errors.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own message
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 

@@ -72,7 +72,7 @@ def judge(
     thresholds: list[Thresholds],
     *,
     can_be_new: np.ndarray,
-    min_history_hours: int = 72,
+    min_history_hours: int = 7 * 24,
     new_within_hours: int = 24,
 ) -> HourVerdict:
     """Verdict per series; ``thresholds`` holds one entry per series (by environment/phase).

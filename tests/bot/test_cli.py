@@ -147,3 +147,21 @@ def test_demo_runs_to_the_end_without_a_terminal(tmp_path):
 def _count_points(db: Path) -> int:
     with sqlite3.connect(db) as connection:
         return connection.execute("SELECT COUNT(*) FROM cost_point").fetchone()[0]
+
+
+def test_a_usage_error_is_explained_without_a_traceback(tmp_path):
+    result = spendwatch("costs", "--no-such-option", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "No such option" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_markup_in_tags_is_printed_as_text(tmp_path):
+    tags = json.dumps({"project": "[bold red]pwn[/bold red]", "environment": "prod"})
+    path = tmp_path / "export.csv"
+    path.write_text(HEADER + "".join(row(f"{d:02d}T10", 3.0, tags=tags) for d in range(1, 9)))
+    config = write_config(tmp_path)
+    env = {"SPENDWATCH_CONFIG": str(config)}
+    assert spendwatch("ingest", str(path), cwd=tmp_path, env=env).returncode == 0
+    result = spendwatch("costs", "--by", "project", cwd=tmp_path, env=env)
+    assert "[bold red]pwn[/bold red]" in result.stdout
