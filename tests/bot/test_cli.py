@@ -136,6 +136,9 @@ def test_demo_runs_to_the_end_without_a_terminal(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "support-agent" in result.stdout
     assert "Unallocated spend" in result.stdout
+    assert "of 7 seeded incidents caught" in result.stdout
+    live = result.stdout.split("Anomalies going on now", 1)[1]
+    assert "support-agent / prod" in live and "AmazonCloudWatch" in live
     assert (tmp_path / "spendwatch-demo.db").exists()
     # a second run re-delivers the same periods: nothing is counted twice
     points = _count_points(tmp_path / "spendwatch-demo.db")

@@ -68,6 +68,16 @@ def organic_growth() -> np.ndarray:
     return noisy(10, seed=8) * np.exp(np.arange(HOURS) / 24 * 0.01)  # +1 % a day
 
 
+def sparse() -> np.ndarray:
+    """A line billed in lumps: $4-8 in one hour out of ten, nothing in between."""
+    rng = np.random.default_rng(9)
+    values = np.zeros(HOURS)
+    lumps = rng.choice(HOURS, size=HOURS // 10, replace=False)
+    values[lumps] = rng.uniform(4, 8, len(lumps))
+    values[HOURS - 4] = 7.5  # one more lump in the judged hours
+    return values
+
+
 def judged_hours_of_gpu_at_night() -> np.ndarray:
     # make sure the judged hours include the night: the last ten hours are 14:00-23:00
     return business_hours_gpu(left_running=True)
@@ -85,6 +95,7 @@ CASES = [
     ("nightly batch block", nightly_batch(), False, None),
     ("Monday ramp", monday_ramp(), False, None),
     ("slow organic growth", organic_growth(), False, None),
+    ("sparse line, one more lump", sparse(), False, None),
     ("tiny-dollar blip x20 on $0.02/h", with_last_hours(noisy(0.02), lambda v: v * 20), False,
      None),
     ("one-hour blip x2", with_last_hours(noisy(10), lambda v: np.r_[v[:1] * 2, v[1:]]), False,
