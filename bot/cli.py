@@ -188,6 +188,8 @@ def demo_data(
     seed: Annotated[int, typer.Option(help="Picks the levels and places the incidents.")] = 42,
     start: Annotated[str | None, typer.Option(
         help="First hour of the data (UTC, ISO 8601); default: the data ends now.")] = None,
+    kinds: Annotated[str | None, typer.Option(
+        help="Comma-separated incident kinds (default: the seven classic ones).")] = None,
 ) -> None:
     """Write generated FOCUS demo exports and labels.json (AI and cloud spend, seeded incidents)."""
     first = None
@@ -196,7 +198,12 @@ def demo_data(
             first = datetime.fromisoformat(start)
         except ValueError:
             raise UserError(f"--start: not an ISO 8601 time: {start!r}") from None
-    for path in write_demo_data(out, days=days, seed=seed, start=first):
+    chosen = [k.strip() for k in kinds.split(",")] if kinds else None
+    try:
+        paths = write_demo_data(out, days=days, seed=seed, start=first, kinds=chosen)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    for path in paths:
         console.print(f"wrote {path}")
 
 

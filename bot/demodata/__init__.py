@@ -20,6 +20,7 @@ are the first and last affected hours), ``traps`` (normal patterns that must not
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,10 +29,10 @@ import pandas as pd
 
 from bot.demodata.catalogue import LINES, DemoLine
 from bot.demodata.focus import commitment_rows, iso, usage_rows, write_exports
-from bot.demodata.incidents import INCIDENTS, Event, Scene
+from bot.demodata.incidents import EXTRA_INCIDENTS, INCIDENTS, Event, Scene
 from bot.demodata.shapes import Clock, baseline
 
-__all__ = ["INCIDENTS", "LINES", "MIN_DAYS", "DemoLine", "write_demo_data"]
+__all__ = ["EXTRA_INCIDENTS", "INCIDENTS", "LINES", "MIN_DAYS", "DemoLine", "write_demo_data"]
 
 DAY = 24
 MIN_DAYS = 14  # ten quiet days of history, then room for the incidents
@@ -39,7 +40,8 @@ LABELS = "labels.json"
 
 
 def write_demo_data(out: Path, *, days: int = 28, end: datetime | None = None,
-                    seed: int = 42, start: datetime | None = None) -> list[Path]:
+                    seed: int = 42, start: datetime | None = None,
+                    kinds: Sequence[str] | None = None) -> list[Path]:
     """Write gzip FOCUS 1.2 CSVs (one per provider and billing month) and ``labels.json``.
 
     The data covers ``days`` days ending at ``end`` (default: the current hour, and then the
@@ -60,8 +62,14 @@ def write_demo_data(out: Path, *, days: int = 28, end: datetime | None = None,
     scene = Scene(clock, lines, costs, earliest=10 * DAY, latest=clock.n - 12,
                   live=start is None and end is None)
     events = []
-    for number, incident in enumerate(INCIDENTS.values()):
-        event = incident(scene, np.random.default_rng([seed, 1000 + number]))
+    known = {**INCIDENTS, **EXTRA_INCIDENTS}
+    chosen = list(INCIDENTS) if kinds is None else list(kinds)
+    unknown = [k for k in chosen if k not in known]
+    if unknown:
+        raise ValueError(f"unknown incident kind(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(known)}")
+    for number, kind in enumerate(chosen):
+        event = known[kind](scene, np.random.default_rng([seed, 1000 + number]))
         if event is not None:
             events.append(event)
 

@@ -21,7 +21,7 @@ import numpy as np
 from bot.demodata.catalogue import DemoLine
 from bot.demodata.shapes import Clock, baseline
 
-__all__ = ["INCIDENTS", "Event", "Scene"]
+__all__ = ["EXTRA_INCIDENTS", "INCIDENTS", "Event", "Scene"]
 
 DAY = 24
 GAP = 7 * DAY  # quiet time around an incident on the same workload
@@ -204,6 +204,29 @@ def poc_to_production(scene: Scene, rng: np.random.Generator) -> Event | None:
     return scene.reserve("poc-to-production", len(scene.lines) - 1, start, start + DAY)
 
 
+def retry_storm(scene: Scene, rng: np.random.Generator) -> Event | None:
+    """A client retries every failed call without backoff: an API line x4-7 for a few hours."""
+    lines = scene.candidates("llm", ("prod", "staging"))
+    return _added_flat(scene, rng, "retry-storm", lines, (3, 7), (4.0, 7.0))
+
+
+def prompt_cache_disabled(scene: Scene, rng: np.random.Generator) -> Event | None:
+    """A config change turns prompt caching off: the same traffic costs 1.6-2x, for days."""
+    duration = int(rng.integers(30, 61))
+    pick = scene.place(rng, scene.candidates("llm"), duration, when=scene.working_hour)
+    if pick is None:
+        return None
+    index, start = pick
+    scene.cost[index][start:start + duration] *= rng.uniform(1.6, 2.0)
+    return scene.reserve("prompt-cache-disabled", index, start, start + duration)
+
+
+def log_retention_backfill(scene: Scene, rng: np.random.Generator) -> Event | None:
+    """A re-index of old logs: the logging line x4-6 for half a day, then back."""
+    lines = scene.candidates("logging", ("prod", "staging"))
+    return _added_flat(scene, rng, "log-backfill", lines, (8, 16), (4.0, 6.0))
+
+
 Incident = Callable[[Scene, np.random.Generator], "Event | None"]
 
 # the first entry is the classic, always present (live at the end of data that ends now)
@@ -215,4 +238,12 @@ INCIDENTS: dict[str, Incident] = {
     "autoscaling-runaway": autoscaling_runaway,
     "runaway-agent-loop": runaway_agent_loop,
     "model-tier-switch": model_tier_switch,
+}
+
+# kinds the default demo does not use: for checking that detection generalises to incidents
+# it was not built around (``bench/detect_quality.py --kinds``)
+EXTRA_INCIDENTS: dict[str, Incident] = {
+    "retry-storm": retry_storm,
+    "prompt-cache-disabled": prompt_cache_disabled,
+    "log-backfill": log_retention_backfill,
 }

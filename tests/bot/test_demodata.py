@@ -171,3 +171,12 @@ def test_bad_arguments_are_refused(tmp_path):
         write_demo_data(tmp_path, days=7, start=START)
     with pytest.raises(ValueError, match="not both"):
         write_demo_data(tmp_path, start=START, end=START)
+
+
+def test_other_incident_kinds_can_be_generated_and_unknown_ones_are_refused(tmp_path):
+    kinds = ["verbose-logging", "retry-storm", "prompt-cache-disabled", "log-backfill"]
+    write_demo_data(tmp_path / "x", days=28, seed=5, start=datetime(2026, 3, 2), kinds=kinds)
+    labels = json.loads((tmp_path / "x" / "labels.json").read_text())
+    assert sorted(e["kind"] for e in labels["events"]) == sorted(kinds)
+    with pytest.raises(ValueError, match="unknown incident kind"):
+        write_demo_data(tmp_path / "y", days=28, seed=5, kinds=["meteor-strike"])
