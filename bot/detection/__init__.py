@@ -6,5 +6,7 @@ hour), :class:`Thresholds`, and :class:`SeasonalDetector` for any pandas Series.
 
 from bot.detection._rules import Thresholds
 from bot.detection.engine import Contributor, Finding, SpendMatrix, detect_hour
+from bot.detection.series import SeasonalDetector
 
-__all__ = ["Contributor", "Finding", "SpendMatrix", "Thresholds", "detect_hour"]
+__all__ = ["Contributor", "Finding", "SeasonalDetector", "SpendMatrix", "Thresholds",
+           "detect_hour"]
