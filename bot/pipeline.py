@@ -22,7 +22,8 @@ from storage import repositories as repo
 
 __all__ = ["detect_from_store"]
 
-COLUMNS = ("project", "environment", "service_name", "owner", "phase", "charge_category")
+COLUMNS = ("project", "environment", "service_name", "region", "owner", "phase",
+           "charge_category")
 
 
 def detect_from_store(

@@ -127,7 +127,8 @@ def print_anomalies(incidents: list[Incident]) -> None:
         for column in ("service", "delta this hour", "expected", "actual"):
             table.add_column(column, justify="left" if column == "service" else "right")
         for c in alert["top_contributors"]:
-            table.add_row(escape(c["service"]), money(c["impact_usd"]),
+            where = f" ({c['region']})" if c.get("region") else ""
+            table.add_row(escape(c["service"] + where), money(c["impact_usd"]),
                           money(c["expected_cost"]), money(c["actual_cost"]))
         console.print(table)
         console.print(f"[dim]Baseline: {alert['baseline']}.[/dim]")

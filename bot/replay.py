@@ -57,13 +57,14 @@ def load_usage_points(path: Path, settings: Settings) -> tuple[pd.DataFrame, int
                 "project": spread["project"].astype(str),
                 "environment": spread["environment"].astype(str),
                 "service_name": spread["service_name"].astype(str),
+                "region": spread["region"].astype(str),
                 "owner": spread["owner"].astype(str),
                 "phase": spread["phase"].astype(str),
                 "cost": spread["effective_cost"].astype(float),
             }))
     if not frames:
         return pd.DataFrame(columns=["hour", "visible_at", "project", "environment",
-                                     "service_name", "owner", "phase", "cost"]), rejected
+                                     "service_name", "region", "owner", "phase", "cost"]), rejected
     return pd.concat(frames, ignore_index=True), rejected
 
 
@@ -125,9 +126,9 @@ def _reveal(matrix: SpendMatrix, pending: pd.DataFrame, now: pd.Timestamp) -> pd
     if pending.empty or pending["visible_at"].iloc[0] > now:
         return pending
     ready = pending[pending["visible_at"] <= now]
-    keys = matrix.lines.set_index(["project", "environment", "service_name"]).index
-    rows = keys.get_indexer(pd.MultiIndex.from_frame(
-        ready[["project", "environment", "service_name"]]))
+    key = ["project", "environment", "service_name", "region"]
+    keys = matrix.lines.set_index(key).index
+    rows = keys.get_indexer(pd.MultiIndex.from_frame(ready[key]))
     columns = ((ready["hour"] - matrix.start) / HOUR).to_numpy().astype(int)
     np.add.at(matrix.values, (rows, columns), ready["cost"].to_numpy())
     matrix.recompute()

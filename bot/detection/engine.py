@@ -19,7 +19,8 @@ from bot.detection._rules import Thresholds, judge
 
 __all__ = ["Contributor", "Finding", "SpendMatrix", "detect_hour"]
 
-LINE_KEYS = ("project", "environment", "service_name")
+# a line of spend: a service of a workload, in one region (region "" when the data has none)
+LINE_KEYS = ("project", "environment", "service_name", "region")
 
 
 @dataclass
@@ -28,10 +29,12 @@ class SpendMatrix:
 
     start: pd.Timestamp
     values: np.ndarray  # lines x hours, float
-    lines: pd.DataFrame  # project, environment, service_name, owner, phase (one row per line)
+    lines: pd.DataFrame  # project, environment, service_name, [region,] owner, phase
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=float)
+        if "region" not in self.lines:
+            self.lines = self.lines.assign(region="")
         codes, workloads = pd.factorize(
             pd.MultiIndex.from_frame(self.lines[["project", "environment"]])
         )
@@ -65,10 +68,11 @@ class SpendMatrix:
         cls, points: pd.DataFrame, *, start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
     ) -> SpendMatrix:
-        """From hourly points (hour, project, environment, service_name, owner, phase, cost).
-
-        ``cost`` is usage spend; ``end`` is exclusive.
+        """From hourly points (hour, project, environment, service_name, region, owner, phase,
+        cost); ``region`` may be absent. ``cost`` is usage spend; ``end`` is exclusive.
         """
+        if "region" not in points:
+            points = points.assign(region="")
         hours = pd.to_datetime(points["hour"], utc=True)
         start = pd.Timestamp(start) if start is not None else hours.min()
         end = pd.Timestamp(end) if end is not None else hours.max() + pd.Timedelta(hours=1)
@@ -98,6 +102,7 @@ class Contributor:
     impact_usd: float
     expected: float
     actual: float
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,7 @@ def detect_hour(
         contributors = [
             Contributor(
                 service=str(matrix.lines.at[r, "service_name"]),
+                region=str(matrix.lines.at[r, "region"]),
                 impact_usd=round(float(line_verdict.excess[r]), 4),
                 expected=round(float(line_verdict.expected[r]), 4),
                 actual=round(float(line_verdict.actual[r]), 4),
