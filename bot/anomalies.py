@@ -148,6 +148,15 @@ class Lifecycle:
                 events.append(LifecycleEvent("resolved", incident, alert))
         return events
 
+    def restore(self, incidents: list[Incident]) -> None:
+        """Carry on from stored incidents (open ones, and recently resolved ones)."""
+        for incident in sorted(incidents, key=lambda i: i.id):
+            key = (incident.project, incident.environment)
+            if incident.status == "open":
+                self.open[key] = incident
+            else:
+                self.resolved[key] = incident
+
     def _should_open(self, recent: list[Finding]) -> bool:
         newest = recent[-1]
         if newest.strong:

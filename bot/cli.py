@@ -23,7 +23,7 @@ from rich.table import Table
 from bot import render, reports
 from bot.demodata import write_demo_data
 from bot.ingest import IngestReport, ingest_path
-from bot.pipeline import detect_from_store
+from bot.pipeline import poll_store
 from bot.render import console, errors
 from bot.replay import replay, write_alerts
 from bot.settings import ConfigError, Settings, load_settings
@@ -146,13 +146,16 @@ def detect(
     config: ConfigOption = None,
     days: Annotated[int, typer.Option(min=3, max=120, help="History to judge against.")] = 28,
 ) -> None:
-    """Anomalies going on now in the stored spend, with their evidence."""
+    """Judge the hours that arrived since the last run; show the anomalies going on now."""
     services = _services(config)
     try:
-        events = detect_from_store(engine=services.engine, settings=services.settings, days=days)
+        result = poll_store(engine=services.engine, settings=services.settings, days=days)
     finally:
         services.close()
-    render.print_anomalies([e.incident for e in events if e.alert])
+    news = {e.incident.id for e in result.events if e.alert and e.kind in ("opened", "reopened")}
+    console.print(f"Judged {result.judged_hours} new hour(s); {len(news)} new or re-opened "
+                  f"anomaly(ies).")
+    render.print_anomalies(result.open)
 
 
 @app.command("replay")
@@ -246,10 +249,10 @@ def demo(
     console.rule("Anomalies going on now")
     services = build_services(settings)
     try:
-        events = detect_from_store(engine=services.engine, settings=settings)
+        result = poll_store(engine=services.engine, settings=settings)
     finally:
         services.close()
-    render.print_anomalies([e.incident for e in events if e.alert])
+    render.print_anomalies(result.open)
     console.rule("done")
     if sys.stdin.isatty():
         console.print("Try: .venv/bin/spendwatch costs --config <your config>  "

@@ -20,6 +20,7 @@ __all__ = [
     "AuditLog",
     "CostPoint",
     "CostSeries",
+    "DetectorState",
     "IngestRun",
     "PlaybookRun",
     "RunbookEntry",
@@ -148,6 +149,16 @@ class Anomaly(SQLModel, table=True):
     impact_usd: float = 0.0
     peak_hourly_usd: float = 0.0
     evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class DetectorState(SQLModel, table=True):
+    """Small named state of scheduled jobs, e.g. the last hour the detector judged."""
+
+    __tablename__ = "detector_state"
+
+    name: str = Field(primary_key=True, max_length=100)
+    value: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    updated_at: datetime
 
 
 class Alert(SQLModel, table=True):

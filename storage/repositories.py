@@ -12,20 +12,34 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from storage.models import SERIES_COLUMNS, AuditLog, CostPoint, CostSeries, IngestRun
+from storage.models import (
+    SERIES_COLUMNS,
+    Anomaly,
+    AuditLog,
+    CostPoint,
+    CostSeries,
+    DetectorState,
+    IngestRun,
+)
 
 __all__ = [
+    "active_anomalies",
     "add_audit",
     "adopt_run",
     "data_range",
     "create_ingest_run",
     "finish_ingest_run",
+    "get_state",
     "insert_points",
     "current_run_for_fingerprint",
     "list_ingest_runs",
     "load_points",
+    "max_anomaly_id",
+    "open_anomalies",
     "replace_scopes",
     "resolve_series",
+    "save_anomaly",
+    "set_state",
 ]
 
 POINT_VALUE_COLUMNS = ("billed_cost", "effective_cost", "usage_quantity", "line_items")
@@ -287,3 +301,43 @@ def add_audit(
     )
     db_session.add(entry)
     return entry
+
+
+def get_state(*, db_session: Session, name: str) -> dict[str, Any] | None:
+    row = db_session.get(DetectorState, name)
+    return dict(row.value) if row is not None else None
+
+
+def set_state(*, db_session: Session, name: str, value: dict[str, Any]) -> None:
+    row = db_session.get(DetectorState, name) or DetectorState(name=name, updated_at=_now())
+    row.value = value
+    row.updated_at = _now()
+    db_session.add(row)
+
+
+def active_anomalies(*, db_session: Session, resolved_since: datetime) -> Sequence[Anomaly]:
+    """Open anomalies, and those resolved recently enough to be re-opened."""
+    statement = select(Anomaly).where(
+        (Anomaly.status == "open") | (Anomaly.resolved_at >= resolved_since)  # type: ignore
+    ).order_by(Anomaly.id)
+    return db_session.exec(statement).scalars().all()  # type: ignore[call-overload]
+
+
+def open_anomalies(*, db_session: Session) -> Sequence[Anomaly]:
+    statement = select(Anomaly).where(Anomaly.status == "open").order_by(Anomaly.id)
+    return db_session.exec(statement).scalars().all()  # type: ignore[call-overload]
+
+
+def save_anomaly(*, db_session: Session, anomaly: Anomaly) -> Anomaly:
+    """Insert or update by id (the lifecycle numbers incidents)."""
+    merged = db_session.merge(anomaly)
+    db_session.flush()
+    return merged
+
+
+def max_anomaly_id(*, db_session: Session) -> int:
+    return int(db_session.exec(select(func.max(Anomaly.id))).scalar() or 0)  # type: ignore
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

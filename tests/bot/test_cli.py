@@ -128,7 +128,7 @@ def test_db_upgrade_reports_the_revision(tmp_path):
     config = write_config(tmp_path)
     result = spendwatch("db", "upgrade", "--config", str(config), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "revision 0001" in result.stdout
+    assert "revision 0002" in result.stdout
 
 
 def test_demo_runs_to_the_end_without_a_terminal(tmp_path):
