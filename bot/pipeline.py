@@ -17,8 +17,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from bot.anomalies import HOUR, Incident, Lifecycle, LifecycleEvent, catch_up
-from bot.detection.engine import Contributor, SpendMatrix, detect_hour
-from bot.replay import thresholds_table
+from bot.detection.engine import Contributor, SpendMatrix, detect_hour, thresholds_for_matrix
 from bot.settings import Settings
 from storage import repositories as repo
 from storage.db import session_scope
@@ -55,7 +54,7 @@ def poll_store(*, engine: Engine, settings: Settings, days: int = 28) -> PollRes
     lifecycle = Lifecycle(quiet_hours=detection.quiet_hours_to_resolve,
                           reopen_hours=detection.reopen_within_hours, first_id=first_id)
     lifecycle.restore(incidents)
-    thresholds = thresholds_table(settings, matrix)
+    thresholds = thresholds_for_matrix(matrix, detection.thresholds)
     warmup = int(timedelta(days=detection.warmup_days) / timedelta(hours=1))
     last = pd.Timestamp(state["last_hour"]) if state else None
     if last is None or last < matrix.start:

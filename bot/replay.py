@@ -18,13 +18,12 @@ import pandas as pd
 
 from bot.allocation import Allocator
 from bot.anomalies import Lifecycle
-from bot.detection._rules import Thresholds
-from bot.detection.engine import SpendMatrix, detect_hour
+from bot.detection.engine import SpendMatrix, detect_hour, thresholds_for_matrix
 from bot.ingest import convert_currency, spread_hours
 from bot.settings import Settings
 from bot.sources.focus import discover_files, read_chunks
 
-__all__ = ["ReplayResult", "load_usage_points", "replay", "thresholds_table"]
+__all__ = ["ReplayResult", "load_usage_points", "replay", "write_alerts"]
 
 HOUR = pd.Timedelta(hours=1)
 
@@ -68,14 +67,6 @@ def load_usage_points(path: Path, settings: Settings) -> tuple[pd.DataFrame, int
     return pd.concat(frames, ignore_index=True), rejected
 
 
-def thresholds_table(settings: Settings, matrix: SpendMatrix) -> dict[tuple[str, str], Thresholds]:
-    pairs = set(zip(matrix.lines["environment"], matrix.lines["phase"], strict=True))
-    return {
-        (env, phase): Thresholds(**settings.detection.thresholds(env, phase))
-        for env, phase in pairs
-    }
-
-
 def replay(
     path: Path,
     settings: Settings,
@@ -92,7 +83,7 @@ def replay(
     late = points["visible_at"] > points["hour"] + HOUR
     matrix = SpendMatrix.from_points(points.assign(cost=np.where(late, 0.0, points["cost"])))
     pending = points[late].sort_values("visible_at")
-    table = thresholds_table(settings, matrix)
+    table = thresholds_for_matrix(matrix, settings.detection.thresholds)
     detection = settings.detection
     lifecycle = Lifecycle(
         quiet_hours=detection.quiet_hours_to_resolve,

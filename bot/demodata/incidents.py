@@ -133,15 +133,21 @@ def cross_region_transfer(scene: Scene, rng: np.random.Generator) -> Event | Non
     return _added_flat(scene, rng, "cross-region-transfer", lines, (8, 37), (5.0, 8.0))
 
 
-def model_tier_switch(scene: Scene, rng: np.random.Generator) -> Event | None:
-    """A deploy moves a prompt to a bigger model: the same traffic costs about twice as much."""
-    duration = int(rng.integers(24, 49))
+def _scaled(scene: Scene, rng: np.random.Generator, kind: str, hours: tuple[int, int],
+            times: tuple[float, float]) -> Event | None:
+    """The same traffic costs ``times`` as much from a working hour on, for a while."""
+    duration = int(rng.integers(*hours))
     pick = scene.place(rng, scene.candidates("llm"), duration, when=scene.working_hour)
     if pick is None:
         return None
     index, start = pick
-    scene.cost[index][start:start + duration] *= rng.uniform(1.8, 2.5)
-    return scene.reserve("model-tier-switch", index, start, start + duration)
+    scene.cost[index][start:start + duration] *= rng.uniform(*times)
+    return scene.reserve(kind, index, start, start + duration)
+
+
+def model_tier_switch(scene: Scene, rng: np.random.Generator) -> Event | None:
+    """A deploy moves a prompt to a bigger model: the same traffic costs about twice as much."""
+    return _scaled(scene, rng, "model-tier-switch", (24, 49), (1.8, 2.5))
 
 
 def autoscaling_runaway(scene: Scene, rng: np.random.Generator) -> Event | None:
@@ -212,13 +218,7 @@ def retry_storm(scene: Scene, rng: np.random.Generator) -> Event | None:
 
 def prompt_cache_disabled(scene: Scene, rng: np.random.Generator) -> Event | None:
     """A config change turns prompt caching off: the same traffic costs 1.6-2x, for days."""
-    duration = int(rng.integers(30, 61))
-    pick = scene.place(rng, scene.candidates("llm"), duration, when=scene.working_hour)
-    if pick is None:
-        return None
-    index, start = pick
-    scene.cost[index][start:start + duration] *= rng.uniform(1.6, 2.0)
-    return scene.reserve("prompt-cache-disabled", index, start, start + duration)
+    return _scaled(scene, rng, "prompt-cache-disabled", (30, 61), (1.6, 2.0))
 
 
 def log_retention_backfill(scene: Scene, rng: np.random.Generator) -> Event | None:

@@ -9,6 +9,7 @@ from a file; both call :func:`detect_hour`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 from bot.detection._baseline import DAY, WEEK, baseline_at
 from bot.detection._rules import Thresholds, judge
 
-__all__ = ["Contributor", "Finding", "SpendMatrix", "detect_hour"]
+__all__ = ["Contributor", "Finding", "SpendMatrix", "detect_hour", "thresholds_for_matrix"]
 
 # a line of spend: a service of a workload, in one region (region "" when the data has none)
 LINE_KEYS = ("project", "environment", "service_name", "region")
@@ -88,6 +89,15 @@ class SpendMatrix:
         values = np.zeros((len(lines), n_hours))
         np.add.at(values, (codes[inside], column[inside]), points["cost"].to_numpy()[inside])
         return cls(start=start, values=values, lines=lines)
+
+
+def thresholds_for_matrix(
+    matrix: SpendMatrix, resolve: Callable[[str, str], dict[str, float]]
+) -> dict[tuple[str, str], Thresholds]:
+    """Thresholds for every (environment, phase) in the matrix; ``resolve`` gives the fields
+    (``DetectionSettings.thresholds`` in practice)."""
+    pairs = set(zip(matrix.lines["environment"], matrix.lines["phase"], strict=True))
+    return {(env, phase): Thresholds(**resolve(env, phase)) for env, phase in pairs}
 
 
 def _first_nonzero(values: np.ndarray) -> np.ndarray:
