@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bot.detection._baseline import DAY, WEEK, baseline_at
-from bot.detection._rules import Thresholds, judge
+from bot.detection._rules import HourVerdict, Thresholds, judge
 
 __all__ = ["Contributor", "Finding", "SpendMatrix", "detect_hour", "thresholds_for_matrix"]
 
@@ -147,7 +147,7 @@ def detect_hour(
 ) -> list[Finding]:
     """Findings for every workload that is anomalous or elevated in column ``index``.
 
-    ``thresholds_for`` maps (environment, phase) to thresholds (see bot.detection.settings).
+    ``thresholds_for`` maps (environment, phase) to thresholds (:func:`thresholds_for_matrix`).
     """
     default = default or Thresholds()
     thresholds_for = thresholds_for or {}
@@ -158,75 +158,71 @@ def detect_hour(
             for env, phase in zip(frame["environment"], frame["phase"], strict=True)
         ]
 
-    line_verdict = _verdict(matrix.values, index, matrix.first_seen_lines, rows(matrix.lines),
-                            warmup_hours)
-    total_verdict = _verdict(matrix.totals, index, matrix.first_seen_totals,
-                             rows(matrix.workloads), warmup_hours)
-    per_workload_line_anomalous = np.zeros(len(matrix.workloads), dtype=bool)
-    np.logical_or.at(per_workload_line_anomalous, matrix.workload_of_line, line_verdict.anomalous)
-    per_workload_line_strong = np.zeros(len(matrix.workloads), dtype=bool)
-    np.logical_or.at(per_workload_line_strong, matrix.workload_of_line, line_verdict.strong)
-    per_workload_line_confirming = np.zeros(len(matrix.workloads), dtype=bool)
-    np.logical_or.at(per_workload_line_confirming, matrix.workload_of_line,
-                     line_verdict.confirming)
-    per_workload_line_elevated = np.zeros(len(matrix.workloads), dtype=bool)
-    np.logical_or.at(per_workload_line_elevated, matrix.workload_of_line,
-                     line_verdict.anomalous | line_verdict.elevated)
+    lines = _verdict(matrix.values, index, matrix.first_seen_lines, rows(matrix.lines),
+                     warmup_hours)
+    totals = _verdict(matrix.totals, index, matrix.first_seen_totals, rows(matrix.workloads),
+                      warmup_hours)
+    # a workload is what its total says, or what any of its lines says
+    flags = {
+        "anomalous": totals.anomalous | _any(matrix, lines.anomalous),
+        "strong": totals.strong | _any(matrix, lines.strong),
+        "confirming": totals.confirming | _any(matrix, lines.confirming),
+        "elevated": totals.elevated | _any(matrix, lines.anomalous | lines.elevated),
+        "new_spend": totals.new_spend | _any(matrix, lines.new_spend),
+    }
+    interesting = np.flatnonzero(flags["anomalous"] | flags["elevated"])
+    return [_finding(matrix, w, index, lines, totals, flags, top) for w in interesting]
 
-    anomalous = total_verdict.anomalous | per_workload_line_anomalous
-    elevated = total_verdict.elevated | per_workload_line_elevated
-    interesting = np.flatnonzero(anomalous | elevated)
-    hour = matrix.hour(index)
-    findings = []
-    for w in interesting:
-        line_rows = np.flatnonzero(matrix.workload_of_line == w)
-        excess_lines = line_verdict.excess[line_rows]
-        order = line_rows[np.argsort(-excess_lines, kind="stable")]
-        contributors = [
-            Contributor(
-                service=str(matrix.lines.at[r, "service_name"]),
-                region=str(matrix.lines.at[r, "region"]),
-                impact_usd=round(float(line_verdict.excess[r]), 4),
-                expected=round(float(line_verdict.expected[r]), 4),
-                actual=round(float(line_verdict.actual[r]), 4),
-            )
-            for r in order[:top]
-            if line_verdict.excess[r] > 0
-        ]
-        # the workload's excess: its total's, or (when only a line stands out) that line's
-        excess = max(float(total_verdict.excess[w]),
-                     float(np.sum(np.clip(excess_lines, 0, None) * line_verdict.anomalous[
-                         line_rows])))
-        findings.append(
-            Finding(
-                project=str(matrix.workloads.at[w, "project"]),
-                environment=str(matrix.workloads.at[w, "environment"]),
-                owner=str(matrix.workloads.at[w, "owner"]),
-                phase=str(matrix.workloads.at[w, "phase"]),
-                hour=hour,
-                anomalous=bool(anomalous[w]),
-                strong=bool(total_verdict.strong[w] or per_workload_line_strong[w]),
-                confirming=bool(total_verdict.confirming[w] or per_workload_line_confirming[w]),
-                elevated=bool(elevated[w]),
-                new_spend=bool(total_verdict.new_spend[w]
-                               or line_verdict.new_spend[line_rows].any()),
-                expected=round(float(total_verdict.expected[w]), 4),
-                actual=round(float(total_verdict.actual[w]), 4),
-                excess=round(excess, 4),
-                contributors=contributors,
-                evidence={
-                    "baseline": _describe_baseline(index, matrix.first_seen_totals[w]),
-                    "z": round(float(total_verdict.z[w]), 2),
-                    **_shape(matrix.values, index, order[0] if len(order) else None,
-                             line_verdict.expected),
-                },
-            )
+
+def _any(matrix: SpendMatrix, per_line: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(matrix.workloads), dtype=bool)
+    np.logical_or.at(out, matrix.workload_of_line, per_line)
+    return out
+
+
+def _finding(matrix: SpendMatrix, w: int, index: int, lines: HourVerdict, totals: HourVerdict,
+             flags: dict[str, np.ndarray], top: int) -> Finding:
+    line_rows = np.flatnonzero(matrix.workload_of_line == w)
+    excess_lines = lines.excess[line_rows]
+    order = line_rows[np.argsort(-excess_lines, kind="stable")]
+    contributors = [
+        Contributor(
+            service=str(matrix.lines.at[r, "service_name"]),
+            region=str(matrix.lines.at[r, "region"]),
+            impact_usd=round(float(lines.excess[r]), 4),
+            expected=round(float(lines.expected[r]), 4),
+            actual=round(float(lines.actual[r]), 4),
         )
-    return findings
+        for r in order[:top]
+        if lines.excess[r] > 0
+    ]
+    # the workload's excess: its total's, or (when only a line stands out) that line's
+    line_excess = float(np.sum(np.clip(excess_lines, 0, None) * lines.anomalous[line_rows]))
+    return Finding(
+        project=str(matrix.workloads.at[w, "project"]),
+        environment=str(matrix.workloads.at[w, "environment"]),
+        owner=str(matrix.workloads.at[w, "owner"]),
+        phase=str(matrix.workloads.at[w, "phase"]),
+        hour=matrix.hour(index),
+        anomalous=bool(flags["anomalous"][w]),
+        strong=bool(flags["strong"][w]),
+        confirming=bool(flags["confirming"][w]),
+        elevated=bool(flags["elevated"][w]),
+        new_spend=bool(flags["new_spend"][w]),
+        expected=round(float(totals.expected[w]), 4),
+        actual=round(float(totals.actual[w]), 4),
+        excess=round(max(float(totals.excess[w]), line_excess), 4),
+        contributors=contributors,
+        evidence={
+            "baseline": _describe_baseline(index, matrix.first_seen_totals[w]),
+            "z": round(float(totals.z[w]), 2),
+            **_shape(matrix.values, index, order[0] if len(order) else None, lines.expected),
+        },
+    )
 
 
 def _verdict(values: np.ndarray, index: int, first_seen: np.ndarray,
-             thresholds: list[Thresholds], warmup_hours: int):  # type: ignore[no-untyped-def]
+             thresholds: list[Thresholds], warmup_hours: int) -> HourVerdict:
     baseline = baseline_at(values, index, first_seen)
     can_be_new = first_seen >= warmup_hours
     return judge(values[:, index], baseline, thresholds, can_be_new=can_be_new)
