@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from bot.allocation import Allocator
 from bot.settings import Settings
 from storage.db import make_engine, upgrade
 
@@ -17,7 +16,6 @@ __all__ = ["Services", "build_services"]
 class Services:
     settings: Settings
     engine: Engine
-    allocator: Allocator
 
     def close(self) -> None:
         self.engine.dispose()
@@ -28,4 +26,4 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
-    return Services(settings=settings, engine=engine, allocator=Allocator(settings.allocation))
+    return Services(settings=settings, engine=engine)
