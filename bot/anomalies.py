@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from bot.detection._rules import Thresholds
+from bot.detection._rules import SUSTAINED_HOURS, SUSTAINED_WINDOW, Thresholds
 from bot.detection.engine import Contributor, Finding, SpendMatrix, detect_hour
 
 __all__ = ["Incident", "Lifecycle", "LifecycleEvent", "catch_up"]
@@ -98,7 +98,8 @@ class Lifecycle:
     """Turns each poll's findings into incident events."""
 
     def __init__(self, *, quiet_hours: int = 6, reopen_hours: int = 24,
-                 sustained_hours: int = 4, sustained_window: int = 5,
+                 sustained_hours: int = SUSTAINED_HOURS,
+                 sustained_window: int = SUSTAINED_WINDOW,
                  first_id: int = 1) -> None:
         self.quiet_hours = quiet_hours
         self.reopen_hours = reopen_hours

@@ -17,6 +17,7 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -175,6 +176,11 @@ def replay_command(
         f"{result.polls:,} hourly polls over {result.lines} lines: {len(result.alerts)} "
         f"alert(s) written to {out}"
     )
+    if result.rejected_rows:
+        errors.print(
+            f"[yellow]{result.rejected_rows:,} row(s) could not be used and were left out; "
+            f"`spendwatch ingest {escape(str(source))}` lists them with reasons.[/yellow]"
+        )
 
 
 def _utc(value: datetime | None) -> pd.Timestamp | None:

@@ -14,7 +14,7 @@ How far it stands out from the series' own ordinary excursions (``excursion``: a
 jumps 2x now and then) grades it: *confirming* at ``excursion_confirm`` times that, *strong*
 at ``excursion_strong`` times (and ``strong_z`` deviations, ``strong_relative`` over expected).
 The lifecycle opens an incident on one strong hour, two confirming hours in a row, or
-``sustained_hours`` anomalous hours out of the last ``sustained_window``: real incidents last,
+``SUSTAINED_HOURS`` anomalous hours out of the last ``SUSTAINED_WINDOW``: real incidents last,
 noise does not, and the bigger the jump the less waiting it needs.
 It is *elevated* (an open incident goes on) when it is still ``relative / 2`` over expected by
 ``min_hourly_usd / 2``: hysteresis, so an incident does not flap around one threshold.
@@ -28,7 +28,11 @@ import numpy as np
 
 from bot.detection._baseline import Baseline
 
-__all__ = ["HourVerdict", "Thresholds", "judge"]
+__all__ = ["SUSTAINED_HOURS", "SUSTAINED_WINDOW", "HourVerdict", "Thresholds", "judge"]
+
+# the opening rule for moderate, lasting shifts (used by the lifecycle and SeasonalDetector)
+SUSTAINED_HOURS = 4
+SUSTAINED_WINDOW = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +48,6 @@ class Thresholds:
     excursion_floor: float = 0.5
     excursion_confirm: float = 3.0
     excursion_strong: float = 8.0
-    sustained_hours: int = 4
-    sustained_window: int = 5
 
 
 @dataclass(frozen=True, slots=True)

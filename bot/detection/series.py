@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bot.detection._baseline import DAY, baseline_at
-from bot.detection._rules import Thresholds, judge
+from bot.detection._rules import SUSTAINED_HOURS, SUSTAINED_WINDOW, Thresholds, judge
 
 __all__ = ["SeasonalDetector"]
 
@@ -27,7 +27,7 @@ class SeasonalDetector:
 
     Each point is judged only from the points before it (online, no look-ahead). ``alert``
     applies the lifecycle's opening rule: one strong point, two confirming points in a row, or
-    ``sustained_hours`` anomalous points out of the last ``sustained_window``.
+    ``SUSTAINED_HOURS`` anomalous points out of the last ``SUSTAINED_WINDOW``.
     """
 
     def __init__(self, thresholds: Thresholds | None = None, *, min_history: int | None = None):
@@ -78,14 +78,14 @@ class SeasonalDetector:
         return out
 
     def _alerts(self, verdicts: pd.DataFrame) -> pd.Series:
-        window = self.thresholds.sustained_window
+        window = SUSTAINED_WINDOW
         anomalous = verdicts["anomalous"].to_numpy()
         confirming = verdicts["confirming"].to_numpy()
         strong = verdicts["strong"].to_numpy()
         recent = pd.Series(anomalous.astype(int)).rolling(window, min_periods=1).sum().to_numpy()
         previous_confirming = np.concatenate([[False], confirming[:-1]])
         alert = strong | (confirming & previous_confirming) | (
-            anomalous & (recent >= self.thresholds.sustained_hours))
+            anomalous & (recent >= SUSTAINED_HOURS))
         return pd.Series(alert, index=verdicts.index, name="alert")
 
 
