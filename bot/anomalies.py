@@ -76,7 +76,8 @@ class Incident:
             "projected_daily_usd": round(self.projected_daily_usd, 2),
             "baseline": self.evidence.get("baseline"),
             "top_contributors": [
-                {"service": c.service, "region": c.region, "impact_usd": round(c.impact_usd, 2),
+                {"service": c.service, "region": c.region, "sku": c.sku,
+                 "impact_usd": round(c.impact_usd, 2),
                  "expected_cost": round(c.expected, 2), "actual_cost": round(c.actual, 2)}
                 for c in self.contributors
             ],

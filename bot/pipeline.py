@@ -10,6 +10,7 @@ loaded) is a first run over history: only incidents still going on are announced
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,7 +26,7 @@ from storage.models import Anomaly
 
 __all__ = ["PollResult", "poll_store"]
 
-COLUMNS = ("project", "environment", "service_name", "region", "owner", "phase",
+COLUMNS = ("project", "environment", "service_name", "region", "sku_id", "owner", "phase",
            "charge_category")
 STATE = "detector"
 
@@ -106,8 +107,7 @@ def _row(incident: Incident) -> Anomaly:
             "elevated_hours": incident.elevated_hours,
             "announced": incident.announced,
             "contributors": [
-                {"service": c.service, "region": c.region, "impact_usd": c.impact_usd,
-                 "expected": c.expected, "actual": c.actual} for c in incident.contributors
+                dataclasses.asdict(c) for c in incident.contributors
             ],
         },
     )

@@ -18,7 +18,7 @@ import pandas as pd
 
 from bot.allocation import Allocator
 from bot.anomalies import Lifecycle
-from bot.detection.engine import SpendMatrix, detect_hour, thresholds_for_matrix
+from bot.detection.engine import LINE_KEYS, SpendMatrix, detect_hour, thresholds_for_matrix
 from bot.ingest import convert_currency, spread_hours
 from bot.settings import Settings
 from bot.sources.focus import discover_files, read_chunks
@@ -57,13 +57,15 @@ def load_usage_points(path: Path, settings: Settings) -> tuple[pd.DataFrame, int
                 "environment": spread["environment"].astype(str),
                 "service_name": spread["service_name"].astype(str),
                 "region": spread["region"].astype(str),
+                "sku_id": spread["sku_id"].astype(str),
                 "owner": spread["owner"].astype(str),
                 "phase": spread["phase"].astype(str),
                 "cost": spread["effective_cost"].astype(float),
             }))
     if not frames:
-        return pd.DataFrame(columns=["hour", "visible_at", "project", "environment",
-                                     "service_name", "region", "owner", "phase", "cost"]), rejected
+        columns = ["hour", "visible_at", "project", "environment", "service_name", "region",
+                   "sku_id", "owner", "phase", "cost"]
+        return pd.DataFrame(columns=columns), rejected
     return pd.concat(frames, ignore_index=True), rejected
 
 
@@ -117,7 +119,7 @@ def _reveal(matrix: SpendMatrix, pending: pd.DataFrame, now: pd.Timestamp) -> pd
     if pending.empty or pending["visible_at"].iloc[0] > now:
         return pending
     ready = pending[pending["visible_at"] <= now]
-    key = ["project", "environment", "service_name", "region"]
+    key = list(LINE_KEYS)
     keys = matrix.lines.set_index(key).index
     rows = keys.get_indexer(pd.MultiIndex.from_frame(ready[key]))
     columns = ((ready["hour"] - matrix.start) / HOUR).to_numpy().astype(int)

@@ -36,6 +36,7 @@ SERIES_COLUMNS: tuple[str, ...] = (
     "service_name",
     "service_category",
     "region",
+    "sku_id",
     "project",
     "environment",
     "owner",
@@ -96,6 +97,8 @@ class CostSeries(SQLModel, table=True):
     service_name: str = Field(sa_type=Text)
     service_category: str = Field(sa_type=Text)
     region: str = Field(sa_type=Text)
+    # the provider's SKU (for AI services: the model and token kind); "" when the export has none
+    sku_id: str = Field(default="", sa_type=Text)
     project: str = Field(sa_type=Text)
     environment: str = Field(sa_type=Text)
     owner: str = Field(sa_type=Text)

@@ -1,10 +1,20 @@
 """Detection over many lines of spend for one hour: findings per workload, with evidence.
 
-A *line* is one service of one (project, environment); a *workload* is the (project,
-environment) and its total is judged too, so a broad rise is caught even when no single line
-stands out, and a 12-fold rise in a small line (logging) is caught even when the total moves
-less. Pure: arrays in, findings out. The scheduler builds the matrix from the store, ``replay``
-from a file; both call :func:`detect_hour`.
+Three levels are judged every hour, each against its own baseline:
+
+* the *workload* total (project, environment), so a broad rise is caught even when no single
+  line stands out;
+* each *service line* (service in a region), so a 12-fold rise in a small line (logging) is
+  caught even when the total moves less;
+* each *SKU line* of a service line that has more than one SKU (for AI services the SKU is the
+  model and token kind), so a model that suddenly takes the traffic is caught inside a busy
+  service. A SKU that appears while its siblings lose about as much is a swap (a model
+  migration), not new spend.
+
+Resources are not lines: instances and endpoints are replaced all day by autoscaling and
+deployments, and every replacement would look like new spend. Pure: arrays in, findings out.
+The scheduler builds the matrix from the store, ``replay`` from a file; both call
+:func:`detect_hour`.
 """
 
 from __future__ import annotations
@@ -20,38 +30,56 @@ from bot.detection._rules import HourVerdict, Thresholds, judge
 
 __all__ = ["Contributor", "Finding", "SpendMatrix", "detect_hour", "thresholds_for_matrix"]
 
-# a line of spend: a service of a workload, in one region (region "" when the data has none)
-LINE_KEYS = ("project", "environment", "service_name", "region")
+# a service line: a service of a workload in one region (region "" when the data has none)
+SERVICE_KEYS = ("project", "environment", "service_name", "region")
+# the finest line: a SKU of a service line (sku_id "" when the data has none)
+LINE_KEYS = (*SERVICE_KEYS, "sku_id")
+# a new SKU whose siblings lost at least this share of its spend replaced them
+SWAP_SHARE = 0.5
 
 
 @dataclass
 class SpendMatrix:
-    """Hourly usage spend: one row per line, one column per hour from ``start``."""
+    """Hourly usage spend: one row per line (SKU of a service line), one column per hour."""
 
     start: pd.Timestamp
     values: np.ndarray  # lines x hours, float
-    lines: pd.DataFrame  # project, environment, service_name, [region,] owner, phase
+    lines: pd.DataFrame  # project, environment, service_name, [region, sku_id,] owner, phase
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=float)
-        if "region" not in self.lines:
-            self.lines = self.lines.assign(region="")
+        for optional in ("region", "sku_id"):
+            if optional not in self.lines:
+                self.lines = self.lines.assign(**{optional: ""})
+        codes, services = pd.factorize(pd.MultiIndex.from_frame(self.lines[list(SERVICE_KEYS)]))
+        self.service_of_line = codes
+        self.services = pd.DataFrame(list(services), columns=list(SERVICE_KEYS))
+        self.split = np.bincount(codes, minlength=len(self.services))[codes] > 1
         codes, workloads = pd.factorize(
-            pd.MultiIndex.from_frame(self.lines[["project", "environment"]])
+            pd.MultiIndex.from_frame(self.services[["project", "environment"]])
         )
-        self.workload_of_line = codes
+        self.workload_of_service = codes
         self.workloads = pd.DataFrame(list(workloads), columns=["project", "environment"])
-        firsts = self.lines.groupby(codes, sort=True)[["owner", "phase"]].first()
+        meta = self.lines.groupby(self.service_of_line, sort=True)[["owner", "phase"]].first()
+        self.services["owner"] = meta["owner"].to_numpy()
+        self.services["phase"] = meta["phase"].to_numpy()
+        firsts = self.services.groupby(codes, sort=True)[["owner", "phase"]].first()
         self.workloads["owner"] = firsts["owner"].to_numpy()
         self.workloads["phase"] = firsts["phase"].to_numpy()
         self.recompute()
 
     def recompute(self) -> None:
-        """Totals per workload and first hours with spend (after ``values`` changed)."""
+        """Service lines, workload totals and first hours with spend (after ``values`` changed)."""
+        if len(self.services) == len(self.lines):  # one SKU per service line: no copy
+            self.service_values = self.values
+        else:
+            self.service_values = np.zeros((len(self.services), self.values.shape[1]))
+            np.add.at(self.service_values, self.service_of_line, self.values)
         totals = np.zeros((len(self.workloads), self.values.shape[1]))
-        np.add.at(totals, self.workload_of_line, self.values)
+        np.add.at(totals, self.workload_of_service, self.service_values)
         self.totals = totals
         self.first_seen_lines = _first_nonzero(self.values)
+        self.first_seen_services = _first_nonzero(self.service_values)
         self.first_seen_totals = _first_nonzero(totals)
 
     @property
@@ -69,11 +97,13 @@ class SpendMatrix:
         cls, points: pd.DataFrame, *, start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
     ) -> SpendMatrix:
-        """From hourly points (hour, project, environment, service_name, region, owner, phase,
-        cost); ``region`` may be absent. ``cost`` is usage spend; ``end`` is exclusive.
+        """From hourly points (hour, project, environment, service_name, region, sku_id, owner,
+        phase, cost); ``region`` and ``sku_id`` may be absent. ``cost`` is usage spend; ``end``
+        is exclusive.
         """
-        if "region" not in points:
-            points = points.assign(region="")
+        for optional in ("region", "sku_id"):
+            if optional not in points:
+                points = points.assign(**{optional: ""})
         hours = pd.to_datetime(points["hour"], utc=True)
         start = pd.Timestamp(start) if start is not None else hours.min()
         end = pd.Timestamp(end) if end is not None else hours.max() + pd.Timedelta(hours=1)
@@ -108,11 +138,14 @@ def _first_nonzero(values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Contributor:
+    """A service line's share of the rise; ``sku`` names the SKU that rose most within it."""
+
     service: str
     impact_usd: float
     expected: float
     actual: float
     region: str = ""
+    sku: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,6 +167,16 @@ class Finding:
     excess: float
     contributors: list[Contributor] = field(default_factory=list)
     evidence: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Levels:
+    """The verdicts of one hour: service lines, workload totals, and SKU lines (split only)."""
+
+    services: HourVerdict
+    totals: HourVerdict
+    sku_rows: np.ndarray  # rows of matrix.lines judged on their own
+    skus: HourVerdict | None
 
 
 def detect_hour(
@@ -158,46 +201,78 @@ def detect_hour(
             for env, phase in zip(frame["environment"], frame["phase"], strict=True)
         ]
 
-    lines = _verdict(matrix.values, index, matrix.first_seen_lines, rows(matrix.lines),
-                     warmup_hours)
+    services = _verdict(matrix.service_values, index, matrix.first_seen_services,
+                        rows(matrix.services), warmup_hours)
     totals = _verdict(matrix.totals, index, matrix.first_seen_totals, rows(matrix.workloads),
                       warmup_hours)
+    sku_rows = np.flatnonzero(matrix.split)
+    skus = None
+    if len(sku_rows):
+        skus = _verdict(matrix.values[sku_rows], index, matrix.first_seen_lines[sku_rows],
+                        rows(matrix.lines.iloc[sku_rows]), warmup_hours)
+        skus = _without_swaps(matrix, sku_rows, skus, services)
+    levels = _Levels(services, totals, sku_rows, skus)
     # a workload is what its total says, or what any of its lines says
     flags = {
-        "anomalous": totals.anomalous | _any(matrix, lines.anomalous),
-        "strong": totals.strong | _any(matrix, lines.strong),
-        "confirming": totals.confirming | _any(matrix, lines.confirming),
-        "elevated": totals.elevated | _any(matrix, lines.anomalous | lines.elevated),
-        "new_spend": totals.new_spend | _any(matrix, lines.new_spend),
+        name: getattr(totals, name) | _any(matrix, levels, name)
+        for name in ("anomalous", "strong", "confirming", "new_spend")
     }
+    flags["elevated"] = totals.elevated | _any(matrix, levels, "elevated") | _any(
+        matrix, levels, "anomalous")
     interesting = np.flatnonzero(flags["anomalous"] | flags["elevated"])
-    return [_finding(matrix, w, index, lines, totals, flags, top) for w in interesting]
+    return [_finding(matrix, w, index, levels, flags, top) for w in interesting]
 
 
-def _any(matrix: SpendMatrix, per_line: np.ndarray) -> np.ndarray:
+def _without_swaps(matrix: SpendMatrix, rows: np.ndarray, skus: HourVerdict,
+                   services: HourVerdict) -> HourVerdict:
+    """New SKU spend is a swap, not new spend, when its service line as a whole did not rise
+    by at least ``SWAP_SHARE`` of it (the old SKU lost what the new one gained)."""
+    parent = matrix.service_of_line[rows]
+    swap = skus.new_spend & (services.excess[parent] < SWAP_SHARE * skus.actual)
+    if not swap.any():
+        return skus
+    keep = ~swap
+    return HourVerdict(
+        actual=skus.actual, expected=skus.expected, excess=skus.excess, z=skus.z,
+        anomalous=skus.anomalous & (keep | ~skus.new_spend),
+        confirming=skus.confirming & (keep | ~skus.new_spend),
+        strong=skus.strong & (keep | ~skus.new_spend),
+        elevated=skus.elevated & keep,
+        new_spend=skus.new_spend & keep,
+        standout=skus.standout,
+    )
+
+
+def _any(matrix: SpendMatrix, levels: _Levels, name: str) -> np.ndarray:
+    """Per workload: does any service line, or any SKU line judged on its own, say ``name``?"""
     out = np.zeros(len(matrix.workloads), dtype=bool)
-    np.logical_or.at(out, matrix.workload_of_line, per_line)
+    np.logical_or.at(out, matrix.workload_of_service, getattr(levels.services, name))
+    if levels.skus is not None:
+        owners = matrix.workload_of_service[matrix.service_of_line[levels.sku_rows]]
+        np.logical_or.at(out, owners, getattr(levels.skus, name))
     return out
 
 
-def _finding(matrix: SpendMatrix, w: int, index: int, lines: HourVerdict, totals: HourVerdict,
+def _finding(matrix: SpendMatrix, w: int, index: int, levels: _Levels,
              flags: dict[str, np.ndarray], top: int) -> Finding:
-    line_rows = np.flatnonzero(matrix.workload_of_line == w)
-    excess_lines = lines.excess[line_rows]
-    order = line_rows[np.argsort(-excess_lines, kind="stable")]
+    services, totals = levels.services, levels.totals
+    service_rows = np.flatnonzero(matrix.workload_of_service == w)
+    excess = services.excess[service_rows]
+    order = service_rows[np.argsort(-excess, kind="stable")]
     contributors = [
         Contributor(
-            service=str(matrix.lines.at[r, "service_name"]),
-            region=str(matrix.lines.at[r, "region"]),
-            impact_usd=round(float(lines.excess[r]), 4),
-            expected=round(float(lines.expected[r]), 4),
-            actual=round(float(lines.actual[r]), 4),
+            service=str(matrix.services.at[r, "service_name"]),
+            region=str(matrix.services.at[r, "region"]),
+            sku=_top_sku(matrix, levels, r),
+            impact_usd=round(float(services.excess[r]), 4),
+            expected=round(float(services.expected[r]), 4),
+            actual=round(float(services.actual[r]), 4),
         )
         for r in order[:top]
-        if lines.excess[r] > 0
+        if services.excess[r] > 0
     ]
     # the workload's excess: its total's, or (when only a line stands out) that line's
-    line_excess = float(np.sum(np.clip(excess_lines, 0, None) * lines.anomalous[line_rows]))
+    line_excess = float(np.sum(np.clip(excess, 0, None) * services.anomalous[service_rows]))
     return Finding(
         project=str(matrix.workloads.at[w, "project"]),
         environment=str(matrix.workloads.at[w, "environment"]),
@@ -216,9 +291,20 @@ def _finding(matrix: SpendMatrix, w: int, index: int, lines: HourVerdict, totals
         evidence={
             "baseline": _describe_baseline(index, matrix.first_seen_totals[w]),
             "z": round(float(totals.z[w]), 2),
-            **_shape(matrix.values, index, order[0] if len(order) else None, lines.expected),
+            **_shape(matrix.service_values, index, order[0] if len(order) else None,
+                     services.expected),
         },
     )
+
+
+def _top_sku(matrix: SpendMatrix, levels: _Levels, service_row: int) -> str:
+    """The SKU of a service line that rose most (its only SKU when it has one)."""
+    lines = np.flatnonzero(matrix.service_of_line == service_row)
+    if len(lines) == 1 or levels.skus is None:
+        return str(matrix.lines.at[lines[0], "sku_id"])
+    position = np.searchsorted(levels.sku_rows, lines)
+    best = lines[int(np.argmax(levels.skus.excess[position]))]
+    return str(matrix.lines.at[best, "sku_id"])
 
 
 def _verdict(values: np.ndarray, index: int, first_seen: np.ndarray,

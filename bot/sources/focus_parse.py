@@ -49,6 +49,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "service_name": ("ServiceName",),
     "service_category": ("ServiceCategory",),
     "region": ("RegionId", "RegionName"),
+    "sku_id": ("SkuId",),
     "usage_quantity": ("ConsumedQuantity",),
     "usage_unit": ("ConsumedUnit",),
     "tags": ("Tags",),
@@ -62,6 +63,7 @@ TEXT_FIELDS = (
     "service_name",
     "service_category",
     "region",
+    "sku_id",
     "usage_unit",
 )
 NULL_VALUES = ["", "NULL", "null", "Null", "NaN", "nan", "None"]

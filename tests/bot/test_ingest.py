@@ -701,3 +701,22 @@ def test_the_run_records_the_sha256_of_the_file_it_read(engine, settings, tmp_pa
     with Session(engine) as session:
         run = session.exec(select(IngestRun)).scalars().one()
     assert run.checksum == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_each_sku_of_a_service_is_its_own_line_and_a_missing_sku_is_empty(
+    engine, settings, tmp_path
+):
+    rows = [
+        hourly(1, 0, EffectiveCost="3", SkuId="claude-haiku"),
+        hourly(1, 0, EffectiveCost="7", SkuId="claude-opus"),
+        hourly(1, 1, EffectiveCost="2", SkuId="claude-opus"),
+        hourly(1, 2, EffectiveCost="1", SkuId="NULL"),
+    ]
+    ingest(engine, settings, write_focus_csv(tmp_path / "export.csv", rows))
+
+    with Session(engine) as session:
+        skus = sorted(session.exec(select(CostSeries.sku_id)).scalars().all())
+    assert skus == ["", "claude-haiku", "claude-opus"]
+    frame = points(engine, ("sku_id",))
+    assert frame.groupby("sku_id")["effective_cost"].sum().to_dict() == pytest.approx(
+        {"": 1.0, "claude-haiku": 3.0, "claude-opus": 9.0})

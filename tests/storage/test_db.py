@@ -1,6 +1,6 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from storage.db import current_revision, make_engine, upgrade
@@ -23,3 +23,24 @@ def test_migrations_match_the_models(database_url):
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert diff == []
+
+
+def test_upgrading_a_store_from_before_skus_keeps_its_lines(database_url):
+    """Lines stored before SKUs were kept get the empty SKU; new SKU lines can join them."""
+    engine = make_engine(database_url)
+    upgrade(engine, "0002")
+    columns = ("provider", "billing_account_id", "sub_account_id", "sub_account_name",
+               "service_name", "service_category", "region", "project", "environment", "owner",
+               "phase", "cost_center", "charge_category", "currency", "usage_unit")
+    values = dict.fromkeys(columns, "x")
+    with engine.begin() as connection:
+        connection.execute(text(
+            f"INSERT INTO cost_series ({', '.join(columns)}) "
+            f"VALUES ({', '.join(':' + c for c in columns)})"), values)
+    upgrade(engine)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT sku_id FROM cost_series")).scalars().all() == [""]
+        connection.execute(text(
+            f"INSERT INTO cost_series ({', '.join(columns)}, sku_id) "
+            f"VALUES ({', '.join(':' + c for c in columns)}, 'gpt-4o')"), values)
+        assert connection.execute(text("SELECT count(*) FROM cost_series")).scalar() == 2
