@@ -25,8 +25,10 @@ from bot import render, reports
 from bot.demodata import write_demo_data
 from bot.ingest import IngestReport, ingest_path
 from bot.pipeline import poll_store
+from bot.playbook import PlaybookError
 from bot.render import console, errors
 from bot.replay import replay, write_alerts
+from bot.responses import ResponseError
 from bot.settings import ConfigError, Settings, load_settings
 from bot.sources.focus import FocusFileError
 from bot.wiring import Services, build_services
@@ -259,10 +261,64 @@ def demo(
     finally:
         services.close()
     render.print_anomalies(result.open)
+    if result.open:
+        _demo_chat_loop(settings, result.open, workdir)
     console.rule("done")
     if sys.stdin.isatty():
         console.print("Try: .venv/bin/spendwatch costs --config <your config>  "
                       "(or SPENDWATCH_CONFIG) on your own exports.")
+
+
+def _demo_chat_loop(settings: Settings, incidents: list, workdir: Path) -> None:
+    """The whole loop in the console chat: alert, acknowledge, the playbook, the runbook."""
+    from bot.chat.console import run_console_loop
+    from storage.chatops import get_anomaly
+
+    live = max(incidents, key=lambda incident: incident.impact_usd)
+    console.rule("The alert in the owner's channel, and the playbook walk (console chat)")
+    services = build_services(settings)
+    try:
+        with session_scope(services.engine) as session:
+            stored = get_anomaly(db_session=session, anomaly_id=live.id)
+            response = stored.response if stored else "none"
+        if response != "none":
+            console.print(f"This anomaly was already {response} in an earlier demo run (see "
+                          f"its runbook with --workdir pointing elsewhere for a fresh walk).")
+            return
+        run_console_loop(services=services, anomaly_id=live.id, console=console,
+                         interactive=sys.stdin.isatty(), chart_dir=workdir)
+    finally:
+        services.close()
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    port: Annotated[int, typer.Option(help="HTTP mode: port for /slack/events and /healthz.")
+                    ] = 3000,
+    host: Annotated[str, typer.Option(help="HTTP mode: address to listen on.")] = "0.0.0.0",
+) -> None:
+    """Run the scheduler and the chat side: Slack (Socket Mode or HTTP) or the console."""
+    import signal
+    import threading
+
+    from bot.runner import Runtime, choose_mode
+
+    mode = choose_mode(os.environ)
+    services = _services(config)
+    runtime = Runtime(services, mode, port=port, host=host)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        runtime.start()
+        where = f" on port {runtime.http_port}" if mode.name == "http" else ""
+        console.print(f"spendwatch is running ({mode.name} mode{where}); polling every "
+                      f"{services.settings.schedule.poll_minutes} min. Ctrl-C stops it.")
+        stop.wait()
+    finally:
+        runtime.stop()
+        services.close()
 
 
 @db_app.command("upgrade")
@@ -315,7 +371,8 @@ def main() -> None:
     )
     try:
         app()  # typer reports usage errors itself (exit status 2)
-    except (ConfigError, UserError, FocusFileError, reports.ReportError) as exc:
+    except (ConfigError, UserError, FocusFileError, reports.ReportError, PlaybookError,
+            ResponseError) as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
 

@@ -20,8 +20,10 @@ __all__ = [
     "ConfigError",
     "CurrencySettings",
     "DetectionSettings",
+    "EscalationSettings",
     "FocusSourceSettings",
     "RoutingSettings",
+    "ScheduleSettings",
     "Settings",
     "load_settings",
 ]
@@ -197,8 +199,51 @@ class DetectionSettings(_Model):
 
 
 class RoutingSettings(_Model):
+    """Where alerts go and who may act on them.
+
+    ``owners`` maps an owner (the tag value, e.g. ``team-support``) to its channel id; spend of
+    an unmapped owner, and unallocated spend, goes to ``default_channel`` (FinOps). A channel
+    mapped to an owner sees that owner's projects in ``/cost``; the default channel sees all.
+    ``responders`` optionally lists the user ids who may act on an owner's anomalies (else
+    anyone who can see the alert may); ``finops`` users may act on everything.
+    """
+
     default_channel: str = "C0FINOPS"
     owners: dict[str, str] = Field(default_factory=dict)
+    responders: dict[str, list[str]] = Field(default_factory=dict)
+    finops: list[str] = Field(default_factory=list)
+
+    def channel_for(self, owner: str) -> str:
+        return self.owners.get(owner, self.default_channel)
+
+    def owners_of(self, channel: str) -> set[str] | None:
+        """Owners a channel may see; None means all (the default channel)."""
+        if channel == self.default_channel:
+            return None
+        return {owner for owner, mapped in self.owners.items() if mapped == channel}
+
+    def may_act(self, user: str, owner: str) -> bool:
+        if user in self.finops:
+            return True
+        listed = self.responders.get(owner)
+        return listed is None or user in listed
+
+
+class ScheduleSettings(_Model):
+    poll_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    deliver_seconds: float = Field(default=1.0, gt=0, le=60)
+    # at most one message per channel this often (Slack allows about one per second)
+    channel_pace_seconds: float = Field(default=1.0, ge=0, le=60)
+    escalation_check_minutes: int = Field(default=5, ge=1, le=60)
+
+
+class EscalationSettings(_Model):
+    """Unacknowledged after ``ack_minutes``: a reminder naming the owner in the thread; after
+    ``escalate_minutes``: a post in ``channel`` (default: routing.default_channel)."""
+
+    ack_minutes: int = Field(default=30, ge=1)
+    escalate_minutes: int = Field(default=120, ge=1)
+    channel: str | None = None
 
 
 class Settings(_Model):
@@ -208,6 +253,10 @@ class Settings(_Model):
     currency: CurrencySettings = Field(default_factory=CurrencySettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+    # folder of playbooks/*.yml; None: the playbooks shipped with the bot
+    playbooks_dir: Path | None = None
     quarantine_dir: Path = Path("quarantine")
 
     @field_validator("database_url")
@@ -319,6 +368,9 @@ def _resolve_paths(settings: Settings, *, base: Path) -> Settings:
     quarantine = settings.quarantine_dir
     if not quarantine.is_absolute():
         quarantine = base / quarantine
+    playbooks = settings.playbooks_dir
+    if playbooks is not None and not playbooks.is_absolute():
+        playbooks = base / playbooks
     url = settings.database_url
     prefix = "sqlite:///"
     if url.startswith(prefix) and url != "sqlite://" and not url.startswith(prefix + "/"):
@@ -326,5 +378,6 @@ def _resolve_paths(settings: Settings, *, base: Path) -> Settings:
         if rest and rest != ":memory:":
             url = prefix + str(base / rest)
     return settings.model_copy(
-        update={"sources": sources, "quarantine_dir": quarantine, "database_url": url}
+        update={"sources": sources, "quarantine_dir": quarantine, "database_url": url,
+                "playbooks_dir": playbooks}
     )

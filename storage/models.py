@@ -22,6 +22,7 @@ __all__ = [
     "CostSeries",
     "DetectorState",
     "IngestRun",
+    "OutboxMessage",
     "PlaybookRun",
     "RunbookEntry",
     "SERIES_COLUMNS",
@@ -152,6 +153,15 @@ class Anomaly(SQLModel, table=True):
     impact_usd: float = 0.0
     peak_hourly_usd: float = 0.0
     evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # what people did about it (the detector never writes these): none, acknowledged,
+    # investigating, stabilised, expected, resolved
+    response: str = Field(default="none", max_length=30)
+    response_by: str | None = Field(default=None, max_length=100)
+    response_at: datetime | None = None
+    response_note: str | None = Field(default=None, sa_type=Text)
+    snoozed_until: datetime | None = None
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
 
 
 class DetectorState(SQLModel, table=True):
@@ -168,6 +178,7 @@ class Alert(SQLModel, table=True):
     """The one chat message that represents an anomaly on one platform."""
 
     __tablename__ = "alert"
+    __table_args__ = (UniqueConstraint("anomaly_id", "platform", name="uq_alert_anomaly"),)
 
     id: int | None = Field(default=None, primary_key=True)
     anomaly_id: int = Field(foreign_key="anomaly.id", index=True)
@@ -177,6 +188,27 @@ class Alert(SQLModel, table=True):
     status: str = Field(default="pending", max_length=20)
     created_at: datetime
     updated_at: datetime
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to send, stored before it is sent (see ``bot.outbox``)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    channel: str = Field(max_length=100)
+    operation: str = Field(max_length=20)  # post | update | reply | chart | notice
+    alert_id: int | None = Field(default=None, foreign_key="alert.id", index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    status: str = Field(default="pending", max_length=20)  # pending | sent | dead
+    attempts: int = 0
+    next_attempt_at: datetime
+    created_at: datetime
+    sent_at: datetime | None = None
+    result_ref: str | None = Field(default=None, max_length=200)
+    last_error: str | None = Field(default=None, sa_type=Text)
 
 
 class PlaybookRun(SQLModel, table=True):

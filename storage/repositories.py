@@ -328,11 +328,24 @@ def open_anomalies(*, db_session: Session) -> Sequence[Anomaly]:
     return db_session.exec(statement).scalars().all()  # type: ignore[call-overload]
 
 
+# the columns the detector owns; what people did (response, snooze, ...) is never overwritten
+DETECTOR_COLUMNS = ("project", "environment", "owner", "phase", "kind", "status", "started_at",
+                    "detected_at", "last_seen_at", "resolved_at", "expected_cost", "actual_cost",
+                    "impact_usd", "peak_hourly_usd", "evidence")
+
+
 def save_anomaly(*, db_session: Session, anomaly: Anomaly) -> Anomaly:
-    """Insert or update by id (the lifecycle numbers incidents)."""
-    merged = db_session.merge(anomaly)
+    """Insert, or update the detector's columns by id (the lifecycle numbers incidents)."""
+    stored = db_session.get(Anomaly, anomaly.id) if anomaly.id is not None else None
+    if stored is None:
+        db_session.add(anomaly)
+        db_session.flush()
+        return anomaly
+    for column in DETECTOR_COLUMNS:
+        setattr(stored, column, getattr(anomaly, column))
+    db_session.add(stored)
     db_session.flush()
-    return merged
+    return stored
 
 
 def max_anomaly_id(*, db_session: Session) -> int:

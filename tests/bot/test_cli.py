@@ -143,6 +143,9 @@ def test_demo_runs_to_the_end_without_a_terminal(tmp_path):
     assert "of 7 seeded incidents caught" in result.stdout
     live = result.stdout.split("Anomalies going on now", 1)[1]
     assert "support-agent / prod" in live and "AmazonCloudWatch" in live
+    chat = live.split("console chat", 1)[1]  # the whole loop, ending with a runbook entry
+    assert "Spend anomaly: support-agent" in chat and "acknowledged this anomaly" in chat
+    assert "Playbook step 5 of 5: Document" in chat and "Runbook entry:" in chat
     assert (tmp_path / "spendwatch-demo.db").exists()
     # a second run re-delivers the same periods: nothing is counted twice
     points = _count_points(tmp_path / "spendwatch-demo.db")

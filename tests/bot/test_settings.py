@@ -189,7 +189,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
         pytest.param(
             "sorces: []\n",
             ["sorces", "unknown key", "allocation, currency, database_url, detection, "
-             "quarantine_dir, routing, sources"],
+             "escalation, playbooks_dir, quarantine_dir, routing, schedule, sources"],
             id="unknown-top-level-key",
         ),
         pytest.param(
@@ -199,7 +199,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
         ),
         pytest.param(
             "routing: {default_chanel: C1}\n",
-            ["routing.default_chanel", "default_channel, owners"],
+            ["routing.default_chanel", "default_channel, finops, owners, responders"],
             id="unknown-routing-key",
         ),
         pytest.param(

@@ -1,0 +1,1 @@
+"""Chat adapters: the neutral port, ids, and one package per platform."""

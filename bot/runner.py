@@ -1,0 +1,148 @@
+"""``spendwatch run``: the scheduler and the chat side together, in the mode the environment asks.
+
+* ``SLACK_BOT_TOKEN`` and ``SLACK_APP_TOKEN``: Socket Mode (no public URL needed);
+* ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET``: HTTP mode on ``--port`` (``/slack/events``,
+  signatures verified; ``/healthz``);
+* ``SLACK_API_URL`` overrides the Web API base URL (GovSlack, tests);
+* no Slack settings: the console chat.
+
+:class:`Runtime` holds the running parts so tests (and ``bench/slack_ack.py``) can start and
+stop the real thing in-process. Secrets are read here, used, and never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.alert_chart import alert_chart
+from bot.chat.port import ChatSender
+from bot.outbox import Deliverer
+from bot.playbook import Playbook
+from bot.responses import default_playbook, load_alert_view
+from bot.scheduler import DeliveryWorker, build_scheduler
+from bot.settings import ConfigError
+from bot.wiring import Services
+
+__all__ = ["Mode", "Runtime", "choose_mode"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str  # socket | http | console
+    bot_token: str | None = None
+    app_token: str | None = None
+    signing_secret: str | None = None
+    api_url: str | None = None
+
+    def __repr__(self) -> str:  # never print secrets, even by accident
+        return f"Mode({self.name!r}, api_url={self.api_url!r})"
+
+
+def choose_mode(env: Mapping[str, str]) -> Mode:
+    bot = env.get("SLACK_BOT_TOKEN") or None
+    app = env.get("SLACK_APP_TOKEN") or None
+    secret = env.get("SLACK_SIGNING_SECRET") or None
+    api = env.get("SLACK_API_URL") or None
+    if bot is None:
+        if app or secret:
+            raise ConfigError("SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set but "
+                              "SLACK_BOT_TOKEN is not; set the bot token (xoxb-...) too")
+        return Mode("console")
+    if not bot.startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+    if app:
+        if not app.startswith("xapp-"):
+            raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+        return Mode("socket", bot_token=bot, app_token=app, api_url=api)
+    if secret:
+        return Mode("http", bot_token=bot, signing_secret=secret, api_url=api)
+    raise ConfigError("SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
+                      "SLACK_SIGNING_SECRET (HTTP mode) is; set one of them")
+
+
+@dataclass
+class Runtime:
+    services: Services
+    mode: Mode
+    port: int = 3000
+    host: str = "0.0.0.0"
+    schedule: bool = True
+    playbook: Playbook = field(init=False)
+    parts: dict[str, Any] = field(default_factory=dict)
+
+    def start(self) -> Runtime:
+        self.playbook = default_playbook(self.services.settings)  # a broken YAML stops here
+        sender = self._sender()
+        deliverer = Deliverer(
+            engine=self.services.engine, sender=sender, chart=alert_chart,
+            render=lambda session, alert: load_alert_view(
+                db_session=session, anomaly_id=alert.anomaly_id, playbook=self.playbook),
+            min_interval=(self.services.settings.schedule.channel_pace_seconds
+                          if self.mode.name != "console" else 0.0))
+        worker = DeliveryWorker(deliverer, interval=self.services.settings.schedule
+                                .deliver_seconds).start()
+        self.parts.update(deliverer=deliverer, worker=worker)
+        if self.mode.name in ("http", "socket"):
+            self._start_slack(worker)
+        if self.schedule:
+            scheduler = build_scheduler(self.services, platforms=(sender.platform,),
+                                        worker=worker)
+            scheduler.start()
+            self.parts["scheduler"] = scheduler
+        return self
+
+    def stop(self) -> None:
+        if "scheduler" in self.parts:
+            self.parts["scheduler"].shutdown(wait=False)
+        if "http" in self.parts:
+            self.parts["http"].shutdown()
+            self.parts["http"].server_close()
+        if "socket" in self.parts:
+            self.parts["socket"].close()
+        if "worker" in self.parts:
+            self.parts["worker"].stop()
+
+    @property
+    def deliverer(self) -> Deliverer:
+        return self.parts["deliverer"]
+
+    def _sender(self) -> ChatSender:
+        if self.mode.name == "console":
+            from bot.chat.console import ConsoleSender
+            from bot.render import console
+
+            return ConsoleSender(console)
+        from bot.chat.slack.sender import SlackSender, make_client
+
+        client = make_client(self.mode.bot_token or "", base_url=self.mode.api_url)
+        self.parts["client"] = client
+        return SlackSender(client)
+
+    def _start_slack(self, worker: DeliveryWorker) -> None:
+        from bot.chat.slack.app import build_app, serve_http
+        from bot.chat.slack.listeners import SlackContext
+
+        ctx = SlackContext(services=self.services, playbook=self.playbook, wake=worker.wake)
+        secret = self.mode.signing_secret if self.mode.name == "http" else None
+        app = build_app(ctx, client=self.parts["client"], signing_secret=secret)
+        self.parts["app"] = app
+        if self.mode.name == "http":
+            server, _ = serve_http(app, host=self.host, port=self.port)
+            self.parts["http"] = server
+            log.info("HTTP mode: Slack requests on :%d/slack/events", server.server_port)
+        else:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            handler = SocketModeHandler(app, self.mode.app_token)
+            handler.connect()
+            self.parts["socket"] = handler
+            log.info("Socket Mode: connected")
+
+    @property
+    def http_port(self) -> int:
+        return int(self.parts["http"].server_port)

@@ -1,0 +1,182 @@
+"""Query functions for the chat side: alerts, the outbox, playbook runs, runbooks, audit.
+
+Keyword-only, session first, no business rules (those live in ``bot.responses`` and
+``bot.outbox``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from storage.models import (
+    Alert,
+    Anomaly,
+    AuditLog,
+    OutboxMessage,
+    PlaybookRun,
+    RunbookEntry,
+)
+
+__all__ = [
+    "add_runbook_entry",
+    "alert_by_id",
+    "alert_for",
+    "anomalies_by_status",
+    "audit_for",
+    "claim_due",
+    "create_alert",
+    "enqueue",
+    "get_anomaly",
+    "get_playbook_run",
+    "lease",
+    "pending_for_alert",
+    "recent_runbook",
+    "runbook_for",
+    "unacknowledged",
+]
+
+
+def get_anomaly(*, db_session: Session, anomaly_id: int) -> Anomaly | None:
+    return db_session.get(Anomaly, anomaly_id)
+
+
+def anomalies_by_status(
+    *, db_session: Session, owners: set[str] | None = None, open_only: bool = True,
+    limit: int = 50,
+) -> Sequence[Anomaly]:
+    """Newest first; ``owners`` None means every owner."""
+    statement = select(Anomaly)
+    if open_only:
+        statement = statement.where(Anomaly.status == "open").where(
+            col(Anomaly.response).not_in(("resolved", "expected")))
+    if owners is not None:
+        statement = statement.where(col(Anomaly.owner).in_(sorted(owners)))
+    return db_session.exec(
+        statement.order_by(col(Anomaly.detected_at).desc(), col(Anomaly.id).desc()).limit(limit)
+    ).all()
+
+
+def unacknowledged(*, db_session: Session) -> Sequence[Anomaly]:
+    """Open anomalies nobody has responded to yet (candidates for reminders)."""
+    statement = select(Anomaly).where(Anomaly.status == "open", Anomaly.response == "none")
+    return db_session.exec(statement.order_by(col(Anomaly.id))).all()
+
+
+def alert_for(*, db_session: Session, anomaly_id: int, platform: str) -> Alert | None:
+    statement = select(Alert).where(Alert.anomaly_id == anomaly_id, Alert.platform == platform)
+    return db_session.exec(statement).first()
+
+
+def alert_by_id(*, db_session: Session, alert_id: int) -> Alert | None:
+    return db_session.get(Alert, alert_id)
+
+
+def create_alert(
+    *, db_session: Session, anomaly_id: int, platform: str, channel: str, now: datetime
+) -> Alert:
+    alert = Alert(anomaly_id=anomaly_id, platform=platform, channel=channel, status="pending",
+                  created_at=now, updated_at=now)
+    db_session.add(alert)
+    db_session.flush()
+    return alert
+
+
+def enqueue(
+    *, db_session: Session, platform: str, channel: str, operation: str, now: datetime,
+    alert_id: int | None = None, payload: dict | None = None,
+) -> OutboxMessage:
+    message = OutboxMessage(
+        platform=platform, channel=channel, operation=operation, alert_id=alert_id,
+        payload=payload or {}, next_attempt_at=now, created_at=now,
+    )
+    db_session.add(message)
+    db_session.flush()
+    return message
+
+
+def claim_due(
+    *, db_session: Session, platform: str, now: datetime, limit: int = 100
+) -> Sequence[OutboxMessage]:
+    """Pending messages due by ``now``, oldest first; on PostgreSQL rows another replica is
+    sending are skipped (``FOR UPDATE SKIP LOCKED``; SQLite has one writer anyway)."""
+    statement = (
+        select(OutboxMessage)
+        .where(OutboxMessage.platform == platform, OutboxMessage.status == "pending",
+               OutboxMessage.next_attempt_at <= now)
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return db_session.exec(statement).all()
+
+
+def lease(*, db_session: Session, message_id: int, attempts: int, until: datetime) -> bool:
+    """Claim a pending message (count the attempt, not due for others until ``until``); False
+    when someone else claimed it first (its attempts moved on)."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    result = db_session.connection().execute(
+        update(table)
+        .where(table.c.id == message_id, table.c.status == "pending",
+               table.c.attempts == attempts)
+        .values(attempts=attempts + 1, next_attempt_at=until)
+    )
+    db_session.expire_all()
+    return result.rowcount == 1
+
+
+def pending_for_alert(
+    *, db_session: Session, alert_id: int, operation: str, before_id: int | None = None
+) -> Sequence[OutboxMessage]:
+    statement = select(OutboxMessage).where(
+        OutboxMessage.alert_id == alert_id, OutboxMessage.operation == operation,
+        OutboxMessage.status == "pending")
+    if before_id is not None:
+        statement = statement.where(col(OutboxMessage.id) < before_id)
+    return db_session.exec(statement.order_by(col(OutboxMessage.id))).all()
+
+
+def get_playbook_run(*, db_session: Session, anomaly_id: int) -> PlaybookRun | None:
+    statement = select(PlaybookRun).where(PlaybookRun.anomaly_id == anomaly_id)
+    return db_session.exec(statement.order_by(col(PlaybookRun.id).desc())).first()
+
+
+def runbook_for(
+    *, db_session: Session, project: str, environment: str | None = None,
+    service_name: str | None = None, limit: int = 20,
+) -> Sequence[RunbookEntry]:
+    """A workload's runbook, newest first."""
+    statement = select(RunbookEntry).where(RunbookEntry.project == project)
+    if environment is not None:
+        statement = statement.where(RunbookEntry.environment == environment)
+    if service_name is not None:
+        statement = statement.where(RunbookEntry.service_name == service_name)
+    statement = statement.order_by(col(RunbookEntry.created_at).desc(),
+                                   col(RunbookEntry.id).desc())
+    return db_session.exec(statement.limit(limit)).all()
+
+
+def recent_runbook(
+    *, db_session: Session, projects: Iterable[str] | None = None, limit: int = 10
+) -> Sequence[RunbookEntry]:
+    statement = select(RunbookEntry)
+    if projects is not None:
+        statement = statement.where(col(RunbookEntry.project).in_(sorted(set(projects))))
+    statement = statement.order_by(col(RunbookEntry.created_at).desc(),
+                                   col(RunbookEntry.id).desc())
+    return db_session.exec(statement.limit(limit)).all()
+
+
+def add_runbook_entry(*, db_session: Session, entry: RunbookEntry) -> RunbookEntry:
+    db_session.add(entry)
+    db_session.flush()
+    return entry
+
+
+def audit_for(*, db_session: Session, subject_type: str, subject_id: str) -> Sequence[AuditLog]:
+    statement = select(AuditLog).where(AuditLog.subject_type == subject_type,
+                                       AuditLog.subject_id == subject_id)
+    return db_session.exec(statement.order_by(col(AuditLog.id))).all()

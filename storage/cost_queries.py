@@ -1,0 +1,226 @@
+"""The SQL behind cost questions asked in chat (``/cost``): sums, never raw points.
+
+Every function aggregates in the database and returns a handful of rows, so an answer costs
+the same whether the store holds a week or years of hourly points. Series are filtered first
+(project, environment, owner) and hours second: each selected series then costs one range
+scan per period of the ``(series_id, hour)`` index, the only index ``cost_point`` has (a test
+checks SQLite's plans). On SQLite, a year of 1,000 hourly lines answers "top projects over 30
+days" in about 0.3 s (``bench/cost_query.py``).
+
+``owners`` limits every query to lines of spend whose owner is in the collection (``None``:
+no limit); which owners a caller may see is decided by the caller. Amounts are EffectiveCost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import pandas as pd
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.sql.elements import ColumnElement
+
+from storage.models import Anomaly, CostPoint, CostSeries, RunbookEntry
+
+__all__ = [
+    "SpendRow",
+    "anomalies",
+    "daily_totals",
+    "newest_hour",
+    "runbook_entries",
+    "spend_by_project",
+    "spend_by_service",
+    "workloads",
+]
+
+
+class SpendRow(NamedTuple):
+    """Spend of one key (a service, a project) in a period and in the period before it."""
+
+    key: str
+    cost: float
+    previous: float
+
+
+def _series_filter(
+    *, project: str | None = None, environment: str | None = None,
+    owners: Collection[str] | None = None,
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if project is not None:
+        conditions.append(CostSeries.project == project)  # type: ignore[arg-type]
+    if environment is not None:
+        conditions.append(CostSeries.environment == environment)  # type: ignore[arg-type]
+    if owners is not None:
+        conditions.append(CostSeries.owner.in_(sorted(owners)))  # type: ignore[attr-defined]
+    return conditions
+
+
+def _between(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(CostPoint.hour >= start, CostPoint.hour < end)  # type: ignore[arg-type]
+
+
+def _series_sum(start: datetime, end: datetime) -> Any:
+    """Spend of the outer query's series in ``[start, end)``: one range of the index."""
+    return (
+        select(func.sum(CostPoint.effective_cost))
+        .where(CostPoint.series_id == CostSeries.id, _between(start, end))  # type: ignore
+        .correlate(CostSeries)
+        .scalar_subquery()
+    )
+
+
+def _compared(
+    connection: Connection, *, key: Any, conditions: list[ColumnElement[bool]],
+    start: datetime, end: datetime, previous_start: datetime, previous_end: datetime,
+) -> list[SpendRow]:
+    """Both periods' spend per series, then summed per ``key``, largest first.
+
+    A plain sum per series and period is twice as fast on SQLite as one join with conditional
+    sums (no CASE per point, no temporary b-tree), and it plans the same on PostgreSQL.
+    """
+    per_series = (
+        select(
+            key.label("key"),
+            _series_sum(start, end).label("cost"),
+            _series_sum(previous_start, previous_end).label("previous"),
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    statement = select(
+        per_series.c.key, func.sum(per_series.c.cost), func.sum(per_series.c.previous)
+    ).group_by(per_series.c.key)
+    rows = [SpendRow(str(k), float(c or 0.0), float(p or 0.0))
+            for k, c, p in connection.execute(statement)]
+    return sorted(rows, key=lambda r: (-r.cost, -r.previous, r.key))
+
+
+def spend_by_service(
+    *, connection: Connection, project: str, environment: str | None = None,
+    owners: Collection[str] | None = None, start: datetime, end: datetime,
+    previous_start: datetime, previous_end: datetime,
+) -> list[SpendRow]:
+    """Spend per service of one project (optionally one environment), largest first."""
+    return _compared(
+        connection, key=CostSeries.service_name,
+        conditions=_series_filter(project=project, environment=environment, owners=owners),
+        start=start, end=end, previous_start=previous_start, previous_end=previous_end,
+    )
+
+
+def spend_by_project(
+    *, connection: Connection, owners: Collection[str] | None = None, start: datetime,
+    end: datetime, previous_start: datetime, previous_end: datetime,
+) -> list[SpendRow]:
+    """Spend per project, largest first (every project: the caller keeps the top n)."""
+    return _compared(
+        connection, key=CostSeries.project, conditions=_series_filter(owners=owners),
+        start=start, end=end, previous_start=previous_start, previous_end=previous_end,
+    )
+
+
+def daily_totals(
+    *, connection: Connection, project: str, environment: str | None = None,
+    owners: Collection[str] | None = None, edges: Sequence[datetime],
+) -> list[float]:
+    """Spend in each ``[edges[i], edges[i + 1])``: one figure per bucket, zero when empty.
+
+    The bucket number is a ``CASE`` over the edges, so buckets need not start at midnight (a
+    period ends at the newest hour with data) and no dialect's date functions are needed.
+    """
+    if len(edges) < 2:
+        return []
+    bucket = case(
+        *[(CostPoint.hour < edge, index) for index, edge in enumerate(edges[1:])],  # type: ignore
+        else_=None,
+    )
+    points = (
+        select(bucket.label("bucket"), CostPoint.effective_cost.label("cost"))  # type: ignore
+        .select_from(CostSeries)
+        .join(CostPoint, CostPoint.series_id == CostSeries.id)  # type: ignore[arg-type]
+        .where(*_series_filter(project=project, environment=environment, owners=owners),
+               _between(edges[0], edges[-1]))
+        .subquery()
+    )
+    # grouped outside: PostgreSQL cannot match a GROUP BY to a SELECT with bound parameters
+    statement = select(points.c.bucket, func.sum(points.c.cost)).group_by(points.c.bucket)
+    totals = [0.0] * (len(edges) - 1)
+    for index, total in connection.execute(statement):
+        if index is not None:
+            totals[int(index)] = float(total or 0.0)
+    return totals
+
+
+def workloads(
+    *, connection: Connection, owners: Collection[str] | None = None
+) -> list[tuple[str, str]]:
+    """Distinct (project, environment) pairs with any line of spend, sorted."""
+    statement = (
+        select(CostSeries.project, CostSeries.environment)
+        .where(*_series_filter(owners=owners))
+        .distinct()
+        .order_by(CostSeries.project, CostSeries.environment)
+    )
+    return [(str(p), str(e)) for p, e in connection.execute(statement)]
+
+
+def newest_hour(*, connection: Connection) -> datetime | None:
+    """The newest hour with any point: one index look-up per series, no table scan."""
+    per_series = (
+        select(func.max(CostPoint.hour))
+        .where(CostPoint.series_id == CostSeries.id)
+        .correlate(CostSeries)
+        .scalar_subquery()
+    )
+    latest = select(per_series.label("hour")).select_from(CostSeries).subquery()
+    value = connection.execute(select(func.max(latest.c.hour))).scalar()
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.to_pydatetime()
+
+
+def anomalies(
+    *, connection: Connection, exclude_statuses: Collection[str],
+    owners: Collection[str] | None = None, limit: int = 10,
+) -> tuple[list[RowMapping], int]:
+    """Anomalies whose status is not excluded, newest first, and how many there are in all."""
+    conditions: list[ColumnElement[bool]] = [
+        Anomaly.status.not_in(sorted(exclude_statuses)),  # type: ignore[attr-defined]
+        # what people closed (resolved through the playbook, marked expected) is not open
+        Anomaly.response.not_in(sorted(exclude_statuses)),  # type: ignore[attr-defined]
+    ]
+    if owners is not None:
+        conditions.append(Anomaly.owner.in_(sorted(owners)))  # type: ignore[attr-defined]
+    return _newest(connection, Anomaly, conditions,
+                   order=(Anomaly.detected_at.desc(), Anomaly.id.desc()),  # type: ignore
+                   limit=limit)
+
+
+def runbook_entries(
+    *, connection: Connection, project: str, limit: int = 5
+) -> tuple[list[RowMapping], int]:
+    """Runbook entries of one project, newest first, and how many there are in all."""
+    return _newest(connection, RunbookEntry,
+                   [RunbookEntry.project == project],  # type: ignore[list-item]
+                   order=(RunbookEntry.created_at.desc(), RunbookEntry.id.desc()),  # type: ignore
+                   limit=limit)
+
+
+def _newest(
+    connection: Connection, model: Any, conditions: list[ColumnElement[bool]], *,
+    order: tuple[Any, ...], limit: int,
+) -> tuple[list[RowMapping], int]:
+    table = model.__table__
+    statement = (
+        select(*table.c, func.count().over().label("total_count"))
+        .where(*conditions)
+        .order_by(*order)
+        .limit(limit)
+    )
+    rows = list(connection.execute(statement).mappings())
+    return rows, int(rows[0]["total_count"]) if rows else 0

@@ -1,0 +1,106 @@
+"""`spendwatch run`: which mode the environment asks for, and the real process in HTTP mode."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bot.runner import choose_mode
+from bot.settings import ConfigError
+from tests.conftest import REPO
+from tests.support.slack_stub import SlackApiStub
+
+BOT, APP, SECRET = "xoxb-1-2-abc", "xapp-1-A1-xyz", "s3cr3t-signing"
+
+
+@pytest.mark.parametrize(("env", "mode"), [
+    ({}, "console"),
+    ({"SLACK_BOT_TOKEN": BOT, "SLACK_APP_TOKEN": APP}, "socket"),
+    ({"SLACK_BOT_TOKEN": BOT, "SLACK_APP_TOKEN": APP, "SLACK_SIGNING_SECRET": SECRET}, "socket"),
+    ({"SLACK_BOT_TOKEN": BOT, "SLACK_SIGNING_SECRET": SECRET}, "http"),
+])
+def test_the_environment_picks_the_mode(env, mode):
+    assert choose_mode(env).name == mode
+
+
+@pytest.mark.parametrize(("env", "hint"), [
+    ({"SLACK_BOT_TOKEN": BOT}, "SLACK_SIGNING_SECRET"),
+    ({"SLACK_APP_TOKEN": APP}, "SLACK_BOT_TOKEN"),
+    ({"SLACK_BOT_TOKEN": "xoxp-user-token", "SLACK_APP_TOKEN": APP}, "xoxb-"),
+    ({"SLACK_BOT_TOKEN": BOT, "SLACK_APP_TOKEN": "xoxb-wrong"}, "xapp-"),
+])
+def test_an_incomplete_environment_says_what_to_set(env, hint):
+    with pytest.raises(ConfigError, match=hint):
+        choose_mode(env)
+
+
+def test_secrets_never_show_in_the_mode():
+    mode = choose_mode({"SLACK_BOT_TOKEN": BOT, "SLACK_SIGNING_SECRET": SECRET,
+                        "SLACK_API_URL": "http://127.0.0.1:1/api/"})
+    assert mode.api_url == "http://127.0.0.1:1/api/"
+    assert BOT not in repr(mode) and SECRET not in repr(mode)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_run_in_http_mode_answers_healthz_and_stops_cleanly(tmp_path: Path):
+    port = _free_port()
+    config = tmp_path / "spendwatch.yml"
+    config.write_text(f"database_url: sqlite:///{tmp_path / 'sw.db'}\n")
+    with SlackApiStub() as stub:
+        env = {**os.environ, "SLACK_BOT_TOKEN": BOT, "SLACK_SIGNING_SECRET": SECRET,
+               "SLACK_API_URL": stub.base_url, "SPENDWATCH_LOG_LEVEL": "INFO"}
+        env.pop("SLACK_APP_TOKEN", None)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--config", str(config), "--port", str(port),
+             "--host", "127.0.0.1"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            health = _wait_health(port)
+            assert health["ok"] is True
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "http mode" in out
+    assert BOT not in out + err and SECRET not in out + err, "secrets are never logged"
+
+
+def _wait_health(port: int) -> dict:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
+                return json.loads(answer.read())
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("/healthz never answered")
+
+
+def test_run_refuses_a_broken_playbook_at_start_with_the_line(tmp_path: Path):
+    playbooks = tmp_path / "playbooks"
+    playbooks.mkdir()
+    (playbooks / "default.yml").write_text("name: default\nsteps: [\n")
+    config = tmp_path / "spendwatch.yml"
+    config.write_text(f"database_url: sqlite:///{tmp_path / 'sw.db'}\nplaybooks_dir: playbooks\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    result = subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(config)],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    message = result.stderr.replace("\n", "")  # the terminal width wraps long paths
+    assert "default.yml, line 3" in message
+    assert "Traceback" not in result.stderr
