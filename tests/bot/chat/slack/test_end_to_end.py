@@ -19,6 +19,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.chat.ids import ActionId, AlertRef, CallbackId
+from bot.chat.slack.blocks import money
 from bot.demodata import write_demo_data
 from bot.demodata.catalogue import LINES
 from bot.runner import Mode, Runtime
@@ -175,7 +176,9 @@ def test_alert_ack_playbook_runbook_and_cost_over_http(runtime, stub):
     actions = [e["action_id"] for b in message.blocks if b["type"] == "actions"
                for e in b["elements"]]
     assert ActionId.ACKNOWLEDGE.value in actions and ActionId.START_PLAYBOOK.value in actions
-    assert "CloudWatch" in json.dumps(message.blocks) or anomaly.kind
+    shown = json.dumps(message.blocks)
+    assert "AmazonCloudWatch" in shown and anomaly.project in shown  # the verbose-logging line
+    assert "Suggested levers" in shown and "verbosity" in shown
     assert stub.uploads, "the chart goes into the thread"
     assert stub.calls_to("files.completeUploadExternal")[-1].params.get("thread_ts") == ts
 
@@ -476,3 +479,39 @@ def test_run_polls_at_start_and_posts_without_being_asked(settings, demo_data, s
     finally:
         running.stop()
         services.close()
+
+
+def _without_newest_hours(source: Path, target: Path, hours: int) -> None:
+    """The same export as it looked ``hours`` hours earlier (later rows not yet delivered)."""
+    import pandas as pd
+
+    target.mkdir(parents=True, exist_ok=True)
+    for file in source.glob("*.csv.gz"):
+        rows = pd.read_csv(file, dtype=str, keep_default_na=False)
+        newest = pd.to_datetime(rows["ChargePeriodStart"], utc=True).max()
+        keep = pd.to_datetime(rows["ChargePeriodStart"], utc=True) <= newest - pd.Timedelta(
+            hours=hours)
+        rows[keep].to_csv(target / file.name, index=False, compression="gzip")
+
+
+def test_the_alert_grows_in_place_as_new_hours_arrive(runtime, stub, demo_data, tmp_path):
+    drop = tmp_path / "drop"
+    _without_newest_hours(demo_data, drop, hours=3)
+    source = FocusSourceSettings(path=drop, name="drop")
+    runtime.services.settings = runtime.services.settings.model_copy(
+        update={"sources": [source]})
+    anomaly, channel, ts = announce_live_incident(runtime, stub)
+    first_impact = anomaly.impact_usd
+
+    for file in demo_data.glob("*.csv.gz"):  # the export is re-delivered with three more hours
+        (drop / file.name).write_bytes(file.read_bytes())
+    result = poll(runtime.services, platforms=("slack",))
+    assert any(e.kind == "updated" for e in result.events)
+    deliver(runtime)
+    with Session(runtime.services.engine) as session:
+        grown = session.get(Anomaly, anomaly.id)
+    assert grown.impact_usd > first_impact
+    assert stub.message(channel, ts).edits >= 1
+    alerts = [m for m in stub.messages.values() if m.thread_ts is None and m.channel == channel]
+    assert len(alerts) == 1, "updated in place, never re-posted"
+    assert money(grown.impact_usd) in json.dumps(stub.message(channel, ts).blocks)
