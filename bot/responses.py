@@ -98,15 +98,11 @@ def announce(*, db_session: Session, settings: Settings, anomaly_id: int, platfo
 def notify(*, db_session: Session, anomaly_id: int, now: datetime, text: str | None = None,
            actor: str | None = None) -> None:
     """Queue an in-place update of every alert of the anomaly, and a thread reply if ``text``."""
-    for platform in ("slack", "console"):
-        alert = chatops.alert_for(db_session=db_session, anomaly_id=anomaly_id,
-                                  platform=platform)
-        if alert is None:
-            continue
-        chatops.enqueue(db_session=db_session, platform=platform, channel=alert.channel,
+    for alert in chatops.alerts_of(db_session=db_session, anomaly_id=anomaly_id):
+        chatops.enqueue(db_session=db_session, platform=alert.platform, channel=alert.channel,
                         operation="update", alert_id=alert.id, now=now)
         if text:
-            chatops.enqueue(db_session=db_session, platform=platform, channel=alert.channel,
+            chatops.enqueue(db_session=db_session, platform=alert.platform, channel=alert.channel,
                             operation="reply", alert_id=alert.id, now=now,
                             payload={"text": text, "actor": actor})
 
@@ -156,12 +152,8 @@ def escalate(*, db_session: Session, settings: Settings, anomaly_id: int, user: 
 
 def post_escalation(*, db_session: Session, anomaly: Anomaly, channel: str, now: datetime,
                     reason: str) -> None:
-    for platform in ("slack", "console"):
-        alert = chatops.alert_for(db_session=db_session, anomaly_id=int(anomaly.id or 0),
-                                  platform=platform)
-        if alert is None:
-            continue
-        chatops.enqueue(db_session=db_session, platform=platform, channel=channel,
+    for alert in chatops.alerts_of(db_session=db_session, anomaly_id=int(anomaly.id or 0)):
+        chatops.enqueue(db_session=db_session, platform=alert.platform, channel=channel,
                         operation="notice", alert_id=alert.id, now=now,
                         payload={"text": f"Escalated spend anomaly on {anomaly.project} · "
                                          f"{anomaly.environment} (owner {anomaly.owner}): "

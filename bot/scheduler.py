@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -76,9 +77,7 @@ def check_escalations(services: Services, *, now: datetime | None = None) -> int
     queued = 0
     with session_scope(services.engine) as session:
         for anomaly in chatops.unacknowledged(db_session=session):
-            alerts = [a for p in ("slack", "console")
-                      if (a := chatops.alert_for(db_session=session,
-                                                 anomaly_id=int(anomaly.id or 0), platform=p))]
+            alerts = list(chatops.alerts_of(db_session=session, anomaly_id=int(anomaly.id or 0)))
             if not alerts:
                 continue
             if anomaly.snoozed_until and _aware(anomaly.snoozed_until) > now:
@@ -112,9 +111,12 @@ def _aware(moment: datetime) -> datetime:
 class DeliveryWorker:
     """Sends the outbox in a thread; :meth:`wake` makes it look now."""
 
-    def __init__(self, deliverer: Deliverer, *, interval: float) -> None:
+    def __init__(self, deliverer: Deliverer, *, interval: float, settle: float = 0.1) -> None:
         self.deliverer = deliverer
         self.interval = interval
+        # after a wake, wait this long: the clicks of a busy moment land first, and their
+        # updates of one alert collapse into one render instead of competing with them
+        self.settle = settle
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
@@ -138,7 +140,8 @@ class DeliveryWorker:
                     pass
             except Exception:
                 log.exception("the outbox round failed; retrying in %.1f s", self.interval)
-            self._wake.wait(self.interval)
+            if self._wake.wait(self.interval) and not self._stop.is_set():
+                time.sleep(self.settle)
             self._wake.clear()
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "add_runbook_entry",
     "alert_by_id",
     "alert_for",
+    "alerts_of",
     "anomalies_by_status",
     "audit_for",
     "claim_due",
@@ -69,6 +70,12 @@ def unacknowledged(*, db_session: Session) -> Sequence[Anomaly]:
 def alert_for(*, db_session: Session, anomaly_id: int, platform: str) -> Alert | None:
     statement = select(Alert).where(Alert.anomaly_id == anomaly_id, Alert.platform == platform)
     return db_session.exec(statement).first()
+
+
+def alerts_of(*, db_session: Session, anomaly_id: int) -> Sequence[Alert]:
+    """The anomaly's alert on every platform it was posted to."""
+    statement = select(Alert).where(Alert.anomaly_id == anomaly_id).order_by(col(Alert.id))
+    return db_session.exec(statement).all()
 
 
 def alert_by_id(*, db_session: Session, alert_id: int) -> Alert | None:

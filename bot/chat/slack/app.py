@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,18 +35,33 @@ __all__ = ["build_app", "serve_http"]
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
+LISTENER_THREADS = 48
 HEALTH_PATH = "/healthz"
 
 
 def build_app(ctx: SlackContext, *, client: WebClient, signing_secret: str | None) -> App:
     """The Bolt app; ``signing_secret`` None only for Socket Mode (its payloads are unsigned)."""
+    # a request is answered once a listener thread has called ack(); Bolt's default pool of 5
+    # threads queues a burst of clicks behind each other, and a pool that starts its threads
+    # on demand makes the first burst after a start slow
+    executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS,
+                                  thread_name_prefix="slack-listener")
+    _start_threads(executor, LISTENER_THREADS)
     app = App(client=client, signing_secret=signing_secret or "",
               request_verification_enabled=signing_secret is not None,
-              token_verification_enabled=False, raise_error_for_unhandled_request=False)
+              token_verification_enabled=False, raise_error_for_unhandled_request=False,
+              listener_executor=executor)
     register(app, ctx)
     app.command(CommandName.COST.value)(_cost(ctx))
     app.event(EventName.APP_HOME_OPENED.value)(_home(ctx))
     return app
+
+
+def _start_threads(executor: ThreadPoolExecutor, count: int) -> None:
+    """Make the pool start all its threads now (each task waits until all are running)."""
+    barrier = threading.Barrier(count)
+    for _ in range(count):
+        executor.submit(barrier.wait, 2.0)
 
 
 def channel_scope(ctx: SlackContext, channel: str) -> Scope:
@@ -131,12 +147,18 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
+class _Server(ThreadingHTTPServer):
+    # the stdlib default queue of 5 waiting connections makes the kernel drop most of a burst
+    # of clicks (a channel of people answering one alert); Slack shows those as failed
+    request_queue_size = 256
+    daemon_threads = True
+
+
 def serve_http(app: App, *, host: str = "0.0.0.0", port: int = 3000
                ) -> tuple[ThreadingHTTPServer, threading.Thread]:
     """Start serving in a daemon thread; ``server.shutdown()`` stops it."""
     handler = type("SlackHandler", (_Handler,), {"app": app})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    server = _Server((host, port), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                               name="slack-http", daemon=True)
     thread.start()
