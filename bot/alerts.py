@@ -93,8 +93,11 @@ class AlertView:
 
     @property
     def closed(self) -> bool:
-        """Nothing more to do: resolved by people, expected, or back to normal."""
-        return self.response in ("resolved", "expected") or self.status != "open"
+        """Nothing more to do: resolved by people, expected, or back to normal before anyone
+        engaged (a team in the middle of the playbook can still finish it)."""
+        if self.response in ("resolved", "expected"):
+            return True
+        return self.status != "open" and self.response == "none"
 
     @property
     def title(self) -> str:

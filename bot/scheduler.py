@@ -22,6 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlmodel import Session
 
 from bot.ingest import ingest_path
 from bot.outbox import Deliverer
@@ -64,9 +65,20 @@ def poll(services: Services, *, platforms: tuple[str, ...], now: datetime | None
                 notify(db_session=session, anomaly_id=anomaly_id, now=now,
                        text="Spend is back to normal; the anomaly resolved itself.")
             elif event.kind == "reopened":
-                notify(db_session=session, anomaly_id=anomaly_id, now=now,
-                       text="Spend rose again soon after it had settled; same incident.")
+                _reopened(session, anomaly_id, now)
     return result
+
+
+def _reopened(session: Session, anomaly_id: int, now: datetime) -> None:
+    """A flare after people resolved it needs people again (the runbook entry stays)."""
+    anomaly = chatops.get_anomaly(db_session=session, anomaly_id=anomaly_id)
+    text = "Spend rose again soon after it had settled; same incident."
+    if anomaly is not None and anomaly.response == "resolved":
+        anomaly.response, anomaly.response_by, anomaly.response_at = "none", None, now
+        anomaly.reminded_at = anomaly.escalated_at = None
+        session.add(anomaly)
+        text = "Spend rose again after this was resolved; it needs a look (same incident)."
+    notify(db_session=session, anomaly_id=anomaly_id, now=now, text=text)
 
 
 def check_escalations(services: Services, *, now: datetime | None = None) -> int:
