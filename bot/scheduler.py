@@ -10,8 +10,10 @@ Jobs are plain functions of the services (testable without a scheduler):
   ``escalation.escalate_minutes`` (snoozing pauses both).
 
 :func:`build_scheduler` lists them with their triggers; the first poll runs at start.
-The outbox is sent by :class:`DeliveryWorker`, a thread woken by every action so a click shows
-on the message at once, and otherwise every ``schedule.deliver_seconds``.
+With several replicas on one PostgreSQL store, each job runs on one replica at a time
+(``storage.db.job_lock``, an advisory lock). The outbox is sent by :class:`DeliveryWorker`,
+a thread woken by every action so a click shows on the message at once, and otherwise every
+``schedule.deliver_seconds``; replicas share it safely (claims are leases, ``bot.outbox``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from bot.pipeline import PollResult, poll_store
 from bot.responses import announce, notify, post_escalation
 from bot.wiring import Services
 from storage import chatops
-from storage.db import session_scope
+from storage.db import job_lock, session_scope
 
 __all__ = ["DeliveryWorker", "build_scheduler", "check_escalations", "poll"]
 
@@ -165,12 +167,18 @@ def build_scheduler(services: Services, *, platforms: tuple[str, ...],
         "max_instances": 1, "coalesce": True, "misfire_grace_time": 300})
 
     def poll_and_send() -> None:
-        poll(services, platforms=platforms)
+        with job_lock(services.engine, "poll") as mine:
+            if not mine:
+                log.info("another replica is polling; skipped")
+                return
+            poll(services, platforms=platforms)
         if worker is not None:
             worker.wake()
 
     def escalate_and_send() -> None:
-        if check_escalations(services) and worker is not None:
+        with job_lock(services.engine, "escalations") as mine:
+            queued = check_escalations(services) if mine else 0
+        if queued and worker is not None:
             worker.wake()
 
     scheduler.add_job(poll_and_send, "interval", minutes=schedule.poll_minutes, id="poll",

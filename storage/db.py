@@ -7,18 +7,20 @@ every start, so a fresh file and a years-old server end up with the same tables.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
 
-__all__ = ["alembic_config", "current_revision", "make_engine", "session_scope", "upgrade"]
+__all__ = ["alembic_config", "current_revision", "job_lock", "make_engine", "session_scope",
+           "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -59,6 +61,30 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def job_lock(engine: Engine, name: str) -> Iterator[bool]:
+    """True when this process may run job ``name`` now; False when another replica is on it.
+
+    On PostgreSQL (several replicas share the store) a session-level advisory lock, held on
+    its own connection for the whole job and released after; the key is a stable hash of the
+    name. SQLite is one process's file: always True.
+    """
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = int.from_bytes(hashlib.sha256(f"spendwatch:{name}".encode()).digest()[:8], "big",
+                        signed=True)
+    with engine.connect() as connection:
+        taken = bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                        {"k": key}).scalar())
+        try:
+            yield taken
+        finally:
+            if taken:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            connection.commit()
 
 
 def alembic_config(engine: Engine) -> Config:

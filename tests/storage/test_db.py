@@ -44,3 +44,18 @@ def test_upgrading_a_store_from_before_skus_keeps_its_lines(database_url):
             f"INSERT INTO cost_series ({', '.join(columns)}, sku_id) "
             f"VALUES ({', '.join(':' + c for c in columns)}, 'gpt-4o')"), values)
         assert connection.execute(text("SELECT count(*) FROM cost_series")).scalar() == 2
+
+
+def test_a_job_runs_on_one_replica_at_a_time(database_url):
+    from storage.db import job_lock
+
+    first, second = make_engine(database_url), make_engine(database_url)  # two replicas
+    with job_lock(first, "poll") as mine:
+        assert mine
+        with job_lock(second, "poll") as theirs:
+            expected = not database_url.startswith("postgresql")  # SQLite: one process
+            assert theirs is expected
+        with job_lock(second, "escalations") as other_job:
+            assert other_job
+    with job_lock(second, "poll") as later:
+        assert later, "released when the job ended"
