@@ -9,6 +9,7 @@ message can never say something the store does not. Errors a person can cause ar
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -63,8 +64,10 @@ class NotAllowed(ResponseError):
 
 
 def default_playbook(settings: Settings) -> Playbook:
-    """The ``default`` playbook (or the only one) from the configured or shipped folder."""
-    playbooks = load_playbooks(settings.playbooks_dir or SHIPPED_PLAYBOOKS)
+    """The ``default`` playbook (or the only one) from the configured folder, else
+    ``$SPENDWATCH_PLAYBOOKS`` (the container image sets it), else the source tree's."""
+    folder = settings.playbooks_dir or os.environ.get("SPENDWATCH_PLAYBOOKS") or SHIPPED_PLAYBOOKS
+    playbooks = load_playbooks(folder)
     if "default" in playbooks:
         return playbooks["default"]
     return next(iter(playbooks.values()))
