@@ -88,7 +88,11 @@ class Runtime:
                                 .deliver_seconds).start()
         self.parts.update(deliverer=deliverer, worker=worker)
         if self.mode.name in ("http", "socket"):
-            self._start_slack(worker)
+            try:
+                self._start_slack(worker)
+            except BaseException:
+                self.stop()  # no threads left behind by a start that failed
+                raise
         if self.schedule:
             scheduler = build_scheduler(self.services, platforms=(sender.platform,),
                                         worker=worker)
@@ -104,6 +108,8 @@ class Runtime:
             self.parts["http"].server_close()
         if "socket" in self.parts:
             self.parts["socket"].close()
+        if "listeners" in self.parts:
+            self.parts["listeners"].shutdown(wait=False, cancel_futures=True)
         if "worker" in self.parts:
             self.parts["worker"].stop()
 
@@ -131,6 +137,7 @@ class Runtime:
         secret = self.mode.signing_secret if self.mode.name == "http" else None
         app = build_app(ctx, client=self.parts["client"], signing_secret=secret)
         self.parts["app"] = app
+        self.parts["listeners"] = app.listener_runner.listener_executor
         if self.mode.name == "http":
             server, _ = serve_http(app, host=self.host, port=self.port)
             self.parts["http"] = server
@@ -139,8 +146,12 @@ class Runtime:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             handler = SocketModeHandler(app, self.mode.app_token)
-            handler.connect()
             self.parts["socket"] = handler
+            handler.connect()
+            if not handler.client.is_connected():
+                raise ConfigError("Socket Mode could not connect to Slack (the WebSocket did "
+                                  "not open); check SLACK_APP_TOKEN and the network, then "
+                                  "start again")
             log.info("Socket Mode: connected")
 
     @property

@@ -357,7 +357,7 @@ class SlackApiStub:
         if method not in HANDLERS and method not in self._canned:
             return Outcome.json(200, {"ok": False, "error": "unknown_method",
                                       "req_method": method})
-        refusal = auth_error(request.token)
+        refusal = auth_error(request.token, method)
         if refusal is not None:
             return Outcome.json(200, {"ok": False, "error": refusal})
         if method in self._canned:

@@ -186,12 +186,21 @@ def _token(headers: dict[str, str], params: JsonDict) -> str | None:
     return token if isinstance(token, str) and token else None
 
 
-def auth_error(token: str | None) -> str | None:
-    """``not_authed`` without a token, ``invalid_auth`` for one that is no bot/user token."""
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+
+
+def auth_error(token: str | None, method: str = "") -> str | None:
+    """``not_authed`` without a token, ``invalid_auth`` for an unknown kind of token, and
+    ``not_allowed_token_type`` for the wrong kind: app-level tokens (``xapp-``) open Socket Mode
+    connections and do nothing else; bot and user tokens cannot open them."""
     if token is None:
         return "not_authed"
+    if token.startswith("xapp-"):
+        return None if method in APP_TOKEN_METHODS else "not_allowed_token_type"
     if not token.startswith(_TOKEN_PREFIXES):
         return "invalid_auth"
+    if method in APP_TOKEN_METHODS:
+        return "not_allowed_token_type"
     return None
 
 

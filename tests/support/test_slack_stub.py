@@ -130,7 +130,15 @@ def test_tokens_are_checked_like_slack(stub: SlackApiStub) -> None:
             outcomes[token] = "ok"
         except SlackApiError as error:
             outcomes[token] = error.response["error"]
-    assert outcomes == {None: "not_authed", "xapp-1-app-level": "invalid_auth", "xoxp-user": "ok"}
+    assert outcomes == {None: "not_authed", "xapp-1-app-level": "not_allowed_token_type",
+                        "xoxp-user": "ok"}
+    stub.set_response("apps.connections.open", {"ok": True, "url": "ws://127.0.0.1:1/link/"})
+    opened = WebClient(base_url=stub.base_url, token="xapp-1-app-level").apps_connections_open(
+        app_token="xapp-1-app-level")
+    assert opened["url"].startswith("ws://")
+    with pytest.raises(SlackApiError) as excinfo:
+        WebClient(base_url=stub.base_url, token="xoxb-bot").api_call("apps.connections.open")
+    assert _error_of(excinfo) == "not_allowed_token_type"
 
 
 def test_auth_test_and_an_unknown_method(client: WebClient) -> None:
