@@ -19,7 +19,7 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -278,14 +278,29 @@ def _connected(connection_or_engine: Connection | Engine) -> Iterator[Connection
 
 def respond(
     text: str, *, connection_or_engine: Connection | Engine, scope: Scope,
-    as_of: datetime | None = None,
+    as_of: datetime | None = None, environment_aliases: Mapping[str, list[str]] | None = None,
 ) -> CostAnswer:
-    """Parse and answer; a user's mistake becomes the help with the problem first."""
+    """Parse and answer; a user's mistake becomes the help with the problem first.
+
+    ``environment_aliases`` (``allocation.environment_aliases``) lets people type the names
+    their tags use: ``production`` finds ``prod``.
+    """
     try:
-        query = parse(text)
+        query = _with_canonical_environment(parse(text), environment_aliases or {})
         return answer(query, connection_or_engine=connection_or_engine, scope=scope, as_of=as_of)
     except CostCommandError as exc:
         return HelpAnswer(problem=str(exc))
+
+
+def _with_canonical_environment(query: CostQuery,
+                                aliases: Mapping[str, list[str]]) -> CostQuery:
+    if not isinstance(query, ProjectCostQuery) or query.environment is None:
+        return query
+    wanted = query.environment.casefold()
+    for canonical, names in aliases.items():
+        if wanted in {n.casefold() for n in names}:
+            return replace(query, environment=canonical)
+    return query
 
 
 def answer(

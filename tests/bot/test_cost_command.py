@@ -210,6 +210,15 @@ def test_names_match_without_case(store: Engine) -> None:
     assert (answer.project, answer.environment) == ("support-agent", "prod")
 
 
+def test_the_environment_names_tags_use_find_the_canonical_one(store: Engine) -> None:
+    aliases = Settings().allocation.environment_aliases
+    answer = ask(store, "support-agent Production 30d", environment_aliases=aliases)
+    assert isinstance(answer, ProjectCostAnswer)
+    assert answer.environment == "prod"
+    unknown = ask(store, "support-agent production")  # without the aliases: a clear miss
+    assert isinstance(unknown, HelpAnswer) and "production" in (unknown.problem or "")
+
+
 def test_top_projects(store: Engine) -> None:
     answer = ask(store, "top 2")
     assert isinstance(answer, TopAnswer)

@@ -74,8 +74,9 @@ def _cost(ctx: SlackContext) -> Any:
         ack()  # within Slack's 3 seconds; the answer follows on the response_url
         scope = channel_scope(ctx, command.get("channel_id", ""))
         try:
-            answer = answer_cost(command.get("text", ""), connection_or_engine=ctx.services.engine,
-                             scope=scope)
+            answer = answer_cost(
+                command.get("text", ""), connection_or_engine=ctx.services.engine, scope=scope,
+                environment_aliases=ctx.services.settings.allocation.environment_aliases)
             text = format_mrkdwn(answer)
         except Exception:
             log.exception("/cost %r failed", command.get("text", "")[:100])
