@@ -22,6 +22,7 @@ from bot.chat.ids import ActionId, AlertRef, CallbackId
 from bot.chat.slack.blocks import money
 from bot.demodata import write_demo_data
 from bot.demodata.catalogue import LINES
+from bot.responses import announce
 from bot.runner import Mode, Runtime
 from bot.scheduler import check_escalations, poll
 from bot.settings import (
@@ -228,6 +229,26 @@ def test_alert_ack_playbook_runbook_and_cost_over_http(runtime, stub):
     assert ActionId.START_PLAYBOOK.value not in json.dumps(final.blocks)
     assert len([m for m in stub.messages.values() if m.thread_ts is None
                 and m.channel == channel]) == 1, "the alert is updated in place, never re-posted"
+
+    # the next incident on this workload starts from what the team learned
+    assert "What fixed it last time" not in json.dumps(final.blocks), "not its own fix"
+    with Session(runtime.services.engine) as session:
+        again = Anomaly(**{k: v for k, v in stored.model_dump().items()
+                           if k not in ("id", "response", "response_by", "response_at",
+                                        "response_note")})
+        session.add(again)
+        session.commit()
+        again_id = again.id
+    with Session(runtime.services.engine) as session:
+        announce(db_session=session, settings=runtime.services.settings, anomaly_id=again_id,
+                 platform="slack", now=datetime.now(UTC))
+        session.commit()
+    deliver(runtime)
+    second = [m for m in stub.messages.values() if m.thread_ts is None and m.channel == channel
+              and m.ts != ts]
+    assert len(second) == 1
+    shown = json.dumps(second[0].blocks)
+    assert "What fixed it last time" in shown and entries[0].root_cause[:40] in shown
 
     # /cost answers ephemerally on the response_url, after a quick ack
     response_url = stub.new_response_url()
