@@ -45,7 +45,7 @@ ViewRenderer = Callable[[Session, Alert], AlertView]
 NEEDS_MESSAGE = ("update", "reply", "chart")
 # a claimed message is not due for others this long (another replica, or after a crash)
 LEASE = timedelta(seconds=60)
-NOT_IDEMPOTENT = ("post", "reply", "notice")
+NOT_IDEMPOTENT = ("post", "reply", "notice", "chart")
 
 
 class _Defer(Exception):
@@ -149,7 +149,7 @@ class Deliverer:
             key = f"sw-outbox-{message.id}"
             operation, channel = message.operation, message.channel
             if retried and operation in NOT_IDEMPOTENT:
-                thread = alert.message_ref if operation == "reply" and alert else None
+                thread = alert.message_ref if operation in ("reply", "chart") and alert else None
                 found = self.sender.find_sent(channel, key, since=message.created_at,
                                               thread=thread)
                 if found:
@@ -180,7 +180,7 @@ class Deliverer:
                 rendered = self.chart(session, alert) if self.chart else None
                 if rendered is not None:
                     self.sender.upload_chart(channel, alert.message_ref, rendered[0],
-                                             title=rendered[1])
+                                             title=rendered[1], key=key)
                 return None
             raise DeliveryError(f"unknown outbox operation {operation!r}", permanent=True)
 

@@ -130,7 +130,9 @@ class ConsoleSender:
                            highlight=False)
         return own
 
-    def upload_chart(self, channel: str, ref: str, png: bytes, *, title: str) -> None:
+    def upload_chart(self, channel: str, ref: str, png: bytes, *, title: str,
+                     key: str) -> None:
+        self._sent[(channel, key)] = ref
         if self.chart_dir is None:
             self.console.print(f"    ↳ chart: {len(png):,} bytes ({escape(title)})",
                                highlight=False)

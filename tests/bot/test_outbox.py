@@ -58,7 +58,8 @@ class RecordingSender:
         self.sent.append((time.monotonic(), "notice", channel, notice.text))
         return self._ref()
 
-    def upload_chart(self, channel: str, ref: str, png: bytes, *, title: str) -> None:
+    def upload_chart(self, channel: str, ref: str, png: bytes, *, title: str,
+                     key: str) -> None:
         self.sent.append((time.monotonic(), "chart", channel, title))
 
     def find_sent(self, channel: str, key: str, *, since: datetime,

@@ -162,6 +162,10 @@ def _history(ws: Workspace, params: JsonDict, *, thread: str | None) -> JsonDict
         if thread is not None and ts != thread and message.thread_ts != thread:
             continue
         shown = message.as_api()
+        if message.files:  # Slack lists the shared files' objects on the message
+            shown["files"] = [{"id": fid, "name": ws.uploads[fid].filename,
+                               "title": ws.uploads[fid].title}
+                              for fid in message.files if fid in ws.uploads]
         if not with_metadata:
             shown.pop("metadata", None)
         found.append(shown)

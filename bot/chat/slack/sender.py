@@ -78,9 +78,11 @@ class SlackSender:
                             metadata=_metadata(key))
         return str(answer["ts"])
 
-    def upload_chart(self, channel: str, ref: str, png: bytes, *, title: str) -> None:
+    def upload_chart(self, channel: str, ref: str, png: bytes, *, title: str,
+                     key: str) -> None:
+        # files carry no metadata: the key goes into the file name, to be found again
         self._call("files_upload_v2", channel=channel, thread_ts=ref, content=png,
-                   filename="spend.png", title=title[:250])
+                   filename=_chart_name(key), title=title[:250])
 
     def find_sent(self, channel: str, key: str, *, since: datetime,
                   thread: str | None = None) -> str | None:
@@ -93,7 +95,8 @@ class SlackSender:
                                 oldest=oldest, limit=200, include_all_metadata=True)
         for message in answer.get("messages") or []:
             payload = (message.get("metadata") or {}).get("event_payload") or {}
-            if payload.get("key") == key:
+            names = {f.get("name") for f in message.get("files") or []}
+            if payload.get("key") == key or _chart_name(key) in names:
                 return str(message["ts"])
         return None
 
@@ -118,6 +121,10 @@ def _classify(method: str, exc: SlackApiError) -> DeliveryError:
     if status >= 500:
         return DeliveryError(f"{method}: Slack answered HTTP {status}", uncertain=True)
     return DeliveryError(f"{method}: {error or 'refused'}", permanent=error in PERMANENT)
+
+
+def _chart_name(key: str) -> str:
+    return f"spend-{key}.png"
 
 
 def _metadata(key: str) -> dict[str, Any]:

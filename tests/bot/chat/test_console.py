@@ -144,7 +144,7 @@ def test_the_sender_remembers_what_it_printed_and_writes_charts(tmp_path: Path):
     sender = ConsoleSender(console, chart_dir=tmp_path / "charts")
 
     ref = sender.reply("C1", "console-0", Notice("done [b]it[/b]", actor="U1"), key="k1")
-    sender.upload_chart("C1", ref, b"\x89PNG", title="spend")
+    sender.upload_chart("C1", ref, b"\x89PNG", title="spend", key="k-chart")
     notice = sender.post_notice("C9", Notice("escalated"), key="k2", link=("C1", ref))
 
     since = datetime.now(UTC)

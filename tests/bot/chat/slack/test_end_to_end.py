@@ -312,6 +312,20 @@ def test_a_429_and_a_500_lose_nothing_and_duplicate_nothing(runtime, stub):
     assert states == {"sent"}
 
 
+def test_a_chart_that_arrived_before_a_crash_is_not_uploaded_again(runtime, stub):
+    anomaly, channel, ts = announce_live_incident(runtime, stub)
+    assert len(stub.uploads) == 1
+    with Session(runtime.services.engine) as session:  # as if the process died before recording
+        message = session.exec(select(OutboxMessage).where(
+            OutboxMessage.operation == "chart")).one()
+        message.status, message.next_attempt_at = "pending", message.created_at
+        session.add(message)
+        session.commit()
+    deliver(runtime)
+    assert len(stub.uploads) == 1
+    assert stub.calls_to("conversations.replies"), "the outbox looked in the thread first"
+
+
 def test_a_post_that_arrived_before_a_crash_is_not_sent_again(runtime, stub):
     anomaly, channel, ts = announce_live_incident(runtime, stub)
     with Session(runtime.services.engine) as session:  # as if the process died before recording
