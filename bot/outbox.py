@@ -129,6 +129,10 @@ class Deliverer:
         except DeliveryError as exc:
             self._failed(message_id, exc)
             return "failed"
+        except Exception as exc:  # a bug (rendering, an adapter): counted like any failure
+            log.exception("outbox message %s could not be built or sent", message_id)
+            self._failed(message_id, DeliveryError(f"{type(exc).__name__}: {exc}"))
+            return "failed"
         self._succeeded(message_id, ref)
         return "sent"
 

@@ -185,3 +185,24 @@ def test_retries_back_off_and_then_succeed(engine, failures):
             session.commit()
     assert statuses(engine) == ["sent"]
     assert len([1 for _, op, _, _ in sender.sent if op == "post"]) == 1
+
+
+def test_a_message_that_cannot_be_rendered_is_retried_then_set_aside(engine, caplog):
+    alert_with_post(engine, anomaly(engine))
+
+    def broken(session, alert):
+        raise KeyError("contributors")
+
+    outbox = Deliverer(engine=engine, sender=RecordingSender(), render=broken, max_attempts=2,
+                       min_interval=0)
+    for _ in range(3):
+        outbox.run_once()
+        with Session(engine) as session:
+            for message in session.exec(select(OutboxMessage)).all():
+                message.next_attempt_at = NOW
+                session.add(message)
+            session.commit()
+    with Session(engine) as session:
+        message = session.exec(select(OutboxMessage)).one()
+    assert message.status == "dead" and "KeyError" in message.last_error
+    assert any("could not be built" in r.message for r in caplog.records)
