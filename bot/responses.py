@@ -208,7 +208,8 @@ def submit_step(*, db_session: Session, settings: Settings, playbook: Playbook,
                 now: datetime) -> PlaybookState:
     """Store one step's answers (raises the engine's StepError for the form to show)."""
     anomaly = _for_action(db_session, settings, anomaly_id, user)
-    run = chatops.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
+    run = chatops.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id,
+                                   for_update=True)
     if run is None:
         raise ResponseError("start the playbook from the alert first")
     state = PlaybookState.model_validate(run.answers)

@@ -146,9 +146,15 @@ def pending_for_alert(
     return db_session.exec(statement.order_by(col(OutboxMessage.id))).all()
 
 
-def get_playbook_run(*, db_session: Session, anomaly_id: int) -> PlaybookRun | None:
+def get_playbook_run(*, db_session: Session, anomaly_id: int,
+                     for_update: bool = False) -> PlaybookRun | None:
+    """The anomaly's playbook run; ``for_update`` locks it (two people saving steps at once
+    must not overwrite each other's answers) on PostgreSQL."""
     statement = select(PlaybookRun).where(PlaybookRun.anomaly_id == anomaly_id)
-    return db_session.exec(statement.order_by(col(PlaybookRun.id).desc())).first()
+    statement = statement.order_by(col(PlaybookRun.id).desc())
+    if for_update:
+        statement = statement.with_for_update()
+    return db_session.exec(statement).first()
 
 
 def runbook_for(

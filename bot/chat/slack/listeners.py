@@ -10,8 +10,9 @@ its traceback and answered with a short apology, never a stack trace.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +47,10 @@ class SlackContext:
     services: Services
     playbook: Playbook
     wake: Callable[[], None] = lambda: None  # tell the outbox there is something to send
+    # playbook answers are read, changed and written back: two people saving steps at the
+    # same moment must not overwrite each other (SQLite is one process; PostgreSQL replicas
+    # also lock the row, see storage.chatops.get_playbook_run)
+    playbook_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def register(app: App, ctx: SlackContext) -> None:
@@ -122,7 +127,7 @@ def _opening(ctx: SlackContext, work: Callable[..., Any]) -> Callable[..., None]
         try:
             ref = parse_ref(_value(body))
             channel, ts = _message(body)
-            with session_scope(ctx.services.engine) as session:
+            with ctx.playbook_lock, session_scope(ctx.services.engine) as session:
                 view = work(ctx, session, ref, body["user"]["id"], channel, ts)
             client.views_open(trigger_id=body["trigger_id"], view=view)
         except (ResponseError, BadPayload) as exc:
@@ -180,7 +185,7 @@ def _step_submitted(ctx: SlackContext) -> Callable[..., None]:
             meta = parse_step_meta(view.get("private_metadata"))
             step = ctx.playbook.step(meta.step_id)
             values = modals.read_step_values(step, view["state"]["values"])
-            with session_scope(ctx.services.engine) as session:
+            with ctx.playbook_lock, session_scope(ctx.services.engine) as session:
                 state = submit_step(db_session=session, settings=ctx.services.settings,
                                     playbook=ctx.playbook, anomaly_id=meta.anomaly_id,
                                     step_id=step.id, values=values, user=user, now=_now())

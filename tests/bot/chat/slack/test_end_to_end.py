@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,12 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from bot.chat.ids import ActionId, AlertRef, CallbackId
+from bot.chat.ids import ActionId, AlertRef, CallbackId, StepMeta
 from bot.chat.slack.blocks import money
+from bot.chat.slack.modals import step_modal
 from bot.demodata import write_demo_data
 from bot.demodata.catalogue import LINES
+from bot.playbook import PlaybookState
 from bot.responses import announce
 from bot.runner import Mode, Runtime
 from bot.scheduler import check_escalations, poll
@@ -33,6 +36,7 @@ from bot.settings import (
     Settings,
 )
 from bot.wiring import build_services
+from storage.chatops import get_playbook_run
 from storage.models import Alert, Anomaly, AuditLog, OutboxMessage, RunbookEntry
 from tests.support.slack_requests import (
     block_actions_body,
@@ -550,3 +554,30 @@ def test_the_alert_grows_in_place_as_new_hours_arrive(runtime, stub, demo_data, 
     alerts = [m for m in stub.messages.values() if m.thread_ts is None and m.channel == channel]
     assert len(alerts) == 1, "updated in place, never re-posted"
     assert money(grown.impact_usd) in json.dumps(stub.message(channel, ts).blocks)
+
+
+def test_two_people_saving_steps_at_the_same_moment_both_count(runtime, stub):
+    anomaly, channel, ts = announce_live_incident(runtime, stub)
+    click(runtime, stub, ActionId.START_PLAYBOOK, anomaly.id, user="U0ACK", channel=channel,
+          ts=ts)
+    first = open_modal(stub, 1)
+    meta = json.loads(first["private_metadata"])
+    playbook = runtime.playbook
+    bodies = []
+    for step_id, user in (("owner", "U0ACK"), ("what_changed", "U0SRE")):
+        step = playbook.step(step_id)
+        step_meta = StepMeta(anomaly_id=anomaly.id, step_id=step_id, channel=meta["channel"],
+                             message_ts=meta.get("message_ts"))
+        view = step_modal(playbook, step, step_meta, state=None, dynamic_options=None,
+                          position=(1, 5)).to_dict()
+        bodies.append(view_submission_body(
+            callback_id=view["callback_id"], private_metadata=view["private_metadata"],
+            values=fill(view, user, {"change": "logging"}), user_id=user))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = list(pool.map(lambda body: send(runtime, body)[0], bodies))
+    assert statuses == [200, 200]
+    with Session(runtime.services.engine) as session:
+        state = PlaybookState.model_validate(
+            get_playbook_run(db_session=session, anomaly_id=anomaly.id).answers)
+    assert {"owner", "what_changed"} <= set(state.steps)
+    assert state.steps["what_changed"].by == "U0SRE" and state.steps["owner"].by == "U0ACK"
