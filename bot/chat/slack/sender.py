@@ -34,6 +34,17 @@ PERMANENT = {
 }
 
 
+# what a person can do about the errors an install typically meets
+HINTS = {
+    "not_in_channel": " (invite the bot: /invite @spendwatch in that channel)",
+    "channel_not_found": " (check the channel id in routing.owners / routing.default_channel; "
+                         "for a private channel, invite the bot first)",
+    "missing_scope": " (reinstall the app from manifest.yml so it has every scope it needs)",
+    "invalid_auth": " (SLACK_BOT_TOKEN is wrong or was revoked)",
+    "token_revoked": " (SLACK_BOT_TOKEN was revoked; reinstall the app)",
+}
+
+
 def make_client(token: str, *, base_url: str | None = None, timeout: int = 10) -> WebClient:
     """A WebClient with no automatic retries (see the module docstring)."""
     options: dict[str, Any] = {"token": token, "timeout": timeout, "retry_handlers": []}
@@ -120,7 +131,8 @@ def _classify(method: str, exc: SlackApiError) -> DeliveryError:
         return DeliveryError(f"{method}: rate limited by Slack", retry_after=float(retry))
     if status >= 500:
         return DeliveryError(f"{method}: Slack answered HTTP {status}", uncertain=True)
-    return DeliveryError(f"{method}: {error or 'refused'}", permanent=error in PERMANENT)
+    hint = HINTS.get(error, "")
+    return DeliveryError(f"{method}: {error or 'refused'}{hint}", permanent=error in PERMANENT)
 
 
 def _chart_name(key: str) -> str:

@@ -581,3 +581,17 @@ def test_two_people_saving_steps_at_the_same_moment_both_count(runtime, stub):
             get_playbook_run(db_session=session, anomaly_id=anomaly.id).answers)
     assert {"owner", "what_changed"} <= set(state.steps)
     assert state.steps["what_changed"].by == "U0SRE" and state.steps["owner"].by == "U0ACK"
+
+
+def test_an_unknown_channel_is_set_aside_with_what_to_fix(runtime, stub, caplog):
+    stub.known_channels = {FINOPS}  # the owner's channel id in routing.owners is wrong
+    poll(runtime.services, platforms=("slack",))
+    deliver(runtime)
+    with Session(runtime.services.engine) as session:
+        messages = session.exec(select(OutboxMessage)).all()
+    assert {m.status for m in messages} == {"dead"}
+    post = next(m for m in messages if m.operation == "post")
+    assert "channel_not_found" in post.last_error and "routing.owners" in post.last_error
+    assert any("set aside" in r.message and "routing.owners" in r.message
+               for r in caplog.records)
+    assert not [c for c in stub.calls_to("chat.postMessage") if c.ok]
