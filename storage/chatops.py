@@ -173,11 +173,16 @@ def runbook_for(
 
 
 def recent_runbook(
-    *, db_session: Session, projects: Iterable[str] | None = None, limit: int = 10
+    *, db_session: Session, projects: Iterable[str] | None = None,
+    owners: set[str] | None = None, limit: int = 10,
 ) -> Sequence[RunbookEntry]:
+    """Newest entries; ``owners`` keeps those written for those owners' anomalies."""
     statement = select(RunbookEntry)
     if projects is not None:
         statement = statement.where(col(RunbookEntry.project).in_(sorted(set(projects))))
+    if owners is not None:
+        statement = statement.join(Anomaly, col(Anomaly.id) == col(RunbookEntry.anomaly_id)
+                                   ).where(col(Anomaly.owner).in_(sorted(owners)))
     statement = statement.order_by(col(RunbookEntry.created_at).desc(),
                                    col(RunbookEntry.id).desc())
     return db_session.exec(statement.limit(limit)).all()

@@ -93,13 +93,15 @@ def _home(ctx: SlackContext) -> Any:
     def listener(event: dict[str, Any], client: WebClient) -> None:
         user = event.get("user", "")
         routing = ctx.services.settings.routing
+        # FinOps sees everything; with responders configured, others see their teams' only
+        # (none when they are in no team); an install without responders is open to all
         teams = {owner for owner, users in routing.responders.items() if user in users}
-        owners = None if (user in routing.finops or not teams) else teams
+        owners = None if (user in routing.finops or not routing.responders) else teams
         with session_scope(ctx.services.engine) as session:
             rows = chatops.anomalies_by_status(db_session=session, owners=owners, limit=20)
             views = [load_alert_view(db_session=session, anomaly_id=int(a.id or 0),
                                      playbook=ctx.playbook) for a in rows]
-            recent = chatops.recent_runbook(db_session=session, limit=10)
+            recent = chatops.recent_runbook(db_session=session, owners=owners, limit=10)
             resolutions = [(f"{e.project} · {e.environment}",
                             RunbookView(e.created_at, e.author, e.root_cause, e.fix,
                                         e.prevention)) for e in recent]

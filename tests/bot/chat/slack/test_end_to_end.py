@@ -475,6 +475,36 @@ def test_app_home_lists_open_anomalies(runtime, stub):
     assert anomaly.project in json.dumps(call.params["view"])
 
 
+def test_app_home_shows_only_the_users_teams_once_responders_are_set(runtime, stub):
+    anomaly, _, _ = announce_live_incident(runtime, stub)
+    with Session(runtime.services.engine) as session:
+        session.add(RunbookEntry(project=anomaly.project, environment=anomaly.environment,
+                                 service_name="AmazonCloudWatch", anomaly_id=anomaly.id,
+                                 root_cause="Debug logging left on", fix="INFO level",
+                                 prevention="release check", author="U0OWNER",
+                                 created_at=datetime.now(UTC)))
+        session.commit()
+    routing = runtime.services.settings.routing
+    runtime.services.settings = runtime.services.settings.model_copy(update={
+        "routing": routing.model_copy(update={"responders": {anomaly.owner: ["U0OWNER"],
+                                                             "team-other": ["U0OTHER"]}})})
+    shown = {}
+    for user in ("U0OWNER", "U0OTHER"):
+        event = {"type": "event_callback", "team_id": "T0001", "api_app_id": "A0001",
+                 "event_id": f"Ev{user}", "event_time": int(time.time()),
+                 "event": {"type": "app_home_opened", "user": user, "tab": "home",
+                           "channel": "D0001", "event_ts": f"{time.time():.6f}"}}
+        body = json.dumps(event).encode()
+        post(url(runtime), body, sign(body, SECRET, content_type="application/json"))
+        until(lambda user=user: any(c.params.get("user_id") == user
+                                    for c in stub.calls_to("views.publish")))
+        call = [c for c in stub.calls_to("views.publish") if c.params["user_id"] == user][-1]
+        shown[user] = json.dumps(call.params["view"])
+    assert anomaly.project in shown["U0OWNER"] and "Debug logging left on" in shown["U0OWNER"]
+    assert anomaly.project not in shown["U0OTHER"]
+    assert "Debug logging left on" not in shown["U0OTHER"]
+
+
 def test_cost_in_an_owner_channel_sees_only_that_owners_projects(runtime, stub):
     announce_live_incident(runtime, stub)
     runtime.services.settings = runtime.services.settings.model_copy(update={
