@@ -121,8 +121,9 @@ class Deliverer:
                 _dead(message, str(exc))
                 return "dead"
             retried = message.attempts > 0
+            now = datetime.now(UTC)
             if not chatops.lease(db_session=session, message_id=message_id,
-                                 attempts=message.attempts, until=datetime.now(UTC) + LEASE):
+                                 attempts=message.attempts, now=now, until=now + LEASE):
                 return "skipped"  # another replica took it
         try:
             ref = self._send(message_id, retried=retried)

@@ -121,14 +121,16 @@ def claim_due(
     return db_session.exec(statement).all()
 
 
-def lease(*, db_session: Session, message_id: int, attempts: int, until: datetime) -> bool:
-    """Claim a pending message (count the attempt, not due for others until ``until``); False
-    when someone else claimed it first (its attempts moved on)."""
+def lease(*, db_session: Session, message_id: int, attempts: int, now: datetime,
+          until: datetime) -> bool:
+    """Claim a pending message that is due (count the attempt, not due for others until
+    ``until``); False when someone else claimed it first: its attempts moved on, or it is
+    leased (not due) right now."""
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
     result = db_session.connection().execute(
         update(table)
         .where(table.c.id == message_id, table.c.status == "pending",
-               table.c.attempts == attempts)
+               table.c.attempts == attempts, table.c.next_attempt_at <= now)
         .values(attempts=attempts + 1, next_attempt_at=until)
     )
     db_session.expire_all()

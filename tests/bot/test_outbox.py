@@ -206,3 +206,26 @@ def test_a_message_that_cannot_be_rendered_is_retried_then_set_aside(engine, cap
         message = session.exec(select(OutboxMessage)).one()
     assert message.status == "dead" and "KeyError" in message.last_error
     assert any("could not be built" in r.message for r in caplog.records)
+
+
+def test_two_replicas_sending_one_outbox_send_each_message_once(engine, database_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storage.db import make_engine
+
+    for number in range(6):
+        first = anomaly(engine, number)
+        alert_with_post(engine, first, f"C{number}")
+        with Session(engine) as session:
+            for step in range(3):
+                notify(db_session=session, anomaly_id=first, now=NOW, text=f"step {step}")
+            session.commit()
+    sender = RecordingSender()
+    replicas = [deliverer(make_engine(database_url), sender) for _ in range(2)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda outbox: outbox.drain(timeout=20, poll=0.01), replicas))
+    posts = [channel for _, op, channel, _ in sender.sent if op == "post"]
+    replies = [(channel, text) for _, op, channel, text in sender.sent if op == "reply"]
+    assert sorted(posts) == [f"C{n}" for n in range(6)]
+    assert len(replies) == len(set(replies)) == 18
+    assert set(statuses(engine)) == {"sent"}
