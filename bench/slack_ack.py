@@ -37,14 +37,10 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,87 +48,31 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
-from bench.cost_query import ENVIRONMENTS, PROJECTS, SERVICES, store  # noqa: E402
+from bench._slack_app import (  # noqa: E402
+    SECRET,
+    TEAMS,
+    bench_settings,
+    events_url,
+    listen_overflows,
+    quantile,
+    running_app,
+    send,
+)
+from bench._slack_cost import COST_FORMS, bench_cost  # noqa: E402
+from bench.cost_query import ENVIRONMENTS, PROJECTS, SERVICES  # noqa: E402
 from bot.chat.ids import SNOOZE_HOURS, ActionId, AlertRef  # noqa: E402
 from bot.responses import announce  # noqa: E402
-from bot.runner import Mode, Runtime  # noqa: E402
-from bot.settings import RoutingSettings, ScheduleSettings, Settings  # noqa: E402
-from bot.wiring import build_services  # noqa: E402
+from bot.runner import Runtime  # noqa: E402
 from storage.db import session_scope  # noqa: E402
 from storage.models import Alert, Anomaly, AuditLog, OutboxMessage  # noqa: E402
 from tests.support.slack_requests import (  # noqa: E402
     block_actions_body,
-    post,
     sign,
-    slash_command_body,
 )
-from tests.support.slack_stub import RESPONSE_URL, SlackApiStub  # noqa: E402
+from tests.support.slack_stub import SlackApiStub  # noqa: E402
 
-SECRET = "bench-signing-secret-0123456789ab"
-TOKEN = "xoxb-1234-5678-bench"
-FINOPS = "C0FINOPS"
-TEAMS = 10  # owners team-0..9, each with its own channel
-COST_FORMS = {
-    "/cost <project>": "{project}",
-    "/cost <project> prod 30d": "{project} prod 30d",
-    "/cost top 10 30d": "top 10 30d",
-    "/cost anomalies": "anomalies",
-}
 QUICK = {"clicks": 10, "repeat": 2, "cost_repeat": 5, "lines": 50, "days": 30}
 FULL = {"clicks": 50, "repeat": 5, "cost_repeat": 20, "lines": 1_000, "days": 365}
-
-
-# -- the running app ----------------------------------------------------------------------------
-
-def bench_settings(database_url: str, workdir: Path, pace: float) -> Settings:
-    return Settings(
-        database_url=database_url, quarantine_dir=workdir / "quarantine",
-        routing=RoutingSettings(default_channel=FINOPS,
-                                owners={f"team-{i}": f"C0TEAM{i:02d}" for i in range(TEAMS)}),
-        schedule=ScheduleSettings(channel_pace_seconds=pace),
-    )
-
-
-@contextmanager
-def running_app(settings: Settings, stub: SlackApiStub) -> Iterator[Runtime]:
-    """The real app in HTTP mode (no scheduler), talking to ``stub``."""
-    services = build_services(settings)
-    mode = Mode("http", bot_token=TOKEN, signing_secret=SECRET, api_url=stub.base_url)
-    runtime = Runtime(services, mode, port=0, host="127.0.0.1", schedule=False).start()
-    try:
-        yield runtime
-    finally:
-        runtime.stop()
-        services.close()
-
-
-def events_url(runtime: Runtime) -> str:
-    return f"http://127.0.0.1:{runtime.http_port}/slack/events"
-
-
-def send(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-    """POST a signed body: (HTTP status, ""), or (0, the error) when the connection failed."""
-    try:
-        return post(url, body, headers, timeout=10)[0], ""
-    except OSError as error:
-        return 0, type(error).__name__
-
-
-def listen_overflows() -> int | None:
-    """Linux's count of connections dropped because a listen queue was full (all sockets)."""
-    try:
-        lines = Path("/proc/net/netstat").read_text().splitlines()
-    except OSError:
-        return None
-    for names, values in zip(lines[::2], lines[1::2], strict=False):
-        if names.startswith("TcpExt:"):
-            row = dict(zip(names.split()[1:], values.split()[1:], strict=False))
-            return int(row["ListenOverflows"]) if "ListenOverflows" in row else None
-    return None
-
-
-def _q(values: list[float], q: float) -> float:
-    return float(np.quantile(np.asarray(values), q)) if values else float("nan")
 
 
 # -- 1. button clicks ---------------------------------------------------------------------------
@@ -330,13 +270,13 @@ def report_clicks(runtime: Runtime, stub: SlackApiStub, results: list[Burst],
         slow = sum(t.ms >= 1000 for t in timed if t.status == 200)
         per_burst = name[0].isdigit()
         print(f"{name:<8}{len(timed):>7}{failed:>7}{statistics.median(ms):>9.1f}"
-              f"{_q(ms, 0.95):>9.1f}{_q(ms, 0.99):>9.1f}{max(ms):>9.1f}{slow:>7}"
+              f"{quantile(ms, 0.95):>9.1f}{quantile(ms, 0.99):>9.1f}{max(ms):>9.1f}{slow:>7}"
               f"{'' if overflows is None else overflows:>9}"
               f"{_seconds(landed) if per_burst else '':>10}"
               f"{_seconds(settled) if per_burst else '':>11}")
     answered = [t.ms for t in everything if t.status == 200]
     failed = len(everything) - len(answered)
-    p99 = _q(answered, 0.99) if answered else float("inf")
+    p99 = quantile(answered, 0.99) if answered else float("inf")
     statuses = Counter(t.status for t in everything)
     print(f"ack p99 {p99:.1f} ms with {failed} failed, target p99 <= {target_ms:.0f} ms and "
           f"none failed: {'ok' if p99 <= target_ms and not failed else 'MISSED'}; Slack's 3 s: "
@@ -388,82 +328,6 @@ def _aware(moment: datetime) -> datetime:
 
 def _seconds(value: float | None) -> str:
     return "timeout" if value is None else f"{value:.2f}"
-
-
-# -- 2. /cost -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Answered:
-    ack_ms: float
-    answer_ms: float | None  # None: no answer within the timeout
-    ok: bool  # an answer, not a warning or the help
-
-
-def bench_cost(args: argparse.Namespace, workdir: Path) -> None:
-    with store(args.db, lines=args.lines, days=args.days) as engine:
-        database = engine.url.database
-        engine.dispose()
-        settings = bench_settings(f"sqlite:///{database}", workdir, args.pace)
-        projects = [f"project-{p:03d}" for p in range(min(args.lines, PROJECTS))]
-        with SlackApiStub(ts_base=int(time.time())) as stub, \
-                running_app(settings, stub) as runtime:
-            url = events_url(runtime)
-            timings: dict[str, list[Answered]] = {}
-            for form, template in COST_FORMS.items():
-                samples = []
-                for n in range(args.warmup + args.cost_repeat):
-                    text = template.format(project=projects[(n * 37) % len(projects)])
-                    answered = ask(stub, url, text, timeout=args.answer_timeout)
-                    if n >= args.warmup:
-                        samples.append(answered)
-                timings[form] = samples
-            report_cost(timings, target_ms=args.target_answer_ms)
-
-
-def ask(stub: SlackApiStub, url: str, text: str, *, timeout: float) -> Answered:
-    """One /cost from the FinOps channel: ms to the HTTP ack and to the response_url post."""
-    response_url = stub.new_response_url()
-    body = slash_command_body(text=text, user_id="U0FINOPS", channel_id=FINOPS,
-                              response_url=response_url)
-    headers = sign(body, SECRET)
-    seen = len(stub.calls_to(RESPONSE_URL))
-    started = time.monotonic()
-    status, _ = send(url, body, headers)
-    ack_ms = (time.monotonic() - started) * 1000
-    if status != 200:
-        return Answered(ack_ms, None, False)
-    try:
-        calls = stub.wait_for(RESPONSE_URL, count=seen + 1, timeout=timeout)
-    except AssertionError:
-        return Answered(ack_ms, None, False)
-    url_id = response_url.rsplit("/", 1)[-1]
-    call = next((c for c in calls[seen:] if c.path.rstrip("/").endswith(url_id)), None)
-    if call is None:
-        return Answered(ack_ms, None, False)
-    answers = stub.responses(response_url)
-    reply = str(answers[-1].get("text", "")) if answers else ""
-    ok = bool(reply) and ":warning:" not in reply and "Ask about spend with /cost" not in reply
-    return Answered(ack_ms, (call.received_at - started) * 1000, ok)
-
-
-def report_cost(timings: dict[str, list[Answered]], *, target_ms: float) -> None:
-    print(f"\n{'form':<28}{'n':>4}{'ack p50':>9}{'ack p95':>9}{'ans p50':>9}{'ans p95':>9}"
-          f"{'ans max':>9}{'failed':>8}  target (answer p95)")
-    everything = [a for values in timings.values() for a in values]
-    early = sum(a.answer_ms is not None and a.answer_ms < a.ack_ms for a in everything)
-    for form, values in [*timings.items(), ("overall", everything)]:
-        acks = [a.ack_ms for a in values]
-        answers = [a.answer_ms for a in values if a.answer_ms is not None]
-        failed = sum(not a.ok for a in values)
-        p95 = _q(answers, 0.95) if answers else float("inf")
-        verdict = "ok" if p95 <= target_ms and failed == 0 else "MISSED"
-        print(f"{form:<28}{len(values):>4}{statistics.median(acks):>9.1f}{_q(acks, 0.95):>9.1f}"
-              f"{statistics.median(answers) if answers else float('nan'):>9.1f}{p95:>9.1f}"
-              f"{max(answers) if answers else float('nan'):>9.1f}{failed:>8}  "
-              f"{verdict} (<= {target_ms:.0f} ms)")
-    print("ack: request sent -> HTTP 200; ans: request sent -> the answer's arrival on the "
-          f"response_url; {early} of {len(everything)} answers arrived before the ack (Bolt "
-          "checks whether ack() was called every 10 ms)")
 
 
 # -- main ---------------------------------------------------------------------------------------

@@ -1,0 +1,71 @@
+"""The real app in HTTP mode for the Slack benchmarks, and the HTTP helpers they share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from bot.runner import Mode, Runtime
+from bot.settings import RoutingSettings, ScheduleSettings, Settings
+from bot.wiring import build_services
+from tests.support.slack_requests import post
+from tests.support.slack_stub import SlackApiStub
+
+SECRET = "bench-signing-secret-0123456789ab"
+TOKEN = "xoxb-1234-5678-bench"
+FINOPS = "C0FINOPS"
+TEAMS = 10  # owners team-0..9, each with its own channel
+
+
+def bench_settings(database_url: str, workdir: Path, pace: float) -> Settings:
+    return Settings(
+        database_url=database_url, quarantine_dir=workdir / "quarantine",
+        routing=RoutingSettings(default_channel=FINOPS,
+                                owners={f"team-{i}": f"C0TEAM{i:02d}" for i in range(TEAMS)}),
+        schedule=ScheduleSettings(channel_pace_seconds=pace),
+    )
+
+
+@contextmanager
+def running_app(settings: Settings, stub: SlackApiStub) -> Iterator[Runtime]:
+    """The real app in HTTP mode (no scheduler), talking to ``stub``."""
+    services = build_services(settings)
+    mode = Mode("http", bot_token=TOKEN, signing_secret=SECRET, api_url=stub.base_url)
+    runtime = Runtime(services, mode, port=0, host="127.0.0.1", schedule=False).start()
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
+        services.close()
+
+
+def events_url(runtime: Runtime) -> str:
+    return f"http://127.0.0.1:{runtime.http_port}/slack/events"
+
+
+def send(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """POST a signed body: (HTTP status, ""), or (0, the error) when the connection failed."""
+    try:
+        return post(url, body, headers, timeout=10)[0], ""
+    except OSError as error:
+        return 0, type(error).__name__
+
+
+def listen_overflows() -> int | None:
+    """Linux's count of connections dropped because a listen queue was full (all sockets)."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            row = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return int(row["ListenOverflows"]) if "ListenOverflows" in row else None
+    return None
+
+
+def quantile(values: list[float], q: float) -> float:
+    return float(np.quantile(np.asarray(values), q)) if values else float("nan")
