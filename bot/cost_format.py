@@ -24,6 +24,7 @@ from bot.cost_command import (
     SpendLine,
     TopAnswer,
 )
+from bot.render import money
 from bot.reports import Period
 
 __all__ = ["escape_mrkdwn", "format_mrkdwn", "format_plain", "money", "sparkline"]
@@ -52,11 +53,6 @@ def _clipped(limit: int, escape: Callable[[str], str]) -> Callable[[str], str]:
 # our own text is escaped too where it holds angle brackets (``<project>`` in the usage)
 _MRKDWN = _Markup(escape_mrkdwn, lambda s: f"*{s}*", lambda s: f"`{escape_mrkdwn(s)}`")
 _PLAIN = _Markup(lambda s: s, lambda s: s, lambda s: s)
-
-
-def money(value: float) -> str:
-    """``$1,234.56``; negative amounts (credits) as ``-$12.00``."""
-    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
 
 
 def _pct(line: SpendLine) -> str:

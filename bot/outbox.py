@@ -103,9 +103,7 @@ class Deliverer:
 
     def pending(self) -> int:
         with session_scope(self.engine) as session:
-            far = datetime.now(UTC) + timedelta(days=3650)
-            return len(chatops.claim_due(db_session=session, platform=self.sender.platform,
-                                         now=far, limit=10_000))
+            return chatops.count_pending(db_session=session, platform=self.sender.platform)
 
     def _deliver(self, message_id: int) -> str:
         with session_scope(self.engine) as session:

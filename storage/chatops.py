@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
     Alert,
     Anomaly,
-    AuditLog,
     OutboxMessage,
     PlaybookRun,
     RunbookEntry,
@@ -23,12 +22,11 @@ from storage.models import (
 
 __all__ = [
     "add_runbook_entry",
-    "alert_by_id",
     "alert_for",
     "alerts_of",
     "anomalies_by_status",
-    "audit_for",
     "claim_due",
+    "count_pending",
     "create_alert",
     "enqueue",
     "get_anomaly",
@@ -78,10 +76,6 @@ def alerts_of(*, db_session: Session, anomaly_id: int) -> Sequence[Alert]:
     return db_session.exec(statement).all()
 
 
-def alert_by_id(*, db_session: Session, alert_id: int) -> Alert | None:
-    return db_session.get(Alert, alert_id)
-
-
 def create_alert(
     *, db_session: Session, anomaly_id: int, platform: str, channel: str, now: datetime
 ) -> Alert:
@@ -119,6 +113,13 @@ def claim_due(
         .with_for_update(skip_locked=True)
     )
     return db_session.exec(statement).all()
+
+
+def count_pending(*, db_session: Session, platform: str) -> int:
+    """Messages not sent yet (due or not), without claiming any."""
+    statement = select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.platform == platform, OutboxMessage.status == "pending")
+    return int(db_session.exec(statement).one())
 
 
 def lease(*, db_session: Session, message_id: int, attempts: int, now: datetime,
@@ -195,8 +196,3 @@ def add_runbook_entry(*, db_session: Session, entry: RunbookEntry) -> RunbookEnt
     db_session.flush()
     return entry
 
-
-def audit_for(*, db_session: Session, subject_type: str, subject_id: str) -> Sequence[AuditLog]:
-    statement = select(AuditLog).where(AuditLog.subject_type == subject_type,
-                                       AuditLog.subject_id == subject_id)
-    return db_session.exec(statement.order_by(col(AuditLog.id))).all()

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.alerts import AlertView, ContributorView
+from bot.render import money
 
 __all__ = ["alert_panel", "when"]
 
@@ -57,10 +58,6 @@ def alert_panel(view: AlertView, *, channel: str, ref: str, updated: bool = Fals
                  highlight=False)
 
 
-def _money(amount: float) -> str:
-    return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
-
-
 def when(moment: datetime) -> str:
     utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return f"{utc:%Y-%m-%d %H:%M} UTC"
@@ -68,13 +65,13 @@ def when(moment: datetime) -> str:
 
 def _figures(view: AlertView) -> list[str]:
     percent = view.percent_over
-    hourly = f"{_money(view.actual_hourly)}/h vs {_money(view.expected_hourly)}/h"
+    hourly = f"{money(view.actual_hourly)}/h vs {money(view.expected_hourly)}/h"
     over = f"{percent:+,.0f}% over ({hourly})" if percent is not None else f"new spend ({hourly})"
     lines = [
-        f"[bold]{_money(view.impact_usd)}[/bold] over expected so far · "
-        f"[bold]{_money(view.projected_daily_usd)}[/bold] per day if it continues · {over}",
+        f"[bold]{money(view.impact_usd)}[/bold] over expected so far · "
+        f"[bold]{money(view.projected_daily_usd)}[/bold] per day if it continues · {over}",
         f"Since {when(view.started_at)} · owner {escape(view.owner or 'not set')} · "
-        f"phase {escape(view.phase or 'not set')} · peak {_money(view.peak_hourly_usd)}/h",
+        f"phase {escape(view.phase or 'not set')} · peak {money(view.peak_hourly_usd)}/h",
     ]
     return lines + ([f"[dim]Expected = {escape(view.baseline)}[/dim]"] if view.baseline else [])
 
@@ -115,8 +112,8 @@ def _section(heading: str, rows: list[tuple[str, str]]) -> list[RenderableType]:
 def _contributor(c: ContributorView) -> str:
     where = " · ".join(escape(part) for part in (c.service, c.region, c.sku) if part)
     sign = "+" if c.impact_usd >= 0 else ""
-    return (f"{where or 'unnamed service'}: [bold]{sign}{_money(c.impact_usd)}/h[/bold] "
-            f"({_money(c.actual)}/h vs {_money(c.expected)}/h expected)")
+    return (f"{where or 'unnamed service'}: [bold]{sign}{money(c.impact_usd)}/h[/bold] "
+            f"({money(c.actual)}/h vs {money(c.expected)}/h expected)")
 
 
 def _last_fix(view: AlertView) -> list[RenderableType]:
