@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bot import render, reports
+from bot import cost_report, render, reports
 from bot.demodata import write_demo_data
 from bot.ingest import IngestReport, ingest_path
 from bot.pipeline import poll_store
@@ -120,28 +120,25 @@ def costs(
     metric: Annotated[str, typer.Option(help="effective (amortised) or billed.")] = "effective",
     as_of: Annotated[datetime | None, typer.Option(
         help="End of the period (UTC); default: the newest hour with data.")] = None,
+    top: Annotated[int, typer.Option(
+        help="Rows a table shows; the rest are summed in one line.")] = render.TOP_ROWS,
 ) -> None:
-    """Spend for a period, broken down, with the change against the period before."""
+    """Spend for a period, broken down, with the change against the period before.
+
+    The total counts every dollar of the period whatever the breakdown; credits, purchases,
+    tax and adjustments are listed apart from usage.
+    """
+    cost_report.check_options(top=top, unallocated=unallocated, project=project)
     services = _services(config)
     try:
         with services.engine.connect() as connection:
-            first, newest = repo.data_range(connection=connection)
-            if newest is None:
-                raise UserError("no cost data yet; run `spendwatch ingest PATH` first")
-            end = (as_of.replace(tzinfo=as_of.tzinfo or UTC) if as_of
-                   else newest + timedelta(hours=1))
-            period = reports.period_for(last, as_of=end)
-            points = repo.load_points(
-                connection=connection, start=period.previous_start, end=period.end,
-                project=project, environment=environment,
-            )
+            period, points = cost_report.load(
+                connection=connection, project=project, environment=environment, last=last,
+                as_of=as_of)
     finally:
         services.close()
-    if unallocated:
-        render.print_unallocated(points, period)
-        return
-    summary = reports.summarise(points, period=period, by=by, metric=metric)
-    render.print_summary(summary, project=project, environment=environment)
+    cost_report.show(points, period=period, by=by, metric=metric, unallocated=unallocated,
+                     project=project, environment=environment, top=top)
 
 
 @app.command()

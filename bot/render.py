@@ -14,10 +14,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot import reports
+from bot.allocation import UNALLOCATED
 from bot.anomalies import Incident
 from bot.ingest import IngestReport
 
-__all__ = ["console", "errors", "money", "pct", "print_anomalies", "print_ingest",
+__all__ = ["TOP_ROWS", "console", "errors", "money", "pct", "print_anomalies", "print_ingest",
            "print_summary", "print_unallocated"]
 
 console = Console()
@@ -63,46 +64,92 @@ def pct(value: float | None) -> str:
     return f"{value:+.1f}%"
 
 
+TOP_ROWS = 20  # rows of a cost table before the rest are summed in one line
+
+
 def print_summary(summary: reports.CostSummary, *, project: str | None,
-                   environment: str | None) -> None:
+                  environment: str | None, top: int = TOP_ROWS) -> None:
+    """Usage per key, the rows left out summed, other charges apart, the total of all points."""
     p = summary.period
     scope = escape(" / ".join(x for x in (project, environment) if x) or "all projects")
     title = (f"{scope}: {p.label} ({p.start:%Y-%m-%d %H:%M} to {p.end:%Y-%m-%d %H:%M} UTC) "
-             f"by {summary.by}")
-    table = Table(title=title, title_justify="left")
+             f"by {summary.by}, {summary.metric} cost")
+    console.print(title, style="italic", highlight=False)  # a line of its own: never squeezed
+    table = Table()
     table.add_column(summary.by)
-    for column in ("cost", "previous", "change", "%", "share"):
+    for column in (f"{summary.metric} cost", "previous", "change", "%", "share of usage"):
         table.add_column(column, justify="right")
-    for row in summary.rows.itertuples(index=False):
-        table.add_row(escape(str(row.key)), money(row.cost), money(row.previous), money(row.change),
-                      pct(row.change_pct), f"{row.share:.1f}%")
+    usage = summary.usage_total
+
+    def share(cost: float) -> str:
+        return f"{cost / usage * 100:.1f}%" if abs(usage) > 1e-9 else ""
+
+    rows = reports.cut(summary.rows, limit=top)
+    for row in rows.shown.itertuples(index=False):
+        table.add_row(escape(row.key), *_amounts(row.cost, row.previous), share(row.cost))
+    if rows.hidden:
+        table.add_row(f"{rows.hidden} more", *_amounts(rows.hidden_cost, rows.hidden_previous),
+                      share(rows.hidden_cost), style="dim")
+    if not summary.other.empty:
+        table.add_section()
+        if summary.by != "category":  # by category, the Usage row is this subtotal
+            table.add_row("usage", *_amounts(usage, summary.usage_previous), share(usage))
+        _other_rows(table, summary, top)
     table.add_section()
-    table.add_row("total", money(summary.total), money(summary.previous_total),
-                  money(summary.total - summary.previous_total), pct(summary.change_pct),
-                  "100.0%" if summary.rows.size else "", style="bold")
+    table.add_row("total", *_amounts(summary.total, summary.previous_total),
+                  share(usage) if summary.other.empty else "", style="bold")
     console.print(table)
-    if summary.rows.empty:
+    _summary_notes(summary)
+
+
+def _amounts(cost: float, previous: float) -> tuple[str, str, str, str]:
+    """Cost, previous, change and percent as printed (a change of dust is $0.00, no percent)."""
+    cents = [round(v, 2) + 0.0 for v in (cost, previous, cost - previous)]  # never "-$0.00"
+    dust = abs(cost) < reports.DUST and abs(previous) < reports.DUST
+    return (*(money(v) for v in cents),  # type: ignore[return-value]
+            "" if dust else pct(reports.percent_change(cost, previous)))
+
+
+def _other_rows(table: Table, summary: reports.CostSummary, top: int) -> None:
+    """Credits, purchases, tax and adjustments: never mixed into the usage of a key."""
+    other = reports.cut(summary.other, limit=top)
+    for row in other.shown.itertuples(index=False):
+        label = row.key if summary.by == "category" else f"{row.charge_category}: {row.key}"
+        table.add_row(escape(label), *_amounts(row.cost, row.previous), "")
+    if other.hidden:
+        table.add_row(f"{other.hidden} more other charges",
+                      *_amounts(other.hidden_cost, other.hidden_previous), "", style="dim")
+
+
+def _summary_notes(summary: reports.CostSummary) -> None:
+    if summary.rows.empty and summary.other.empty:
         console.print("no spend in this period for this selection")
+        return
+    mover = summary.biggest_mover
+    if mover is not None:
+        change = float(mover["change"])
+        console.print(f"Largest change in usage: {escape(str(mover['key']))} "
+                      f"{'+' if change >= 0 else ''}{money(change)} "
+                      f"({pct(mover['change_pct'])}).")
 
 
-def print_unallocated(points: pd.DataFrame, period: reports.Period) -> None:
-    loose, total, detail = reports.unallocated_share(points, period=period)
-    share = loose / total * 100 if total else 0.0
+def print_unallocated(points: pd.DataFrame, period: reports.Period, *, by: str = "service",
+                      metric: str = "effective", environment: str | None = None,
+                      top: int = TOP_ROWS) -> None:
+    """The share of spend with no project, and where it comes from, credits included."""
+    loose, total = reports.unallocated(points, period=period, by=by, metric=metric)
+    share = f" ({loose.total / total * 100:.1f}%)" if total >= reports.DUST else ""
     console.print(
-        f"[bold]Unallocated spend, {period.label}:[/bold] {money(loose)} of {money(total)} "
-        f"({share:.1f}%) has no project tag."
+        f"[bold]Unallocated spend ({metric} cost), {period.label}:[/bold] {money(loose.total)} "
+        f"of {money(total)}{share} has no project tag."
     )
-    if detail.empty:
+    if loose.rows.empty and loose.other.empty:
         console.print("Every dollar is allocated to a project.")
         return
-    table = Table(title="Where the unallocated spend comes from", title_justify="left")
-    for column in ("service", "account", "cost"):
-        table.add_column(column, justify="right" if column == "cost" else "left")
-    for row in detail.head(15).itertuples(index=False):
-        table.add_row(escape(row.service_name), escape(row.sub_account_name), money(row.cost))
-    console.print(table)
+    print_summary(loose, project=UNALLOCATED, environment=environment, top=top)
     console.print("Tag these resources (project, environment, owner) or add an allocation rule "
-                  "(allocation.rules in the config) to give the spend an owner.")
+                  "(allocation.rules in the config) to give the spend an owner; "
+                  "--by account shows which accounts it comes from.")
 
 
 def print_anomalies(incidents: list[Incident]) -> None:

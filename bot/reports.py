@@ -1,23 +1,30 @@
 """Cost lookups: totals for a period, broken down, against the previous period of equal length.
 
-Pure functions over frames of hourly points; the CLI (and later ``/cost``) renders them.
-Periods end at the newest hour with data ("as of"), not the wall clock: exports arrive hours
-late, and a report of the last seven days should not count missing hours as savings.
-The amount is EffectiveCost (amortised: commitment purchases spread over the usage they
-cover, credits netted), the figure FinOps showback uses; ``metric="billed"`` shows invoices.
+Pure functions over frames of hourly points; the CLI renders them. Periods end at the newest
+hour with data ("as of"), not the wall clock: exports arrive hours late, and a report of the
+last seven days should not count missing hours as savings. The amount is
+EffectiveCost (amortised: commitment purchases spread over the usage they cover, credits
+netted), the figure FinOps showback uses; ``metric="billed"`` shows invoices.
+
+A summary's total is every point of the period, whatever the breakdown: the rows are usage per
+key, and charges other than usage (credits, purchases, tax, adjustments) are rows of their own,
+so a credit never looks like a change in usage and rows plus other charges add up to the total.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
 
 from bot.allocation import UNALLOCATED
 
-__all__ = ["BREAKDOWNS", "CostSummary", "Period", "ReportError", "period_for", "summarise"]
+__all__ = [
+    "BREAKDOWNS", "DUST", "METRICS", "USAGE", "CostSummary", "Cut", "Period", "ReportError",
+    "cut", "percent_change", "period_for", "summarise", "unallocated",
+]
 
 BREAKDOWNS = {
     "project": "project",
@@ -28,7 +35,11 @@ BREAKDOWNS = {
     "category": "charge_category",
     "account": "sub_account_name",
 }
+METRICS = ("effective", "billed")
+USAGE = "Usage"  # the FOCUS ChargeCategory of usage; the others are one-time charges
+DUST = 0.005  # below half a cent in both periods: nothing a reader can see
 _LAST = re.compile(r"^(\d{1,3})([dh])$")
+_COLUMNS = ["key", "cost", "previous", "change", "change_pct"]
 
 
 class ReportError(ValueError):
@@ -69,61 +80,133 @@ def period_for(last: str, *, as_of: datetime) -> Period:
 
 @dataclass(frozen=True)
 class CostSummary:
+    """Spend of a period against the one before, per ``by`` value.
+
+    ``rows`` is usage per key (key, cost, previous, change, change_pct, share of usage),
+    largest first; ``other`` is every other charge category per key (charge_category, key,
+    cost, previous, change, change_pct), the largest amount in either period first. ``total`` and
+    ``previous_total`` sum every point of each period: rows plus other always add up to them.
+    """
+
     period: Period
     by: str
-    rows: pd.DataFrame  # key, cost, previous, change, change_pct, share
+    rows: pd.DataFrame
     total: float
     previous_total: float
+    metric: str = "effective"
+    other: pd.DataFrame = field(default_factory=lambda: _empty(["charge_category"]))
 
     @property
     def change_pct(self) -> float | None:
-        return _pct(self.total, self.previous_total)
+        return percent_change(self.total, self.previous_total)
+
+    @property
+    def usage_total(self) -> float:
+        return float(self.rows["cost"].sum())
+
+    @property
+    def usage_previous(self) -> float:
+        return float(self.rows["previous"].sum())
+
+    @property
+    def biggest_mover(self) -> pd.Series | None:
+        """The usage row that changed most in dollars, None without a previous period."""
+        if self.rows.empty or abs(self.usage_previous) < DUST:
+            return None
+        return self.rows.loc[self.rows["change"].abs().idxmax()]
 
 
-def _pct(now: float, before: float) -> float | None:
-    if abs(before) < 1e-9:
+def percent_change(now: float, before: float) -> float | None:
+    """The change in percent of ``before``; None when there was (next to) nothing before."""
+    if abs(before) < DUST:
         return None
     return (now - before) / abs(before) * 100.0
+
+
+def _empty(extra: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(columns=[*extra, *_COLUMNS])
+
+
+def _between(points: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
+    if points.empty:
+        return points
+    return points[(points["hour"] >= start) & (points["hour"] < end)]
+
+
+def _compare(now: pd.DataFrame, before: pd.DataFrame, keys: list[str],
+             value: str) -> pd.DataFrame:
+    """Both periods' sums per ``keys``; every key seen in either period is a row."""
+    def total(frame: pd.DataFrame) -> pd.Series:
+        return frame.groupby(keys, observed=True, dropna=False)[value].sum()
+
+    if now.empty and before.empty:
+        return pd.DataFrame(columns=[*keys, "cost", "previous", "change", "change_pct"])
+    rows = pd.DataFrame({"cost": total(now), "previous": total(before)}).fillna(0.0)
+    rows["change"] = rows["cost"] - rows["previous"]
+    rows["change_pct"] = pd.Series(  # object dtype: None means "new", never NaN
+        [percent_change(c, p) for c, p in zip(rows["cost"], rows["previous"], strict=True)],
+        index=rows.index, dtype=object,
+    )
+    return rows.rename_axis(keys).reset_index()
 
 
 def summarise(
     points: pd.DataFrame, *, period: Period, by: str, metric: str = "effective"
 ) -> CostSummary:
-    """Totals per ``by`` value in ``period`` and the previous period, largest first."""
+    """Usage per ``by`` value in ``period`` and the previous period, largest first; the other
+    charge categories apart; totals over every point."""
     if by not in BREAKDOWNS:
         raise ReportError(f"--by {by!r} is not a breakdown; use one of {', '.join(BREAKDOWNS)}")
-    if metric not in ("effective", "billed"):
+    if metric not in METRICS:
         raise ReportError(f"--metric {metric!r} is unknown; use effective or billed")
-    column = BREAKDOWNS[by]
-    value = f"{metric}_cost"
-    hours = points["hour"] if not points.empty else pd.Series([], dtype="datetime64[ns, UTC]")
-    now = points[(hours >= period.start) & (hours < period.end)]
-    before = points[(hours >= period.previous_start) & (hours < period.previous_end)]
-    current = now.groupby(column, observed=True)[value].sum()
-    previous = before.groupby(column, observed=True)[value].sum()
-    rows = pd.DataFrame({"cost": current, "previous": previous}).fillna(0.0)
-    rows = rows[(rows["cost"].abs() > 0.005) | (rows["previous"].abs() > 0.005)]
-    rows["change"] = rows["cost"] - rows["previous"]
-    rows["change_pct"] = pd.Series(  # object dtype: None means "new", never NaN
-        [_pct(c, p) for c, p in zip(rows["cost"], rows["previous"], strict=True)],
-        index=rows.index, dtype=object,
-    )
-    total = float(rows["cost"].sum())
-    rows["share"] = rows["cost"] / total * 100.0 if abs(total) > 1e-9 else 0.0
-    rows = rows.sort_values("cost", ascending=False).rename_axis("key").reset_index()
-    return CostSummary(period, by, rows, total, float(rows["previous"].sum()))
+    column, value = BREAKDOWNS[by], f"{metric}_cost"
+    now = _between(points, period.start, period.end)
+    before = _between(points, period.previous_start, period.previous_end)
+    usage_now, usage_before = (f["charge_category"] == USAGE for f in (now, before))
+    rows = _compare(now[usage_now], before[usage_before], [column], value)
+    rows = rows.rename(columns={column: "key"})
+    rows["key"] = rows["key"].astype(str)
+    rows = rows.sort_values(["cost", "previous", "key"], ascending=[False, False, True])
+    usage = float(rows["cost"].sum())
+    rows["share"] = rows["cost"] / usage * 100.0 if abs(usage) > 1e-9 else 0.0
+    keys = list(dict.fromkeys(["charge_category", column]))  # by category: one key
+    other = _compare(now[~usage_now], before[~usage_before], keys, value)
+    if column != "charge_category":
+        other = other.rename(columns={column: "key"})
+    else:  # by category: the category is the key
+        other["key"] = other["charge_category"]
+    other["key"] = other["key"].astype(str)
+    size = pd.concat([other["cost"].abs(), other["previous"].abs()], axis=1).max(axis=1)
+    other = other.assign(size=size).sort_values(["size", "key"], ascending=[False, True])
+    other = other.drop(columns="size")
+    return CostSummary(period, by, rows.reset_index(drop=True), float(now[value].sum()),
+                       float(before[value].sum()), metric, other.reset_index(drop=True))
 
 
-def unallocated_share(points: pd.DataFrame, *, period: Period) -> tuple[float, float, pd.DataFrame]:
-    """(unallocated cost, total cost, unallocated cost by service and account) in ``period``."""
-    now = points[(points["hour"] >= period.start) & (points["hour"] < period.end)]
-    total = float(now["effective_cost"].sum())
-    loose = now[now["project"] == UNALLOCATED]
-    detail = (
-        loose.groupby(["service_name", "sub_account_name"], observed=True)["effective_cost"]
-        .sum()
-        .sort_values(ascending=False)
-        .rename("cost")
-        .reset_index()
-    )
-    return float(loose["effective_cost"].sum()), total, detail
+def unallocated(
+    points: pd.DataFrame, *, period: Period, by: str = "service", metric: str = "effective"
+) -> tuple[CostSummary, float]:
+    """The summary of spend with no project, and the total of all spend in ``period``."""
+    loose = summarise(points[points["project"] == UNALLOCATED], period=period, by=by,
+                      metric=metric)
+    return loose, float(_between(points, period.start, period.end)[f"{metric}_cost"].sum())
+
+
+@dataclass(frozen=True)
+class Cut:
+    """The rows a list shows, and how many are left out and what they add up to."""
+
+    shown: pd.DataFrame
+    hidden: int
+    hidden_cost: float
+    hidden_previous: float
+
+
+def cut(rows: pd.DataFrame, *, limit: int) -> Cut:
+    """The first ``limit`` rows worth a line (not dust in both periods); the rest summed."""
+    if limit < 1:
+        raise ReportError(f"--top {limit} shows nothing; give 1 or more rows")
+    visible = (rows["cost"].abs() >= DUST) | (rows["previous"].abs() >= DUST)
+    shown = rows[visible].head(limit)
+    rest = rows.drop(index=shown.index)
+    return Cut(shown, len(rest), float(rest["cost"].sum()), float(rest["previous"].sum()))

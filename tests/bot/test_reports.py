@@ -8,7 +8,15 @@ import pandas as pd
 import pytest
 
 from bot.allocation import UNALLOCATED
-from bot.reports import BREAKDOWNS, Period, ReportError, period_for, summarise, unallocated_share
+from bot.reports import (
+    BREAKDOWNS,
+    Period,
+    ReportError,
+    cut,
+    period_for,
+    summarise,
+    unallocated,
+)
 
 AS_OF = datetime(2024, 3, 15, 10, 0, tzinfo=UTC)
 POINT_COLUMNS = [
@@ -192,7 +200,8 @@ def test_summarise_period_boundaries() -> None:
     assert summary.previous_total == pytest.approx(12.0)
 
 
-@pytest.mark.parametrize(("by", "column"), list(BREAKDOWNS.items()))
+@pytest.mark.parametrize(("by", "column"),
+                         [(b, c) for b, c in BREAKDOWNS.items() if b != "category"])
 def test_summarise_every_breakdown_groups_its_column(by: str, column: str) -> None:
     data = points(
         {"hour": "2024-03-10T00:00Z", column: "x", "effective_cost": 5.0},
@@ -262,14 +271,31 @@ def test_summarise_new_key_has_no_percentage_beside_existing_keys() -> None:
     assert rows["brand-new"]["change_pct"] is None  # the CLI prints "new" only for None
 
 
-def test_summarise_drops_rounding_dust() -> None:
+def test_summarise_keeps_rounding_dust_in_the_total_and_cut_sums_it() -> None:
     data = points(
-        {"hour": "2024-03-10T00:00Z", "project": "dust", "effective_cost": 0.001},
+        {"hour": "2024-03-10T00:00Z", "project": "dust", "effective_cost": 0.004},
         {"hour": "2024-03-02T00:00Z", "project": "dust", "effective_cost": 0.002},
+        {"hour": "2024-03-10T00:00Z", "project": "more-dust", "effective_cost": 0.004},
         {"hour": "2024-03-10T00:00Z", "project": "real", "effective_cost": 0.01},
     )
     summary = summarise(data, period=PERIOD, by="project")
-    assert list(summary.rows["key"]) == ["real"]
+    assert summary.total == pytest.approx(0.018)  # $0.02, not the $0.01 of the rows worth a line
+    shown = cut(summary.rows, limit=10)
+    assert list(shown.shown["key"]) == ["real"]
+    assert (shown.hidden, shown.hidden_cost, shown.hidden_previous) == (
+        2, pytest.approx(0.008), pytest.approx(0.002))
+
+
+def test_cut_sums_what_it_leaves_out_in_both_periods() -> None:
+    data = points(*[{"hour": "2024-03-10T00:00Z", "project": f"p{n}", "effective_cost": n}
+                    for n in range(1, 6)],
+                  {"hour": "2024-03-02T00:00Z", "project": "p1", "effective_cost": 7.0})
+    summary = summarise(data, period=PERIOD, by="project")
+    shown = cut(summary.rows, limit=2)
+    assert list(shown.shown["key"]) == ["p5", "p4"]
+    assert (shown.hidden, shown.hidden_cost, shown.hidden_previous) == (3, 6.0, 7.0)
+    with pytest.raises(ReportError, match="--top 0"):
+        cut(summary.rows, limit=0)
 
 
 def test_summarise_no_data() -> None:
@@ -308,42 +334,93 @@ def test_summarise_unknown_metric() -> None:
         summarise(points(), period=PERIOD, by="project", metric="list")
 
 
-# --- unallocated_share ------------------------------------------------------------------------
+# --- the total whatever the breakdown; charges other than usage apart --------------------------
+
+MIXED = points(
+    {"hour": "2024-03-10T00:00Z", "project": "web", "service_name": "Amazon EC2",
+     "effective_cost": 60.0, "billed_cost": 70.0},
+    {"hour": "2024-03-11T00:00Z", "project": "api", "service_name": "Amazon S3",
+     "region": None, "effective_cost": 0.004, "billed_cost": 0.004},
+    {"hour": "2024-03-12T00:00Z", "project": UNALLOCATED, "service_name": "Amazon EC2",
+     "charge_category": "Credit", "effective_cost": -3.0, "billed_cost": -3.0},
+    {"hour": "2024-03-12T00:00Z", "project": "web", "service_name": "Savings Plans",
+     "charge_category": "Purchase", "effective_cost": 0.0, "billed_cost": 500.0},
+    {"hour": "2024-03-02T00:00Z", "project": "platform", "service_name": "Amazon EC2",
+     "charge_category": "Credit", "effective_cost": -1000.0, "billed_cost": -1000.0},
+    {"hour": "2024-03-02T00:00Z", "project": "platform", "effective_cost": 40.0},
+    {"hour": "2024-03-10T00:00Z", "project": "platform", "effective_cost": 42.0},
+    {"hour": "2024-03-02T00:00Z", "project": "web", "effective_cost": 50.0},
+)
 
 
-def test_unallocated_share() -> None:
+@pytest.mark.parametrize("metric", ["effective", "billed"])
+@pytest.mark.parametrize("by", list(BREAKDOWNS))
+def test_the_total_is_every_point_whatever_the_breakdown(by: str, metric: str) -> None:
+    summary = summarise(MIXED, period=PERIOD, by=by, metric=metric)
+    expected = {"effective": (99.004, -910.0), "billed": (609.004, -910.0)}[metric]
+    assert (summary.total, summary.previous_total) == pytest.approx(expected)
+    assert summary.usage_total + summary.other["cost"].sum() == pytest.approx(expected[0])
+    assert summary.usage_previous + summary.other["previous"].sum() == pytest.approx(expected[1])
+    assert summary.metric == metric
+
+
+def test_credits_and_purchases_are_rows_of_their_own() -> None:
+    summary = summarise(MIXED, period=PERIOD, by="project")
+    assert by_key(summary.rows)["platform"]["change"] == pytest.approx(2.0)  # usage only
+    other = {(r["charge_category"], r["key"]): (r["cost"], r["previous"])
+             for r in summary.other.to_dict("records")}
+    assert other == {("Credit", "platform"): (0.0, -1000.0), ("Credit", UNALLOCATED): (-3.0, 0.0),
+                     ("Purchase", "web"): (0.0, 0.0)}
+    assert list(summary.other["key"])[0] == "platform"  # the largest amount first
+
+
+def test_the_biggest_mover_is_usage_never_a_credit() -> None:
+    summary = summarise(MIXED, period=PERIOD, by="project")
+    assert summary.total - summary.previous_total == pytest.approx(1009.004)  # mostly a credit
+    mover = summary.biggest_mover
+    assert mover is not None
+    assert (mover["key"], mover["change"]) == ("web", pytest.approx(10.0))
+
+
+def test_no_biggest_mover_without_a_previous_period() -> None:
+    data = points({"hour": "2024-03-10T00:00Z", "project": "web", "effective_cost": 5.0})
+    assert summarise(data, period=PERIOD, by="project").biggest_mover is None
+
+
+def test_by_category_the_categories_are_the_keys() -> None:
+    summary = summarise(MIXED, period=PERIOD, by="category")
+    assert list(summary.rows["key"]) == ["Usage"]
+    assert sorted(summary.other["key"]) == ["Credit", "Purchase"]
+
+
+# --- unallocated ------------------------------------------------------------------------------
+
+
+def test_unallocated_counts_credits_and_every_service() -> None:
     data = points(
         {"hour": "2024-03-10T00:00Z", "project": "web", "effective_cost": 60.0},
         {"hour": "2024-03-10T00:00Z", "project": UNALLOCATED, "service_name": "Amazon S3",
          "sub_account_name": "data", "effective_cost": 15.0},
-        {"hour": "2024-03-11T00:00Z", "project": UNALLOCATED, "service_name": "Amazon S3",
-         "sub_account_name": "data", "effective_cost": 5.0},
-        {"hour": "2024-03-10T00:00Z", "project": UNALLOCATED, "service_name": "Amazon EC2",
-         "sub_account_name": "sandbox", "effective_cost": 25.0},
-        {"hour": "2024-03-10T00:00Z", "project": UNALLOCATED, "service_name": "Amazon S3",
-         "sub_account_name": "sandbox", "effective_cost": 1.0},
-        # previous period: not counted
+        {"hour": "2024-03-11T00:00Z", "project": UNALLOCATED, "service_name": "Amazon EC2",
+         "sub_account_name": "sandbox", "effective_cost": 9.0},
+        {"hour": "2024-03-11T00:00Z", "project": UNALLOCATED, "service_name": "Amazon EC2",
+         "charge_category": "Credit", "effective_cost": -12.0},
         {"hour": "2024-03-02T00:00Z", "project": UNALLOCATED, "service_name": "Amazon RDS",
          "sub_account_name": "data", "effective_cost": 500.0},
     )
-    loose, total, detail = unallocated_share(data, period=PERIOD)
-    assert loose == pytest.approx(46.0)
-    assert total == pytest.approx(106.0)
-    assert detail.to_dict("records") == [
-        {"service_name": "Amazon EC2", "sub_account_name": "sandbox", "cost": 25.0},
-        {"service_name": "Amazon S3", "sub_account_name": "data", "cost": 20.0},
-        {"service_name": "Amazon S3", "sub_account_name": "sandbox", "cost": 1.0},
-    ]
+    loose, total = unallocated(data, period=PERIOD)
+    assert (loose.total, total) == pytest.approx((12.0, 72.0))
+    assert loose.previous_total == pytest.approx(500.0)
+    assert list(loose.rows["key"]) == ["Amazon S3", "Amazon EC2", "Amazon RDS"]
+    assert loose.other.to_dict("records")[0]["cost"] == -12.0
+    by_account, _ = unallocated(data, period=PERIOD, by="account")
+    assert set(by_account.rows["key"]) == {"data", "sandbox"}
 
 
-def test_unallocated_share_everything_allocated() -> None:
+def test_unallocated_everything_allocated_and_no_data() -> None:
     data = points({"hour": "2024-03-10T00:00Z", "project": "web", "effective_cost": 60.0})
-    loose, total, detail = unallocated_share(data, period=PERIOD)
-    assert (loose, total) == (0.0, 60.0)
-    assert detail.empty
-
-
-def test_unallocated_share_no_data() -> None:
-    loose, total, detail = unallocated_share(points(), period=PERIOD)
-    assert (loose, total) == (0.0, 0.0)
-    assert detail.empty
+    loose, total = unallocated(data, period=PERIOD)
+    assert (loose.total, total) == (0.0, 60.0)
+    assert loose.rows.empty and loose.other.empty
+    loose, total = unallocated(points(), period=PERIOD)
+    assert (loose.total, total) == (0.0, 0.0)
