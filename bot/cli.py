@@ -114,19 +114,25 @@ def costs(
     environment: Annotated[str | None, typer.Option(help="Only this environment.")] = None,
     by: Annotated[str, typer.Option(help="service, environment, owner, region, project, "
                                           "category or account.")] = "service",
-    last: Annotated[str, typer.Option(help="7d, 30d, 24h or mtd.")] = "7d",
+    last: Annotated[str | None, typer.Option(
+        help="7d, 30d, 24h or mtd, ending at the newest hour with data (default 7d).")] = None,
+    start: Annotated[str | None, typer.Option(
+        help="First hour, ISO 8601 (UTC unless an offset is given), e.g. 2024-09-01.")] = None,
+    end: Annotated[str | None, typer.Option(
+        help="End, exclusive: --start 2024-09-01 --end 2024-10-01 is September "
+             "(default: after the newest hour with data).")] = None,
     unallocated: Annotated[bool, typer.Option(
         "--unallocated", help="Share of spend with no project, and where it comes from.")] = False,
     metric: Annotated[str, typer.Option(help="effective (amortised) or billed.")] = "effective",
     as_of: Annotated[datetime | None, typer.Option(
-        help="End of the period (UTC); default: the newest hour with data.")] = None,
+        help="End of the --last period (UTC); default: the newest hour with data.")] = None,
     top: Annotated[int, typer.Option(
         help="Rows a table shows; the rest are summed in one line.")] = render.TOP_ROWS,
 ) -> None:
     """Spend for a period, broken down, with the change against the period before.
 
     The total counts every dollar of the period whatever the breakdown; credits, purchases,
-    tax and adjustments are listed apart from usage.
+    tax and adjustments are listed apart from usage. The previous period has the same length.
     """
     cost_report.check_options(top=top, unallocated=unallocated, project=project)
     services = _services(config)
@@ -134,7 +140,7 @@ def costs(
         with services.engine.connect() as connection:
             period, points = cost_report.load(
                 connection=connection, project=project, environment=environment, last=last,
-                as_of=as_of)
+                start=start, end=end, as_of=as_of)
     finally:
         services.close()
     cost_report.show(points, period=period, by=by, metric=metric, unallocated=unallocated,

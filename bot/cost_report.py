@@ -5,7 +5,7 @@ The table is ``bot.render``'s; this module reads what the options ask for and pi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 from sqlalchemy.engine import Connection
@@ -26,15 +26,15 @@ def check_options(*, top: int, unallocated: bool, project: str | None) -> None:
 
 
 def load(
-    *, connection: Connection, project: str | None, environment: str | None, last: str,
-    as_of: datetime | None,
+    *, connection: Connection, project: str | None, environment: str | None,
+    last: str | None, start: str | None, end: str | None, as_of: datetime | None,
 ) -> tuple[Period, pd.DataFrame]:
     """The period the options ask for, and its points and the previous period's."""
     _, newest = repo.data_range(connection=connection)
     if newest is None:
         raise ReportError("no cost data yet; run `spendwatch ingest PATH` first")
-    end = as_of.replace(tzinfo=as_of.tzinfo or UTC) if as_of else newest + timedelta(hours=1)
-    period = reports.period_for(last, as_of=end)
+    period = reports.choose_period(last=last, start=start, end=end, as_of=as_of,
+                                   data_end=newest + timedelta(hours=1))
     return period, repo.load_points(connection=connection, start=period.previous_start,
                                     end=period.end, project=project, environment=environment)
 

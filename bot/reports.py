@@ -1,8 +1,8 @@
 """Cost lookups: totals for a period, broken down, against the previous period of equal length.
 
-Pure functions over frames of hourly points; the CLI renders them. Periods end at the newest
-hour with data ("as of"), not the wall clock: exports arrive hours late, and a report of the
-last seven days should not count missing hours as savings. The amount is
+Pure functions over frames of hourly points; the CLI renders them. Periods given as ``--last``
+end at the newest hour with data ("as of"), not the wall clock: exports arrive hours late, and
+a report of the last seven days should not count missing hours as savings. The amount is
 EffectiveCost (amortised: commitment purchases spread over the usage they cover, credits
 netted), the figure FinOps showback uses; ``metric="billed"`` shows invoices.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
@@ -23,7 +23,8 @@ from bot.allocation import UNALLOCATED
 
 __all__ = [
     "BREAKDOWNS", "DUST", "METRICS", "USAGE", "CostSummary", "Cut", "Period", "ReportError",
-    "cut", "percent_change", "period_for", "summarise", "unallocated",
+    "choose_period", "cut", "parse_moment", "percent_change", "period_between", "period_for",
+    "summarise", "unallocated",
 ]
 
 BREAKDOWNS = {
@@ -37,6 +38,7 @@ BREAKDOWNS = {
 }
 METRICS = ("effective", "billed")
 USAGE = "Usage"  # the FOCUS ChargeCategory of usage; the others are one-time charges
+DEFAULT_LAST = "7d"
 DUST = 0.005  # below half a cent in both periods: nothing a reader can see
 _LAST = re.compile(r"^(\d{1,3})([dh])$")
 _COLUMNS = ["key", "cost", "previous", "change", "change_pct"]
@@ -76,6 +78,54 @@ def period_for(last: str, *, as_of: datetime) -> Period:
     noun = {"d": "day", "h": "hour"}[unit] + ("" if amount == 1 else "s")
     label = f"last {amount} {noun}"
     return Period(label, end - span, end, end - 2 * span, end - span)
+
+
+def parse_moment(text: str, *, option: str) -> datetime:
+    """An ISO 8601 date or time on the hour, in UTC (a time without an offset is UTC)."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ReportError(f"{option} {text!r} is not an ISO 8601 date or time; "
+                          "use e.g. 2024-09-01 or 2024-09-01T06:00Z") from None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if (value.minute, value.second, value.microsecond) != (0, 0, 0):
+        raise ReportError(f"{option} {text!r} is not on the hour; spend is hourly, so give a "
+                          f"whole hour such as {value:%Y-%m-%dT%H}:00Z")
+    return value
+
+
+def period_between(start: datetime, end: datetime) -> Period:
+    """``[start, end)``, and the period of the same length just before it."""
+    if end <= start:
+        raise ReportError(f"--end {end:%Y-%m-%d %H:%M} must be after --start "
+                          f"{start:%Y-%m-%d %H:%M} (UTC; --end is exclusive)")
+    span = end - start
+    days, hours = divmod(int(span.total_seconds() // 3600), 24)
+    label = (f"{days} day{'s' * (days != 1)}" if not hours
+             else f"{days * 24 + hours} hour{'s' * (days * 24 + hours != 1)}")
+    return Period(label, start, end, start - span, start)
+
+
+def choose_period(
+    *, last: str | None, start: str | None, end: str | None, as_of: datetime | None,
+    data_end: datetime,
+) -> Period:
+    """The period the options ask for: ``--last`` (default 7d) or ``--start``/``--end``.
+
+    ``data_end`` is just after the newest hour with data; it ends a period given no end.
+    """
+    if start is None:
+        if end is not None:
+            raise ReportError("--end needs --start (or use --last with --as-of)")
+        moment = as_of.replace(tzinfo=as_of.tzinfo or UTC) if as_of else data_end
+        return period_for(last or DEFAULT_LAST, as_of=moment)
+    if last is not None:
+        raise ReportError("--last and --start cannot be combined; give --last alone, "
+                          "or --start with an optional --end")
+    if as_of is not None:
+        raise ReportError("--as-of goes with --last; with --start, give --end instead")
+    first = parse_moment(start, option="--start")
+    return period_between(first, parse_moment(end, option="--end") if end else data_end)
 
 
 @dataclass(frozen=True)

@@ -266,8 +266,36 @@ def test_every_table_heading_names_the_cost_column(small_store: tuple[Path, Path
     assert f"{metric} cost" in header
 
 
+# --- --start / --end --------------------------------------------------------------------------
+
+
+def test_start_and_end_report_that_window_and_the_one_before(
+    small_store: tuple[Path, Path],
+) -> None:
+    config, db = small_store
+    start, end = APRIL + timedelta(days=7), APRIL + timedelta(days=14)
+    out = run(config, "--start", "2025-04-08", "--end", "2025-04-15T00:00Z").stdout
+    assert "7 days (2025-04-08 00:00 to 2025-04-15 00:00 UTC)" in out
+    assert cell(out, "total") == pytest.approx(stored_sum(db, start, end), abs=0.005)
+    assert cell(out, "total", 1) == pytest.approx(stored_sum(db, APRIL, start), abs=0.005)
+    hours = run(config, "--start", "2025-04-20T02:00+02:00").stdout  # to the newest data
+    first, newest = datetime(2025, 4, 20, tzinfo=UTC), newest_end(db)
+    assert "(2025-04-20 00:00 to 2025-04-22 00:00 UTC)" in hours
+    assert cell(hours, "total") == pytest.approx(stored_sum(db, first, newest), abs=0.005)
+    assert cell(hours, "total", 1) == pytest.approx(
+        stored_sum(db, first - (newest - first), first), abs=0.005)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--last", "fortnight"], "error: --last 'fortnight' is not a period; use 7d, 30d, 24h"),
+    (["--start", "2025-04-10", "--end", "2025-04-03"],
+     "error: --end 2025-04-03 00:00 must be after --start 2025-04-10 00:00 (UTC; --end is "
+     "exclusive)"),
+    (["--last", "7d", "--start", "2025-04-03"], "error: --last and --start cannot be combined"),
+    (["--start", "April 3rd"], "error: --start 'April 3rd' is not an ISO 8601 date or time"),
+    (["--start", "2025-04-03", "--end", "2025-04-31"], "error: --end '2025-04-31' is not an ISO"),
+    (["--start", "2025-04-03T10:15"], "error: --start '2025-04-03T10:15' is not on the hour"),
+    (["--end", "2025-04-10"], "error: --end needs --start"),
     (["--top", "0"], "error: --top 0 shows nothing; give 1 or more rows"),
     (["--unallocated", "--project", "web"], "error: --unallocated is the spend with no project"),
 ])
@@ -281,3 +309,11 @@ def test_mistakes_are_one_line_a_non_zero_exit_and_no_traceback(
     assert out == ""
     assert err.startswith(message), err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_start_end_appear_in_the_help(monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(monkeypatch, capsys, "costs", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "exclusive" in text and "--start 2024-09-01 --end 2024-10-01 is September" in text

@@ -12,7 +12,10 @@ from bot.reports import (
     BREAKDOWNS,
     Period,
     ReportError,
+    choose_period,
     cut,
+    parse_moment,
+    period_between,
     period_for,
     summarise,
     unallocated,
@@ -424,3 +427,70 @@ def test_unallocated_everything_allocated_and_no_data() -> None:
     assert loose.rows.empty and loose.other.empty
     loose, total = unallocated(points(), period=PERIOD)
     assert (loose.total, total) == (0.0, 0.0)
+
+
+# --- --start / --end --------------------------------------------------------------------------
+
+DATA_END = utc(2024, 9, 30, 12)
+
+
+@pytest.mark.parametrize(("text", "moment"), [
+    ("2024-09-01", utc(2024, 9, 1)),
+    ("2024-09-01T06:00Z", utc(2024, 9, 1, 6)),
+    ("2024-09-01T06", utc(2024, 9, 1, 6)),
+    ("2024-09-01T08:00+02:00", utc(2024, 9, 1, 6)),
+    (" 20240901 ", utc(2024, 9, 1)),
+])
+def test_parse_moment_reads_iso_dates_and_times_as_utc(text: str, moment: datetime) -> None:
+    assert parse_moment(text, option="--start") == moment
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("yesterday", "--start 'yesterday' is not an ISO 8601 date or time; use e.g. 2024-09-01"),
+    ("2024-13-01", "not an ISO 8601 date"),
+    ("2024-09-01T06:30", "not on the hour; spend is hourly, so give a whole hour such as "
+                         "2024-09-01T06:00Z"),
+])
+def test_parse_moment_says_what_to_type(text: str, message: str) -> None:
+    with pytest.raises(ReportError, match=message):
+        parse_moment(text, option="--start")
+
+
+def test_a_period_between_start_and_end_and_the_one_before() -> None:
+    period = choose_period(last=None, start="2024-09-01", end="2024-09-08", as_of=None,
+                           data_end=DATA_END)
+    assert period == Period("7 days", utc(2024, 9, 1), utc(2024, 9, 8), utc(2024, 8, 25),
+                            utc(2024, 9, 1))
+    hours = period_between(utc(2024, 9, 1), utc(2024, 9, 2, 12))
+    assert hours.label == "36 hours" and hours.previous_start == utc(2024, 8, 30, 12)
+
+
+def test_start_without_end_runs_to_the_newest_data() -> None:
+    period = choose_period(last=None, start="2024-09-29", end=None, as_of=None,
+                           data_end=DATA_END)
+    assert (period.start, period.end, period.label) == (utc(2024, 9, 29), DATA_END, "36 hours")
+
+
+def test_without_start_it_is_last_7_days_of_data() -> None:
+    assert choose_period(last=None, start=None, end=None, as_of=None,
+                         data_end=DATA_END) == period_for("7d", as_of=DATA_END)
+    as_of = utc(2024, 9, 10)
+    assert choose_period(last="24h", start=None, end=None, as_of=as_of.replace(tzinfo=None),
+                         data_end=DATA_END) == period_for("24h", as_of=as_of)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"start": "2024-09-08", "end": "2024-09-01"},
+     r"--end 2024-09-01 00:00 must be after --start 2024-09-08 00:00 \(UTC; --end is "
+     r"exclusive\)"),
+    ({"start": "2024-09-01", "end": "2024-09-01"}, "must be after --start"),
+    ({"start": "2024-09-01", "last": "7d"}, "--last and --start cannot be combined"),
+    ({"end": "2024-09-01"}, "--end needs --start"),
+    ({"start": "2024-09-01", "as_of": DATA_END}, "--as-of goes with --last"),
+    ({"start": "Sept 1"}, "--start 'Sept 1' is not an ISO 8601 date or time"),
+    ({"start": "2024-09-01", "end": "soon"}, "--end 'soon' is not an ISO 8601 date or time"),
+])
+def test_period_options_that_do_not_fit_say_so(options: dict, message: str) -> None:
+    arguments = {"last": None, "start": None, "end": None, "as_of": None, **options}
+    with pytest.raises(ReportError, match=message):
+        choose_period(**arguments, data_end=DATA_END)
