@@ -128,13 +128,16 @@ def costs(
         help="End of the --last period (UTC); default: the newest hour with data.")] = None,
     top: Annotated[int, typer.Option(
         help="Rows a table shows; the rest are summed in one line.")] = render.TOP_ROWS,
+    output_format: Annotated[str, typer.Option(
+        "--format", help="table, json or csv (every row, no total; to stdout).")] = "table",
 ) -> None:
     """Spend for a period, broken down, with the change against the period before.
 
     The total counts every dollar of the period whatever the breakdown; credits, purchases,
     tax and adjustments are listed apart from usage. The previous period has the same length.
     """
-    cost_report.check_options(top=top, unallocated=unallocated, project=project)
+    cost_report.check_options(fmt=output_format, top=top, unallocated=unallocated,
+                              project=project)
     services = _services(config)
     try:
         with services.engine.connect() as connection:
@@ -143,8 +146,8 @@ def costs(
                 start=start, end=end, as_of=as_of)
     finally:
         services.close()
-    cost_report.show(points, period=period, by=by, metric=metric, unallocated=unallocated,
-                     project=project, environment=environment, top=top)
+    cost_report.show(points, period=period, by=by, metric=metric, fmt=output_format,
+                     unallocated=unallocated, project=project, environment=environment, top=top)
 
 
 @app.command()

@@ -1,28 +1,77 @@
-"""``spendwatch costs``: the points a report reads, and the report as a table.
+"""``spendwatch costs``: the points a report reads, and the report as a table, JSON or CSV.
 
-The table is ``bot.render``'s; this module reads what the options ask for and picks the table.
+The table is ``bot.render``'s. JSON and CSV have one row per key's usage and one per key's
+other charges (credits, purchases, tax, adjustments, told apart by ``charge_category``), every
+key of the period with nothing cut off: the rows' ``cost`` adds up to the total the table
+shows and ``previous_cost`` to the previous period's. There is no total row; sum the rows.
+JSON is a list of objects, CSV a header row with the same fields; nothing else goes to stdout.
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
 from datetime import datetime, timedelta
+from typing import Any, TextIO
 
 import pandas as pd
 from sqlalchemy.engine import Connection
 
 from bot import render, reports
-from bot.reports import Period, ReportError
+from bot.reports import USAGE, CostSummary, Period, ReportError
 from storage import repositories as repo
 
-__all__ = ["check_options", "load", "show"]
+__all__ = ["FORMATS", "check_options", "fields", "load", "records", "show", "write"]
+
+FORMATS = ("table", "json", "csv")
+DECIMALS = 6  # finer than any invoice line, short enough to read
 
 
-def check_options(*, top: int, unallocated: bool, project: str | None) -> None:
+def check_options(*, fmt: str, top: int, unallocated: bool, project: str | None) -> None:
     """Options that cannot work, refused before anything is read or printed."""
+    if fmt not in FORMATS:
+        raise ReportError(f"--format {fmt!r} is unknown; use table, json or csv")
     if top < 1:
         raise ReportError(f"--top {top} shows nothing; give 1 or more rows")
     if unallocated and project is not None:
         raise ReportError("--unallocated is the spend with no project; leave out --project")
+
+
+def fields(summary: CostSummary) -> list[str]:
+    """Field names: the ``--by`` key first, then the charge category and the amounts."""
+    return [summary.by, "charge_category", "cost", "previous_cost", "change", "change_pct",
+            "metric"]
+
+
+def records(summary: CostSummary) -> list[dict[str, Any]]:
+    """Usage rows largest first, then the other charges; they add up to the totals."""
+    usage = summary.rows.assign(charge_category=USAGE)
+    out = []
+    for frame in (usage, summary.other):
+        for row in frame.itertuples(index=False):
+            pct = row.change_pct
+            out.append({
+                summary.by: str(row.key), "charge_category": str(row.charge_category),
+                "cost": round(float(row.cost), DECIMALS),
+                "previous_cost": round(float(row.previous), DECIMALS),
+                "change": round(float(row.change), DECIMALS),
+                "change_pct": None if pct is None else round(float(pct), 2),
+                "metric": summary.metric,
+            })
+    return out
+
+
+def write(summary: CostSummary, *, fmt: str, stream: TextIO) -> None:
+    """The summary's rows as JSON (a list of objects) or CSV (a header row, then the rows)."""
+    rows = records(summary)
+    if fmt == "json":
+        json.dump(rows, stream, indent=2)
+        stream.write("\n")
+        return
+    writer = csv.DictWriter(stream, fieldnames=fields(summary), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 def load(
@@ -40,13 +89,17 @@ def load(
 
 
 def show(
-    points: pd.DataFrame, *, period: Period, by: str, metric: str, unallocated: bool,
-    project: str | None, environment: str | None, top: int,
+    points: pd.DataFrame, *, period: Period, by: str, metric: str, fmt: str,
+    unallocated: bool, project: str | None, environment: str | None, top: int,
 ) -> None:
-    """The report on stdout: the table and its notes."""
-    if unallocated:
+    """The report on stdout: a table (with notes), or JSON or CSV and nothing else."""
+    if fmt == "table" and unallocated:
         render.print_unallocated(points, period, by=by, metric=metric, environment=environment,
                                  top=top)
         return
-    summary = reports.summarise(points, period=period, by=by, metric=metric)
-    render.print_summary(summary, project=project, environment=environment, top=top)
+    summary = (reports.unallocated(points, period=period, by=by, metric=metric)[0]
+               if unallocated else reports.summarise(points, period=period, by=by, metric=metric))
+    if fmt == "table":
+        render.print_summary(summary, project=project, environment=environment, top=top)
+    else:
+        write(summary, fmt=fmt, stream=sys.stdout)

@@ -6,6 +6,8 @@ rows a breakdown shows cannot pass.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 import re
@@ -23,6 +25,7 @@ from bot.reports import BREAKDOWNS
 from tests.support.focus_files import write_focus_csv
 
 APRIL = datetime(2025, 4, 1, tzinfo=UTC)  # the small store: April 1 to 21, 2025
+FIELDS = ["charge_category", "cost", "previous_cost", "change", "change_pct", "metric"]
 MONEY = r"-?\$[\d,]+\.\d\d"
 
 
@@ -177,6 +180,9 @@ def test_the_total_is_the_same_whatever_the_breakdown(sample_store: tuple[Path, 
     for by in BREAKDOWNS:
         out = run(config, "--metric", "billed", "--last", "30d", "--by", by).stdout
         assert cell(out, "total") == pytest.approx(20.52), by
+        rows = json.loads(run(config, "--metric", "billed", "--last", "30d", "--by", by,
+                              "--format", "json").stdout)
+        assert sum(r["cost"] for r in rows) == pytest.approx(billed, abs=1e-4), by
 
 
 @pytest.mark.shared
@@ -296,6 +302,8 @@ def test_start_and_end_report_that_window_and_the_one_before(
     (["--start", "2025-04-03", "--end", "2025-04-31"], "error: --end '2025-04-31' is not an ISO"),
     (["--start", "2025-04-03T10:15"], "error: --start '2025-04-03T10:15' is not on the hour"),
     (["--end", "2025-04-10"], "error: --end needs --start"),
+    (["--format", "xml"], "error: --format 'xml' is unknown; use table, json or csv"),
+    (["--format", "json", "--by", "team"], "error: --by 'team' is not a breakdown"),
     (["--top", "0"], "error: --top 0 shows nothing; give 1 or more rows"),
     (["--unallocated", "--project", "web"], "error: --unallocated is the spend with no project"),
 ])
@@ -317,3 +325,51 @@ def test_start_end_appear_in_the_help(monkeypatch: pytest.MonkeyPatch,
     assert code == 0
     text = " ".join(out.split())
     assert "exclusive" in text and "--start 2024-09-01 --end 2024-10-01 is September" in text
+
+
+# --- JSON and CSV -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("extra", "categories"), [
+    (["--by", "service"], {"Usage", "Credit", "Purchase", "Tax"}),
+    (["--unallocated", "--by", "account"], {"Usage", "Credit"}),
+])
+def test_json_and_csv_are_all_there_is_on_stdout_and_add_up_to_the_table(
+    small_store: tuple[Path, Path], extra: list[str], categories: set[str],
+) -> None:
+    config, _ = small_store
+    window = ["--start", "2025-04-08", "--end", "2025-04-22", "--top", "2", *extra]
+    text = run(config, *window).stdout
+    by = extra[-1]
+    as_json = run(config, *window, "--format", "json")
+    as_csv = run(config, *window, "--format", "csv")
+    assert as_json.stderr == "" and as_csv.stderr == ""
+    rows = json.loads(as_json.stdout)
+    assert isinstance(rows, list) and all(list(r) == [by, *FIELDS] for r in rows)
+    assert {r["charge_category"] for r in rows} == categories
+    assert [r["charge_category"] for r in rows].count("Usage") == len(
+        {r[by] for r in rows if r["charge_category"] == "Usage"})
+    reader = csv.DictReader(io.StringIO(as_csv.stdout))
+    assert reader.fieldnames == [by, *FIELDS]
+    from_csv = list(reader)
+    assert [r[by] for r in from_csv] == [r[by] for r in rows]
+    for key, column in (("cost", 0), ("previous_cost", 1)):
+        total = cell(text, "total", column)
+        assert sum(r[key] for r in rows) == pytest.approx(total, abs=0.005)
+        assert sum(float(r[key]) for r in from_csv) == pytest.approx(total, abs=0.005)
+    labels = [label for label, _ in table(text)]
+    usage = labels[:labels.index("usage" if "usage" in labels else "total")]
+    more = [int(label.split()[0]) for label in usage if re.fullmatch(r"\d+ more", label)]
+    in_table = len(usage) - len(more) + sum(more)
+    assert len([r for r in rows if r["charge_category"] == "Usage"]) == in_table  # none cut off
+
+
+def test_machine_output_of_an_empty_store_is_an_error_on_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "spendwatch.yml"
+    config.write_text(json.dumps({"database_url": f"sqlite:///{tmp_path / 'sw.db'}"}))
+    code, out, err = run_main(monkeypatch, capsys, "costs", "--config", str(config),
+                              "--format", "json")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: no cost data yet; run `spendwatch ingest PATH` first")
