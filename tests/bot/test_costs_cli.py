@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from bot import cli
@@ -373,3 +375,57 @@ def test_machine_output_of_an_empty_store_is_an_error_on_stderr(
                               "--format", "json")
     assert (code, out) == (2, "")
     assert err.startswith("error: no cost data yet; run `spendwatch ingest PATH` first")
+
+
+# --- the property: any breakdown, any filter, the total is what the store holds ---------------
+
+SCOPES = [
+    {}, {"project": "web"}, {"environment": "prod"}, {"project": "web", "environment": "dev"},
+    {"project": "api"}, {"project": "nobody"}, {"unallocated": True},
+    {"unallocated": True, "environment": "prod"},
+]
+PERIODS = st.one_of(
+    st.sampled_from(["24h", "7d", "30d"]),
+    st.tuples(st.integers(0, 21 * 24), st.integers(1, 10 * 24)),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(by=st.sampled_from(list(BREAKDOWNS)), scope=st.sampled_from(SCOPES),
+       metric=st.sampled_from(["effective", "billed"]), period=PERIODS,
+       fmt=st.sampled_from(["table", "json", "csv"]))
+def test_the_costs_total_is_the_sum_of_the_stored_points(
+    small_store: tuple[Path, Path], by: str, scope: dict, metric: str,
+    period: str | tuple[int, int], fmt: str,
+) -> None:
+    config, db = small_store
+    args = ["--by", by, "--metric", metric, "--format", fmt]
+    if isinstance(period, str):
+        end = newest_end(db)
+        start = end - timedelta(days=int(period[:-1])) if period.endswith("d") else (
+            end - timedelta(hours=int(period[:-1])))
+        args += ["--last", period]
+    else:
+        start = APRIL + timedelta(hours=period[0])
+        end = start + timedelta(hours=period[1])
+        args += ["--start", f"{start:%Y-%m-%dT%H:%M}Z", "--end", f"{end:%Y-%m-%dT%H:%M}Z"]
+    for option in ("project", "environment"):
+        if option in scope:
+            args += [f"--{option}", scope[option]]
+    if scope.get("unallocated"):
+        args.append("--unallocated")
+    expected = stored_sum(db, start, end, metric=metric,
+                          project="unallocated" if scope.get("unallocated") else scope.get(
+                              "project"), environment=scope.get("environment"))
+    out = run(config, *args).stdout
+    if fmt == "json":
+        total = sum(r["cost"] for r in json.loads(out))
+    elif fmt == "csv":
+        total = sum(float(r["cost"]) for r in csv.DictReader(io.StringIO(out)))
+    elif scope.get("unallocated"):  # the share line states it, table or not
+        found = re.search(rf"({MONEY}) of ({MONEY})", out)
+        assert found, out
+        total = money(found.group(1))
+    else:
+        total = cell(out, "total")
+    assert total == pytest.approx(expected, abs=0.0051 if fmt == "table" else 1e-4)
