@@ -396,10 +396,11 @@ def _top(
     rows = cq.spend_by_project(
         connection=connection, owners=scope.owners, start=period.start, end=period.end,
         previous_start=period.previous_start, previous_end=period.previous_end)
-    rows = [r for r in rows if abs(r.cost) >= 0.005 or abs(r.previous) >= 0.005]
     total = SpendLine("all projects", sum(r.cost for r in rows), sum(r.previous for r in rows))
-    lines = tuple(SpendLine(r.key, r.cost, r.previous) for r in rows[:query.n])
-    return TopAnswer(period, query.n, lines, total, len(rows))
+    spending = [r for r in rows if r.cost != 0 or r.previous != 0]  # all in the total, pennies too
+    listed = [r for r in spending if abs(r.cost) >= 0.005 or abs(r.previous) >= 0.005]
+    lines = tuple(SpendLine(r.key, r.cost, r.previous) for r in listed[:query.n])
+    return TopAnswer(period, query.n, lines, total, len(spending))
 
 
 def _anomalies(connection: Connection, scope: Scope) -> AnomaliesAnswer:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -32,7 +33,7 @@ from bot.cost_format import escape_mrkdwn, format_mrkdwn, format_plain, money, s
 from bot.ingest import ingest_path
 from bot.reports import period_for
 from bot.settings import Settings
-from storage.models import Anomaly, RunbookEntry
+from storage.models import Anomaly, CostPoint, RunbookEntry
 from tests.support.focus_files import write_focus_csv
 
 APRIL = datetime(2025, 4, 1, tzinfo=UTC)  # the store holds April 1 to 14; newest hour 14 23:00
@@ -226,6 +227,30 @@ def test_top_projects(store: Engine) -> None:
     assert answer.projects[0].cost == pytest.approx(700.0)
     assert answer.total.cost == pytest.approx(700.0 + 198.0 + 4.0)
     assert answer.project_count == 3
+
+
+def test_top_n_totals_every_visible_project_not_only_those_listed(
+    engine: Engine, settings: Settings, tmp_path: Path,
+) -> None:
+    rows = [_daily(d, 100.0, project="web", owner="team-web") for d in range(14)]
+    rows += [_daily(d, 20.0, project="api", owner="team-web") for d in range(14)]
+    rows += [_daily(10, 0.004, project=f"pennies-{n}", owner="team-web") for n in range(4)]
+    rows.append(_daily(11, -0.003, project="refund", owner="team-web"))
+    ingest_path(engine=engine, settings=settings,
+                path=write_focus_csv(tmp_path / "april.csv", rows))
+    answer = ask(engine, "top 1")
+    assert isinstance(answer, TopAnswer)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(func.sum(CostPoint.effective_cost)).where(
+                CostPoint.hour >= answer.period.start, CostPoint.hour < answer.period.end)
+        ).scalar()
+    assert stored == pytest.approx(840.013)
+    assert answer.total.cost == pytest.approx(stored)
+    assert [p.name for p in answer.projects] == ["web"]
+    assert answer.project_count == 7
+    assert format_plain(answer).splitlines()[0].endswith(
+        ": $840.01 across 7 projects, +0.0% vs. the period before")
 
 
 def test_open_anomalies_newest_first(store: Engine) -> None:
