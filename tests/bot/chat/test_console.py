@@ -202,3 +202,32 @@ def test_the_status_line_and_the_buttons_that_still_apply(engine, settings, chan
     assert status in out
     assert ("[p]laybook  [s]nooze  [e]xpected" in out) == still_open
     assert "[x] escalate" not in out and "[a]cknowledge" not in out
+
+
+def test_a_choice_out_of_range_is_refused_as_it_is_typed(engine, settings, monkeypatch):
+    anomaly_id = add_anomaly(engine)
+    typed = iter([
+        "", "",                          # owner: the acting user, no note
+        "12",                            # nine causes are offered: refused at once ...
+        "logging",                       # ... the option's value is fine too
+        "DEBUG left on after the release",
+        "0", "1", "LOG_LEVEL back to INFO",
+        *["y"] * 6,
+        "Debug logging left on", "INFO again", "Release check on log level",
+    ])
+    asked: list[str] = []
+
+    def answer(*_: object) -> str:
+        value = next(typed)
+        asked.append(value)
+        return value
+
+    monkeypatch.setattr("builtins.input", answer)
+
+    out = run(engine, settings, anomaly_id, interactive=True)
+
+    refused = out[out.index("number: "):out.index("What do you see?")]
+    assert "12 is not one of the choices; type a number from 1 to 9." in refused
+    assert "0 is not one of the choices; type a number from 1 to" in out
+    assert "Debug logging left on (changed: Logging (verbosity, retention, ingestion))" in out
+    assert asked[-1] == "Release check on log level"  # every answer was used, none twice
