@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.levers import Lever, levers_for_services
-from bot.playbook import Playbook, PlaybookState, progress
+from bot.playbook import AnsweredStep, Playbook, PlaybookState, progress
+from bot.playbook.answers import from_records
 from storage.models import Anomaly, RunbookEntry
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "StepView",
     "build_alert_view",
     "main_service",
+    "runbook_view",
 ]
 
 # what people did about an anomaly, in the order it usually happens
@@ -45,6 +47,8 @@ class RunbookView:
     root_cause: str
     fix: str
     prevention: str
+    # every answer of the walk that wrote the entry (none for entries from before they were kept)
+    answers: tuple[AnsweredStep, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,11 @@ class AlertView:
         return f"{self.project} · {self.environment}"
 
 
+def runbook_view(entry: RunbookEntry) -> RunbookView:
+    return RunbookView(entry.created_at, entry.author, entry.root_cause, entry.fix,
+                       entry.prevention, tuple(from_records(entry.answers)))
+
+
 def main_service(anomaly: Anomaly) -> str:
     """The service a runbook entry is filed under: the top contributor's."""
     contributors = (anomaly.evidence or {}).get("contributors") or []
@@ -146,8 +155,7 @@ def build_alert_view(
         snoozed_until=anomaly.snoozed_until, escalated=anomaly.escalated_at is not None,
         contributors=contributors,
         levers=levers_for_services([(c.service, "") for c in contributors[:3]]),
-        last_fix=RunbookView(last.created_at, last.author, last.root_cause, last.fix,
-                             last.prevention) if last else None,
+        last_fix=runbook_view(last) if last else None,
         runbook_entries=len(runbook),
         playbook=steps,
     )

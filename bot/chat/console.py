@@ -19,13 +19,12 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.panel import Panel
 from sqlmodel import Session
 
 from bot import responses
 from bot.alert_chart import alert_chart
-from bot.alerts import AlertView, main_service
-from bot.chat.console_panel import alert_panel, when
+from bot.alerts import AlertView, main_service, runbook_view
+from bot.chat.console_panel import alert_panel, runbook_panel
 from bot.chat.console_walk import PreferOption, walk_playbook
 from bot.chat.port import Notice
 from bot.outbox import Deliverer
@@ -178,16 +177,10 @@ def _print_runbook(services: Services, anomaly_id: int, console: Console) -> Non
         entries = list(chatops.runbook_for(db_session=session, project=anomaly.project,
                                            environment=anomaly.environment,
                                            service_name=service or None))
-    where = " · ".join(escape(p) for p in (anomaly.project, anomaly.environment, service) if p)
+    workload = (anomaly.project, anomaly.environment, service)
     entry = next((e for e in entries if e.anomaly_id == anomaly_id), None)
     if entry is None:
+        where = " · ".join(escape(part) for part in workload if part)
         console.print(f"No runbook entry for {where} from this anomaly.", highlight=False)
         return
-    count = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
-    body = (f"[bold]Root cause:[/bold] {escape(entry.root_cause)}\n"
-            f"[bold]Fix:[/bold] {escape(entry.fix)}\n"
-            f"[bold]Prevention:[/bold] {escape(entry.prevention)}\n"
-            f"[dim]by {escape(entry.author)}, {when(entry.created_at)} · {count} in this "
-            f"workload's runbook[/dim]")
-    console.print(Panel(body, title=f"[bold]Runbook entry: {where}[/bold]", title_align="left",
-                        border_style="blue", highlight=False))
+    console.print(runbook_panel(runbook_view(entry), workload=workload, count=len(entries)))

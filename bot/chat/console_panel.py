@@ -1,4 +1,4 @@
-"""The alert as a rich panel: a pure function of the alert view, for the console chat.
+"""The alert and a runbook entry as rich panels: pure functions of the views, for the console.
 
 Everything that came from tags, YAML or people is escaped with rich's ``escape``, so a project
 called ``[bold red]x[/]`` prints as those characters.
@@ -14,10 +14,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bot.alerts import AlertView, ContributorView
+from bot.alerts import AlertView, ContributorView, RunbookView
 from bot.render import money
 
-__all__ = ["alert_panel", "when"]
+__all__ = ["alert_panel", "runbook_panel", "when"]
 
 MAX_CONTRIBUTORS = 5
 MAX_LEVERS = 4
@@ -29,9 +29,6 @@ _RESPONSES = {
     "stabilised": "Stabilised by {who}",
     "resolved": "Resolved by {who}",
 }
-
-
-
 
 
 def alert_panel(view: AlertView, *, channel: str, ref: str, updated: bool = False) -> Panel:
@@ -56,6 +53,24 @@ def alert_panel(view: AlertView, *, channel: str, ref: str, updated: bool = Fals
                  title_align="left", subtitle=f"#{escape(channel)} · {escape(ref)}",
                  subtitle_align="right", border_style="green" if view.closed else "red",
                  highlight=False)
+
+
+def runbook_panel(entry: RunbookView, *, workload: tuple[str, ...], count: int) -> Panel:
+    """One runbook entry: the summary, then every answer of the walk, step by step."""
+    parts: list[RenderableType] = [
+        f"[bold]Root cause:[/bold] {escape(entry.root_cause)}",
+        f"[bold]Fix:[/bold] {escape(entry.fix)}",
+        f"[bold]Prevention:[/bold] {escape(entry.prevention)}",
+    ]
+    for step in entry.answers:
+        parts += _section(f"{escape(step.title)} [dim]({escape(step.by)}, {when(step.at)})[/dim]",
+                          [("", f"{escape(f.label)}: {escape(f.text)}") for f in step.fields])
+    total = f"{count} entr{'y' if count == 1 else 'ies'}"
+    parts += ["", f"[dim]by {escape(entry.author)}, {when(entry.created_at)} · {total} in "
+                  f"this workload's runbook[/dim]"]
+    where = " · ".join(escape(part) for part in workload if part)
+    return Panel(Group(*parts), title=f"[bold]Runbook entry: {where}[/bold]", title_align="left",
+                 border_style="blue", highlight=False)
 
 
 def when(moment: datetime) -> str:
