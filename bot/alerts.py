@@ -88,6 +88,8 @@ class AlertView:
     last_fix: RunbookView | None = None
     runbook_entries: int = 0
     playbook: list[StepView] = field(default_factory=list)
+    # the person the playbook's owner step made responsible (``resolution.owner``), once named
+    responsible: str | None = None
 
     @property
     def percent_over(self) -> float | None:
@@ -136,9 +138,10 @@ def build_alert_view(
         )
         for c in evidence.get("contributors") or []
     ]
-    steps = []
+    steps, responsible = [], None
     if playbook is not None and state is not None:
         steps = [StepView(p.step_id, p.title, p.done, p.by) for p in progress(playbook, state)]
+        responsible = _responsible(playbook, state)
     # what fixed it last time: an earlier incident's entry, not the one this one just wrote
     last = next((e for e in runbook if e.anomaly_id != anomaly.id), None)
     return AlertView(
@@ -158,4 +161,16 @@ def build_alert_view(
         last_fix=runbook_view(last) if last else None,
         runbook_entries=len(runbook),
         playbook=steps,
+        responsible=responsible,
     )
+
+
+def _responsible(playbook: Playbook, state: PlaybookState) -> str | None:
+    """The answer the playbook maps to ``resolution.owner`` (the owner step's person)."""
+    ref = playbook.resolution.owner
+    if ref is None:
+        return None
+    step_id, field_id = ref.split(".")
+    record = state.steps.get(step_id)
+    answer = record.values.get(field_id) if record else None
+    return answer if isinstance(answer, str) and answer else None

@@ -41,7 +41,7 @@ __all__ = ["DEMO_ANSWERS", "ConsoleSender", "PreferOption", "alert_panel", "run_
 # The classic incident of the demo data: an agent release switched on verbose logging on a
 # high-volume workload. A user field left out of a script is answered with the acting user.
 DEMO_ANSWERS: Mapping[str, Mapping[str, object]] = {
-    "owner": {"note": "Taking this one; the agent team is on call this week."},
+    "owner": {"owner": "priya", "note": "Priya is on call for the agent team this week."},
     "what_changed": {
         "change": "logging",
         "note": "Log ingestion jumped right after the agent release; DEBUG is on in production.",

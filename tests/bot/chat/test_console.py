@@ -249,8 +249,8 @@ def test_the_runbook_entry_keeps_every_answer_of_every_step(engine, settings):
     assert f"what was done: {action})" in summary  # in the fix, which Slack and /cost show
     for step in default_playbook(settings).steps:
         assert f"{step.title} (demo-user, " in entry
-    for text in ("Responsible person: demo-user",
-                 "Note: Taking this one; the agent team is on call this week.",
+    for text in ("Responsible person: priya",
+                 "Note: Priya is on call for the agent team this week.",
                  "What most likely changed?: Logging (verbosity, retention, ingestion)",
                  "What do you see?: Log ingestion jumped right after the agent release;",
                  f"What was done: {action}",
@@ -261,3 +261,14 @@ def test_the_runbook_entry_keeps_every_answer_of_every_step(engine, settings):
     fields = {(s["step"], f["label"]): f["text"] for s in stored.answers for f in s["fields"]}
     assert fields[("stabilise", "What was done")] == action
     assert len(fields) == 10
+
+
+def test_the_card_names_the_person_the_owner_step_made_responsible(engine, settings):
+    anomaly_id = add_anomaly(engine)
+
+    out = run(engine, settings, anomaly_id)
+
+    before, after = out.split("Playbook step 2 of 5", 1)
+    assert "responsible" not in before[:before.index("Playbook step 1 of 5")]
+    assert "owner team-ai · responsible priya · phase run" in after  # the tag owner stays
+    assert "owner team-ai · responsible priya" in out[out.rindex("Spend anomaly:"):]
