@@ -85,7 +85,8 @@ def _figures(view: AlertView) -> list[str]:
     lines = [
         f"[bold]{money(view.impact_usd)}[/bold] over expected so far · "
         f"[bold]{money(view.projected_daily_usd)}[/bold] per day if it continues · {over}",
-        f"Since {when(view.started_at)} · owner {escape(view.owner or 'not set')}"
+        f"{escape(view.kind)} since {when(view.started_at)} · "
+        f"owner {escape(view.owner or 'not set')}"
         + (f" · responsible [bold]{escape(view.responsible)}[/bold]" if view.responsible else "")
         + f" · phase {escape(view.phase or 'not set')} · peak {money(view.peak_hourly_usd)}/h",
     ]
