@@ -71,6 +71,7 @@ class ConsoleSender:
 
     References are ``console-1``, ``console-2`` ... in the order messages were printed; the keys
     are kept in memory so the outbox's ``find_sent`` check works as it does with Slack.
+    ``last_anomaly`` is the anomaly of the card printed last: the one a key typed alone acts on.
     """
 
     platform = "console"
@@ -80,14 +81,17 @@ class ConsoleSender:
         self.chart_dir = chart_dir
         self._count = 0
         self._sent: dict[tuple[str, str], str] = {}
+        self.last_anomaly: int | None = None
 
     def post_alert(self, channel: str, view: AlertView, *, key: str) -> str:
         ref = self._remember(channel, key)
         self.console.print(alert_panel(view, channel=channel, ref=ref))
+        self.last_anomaly = view.anomaly_id
         return ref
 
     def update_alert(self, channel: str, ref: str, view: AlertView) -> None:
         self.console.print(alert_panel(view, channel=channel, ref=ref, updated=True))
+        self.last_anomaly = view.anomaly_id
 
     def reply(self, channel: str, ref: str, notice: Notice, *, key: str) -> str:
         own = self._remember(channel, key)

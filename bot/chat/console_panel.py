@@ -50,7 +50,8 @@ def alert_panel(view: AlertView, *, channel: str, ref: str, updated: bool = Fals
         parts += ["", Text(hints, style="dim")]
     title = f"[bold]Spend anomaly: {escape(view.title)}[/bold]"
     return Panel(Group(*parts), title=title + (" (updated)" if updated else ""),
-                 title_align="left", subtitle=f"#{escape(channel)} · {escape(ref)}",
+                 title_align="left",
+                 subtitle=f"anomaly {view.anomaly_id} · #{escape(channel)} · {escape(ref)}",
                  subtitle_align="right", border_style="green" if view.closed else "red",
                  highlight=False)
 

@@ -43,6 +43,9 @@ YES, NO = {"y", "yes"}, {"n", "no"}
 
 
 class Lines(Protocol):
+    # print what was read after the prompt (input that is not a terminal shows nothing)
+    echo: bool
+
     def readline(self) -> str:
         """The next line with its newline; ``""`` at the end of the input."""
         ...
@@ -217,6 +220,8 @@ def ask(console: Console, prompt: str, lines: Lines | None) -> str:
     if not line:
         console.print()
         raise EOFError("the input ended")
+    if lines.echo:
+        console.print(escape(line.strip()), highlight=False)
     return line.strip()
 
 
