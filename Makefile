@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Starts afresh in .demo/ each time (data, database, charts); writes nothing else.
 demo: $(STAMP)
-	$(BIN)/spendwatch demo
+	$(BIN)/spendwatch demo --workdir .demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -26,5 +27,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py --rows 1000000 --repeat 3
 
+# also what demos before .demo/ left in the repository root
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info demo-data spendwatch-demo.db quarantine
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info .demo
+	rm -rf demo-data spendwatch-demo.db spendwatch-demo.db-wal spendwatch-demo.db-shm \
+		console-*-chart.png

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.levers import Lever, levers_for_services
-from bot.playbook import Playbook, PlaybookState, progress
+from bot.playbook import AnsweredStep, Playbook, PlaybookState, progress
+from bot.playbook.answers import from_records
 from storage.models import Anomaly, RunbookEntry
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "StepView",
     "build_alert_view",
     "main_service",
+    "runbook_view",
 ]
 
 # what people did about an anomaly, in the order it usually happens
@@ -45,6 +47,8 @@ class RunbookView:
     root_cause: str
     fix: str
     prevention: str
+    # every answer of the walk that wrote the entry (none for entries from before they were kept)
+    answers: tuple[AnsweredStep, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class AlertView:
     last_fix: RunbookView | None = None
     runbook_entries: int = 0
     playbook: list[StepView] = field(default_factory=list)
+    # the person the playbook's owner step made responsible (``resolution.owner``), once named
+    responsible: str | None = None
 
     @property
     def percent_over(self) -> float | None:
@@ -102,6 +108,11 @@ class AlertView:
     @property
     def title(self) -> str:
         return f"{self.project} · {self.environment}"
+
+
+def runbook_view(entry: RunbookEntry) -> RunbookView:
+    return RunbookView(entry.created_at, entry.author, entry.root_cause, entry.fix,
+                       entry.prevention, tuple(from_records(entry.answers)))
 
 
 def main_service(anomaly: Anomaly) -> str:
@@ -127,9 +138,10 @@ def build_alert_view(
         )
         for c in evidence.get("contributors") or []
     ]
-    steps = []
+    steps, responsible = [], None
     if playbook is not None and state is not None:
         steps = [StepView(p.step_id, p.title, p.done, p.by) for p in progress(playbook, state)]
+        responsible = _responsible(playbook, state)
     # what fixed it last time: an earlier incident's entry, not the one this one just wrote
     last = next((e for e in runbook if e.anomaly_id != anomaly.id), None)
     return AlertView(
@@ -146,8 +158,19 @@ def build_alert_view(
         snoozed_until=anomaly.snoozed_until, escalated=anomaly.escalated_at is not None,
         contributors=contributors,
         levers=levers_for_services([(c.service, "") for c in contributors[:3]]),
-        last_fix=RunbookView(last.created_at, last.author, last.root_cause, last.fix,
-                             last.prevention) if last else None,
+        last_fix=runbook_view(last) if last else None,
         runbook_entries=len(runbook),
         playbook=steps,
+        responsible=responsible,
     )
+
+
+def _responsible(playbook: Playbook, state: PlaybookState) -> str | None:
+    """The answer the playbook maps to ``resolution.owner`` (the owner step's person)."""
+    ref = playbook.resolution.owner
+    if ref is None:
+        return None
+    step_id, field_id = ref.split(".")
+    record = state.steps.get(step_id)
+    answer = record.values.get(field_id) if record else None
+    return answer if isinstance(answer, str) and answer else None

@@ -7,11 +7,10 @@ cause are printed as one clear message and exit with status 2; no traceback.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +21,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from bot import cost_report, render, reports
+from bot.demo import DEMO_DIR, run_demo
 from bot.demodata import write_demo_data
 from bot.ingest import IngestReport, ingest_path
 from bot.pipeline import poll_store
@@ -226,75 +226,15 @@ def demo_data(
 
 @app.command()
 def demo(
-    workdir: Annotated[Path, typer.Option(help="Where the demo database and data go.")] = Path(
-        "."),
+    workdir: Annotated[Path, typer.Option(
+        help="The demo's own folder: its data, database and charts, started afresh each run."
+    )] = DEMO_DIR,
 ) -> None:
     """The main job on embedded defaults: generated FOCUS data, SQLite, console output."""
-    data = workdir / "demo-data"
-    settings = Settings(
-        database_url=f"sqlite:///{(workdir / 'spendwatch-demo.db').resolve()}",
-        quarantine_dir=workdir / "quarantine",
-    )
-    console.rule("spendwatch demo")
-    console.print("Generating four weeks of FOCUS exports of AI and cloud spend ...")
-    for path in write_demo_data(data, days=28):
-        console.print(f"  {path}")
-    services = build_services(settings)
-    try:
-        report = _ingest_with_progress(services, data, currency=None, force=False)
-        render.print_ingest(report)
-        with services.engine.connect() as connection:
-            _, newest = repo.data_range(connection=connection)
-            assert newest is not None
-            period = reports.period_for("7d", as_of=newest + timedelta(hours=1))
-            points = repo.load_points(connection=connection, start=period.previous_start,
-                                      end=period.end)
-    finally:
-        services.close()
-    render.print_summary(reports.summarise(points, period=period, by="project"), project=None,
-                   environment=None)
-    render.print_summary(reports.summarise(points, period=period, by="service"), project=None,
-                   environment=None)
-    render.print_unallocated(points, period)
-    console.rule("What hourly detection caught over these four weeks")
-    labels_path = data / "labels.json"
-    labels = json.loads(labels_path.read_text()) if labels_path.exists() else None
-    render.print_replay(replay(data, settings).alerts, labels)
-    console.rule("Anomalies going on now")
-    services = build_services(settings)
-    try:
-        result = poll_store(engine=services.engine, settings=settings)
-    finally:
-        services.close()
-    render.print_anomalies(result.open)
-    if result.open:
-        _demo_chat_loop(settings, result.open, workdir)
-    console.rule("done")
+    run_demo(workdir=workdir, interactive=sys.stdin.isatty())
     if sys.stdin.isatty():
         console.print("Try: .venv/bin/spendwatch costs --config <your config>  "
                       "(or SPENDWATCH_CONFIG) on your own exports.")
-
-
-def _demo_chat_loop(settings: Settings, incidents: list, workdir: Path) -> None:
-    """The whole loop in the console chat: alert, acknowledge, the playbook, the runbook."""
-    from bot.chat.console import run_console_loop
-    from storage.chatops import get_anomaly
-
-    live = max(incidents, key=lambda incident: incident.impact_usd)
-    console.rule("The alert in the owner's channel, and the playbook walk (console chat)")
-    services = build_services(settings)
-    try:
-        with session_scope(services.engine) as session:
-            stored = get_anomaly(db_session=session, anomaly_id=live.id)
-            response = stored.response if stored else "none"
-        if response != "none":
-            console.print(f"This anomaly was already {response} in an earlier demo run (see "
-                          f"its runbook with --workdir pointing elsewhere for a fresh walk).")
-            return
-        run_console_loop(services=services, anomaly_id=live.id, console=console,
-                         interactive=sys.stdin.isatty(), chart_dir=workdir)
-    finally:
-        services.close()
 
 
 @app.command()

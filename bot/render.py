@@ -153,6 +153,7 @@ def print_unallocated(points: pd.DataFrame, period: reports.Period, *, by: str =
 
 
 def print_anomalies(incidents: list[Incident]) -> None:
+    """The incidents going on now, each with its kind as it stands (see :func:`print_replay`)."""
     if not incidents:
         console.print("No anomalies going on: spend is within what is normal for each workload.")
         return
@@ -182,7 +183,12 @@ def print_anomalies(incidents: list[Incident]) -> None:
 
 
 def print_replay(alerts: list[dict], labels: dict | None) -> None:  # type: ignore[type-arg]
-    """Alerts an hourly replay opened; with labels, which seeded incidents they caught."""
+    """Alerts an hourly replay opened; with labels, which seeded incidents they caught.
+
+    The kind column is the incident's kind when the replay ended (``bot.replay.replay``), so
+    an incident still going on reads the same here as in :func:`print_anomalies` and on its
+    chat message: one incident, one kind label.
+    """
     table = Table(title="Alerts, as the hourly polls raised them", title_justify="left")
     for column in ("detected", "workload", "kind", "top contributor", "over expected"):
         table.add_column(column, justify="right" if column == "over expected" else "left")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bot.allocation import Allocator
-from bot.anomalies import Lifecycle
+from bot.anomalies import Incident, Lifecycle
 from bot.detection.engine import LINE_KEYS, SpendMatrix, detect_hour, thresholds_for_matrix
 from bot.ingest import convert_currency, spread_hours
 from bot.settings import Settings
@@ -76,7 +76,14 @@ def replay(
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
 ) -> ReplayResult:
-    """Alerts opened by hourly polls over the data at ``path`` (``start``/``end``: poll times)."""
+    """Alerts opened by hourly polls over the data at ``path`` (``start``/``end``: poll times).
+
+    Each line is the incident as the poll that opened it saw it (when, how much, which
+    contributors), except its ``kind``: one incident carries one kind label everywhere it is
+    shown, and that is the kind it has when the replay ends, the label the store, the chat
+    message and ``detect`` show. The lifecycle refines it while the incident lasts (a spike
+    still elevated after six hours is a level shift), so the later label is the truer one.
+    """
     points, rejected = load_usage_points(path, settings)
     if points.empty:
         return ReplayResult([], 0, 0, rejected)
@@ -91,15 +98,16 @@ def replay(
         quiet_hours=detection.quiet_hours_to_resolve,
         reopen_hours=detection.reopen_within_hours,
     )
-    alerts: list[dict[str, object]] = []
+    opened: list[tuple[dict[str, object], Incident]] = []
     polls = 0
     for index, now in _poll_times(matrix, start, end):
         pending = _reveal(matrix, pending, now)
         findings = detect_hour(matrix, index, table, warmup_hours=detection.warmup_days * 24)
         for event in lifecycle.apply(findings, now=now):
             if event.kind == "opened" and event.alert:
-                alerts.append(event.incident.to_alert())
+                opened.append((event.incident.to_alert(), event.incident))
         polls += 1
+    alerts = [{**alert, "kind": incident.kind} for alert, incident in opened]
     return ReplayResult(alerts, polls, len(matrix.lines), rejected)
 
 

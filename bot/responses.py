@@ -24,12 +24,14 @@ from bot.playbook import (
     Playbook,
     PlaybookState,
     Step,
+    answered_steps,
     load_playbooks,
     next_step,
     resolution,
     start,
     submit,
 )
+from bot.playbook.answers import to_records
 from bot.settings import Settings
 from storage import chatops
 from storage import repositories as repo
@@ -235,13 +237,15 @@ def submit_step(*, db_session: Session, settings: Settings, playbook: Playbook,
 
 def _finish(db_session: Session, playbook: Playbook, anomaly: Anomaly, state: PlaybookState,
             user: str, now: datetime) -> None:
+    """File the runbook entry: the summary, and every answer of every step beside it."""
     done = resolution(playbook, state)
     entry = RunbookEntry(
         project=anomaly.project, environment=anomaly.environment,
         service_name=main_service(anomaly), anomaly_id=anomaly.id,
-        root_cause=_with(done.root_cause, "changed", done.what_changed),
-        fix=_with(done.fix, "lever", done.lever), prevention=done.prevention,
-        author=user, created_at=now,
+        root_cause=_with(done.root_cause, ("changed", done.what_changed)),
+        fix=_with(done.fix, ("lever", done.lever), ("what was done", done.action_taken)),
+        prevention=done.prevention, author=user, created_at=now,
+        answers=to_records(answered_steps(playbook, state)),
     )
     chatops.add_runbook_entry(db_session=db_session, entry=entry)
     _respond(anomaly, "resolved", user, now, note=done.root_cause[:2000])
@@ -250,8 +254,10 @@ def _finish(db_session: Session, playbook: Playbook, anomaly: Anomaly, state: Pl
             {"runbook_entry": entry.id})
 
 
-def _with(text: str, label: str, extra: str | None) -> str:
-    return f"{text} ({label}: {extra})" if extra else text
+def _with(text: str, *extras: tuple[str, str | None]) -> str:
+    """``text (label: extra; label: extra)``, leaving out the extras nobody gave."""
+    given = "; ".join(f"{label}: {extra}" for label, extra in extras if extra)
+    return f"{text} ({given})" if given else text
 
 
 def _anomaly(db_session: Session, anomaly_id: int) -> Anomaly:

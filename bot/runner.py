@@ -4,7 +4,8 @@
 * ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET``: HTTP mode on ``--port`` (``/slack/events``,
   signatures verified; ``/healthz``);
 * ``SLACK_API_URL`` overrides the Web API base URL (GovSlack, tests);
-* no Slack settings: the console chat.
+* no Slack settings: the console chat (alerts printed as cards; the keys they offer, ``help``
+  and ``/cost`` read from standard input, see ``bot.chat.console_input``).
 
 :class:`Runtime` holds the running parts so tests (and ``bench/slack_ack.py``) can start and
 stop the real thing in-process. Secrets are read here, used, and never logged.
@@ -13,6 +14,7 @@ stop the real thing in-process. Secrets are read here, used, and never logged.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +74,7 @@ class Runtime:
     port: int = 3000
     host: str = "0.0.0.0"
     schedule: bool = True
+    stdin: Any = None  # console mode reads it (default: sys.stdin)
     playbook: Playbook = field(init=False)
     parts: dict[str, Any] = field(default_factory=dict)
 
@@ -93,6 +96,8 @@ class Runtime:
             except BaseException:
                 self.stop()  # no threads left behind by a start that failed
                 raise
+        if self.mode.name == "console":
+            self._start_console_input(deliverer)
         if self.schedule:
             scheduler = build_scheduler(self.services, platforms=(sender.platform,),
                                         worker=worker)
@@ -101,6 +106,8 @@ class Runtime:
         return self
 
     def stop(self) -> None:
+        if self.parts.get("console_input") is not None:
+            self.parts["console_input"].stop()
         if "scheduler" in self.parts:
             self.parts["scheduler"].shutdown(wait=False)
         if "http" in self.parts:
@@ -128,6 +135,14 @@ class Runtime:
         client = make_client(self.mode.bot_token or "", base_url=self.mode.api_url)
         self.parts["client"] = client
         return SlackSender(client)
+
+    def _start_console_input(self, deliverer: Deliverer) -> None:
+        from bot.chat.console_input import start_console_input
+        from bot.render import console
+
+        self.parts["console_input"] = start_console_input(
+            services=self.services, deliverer=deliverer, console=console,
+            stream=self.stdin if self.stdin is not None else sys.stdin)
 
     def _start_slack(self, worker: DeliveryWorker) -> None:
         from bot.chat.slack.app import build_app, serve_http

@@ -240,6 +240,8 @@ class RunbookEntry(SQLModel, table=True):
     prevention: str
     author: str = Field(max_length=100)
     created_at: datetime
+    # every answer of the playbook walk: [{step, title, by, at, fields: [{label, text}]}]
+    answers: list[Any] = Field(default_factory=list, sa_column=Column(JSON))
 
 
 class AuditLog(SQLModel, table=True):

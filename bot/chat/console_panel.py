@@ -1,4 +1,4 @@
-"""The alert as a rich panel: a pure function of the alert view, for the console chat.
+"""The alert and a runbook entry as rich panels: pure functions of the views, for the console.
 
 Everything that came from tags, YAML or people is escaped with rich's ``escape``, so a project
 called ``[bold red]x[/]`` prints as those characters.
@@ -14,10 +14,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bot.alerts import AlertView, ContributorView
+from bot.alerts import AlertView, ContributorView, RunbookView
 from bot.render import money
 
-__all__ = ["alert_panel", "when"]
+__all__ = ["alert_panel", "runbook_panel", "when"]
 
 MAX_CONTRIBUTORS = 5
 MAX_LEVERS = 4
@@ -29,9 +29,6 @@ _RESPONSES = {
     "stabilised": "Stabilised by {who}",
     "resolved": "Resolved by {who}",
 }
-
-
-
 
 
 def alert_panel(view: AlertView, *, channel: str, ref: str, updated: bool = False) -> Panel:
@@ -53,9 +50,28 @@ def alert_panel(view: AlertView, *, channel: str, ref: str, updated: bool = Fals
         parts += ["", Text(hints, style="dim")]
     title = f"[bold]Spend anomaly: {escape(view.title)}[/bold]"
     return Panel(Group(*parts), title=title + (" (updated)" if updated else ""),
-                 title_align="left", subtitle=f"#{escape(channel)} · {escape(ref)}",
+                 title_align="left",
+                 subtitle=f"anomaly {view.anomaly_id} · #{escape(channel)} · {escape(ref)}",
                  subtitle_align="right", border_style="green" if view.closed else "red",
                  highlight=False)
+
+
+def runbook_panel(entry: RunbookView, *, workload: tuple[str, ...], count: int) -> Panel:
+    """One runbook entry: the summary, then every answer of the walk, step by step."""
+    parts: list[RenderableType] = [
+        f"[bold]Root cause:[/bold] {escape(entry.root_cause)}",
+        f"[bold]Fix:[/bold] {escape(entry.fix)}",
+        f"[bold]Prevention:[/bold] {escape(entry.prevention)}",
+    ]
+    for step in entry.answers:
+        parts += _section(f"{escape(step.title)} [dim]({escape(step.by)}, {when(step.at)})[/dim]",
+                          [("", f"{escape(f.label)}: {escape(f.text)}") for f in step.fields])
+    total = f"{count} entr{'y' if count == 1 else 'ies'}"
+    parts += ["", f"[dim]by {escape(entry.author)}, {when(entry.created_at)} · {total} in "
+                  f"this workload's runbook[/dim]"]
+    where = " · ".join(escape(part) for part in workload if part)
+    return Panel(Group(*parts), title=f"[bold]Runbook entry: {where}[/bold]", title_align="left",
+                 border_style="blue", highlight=False)
 
 
 def when(moment: datetime) -> str:
@@ -70,8 +86,10 @@ def _figures(view: AlertView) -> list[str]:
     lines = [
         f"[bold]{money(view.impact_usd)}[/bold] over expected so far · "
         f"[bold]{money(view.projected_daily_usd)}[/bold] per day if it continues · {over}",
-        f"Since {when(view.started_at)} · owner {escape(view.owner or 'not set')} · "
-        f"phase {escape(view.phase or 'not set')} · peak {money(view.peak_hourly_usd)}/h",
+        f"{escape(view.kind)} since {when(view.started_at)} · "
+        f"owner {escape(view.owner or 'not set')}"
+        + (f" · responsible [bold]{escape(view.responsible)}[/bold]" if view.responsible else "")
+        + f" · phase {escape(view.phase or 'not set')} · peak {money(view.peak_hourly_usd)}/h",
     ]
     return lines + ([f"[dim]Expected = {escape(view.baseline)}[/dim]"] if view.baseline else [])
 

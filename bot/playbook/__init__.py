@@ -6,6 +6,7 @@ Pure domain code: no chat, no database. The chat side renders a modal per
 runbook entry for the workload.
 """
 
+from bot.playbook.answers import AnsweredField, AnsweredStep, answered_steps
 from bot.playbook.engine import (
     ChecklistAnswer,
     PlaybookIncompleteError,
@@ -34,6 +35,8 @@ from bot.playbook.schema import (
 )
 
 __all__ = [
+    "AnsweredField",
+    "AnsweredStep",
     "AnyField",
     "ChecklistAnswer",
     "ChecklistField",
@@ -52,6 +55,7 @@ __all__ = [
     "StepProgress",
     "TextField",
     "UserField",
+    "answered_steps",
     "load_playbook",
     "load_playbooks",
     "next_step",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -133,30 +132,6 @@ def test_db_upgrade_reports_the_revision(tmp_path):
     assert result.returncode == 0, result.stderr
     head = ScriptDirectory.from_config(alembic_config(make_engine("sqlite://"))).get_current_head()
     assert f"database at revision {head}" in result.stdout
-
-
-def test_demo_runs_to_the_end_without_a_terminal(tmp_path):
-    result = spendwatch("demo", "--workdir", str(tmp_path), cwd=tmp_path, stdin="")
-    assert result.returncode == 0, result.stderr
-    assert "support-agent" in result.stdout
-    assert "Unallocated spend" in result.stdout
-    assert "of 7 seeded incidents caught" in result.stdout
-    live = result.stdout.split("Anomalies going on now", 1)[1]
-    assert "support-agent / prod" in live and "AmazonCloudWatch" in live
-    chat = live.split("console chat", 1)[1]  # the whole loop, ending with a runbook entry
-    assert "Spend anomaly: support-agent" in chat and "acknowledged this anomaly" in chat
-    assert "Playbook step 5 of 5: Document" in chat and "Runbook entry:" in chat
-    assert (tmp_path / "spendwatch-demo.db").exists()
-    # a second run re-delivers the same periods: nothing is counted twice
-    points = _count_points(tmp_path / "spendwatch-demo.db")
-    again = spendwatch("demo", "--workdir", str(tmp_path), cwd=tmp_path, stdin="")
-    assert again.returncode == 0, again.stderr
-    assert _count_points(tmp_path / "spendwatch-demo.db") == points
-
-
-def _count_points(db: Path) -> int:
-    with sqlite3.connect(db) as connection:
-        return connection.execute("SELECT COUNT(*) FROM cost_point").fetchone()[0]
 
 
 def test_a_usage_error_is_explained_without_a_traceback(tmp_path):

@@ -64,3 +64,32 @@ def test_replay_sees_only_rows_whose_charge_period_has_ended(tmp_path):
     assert len(alerts) == 1
     assert alerts[0]["detected_at"] == "2026-09-29T00:00:00Z"
     assert alerts[0]["top_contributors"][0]["service"] == "Amazon SageMaker"
+
+
+def test_an_alert_line_carries_the_kind_its_incident_has_in_the_store(tmp_path):
+    """One incident, one kind label: replay's line, the store, `detect` and the chat agree."""
+    from bot.demodata import write_demo_data
+    from bot.ingest import ingest_path
+    from bot.pipeline import poll_store
+    from bot.replay import replay
+    from bot.settings import Settings
+    from bot.wiring import build_services
+
+    data = tmp_path / "data"
+    write_demo_data(data, days=14)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'sw.db'}",
+                        quarantine_dir=tmp_path / "quarantine")
+    services = build_services(settings)
+    try:
+        ingest_path(engine=services.engine, settings=settings, path=data)
+        going_on = poll_store(engine=services.engine, settings=settings).open
+    finally:
+        services.close()
+
+    lines = {(a["project"], a["environment"], a["started_at"]): a["kind"]
+             for a in replay(data, settings).alerts}
+    assert any(i.kind == "level-shift" for i in going_on)  # grew from a spike while it lasted
+    for incident in going_on:
+        alert = incident.to_alert()
+        assert lines[(alert["project"], alert["environment"], alert["started_at"])] == \
+            incident.kind

@@ -57,6 +57,11 @@ def run(engine: Engine, settings: Settings, anomaly_id: int, **options: object) 
     return console.export_text()
 
 
+def flat(out: str) -> str:
+    """The text without panel borders and line breaks, as one line of words."""
+    return " ".join(out.replace("│", " ").split())
+
+
 def test_the_whole_loop_reads_like_the_chat(engine, settings):
     anomaly_id = add_anomaly(engine)
 
@@ -79,7 +84,7 @@ def test_the_whole_loop_reads_like_the_chat(engine, settings):
     assert "✓ Document — demo-user" in out and "Playbook (5/5 done)" in out
     assert "Runbook entry: support-agent · production · CloudWatch Logs" in out
     assert "Agent release 2.14 shipped with DEBUG logging enabled" in out
-    assert "(lever: Lower log verbosity and sample debug logs)" in out  # the chosen one
+    assert "(lever: Lower log verbosity and sample debug logs; what was done:" in flat(out)
     closed_panel = out[out.rindex("Spend anomaly:"):]
     assert "Resolved by demo-user" in closed_panel
     assert "[p]laybook" not in closed_panel and "[r]unbook" in closed_panel
@@ -202,3 +207,68 @@ def test_the_status_line_and_the_buttons_that_still_apply(engine, settings, chan
     assert status in out
     assert ("[p]laybook  [s]nooze  [e]xpected" in out) == still_open
     assert "[x] escalate" not in out and "[a]cknowledge" not in out
+
+
+def test_a_choice_out_of_range_is_refused_as_it_is_typed(engine, settings, monkeypatch):
+    anomaly_id = add_anomaly(engine)
+    typed = iter([
+        "", "",                          # owner: the acting user, no note
+        "12",                            # nine causes are offered: refused at once ...
+        "logging",                       # ... the option's value is fine too
+        "DEBUG left on after the release",
+        "0", "1", "LOG_LEVEL back to INFO",
+        *["y"] * 6,
+        "Debug logging left on", "INFO again", "Release check on log level",
+    ])
+    asked: list[str] = []
+
+    def answer(*_: object) -> str:
+        value = next(typed)
+        asked.append(value)
+        return value
+
+    monkeypatch.setattr("builtins.input", answer)
+
+    out = run(engine, settings, anomaly_id, interactive=True)
+
+    refused = out[out.index("number: "):out.index("What do you see?")]
+    assert "12 is not one of the choices; type a number from 1 to 9." in refused
+    assert "0 is not one of the choices; type a number from 1 to" in out
+    assert "Debug logging left on (changed: Logging (verbosity, retention, ingestion))" in out
+    assert asked[-1] == "Release check on log level"  # every answer was used, none twice
+
+
+def test_the_runbook_entry_keeps_every_answer_of_every_step(engine, settings):
+    anomaly_id = add_anomaly(engine)
+
+    out = run(engine, settings, anomaly_id)
+
+    entry = out[out.index("Runbook entry:"):]
+    action = "Set LOG_LEVEL=INFO on the agent workers and sampled request logs at 5%."
+    summary = flat(entry)
+    assert f"what was done: {action})" in summary  # in the fix, which Slack and /cost show
+    for step in default_playbook(settings).steps:
+        assert f"{step.title} (demo-user, " in entry
+    for text in ("Responsible person: priya",
+                 "Note: Priya is on call for the agent team this week.",
+                 "What most likely changed?: Logging (verbosity, retention, ingestion)",
+                 "What do you see?: Log ingestion jumped right after the agent release;",
+                 f"What was done: {action}",
+                 "Before re-enabling full capacity: Done: A cost alert or budget guardrail"):
+        assert text in summary, text
+    with session_scope(engine) as session:
+        stored = session.exec(select(RunbookEntry)).one()
+    fields = {(s["step"], f["label"]): f["text"] for s in stored.answers for f in s["fields"]}
+    assert fields[("stabilise", "What was done")] == action
+    assert len(fields) == 10
+
+
+def test_the_card_names_the_person_the_owner_step_made_responsible(engine, settings):
+    anomaly_id = add_anomaly(engine)
+
+    out = run(engine, settings, anomaly_id)
+
+    before, after = out.split("Playbook step 2 of 5", 1)
+    assert "responsible" not in before[:before.index("Playbook step 1 of 5")]
+    assert "owner team-ai · responsible priya · phase run" in after  # the tag owner stays
+    assert "owner team-ai · responsible priya" in out[out.rindex("Spend anomaly:"):]

@@ -1,0 +1,116 @@
+"""``spendwatch demo`` (``make demo``): the whole product on generated data, in one work folder.
+
+Every run starts afresh in its work folder (``.demo`` by default): new FOCUS exports ending at
+the current hour (about a second to write, and the classic incident is then going on now), a
+new SQLite store, no charts from before. So a second run walks the alert and the playbook
+again, and a run that was interrupted (Ctrl-C, a killed terminal, mid-walk) is simply started
+again and completes. Nothing is written outside the work folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from bot import reports
+from bot.anomalies import Incident
+from bot.chat.console import run_console_loop
+from bot.demodata import write_demo_data
+from bot.ingest import ingest_path
+from bot.pipeline import poll_store
+from bot.render import (
+    console,
+    print_anomalies,
+    print_ingest,
+    print_replay,
+    print_summary,
+    print_unallocated,
+)
+from bot.replay import replay
+from bot.settings import Settings
+from bot.wiring import build_services
+from storage import repositories as repo
+
+__all__ = ["DEMO_DIR", "run_demo"]
+
+DEMO_DIR = Path(".demo")
+DATABASE = "spendwatch-demo.db"
+# what a run leaves in its work folder; the next run removes exactly these
+LEFT_BY_A_RUN = (DATABASE, f"{DATABASE}-wal", f"{DATABASE}-shm", f"{DATABASE}-journal",
+                 "demo-data", "quarantine", "charts")
+
+
+def run_demo(*, workdir: Path, interactive: bool) -> None:
+    """Generate, ingest, summarise, replay, detect, then the whole loop in the console chat."""
+    settings = fresh_workdir(workdir)
+    data = workdir / "demo-data"
+    console.rule("spendwatch demo")
+    console.print(f"Generating four weeks of FOCUS exports of AI and cloud spend in "
+                  f"{workdir} ...", highlight=False)
+    for path in write_demo_data(data, days=28):
+        console.print(f"  {path}", highlight=False)
+    _summaries(settings, data)
+    console.rule("What hourly detection caught over these four weeks")
+    labels_path = data / "labels.json"
+    labels = json.loads(labels_path.read_text()) if labels_path.exists() else None
+    print_replay(replay(data, settings).alerts, labels)
+    console.rule("Anomalies going on now")
+    services = build_services(settings)
+    try:
+        result = poll_store(engine=services.engine, settings=settings)
+    finally:
+        services.close()
+    print_anomalies(result.open)
+    if result.open:
+        _chat(settings, result.open, workdir / "charts", interactive=interactive)
+    console.rule("done")
+
+
+def fresh_workdir(workdir: Path) -> Settings:
+    """Remove what an earlier run left in ``workdir``; the settings of a run there."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in LEFT_BY_A_RUN:
+        path = workdir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    return Settings(database_url=f"sqlite:///{(workdir / DATABASE).resolve()}",
+                    quarantine_dir=workdir / "quarantine")
+
+
+def _summaries(settings: Settings, data: Path) -> None:
+    """Ingest the exports; spend of the last seven days by project and by service."""
+    services = build_services(settings)
+    try:
+        print_ingest(ingest_path(engine=services.engine, settings=settings, path=data))
+        with services.engine.connect() as connection:
+            _, newest = repo.data_range(connection=connection)
+            assert newest is not None, "the demo data was just ingested"
+            period = reports.period_for("7d", as_of=newest + timedelta(hours=1))
+            points = repo.load_points(connection=connection, start=period.previous_start,
+                                      end=period.end)
+    finally:
+        services.close()
+    for by in ("project", "service"):
+        print_summary(reports.summarise(points, period=period, by=by), project=None,
+                      environment=None)
+    print_unallocated(points, period)
+
+
+def _chat(settings: Settings, incidents: list[Incident], chart_dir: Path, *,
+          interactive: bool) -> None:
+    """The whole loop in the console chat: alert, acknowledge, the playbook, the runbook."""
+    live = max(incidents, key=lambda incident: incident.impact_usd)
+    console.rule("The alert in the owner's channel, and the playbook walk (console chat)")
+    services = build_services(settings)
+    try:
+        run_console_loop(services=services, anomaly_id=live.id, console=console,
+                         interactive=interactive, chart_dir=chart_dir)
+    except EOFError:
+        console.print("\nThe walk stopped before its end (the input ended); `make demo` "
+                      "starts it again.")
+    finally:
+        services.close()
