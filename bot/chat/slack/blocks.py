@@ -261,6 +261,8 @@ def _facts(view: AlertView) -> SectionBlock:
         ("Owner", mention(view.owner) or "_not set_"),
         ("Phase", safe(view.phase) or "_not set_"),
     ]
+    if view.responsible:  # the person the playbook's owner step named
+        facts.append(("Responsible", mention(view.responsible)))
     return SectionBlock(fields=[
         MarkdownTextObject(text=clip_mrkdwn(f"*{name}*\n{value}", MAX_FIELD_TEXT))
         for name, value in facts

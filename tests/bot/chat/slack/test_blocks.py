@@ -151,6 +151,14 @@ def test_mentions_only_for_slack_ids() -> None:
     assert f"Acknowledged by <@{BOB}>" in json.dumps(got, ensure_ascii=False)
 
 
+def test_the_alert_names_the_person_the_owner_step_made_responsible() -> None:
+    fields = json.dumps(payload(alert_view(responsible=BOB))["blocks"], ensure_ascii=False)
+    assert f"*Responsible*\\n<@{BOB}>" in fields
+    hostile = json.dumps(payload(alert_view(responsible="<!channel> priya"))["blocks"])
+    assert "&lt;!channel&gt; priya" in hostile
+    assert "Responsible" not in json.dumps(payload(alert_view())["blocks"])
+
+
 @pytest.mark.parametrize(("user", "shown"), [
     ("U0ALICE01", "<@U0ALICE01>"),
     ("W012A3CDE", "<@W012A3CDE>"),
