@@ -22,6 +22,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from bot import render, reports
+from bot.anomalies import Incident
 from bot.demodata import write_demo_data
 from bot.ingest import IngestReport, ingest_path
 from bot.pipeline import poll_store
@@ -32,6 +33,7 @@ from bot.responses import ResponseError
 from bot.settings import ConfigError, Settings, load_settings
 from bot.sources.focus import FocusFileError
 from bot.wiring import Services, build_services
+from storage import chatops
 from storage import repositories as repo
 from storage.db import current_revision, make_engine, session_scope, upgrade
 
@@ -153,12 +155,33 @@ def detect(
     services = _services(config)
     try:
         result = poll_store(engine=services.engine, settings=services.settings, days=days)
+        posted = _posted_to(services, result.open)
     finally:
         services.close()
     news = {e.incident.id for e in result.events if e.alert and e.kind in ("opened", "reopened")}
     console.print(f"Judged {result.judged_hours} new hour(s); {len(news)} new or re-opened "
-                  f"anomaly(ies).")
+                  f"anomaly(ies); {len(result.open)} going on now.")
     render.print_anomalies(result.open)
+    _print_posted(result.open, posted)
+
+
+def _posted_to(services: Services, incidents: list[Incident]) -> dict[int, list[str]]:
+    """The chat platforms each incident's alert was queued for (``spendwatch run`` does it)."""
+    with session_scope(services.engine) as session:
+        return {i.id: sorted(a.platform for a in chatops.alerts_of(db_session=session,
+                                                                   anomaly_id=i.id))
+                for i in incidents}
+
+
+def _print_posted(incidents: list[Incident], posted: dict[int, list[str]]) -> None:
+    waiting = [f"swa-{i.id}" for i in incidents if not posted.get(i.id)]
+    sent = [f"swa-{i.id} ({', '.join(posted[i.id])})" for i in incidents if posted.get(i.id)]
+    if sent:
+        console.print(f"Posted to chat: {', '.join(sent)}.")
+    if waiting:
+        them = "it to the owner's channel" if len(waiting) == 1 else "them to the owners' channels"
+        console.print(f"Not posted to chat yet: {', '.join(waiting)}; `spendwatch run` posts "
+                      f"{them}.")
 
 
 @app.command("replay")
