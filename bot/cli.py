@@ -396,6 +396,7 @@ def main() -> None:
         app()  # typer reports usage errors itself (exit status 2)
     except (ConfigError, UserError, FocusFileError, reports.ReportError, PlaybookError,
             ResponseError) as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        # one line even in a pipe or a log, where rich would wrap at 80 columns
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 

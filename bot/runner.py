@@ -23,7 +23,7 @@ from bot.outbox import Deliverer
 from bot.playbook import Playbook
 from bot.responses import default_playbook, load_alert_view
 from bot.scheduler import DeliveryWorker, build_scheduler
-from bot.settings import ConfigError
+from bot.settings import ConfigError, check_sources
 from bot.wiring import Services
 
 __all__ = ["Mode", "Runtime", "choose_mode"]
@@ -76,6 +76,7 @@ class Runtime:
     parts: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> Runtime:
+        check_sources(self.services.settings)  # a mistyped path stops here, not every poll
         self.playbook = default_playbook(self.services.settings)  # a broken YAML stops here
         sender = self._sender()
         deliverer = Deliverer(

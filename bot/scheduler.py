@@ -31,6 +31,7 @@ from bot.ingest import ingest_path
 from bot.outbox import Deliverer
 from bot.pipeline import PollResult, poll_store
 from bot.responses import announce, notify, post_escalation
+from bot.sources.focus import FocusFileError
 from bot.wiring import Services
 from storage import chatops
 from storage.db import job_lock, session_scope
@@ -79,13 +80,16 @@ def _post(session: Session, services: Services, anomaly_id: int, platforms: tupl
 
 
 def _ingest_sources(services: Services) -> None:
-    for source in services.settings.sources:
+    for index, source in enumerate(services.settings.sources):
         try:
             report = ingest_path(engine=services.engine, settings=services.settings,
                                  path=source.path, source_label=source.label,
                                  default_currency=source.currency)
             for failed in report.failed:
                 log.warning("source %s: %s", source.label, failed.message)
+        except FocusFileError as exc:  # e.g. the folder went away after the start-up check
+            log.warning("source %s (sources.%d.path): %s; detection goes on with the store",
+                        source.label, index, exc)
         except Exception:
             log.exception("source %s could not be ingested; detection goes on with the store",
                           source.label)

@@ -104,3 +104,30 @@ def test_run_refuses_a_broken_playbook_at_start_with_the_line(tmp_path: Path):
     message = result.stderr.replace("\n", "")  # the terminal width wraps long paths
     assert "default.yml, line 3" in message
     assert "Traceback" not in result.stderr
+
+
+def run_once(config: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`spendwatch run` as a user starts it, expected to stop by itself (refused at start)."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SPENDWATCH_"))}
+    return subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(config)],
+                          cwd=REPO, env={**full, **(env or {})}, capture_output=True, text=True,
+                          timeout=60)
+
+
+def assert_one_line(result: subprocess.CompletedProcess, *expected: str) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for text in expected:
+        assert text in lines[0]
+    return lines[0]
+
+
+def test_run_refuses_a_source_that_does_not_exist_in_one_line(tmp_path: Path):
+    config = tmp_path / "spendwatch.yml"
+    config.write_text(f"database_url: sqlite:///{tmp_path / 'sw.db'}\n"
+                      "sources:\n  - path: exports/focus\n")
+    line = assert_one_line(run_once(config), "sources.0.path",
+                           str(tmp_path / "exports" / "focus"), "no such file or folder")
+    assert "correct the path" in line

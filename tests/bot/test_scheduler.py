@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from sqlmodel import Session, select
 from bot.ingest import ingest_path
 from bot.runner import Mode, Runtime
 from bot.scheduler import _reopened, poll
-from bot.settings import load_settings
+from bot.settings import FocusSourceSettings, load_settings
 from bot.wiring import build_services
 from storage import chatops
 from storage.models import Alert, Anomaly, OutboxMessage
@@ -158,3 +159,24 @@ def test_an_anomaly_that_ended_before_run_started_is_not_posted_late(config: Pat
             assert session.exec(select(OutboxMessage)).all() == []
     finally:
         services.close()
+
+
+def test_a_source_that_went_missing_is_one_warning_and_the_poll_goes_on(
+        config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    drop = tmp_path / "drop"
+    export(drop / "e.csv", hours=HOURS, live_until=HOURS)
+    settings = load_settings(config)
+    services = build_services(settings.model_copy(update={
+        "sources": [FocusSourceSettings(path=drop, name="drop")]}))
+    try:
+        assert poll(services, platforms=("slack",)).open  # the first poll read the folder
+        (drop / "e.csv").unlink()
+        drop.rmdir()  # the mount went away while running
+        with caplog.at_level(logging.WARNING):
+            result = poll(services, platforms=("slack",))
+    finally:
+        services.close()
+    assert len(result.open) == len(LIVE), "detection went on with what is in the store"
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "sources.0.path" in warning.getMessage() and str(drop) in warning.getMessage()
+    assert warning.exc_info is None, "a missing folder is not a crash: no traceback"
