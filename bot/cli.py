@@ -23,6 +23,7 @@ from rich.table import Table
 
 from bot import render, reports
 from bot.anomalies import Incident
+from bot.chat.port import ChatUnavailable
 from bot.demodata import write_demo_data
 from bot.ingest import IngestReport, ingest_path
 from bot.pipeline import poll_store
@@ -395,7 +396,7 @@ def main() -> None:
     try:
         app()  # typer reports usage errors itself (exit status 2)
     except (ConfigError, UserError, FocusFileError, reports.ReportError, PlaybookError,
-            ResponseError) as exc:
+            ResponseError, ChatUnavailable) as exc:
         # one line even in a pipe or a log, where rich would wrap at 80 columns
         errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)

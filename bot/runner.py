@@ -6,6 +6,9 @@
 * ``SLACK_API_URL`` overrides the Web API base URL (GovSlack, tests);
 * no Slack settings: the console chat.
 
+Start-up checks come first: the configured sources exist, the playbook loads, and Slack takes
+the tokens (``bot.chat.slack.startup``); each failure is one line for the user.
+
 :class:`Runtime` holds the running parts so tests (and ``bench/slack_ack.py``) can start and
 stop the real thing in-process. Secrets are read here, used, and never logged.
 """
@@ -125,8 +128,10 @@ class Runtime:
 
             return ConsoleSender(console)
         from bot.chat.slack.sender import SlackSender, make_client
+        from bot.chat.slack.startup import check_bot_token
 
         client = make_client(self.mode.bot_token or "", base_url=self.mode.api_url)
+        check_bot_token(client)  # a wrong token or no route to Slack stops the start here
         self.parts["client"] = client
         return SlackSender(client)
 
@@ -144,15 +149,9 @@ class Runtime:
             self.parts["http"] = server
             log.info("HTTP mode: Slack requests on :%d/slack/events", server.server_port)
         else:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            from bot.chat.slack.startup import connect_socket_mode
 
-            handler = SocketModeHandler(app, self.mode.app_token)
-            self.parts["socket"] = handler
-            handler.connect()
-            if not handler.client.is_connected():
-                raise ConfigError("Socket Mode could not connect to Slack (the WebSocket did "
-                                  "not open); check SLACK_APP_TOKEN and the network, then "
-                                  "start again")
+            self.parts["socket"] = connect_socket_mode(app, app_token=self.mode.app_token or "")
             log.info("Socket Mode: connected")
 
     @property
