@@ -29,7 +29,7 @@ from bot.ingest import IngestReport, ingest_path
 from bot.pipeline import poll_store
 from bot.playbook import PlaybookError
 from bot.render import console, errors
-from bot.replay import replay, write_alerts
+from bot.replay import OutputError, check_output, replay, write_alerts
 from bot.responses import ResponseError
 from bot.settings import ConfigError, Settings, load_settings
 from bot.sources.focus import FocusFileError
@@ -195,9 +195,17 @@ def replay_command(
     to: Annotated[datetime | None, typer.Option("--to", help="Last poll time (UTC).")] = None,
 ) -> None:
     """Poll the data hour by hour as the scheduler would; write one JSON line per alert."""
-    settings = _settings(config)
-    result = replay(source, settings, start=_utc(from_), end=_utc(to))
-    write_alerts(result.alerts, out)
+    start, end = _utc(from_), _utc(to)
+    if start is not None and end is not None and start > end:
+        raise UserError(f"--from {start.isoformat()} is later than --to {end.isoformat()}; "
+                        f"give the earlier time to --from")
+    try:
+        check_output(out)  # before the long part, not after it
+        settings = _settings(config)
+        result = replay(source, settings, start=start, end=end)
+        write_alerts(result.alerts, out)
+    except OutputError as exc:
+        raise UserError(f"--out {exc}") from None
     console.print(
         f"{result.polls:,} hourly polls over {result.lines} lines: {len(result.alerts)} "
         f"alert(s) written to {out}"
