@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from datetime import UTC, datetime, timedelta
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+import bot
 from bot import render, reports
 from bot.anomalies import Incident
 from bot.chat.port import ChatUnavailable
@@ -45,9 +47,32 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # -h as well as --help, on every command; plain help lists flags as flags (rich help
+    # would print a <bool> type beside each of them)
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        try:
+            version = metadata.version("spendwatch")
+        except metadata.PackageNotFoundError:  # run from a source tree that was not installed
+            version = bot.__version__
+        console.print(f"spendwatch {version}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.",
+    )] = False,
+) -> None:
+    pass
 
 ConfigOption = Annotated[
     Path | None,
