@@ -245,11 +245,11 @@ def catch_up(
     thresholds_for: dict[tuple[str, str], Thresholds] | None = None,
     warmup_hours: int = 7 * 24,
 ) -> list[LifecycleEvent]:
-    """Judge hours ``first_index`` .. newest silently, then announce what is still going on.
+    """Judge hours ``first_index`` .. newest silently, then alert on what is still going on.
 
     A first run over history (or a restart after a gap) must not flood the channel with old
     news: incidents that opened and resolved in the past stay quiet; those still open at the
-    newest hour are announced once.
+    newest hour become alert-worthy (one "opened" event each).
     """
     newest = matrix.hours - 1
     for index in range(max(first_index, 0), newest):
