@@ -10,6 +10,7 @@ what to do. Tokens never appear in a message.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App
@@ -44,7 +45,8 @@ APP_FIX = ("set SLACK_APP_TOKEN to an app-level token with the connections:write
 def check_bot_token(client: WebClient) -> None:
     """``auth.test`` with the bot token; ChatUnavailable if Slack refuses it or cannot be
     reached."""
-    _ask(client, "auth_test", token="SLACK_BOT_TOKEN", fix=BOT_FIX)
+    _ask(client, "auth.test", lambda client: client.auth_test(), token="SLACK_BOT_TOKEN",
+         fix=BOT_FIX)
 
 
 def connect_socket_mode(app: App, *, app_token: str) -> SocketModeHandler:
@@ -54,11 +56,13 @@ def connect_socket_mode(app: App, *, app_token: str) -> SocketModeHandler:
     socket_log.addFilter(hush)
     handler = SocketModeHandler(app, app_token, logger=socket_log)
     try:
-        answer = _ask(app.client, "apps_connections_open", app_token=app_token,
+        answer = _ask(app.client, "apps.connections.open",
+                      lambda client: client.apps_connections_open(app_token=app_token),
                       token="SLACK_APP_TOKEN", fix=APP_FIX)
-        handler.client.wss_uri = str(answer["url"])  # connect() opens it, not another one
+        socket = handler.client
+        socket.wss_uri = str(answer["url"])  # connect() opens it, not another one
         handler.connect()
-        if not handler.client.is_connected():
+        if not socket.is_connected():
             raise ChatUnavailable("Socket Mode could not connect to Slack (the WebSocket did "
                                   "not open); check the network and SLACK_APP_TOKEN, then start "
                                   "again")
@@ -75,10 +79,11 @@ class _Hush(logging.Filter):
         return False
 
 
-def _ask(client: WebClient, method: str, *, token: str, fix: str, **arguments: Any) -> Any:
+def _ask(client: WebClient, method: str, call: Callable[[WebClient], Any], *, token: str,
+         fix: str) -> Any:
     quiet = _quiet_copy(client)
     try:
-        return getattr(quiet, method)(**arguments)
+        return call(quiet)
     except SlackApiError as exc:
         raise _refused(quiet.base_url, method, exc, token=token, fix=fix) from None
     except (OSError, SlackClientError) as exc:  # refused, unreachable, timed out, bad URL
@@ -96,15 +101,10 @@ def _refused(url: str, method: str, exc: SlackApiError, *, token: str,
     if error in REFUSALS:
         return ChatUnavailable(f"Slack refused {token} ({error}: {REFUSALS[error]}); {fix}")
     if status >= 400 and status != 429:
-        return ChatUnavailable(f"Slack at {url} answered {_dotted(method)} with HTTP {status} "
+        return ChatUnavailable(f"Slack at {url} answered {method} with HTTP {status} "
                                f"({error[:80]}); check SLACK_API_URL if it is set, or try again "
                                f"later")
-    return ChatUnavailable(f"Slack refused {_dotted(method)} at start ({error[:80]}); try "
-                           f"again later")
-
-
-def _dotted(method: str) -> str:
-    return method.replace("_", ".")  # auth_test -> auth.test, as Slack names it
+    return ChatUnavailable(f"Slack refused {method} at start ({error[:80]}); try again later")
 
 
 def _quiet_copy(client: WebClient) -> WebClient:
