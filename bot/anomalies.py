@@ -51,7 +51,10 @@ class Incident:
     elevated_hours: int = 1
     status: str = "open"
     resolved_at: pd.Timestamp | None = None
-    announced: bool = False
+    # passed the detector's confirmation while people should hear of it (an incident that
+    # opened and ended during a first run over history never is); whether it was posted is
+    # the chat side's record (``alert`` rows), per platform
+    alert_worthy: bool = False
     contributors: list[Contributor] = field(default_factory=list)
     evidence: dict[str, object] = field(default_factory=dict)
 
@@ -188,7 +191,7 @@ class Lifecycle:
             contributors=list(finding.contributors),
             evidence=dict(finding.evidence),
         )
-        incident.announced = alert
+        incident.alert_worthy = alert
         self.open[(finding.project, finding.environment)] = incident
         return LifecycleEvent("opened", incident, alert)
 
@@ -209,6 +212,7 @@ class Lifecycle:
         incident.status = "open"
         incident.resolved_at = None
         self.open[key] = incident
+        incident.alert_worthy = incident.alert_worthy or alert
         self._update(incident, finding)
         return LifecycleEvent("reopened", incident, alert)
 
@@ -241,11 +245,11 @@ def catch_up(
     thresholds_for: dict[tuple[str, str], Thresholds] | None = None,
     warmup_hours: int = 7 * 24,
 ) -> list[LifecycleEvent]:
-    """Judge hours ``first_index`` .. newest silently, then announce what is still going on.
+    """Judge hours ``first_index`` .. newest silently, then alert on what is still going on.
 
     A first run over history (or a restart after a gap) must not flood the channel with old
     news: incidents that opened and resolved in the past stay quiet; those still open at the
-    newest hour are announced once.
+    newest hour become alert-worthy (one "opened" event each).
     """
     newest = matrix.hours - 1
     for index in range(max(first_index, 0), newest):
@@ -255,7 +259,7 @@ def catch_up(
     findings = detect_hour(matrix, newest, thresholds_for, warmup_hours=warmup_hours)
     events = [e for e in lifecycle.apply(findings, now=now, alert=True) if e.kind != "resolved"]
     for incident in lifecycle.open.values():
-        if not incident.announced:
-            incident.announced = True
+        if not incident.alert_worthy:
+            incident.alert_worthy = True
             events.append(LifecycleEvent("opened", incident, True))
     return events

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
@@ -20,18 +21,22 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+import bot
 from bot import cost_report, render, reports
+from bot.anomalies import Incident
+from bot.chat.port import ChatUnavailable
 from bot.demo import DEMO_DIR, run_demo
 from bot.demodata import write_demo_data
 from bot.ingest import IngestReport, ingest_path
 from bot.pipeline import poll_store
 from bot.playbook import PlaybookError
 from bot.render import console, errors
-from bot.replay import replay, write_alerts
+from bot.replay import OutputError, check_output, replay, write_alerts
 from bot.responses import ResponseError
 from bot.settings import ConfigError, Settings, load_settings
 from bot.sources.focus import FocusFileError
 from bot.wiring import Services, build_services
+from storage import chatops
 from storage import repositories as repo
 from storage.db import current_revision, make_engine, session_scope, upgrade
 
@@ -42,9 +47,32 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # -h as well as --help, on every command; plain help lists flags as flags (rich help
+    # would print a <bool> type beside each of them)
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        try:
+            version = metadata.version("spendwatch")
+        except metadata.PackageNotFoundError:  # run from a source tree that was not installed
+            version = bot.__version__
+        console.print(f"spendwatch {version}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.",
+    )] = False,
+) -> None:
+    pass
 
 ConfigOption = Annotated[
     Path | None,
@@ -159,12 +187,33 @@ def detect(
     services = _services(config)
     try:
         result = poll_store(engine=services.engine, settings=services.settings, days=days)
+        posted = _posted_to(services, result.open)
     finally:
         services.close()
     news = {e.incident.id for e in result.events if e.alert and e.kind in ("opened", "reopened")}
     console.print(f"Judged {result.judged_hours} new hour(s); {len(news)} new or re-opened "
-                  f"anomaly(ies).")
+                  f"anomaly(ies); {len(result.open)} going on now.")
     render.print_anomalies(result.open)
+    _print_posted(result.open, posted)
+
+
+def _posted_to(services: Services, incidents: list[Incident]) -> dict[int, list[str]]:
+    """The chat platforms each incident's alert was queued for (``spendwatch run`` does it)."""
+    with session_scope(services.engine) as session:
+        return {i.id: sorted(a.platform for a in chatops.alerts_of(db_session=session,
+                                                                   anomaly_id=i.id))
+                for i in incidents}
+
+
+def _print_posted(incidents: list[Incident], posted: dict[int, list[str]]) -> None:
+    waiting = [f"swa-{i.id}" for i in incidents if not posted.get(i.id)]
+    sent = [f"swa-{i.id} ({', '.join(posted[i.id])})" for i in incidents if posted.get(i.id)]
+    if sent:
+        console.print(f"Posted to chat: {', '.join(sent)}.")
+    if waiting:
+        them = "it to the owner's channel" if len(waiting) == 1 else "them to the owners' channels"
+        console.print(f"Not posted to chat yet: {', '.join(waiting)}; `spendwatch run` posts "
+                      f"{them}.")
 
 
 @app.command("replay")
@@ -177,9 +226,17 @@ def replay_command(
     to: Annotated[datetime | None, typer.Option("--to", help="Last poll time (UTC).")] = None,
 ) -> None:
     """Poll the data hour by hour as the scheduler would; write one JSON line per alert."""
-    settings = _settings(config)
-    result = replay(source, settings, start=_utc(from_), end=_utc(to))
-    write_alerts(result.alerts, out)
+    start, end = _utc(from_), _utc(to)
+    if start is not None and end is not None and start > end:
+        raise UserError(f"--from {start.isoformat()} is later than --to {end.isoformat()}; "
+                        f"give the earlier time to --from")
+    try:
+        check_output(out)  # before the long part, not after it
+        settings = _settings(config)
+        result = replay(source, settings, start=start, end=end)
+        write_alerts(result.alerts, out)
+    except OutputError as exc:
+        raise UserError(f"--out {exc}") from None
     console.print(
         f"{result.polls:,} hourly polls over {result.lines} lines: {len(result.alerts)} "
         f"alert(s) written to {out}"
@@ -318,7 +375,8 @@ def main() -> None:
     try:
         app()  # typer reports usage errors itself (exit status 2)
     except (ConfigError, UserError, FocusFileError, reports.ReportError, PlaybookError,
-            ResponseError) as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+            ResponseError, ChatUnavailable) as exc:
+        # one line even in a pipe or a log, where rich would wrap at 80 columns
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 

@@ -3,9 +3,13 @@
 Loads the last ``days`` of usage spend per line from the store, builds the spend matrix and
 runs the same engine and lifecycle as ``replay``. Incidents and the last hour judged are kept
 in the store (``anomaly``, ``detector_state``), so each poll judges only the hours that are new
-since the previous one, continues open incidents instead of re-announcing them, and re-opens
+since the previous one, continues open incidents instead of opening them again, and re-opens
 recently resolved ones. The very first poll (or one after a gap longer than the history
-loaded) is a first run over history: only incidents still going on are announced.
+loaded) is a first run over history: only incidents still going on are alert-worthy.
+
+Whoever runs the pass (``detect``, or a poll of ``run``) keeps the same incidents; posting
+them is the chat side's business (``bot.scheduler.poll`` posts every open, alert-worthy
+incident once per platform, whoever detected it).
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ def _row(incident: Incident) -> Anomaly:
         evidence={
             **{k: v for k, v in incident.evidence.items() if isinstance(v, str | int | float)},
             "elevated_hours": incident.elevated_hours,
-            "announced": incident.announced,
+            "alert_worthy": incident.alert_worthy,
             "contributors": [
                 dataclasses.asdict(c) for c in incident.contributors
             ],
@@ -117,7 +121,8 @@ def _incident(row: Anomaly) -> Incident:
     evidence = dict(row.evidence or {})
     contributors = [Contributor(**c) for c in evidence.pop("contributors", [])]
     elevated = int(evidence.pop("elevated_hours", 1))
-    announced = bool(evidence.pop("announced", True))
+    legacy = evidence.pop("announced", True)  # the flag's name in rows written before
+    alert_worthy = bool(evidence.pop("alert_worthy", legacy))
     stamp = pd.Timestamp
     incident = Incident(
         id=int(row.id or 0), project=row.project, environment=row.environment, owner=row.owner,
@@ -129,5 +134,5 @@ def _incident(row: Anomaly) -> Incident:
         resolved_at=stamp(row.resolved_at) if row.resolved_at else None,
         contributors=contributors, evidence=evidence,
     )
-    incident.announced = announced
+    incident.alert_worthy = alert_worthy
     return incident

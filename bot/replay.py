@@ -9,6 +9,7 @@ opened is one JSON line. No chat platform, no database, no network.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,8 @@ from bot.ingest import convert_currency, spread_hours
 from bot.settings import Settings
 from bot.sources.focus import discover_files, read_chunks
 
-__all__ = ["ReplayResult", "load_usage_points", "replay", "write_alerts"]
+__all__ = ["OutputError", "ReplayResult", "check_output", "load_usage_points", "replay",
+           "write_alerts"]
 
 HOUR = pd.Timedelta(hours=1)
 
@@ -136,8 +138,39 @@ def _reveal(matrix: SpendMatrix, pending: pd.DataFrame, now: pd.Timestamp) -> pd
     return pending[pending["visible_at"] > now]
 
 
+class OutputError(Exception):
+    """The alerts file cannot be written where asked; the message starts with the path."""
+
+
+def check_output(out: Path) -> None:
+    """Refuse, before a long replay, a path whose alerts could not be written."""
+    folder = out.parent
+    if out.is_dir():
+        raise OutputError(f"{out} is a folder; give a file in it, e.g. {out / 'alerts.jsonl'}")
+    if not folder.is_dir():
+        raise OutputError(f"{out}: the folder {folder} does not exist; create it or choose "
+                          f"another path")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".spendwatch-"):
+            pass
+        if out.exists():
+            with out.open("a"):
+                pass
+    except OSError as exc:
+        raise _unwritable(out, exc) from None
+
+
 def write_alerts(alerts: list[dict[str, object]], out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as handle:
-        for alert in alerts:
-            handle.write(json.dumps(alert) + "\n")
+    """One JSON line per alert; the folder is created if it is missing."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", encoding="utf-8") as handle:
+            for alert in alerts:
+                handle.write(json.dumps(alert) + "\n")
+    except OSError as exc:
+        raise _unwritable(out, exc) from None
+
+
+def _unwritable(out: Path, exc: OSError) -> OutputError:
+    return OutputError(f"{out}: cannot be written ({exc.strerror or exc}); choose a file in a "
+                       f"folder you can write to")

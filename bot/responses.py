@@ -87,17 +87,19 @@ def load_alert_view(*, db_session: Session, anomaly_id: int,
 
 
 def announce(*, db_session: Session, settings: Settings, anomaly_id: int, platform: str,
-             now: datetime) -> None:
-    """Queue the first post of an anomaly (and its chart) to the owner's channel, once."""
+             now: datetime) -> bool:
+    """Queue the first post of an anomaly (and its chart) to the owner's channel, once per
+    platform; False when it was queued for ``platform`` before."""
     anomaly = _anomaly(db_session, anomaly_id)
     if chatops.alert_for(db_session=db_session, anomaly_id=anomaly_id, platform=platform):
-        return
+        return False
     channel = settings.routing.channel_for(anomaly.owner)
     alert = chatops.create_alert(db_session=db_session, anomaly_id=anomaly_id,
                                  platform=platform, channel=channel, now=now)
     for operation in ("post", "chart"):
         chatops.enqueue(db_session=db_session, platform=platform, channel=channel,
                         operation=operation, alert_id=alert.id, now=now)
+    return True
 
 
 def notify(*, db_session: Session, anomaly_id: int, now: datetime, text: str | None = None,

@@ -7,6 +7,9 @@
 * no Slack settings: the console chat (alerts printed as cards; the keys they offer, ``help``
   and ``/cost`` read from standard input, see ``bot.chat.console_input``).
 
+Start-up checks come first: the configured sources exist, the playbook loads, and Slack takes
+the tokens (``bot.chat.slack.startup``); each failure is one line for the user.
+
 :class:`Runtime` holds the running parts so tests (and ``bench/slack_ack.py``) can start and
 stop the real thing in-process. Secrets are read here, used, and never logged.
 """
@@ -25,7 +28,7 @@ from bot.outbox import Deliverer
 from bot.playbook import Playbook
 from bot.responses import default_playbook, load_alert_view
 from bot.scheduler import DeliveryWorker, build_scheduler
-from bot.settings import ConfigError
+from bot.settings import ConfigError, check_sources
 from bot.wiring import Services
 
 __all__ = ["Mode", "Runtime", "choose_mode"]
@@ -79,6 +82,7 @@ class Runtime:
     parts: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> Runtime:
+        check_sources(self.services.settings)  # a mistyped path stops here, not every poll
         self.playbook = default_playbook(self.services.settings)  # a broken YAML stops here
         sender = self._sender()
         deliverer = Deliverer(
@@ -131,8 +135,10 @@ class Runtime:
 
             return ConsoleSender(console)
         from bot.chat.slack.sender import SlackSender, make_client
+        from bot.chat.slack.startup import check_bot_token
 
         client = make_client(self.mode.bot_token or "", base_url=self.mode.api_url)
+        check_bot_token(client)  # a wrong token or no route to Slack stops the start here
         self.parts["client"] = client
         return SlackSender(client)
 
@@ -158,15 +164,9 @@ class Runtime:
             self.parts["http"] = server
             log.info("HTTP mode: Slack requests on :%d/slack/events", server.server_port)
         else:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            from bot.chat.slack.startup import connect_socket_mode
 
-            handler = SocketModeHandler(app, self.mode.app_token)
-            self.parts["socket"] = handler
-            handler.connect()
-            if not handler.client.is_connected():
-                raise ConfigError("Socket Mode could not connect to Slack (the WebSocket did "
-                                  "not open); check SLACK_APP_TOKEN and the network, then "
-                                  "start again")
+            self.parts["socket"] = connect_socket_mode(app, app_token=self.mode.app_token or "")
             log.info("Socket Mode: connected")
 
     @property

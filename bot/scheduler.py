@@ -3,8 +3,9 @@
 Jobs are plain functions of the services (testable without a scheduler):
 
 * :func:`poll` ingests every configured source, judges the new hours and queues what people
-  must see: a post for each new anomaly (to the owner's channel), an in-place update while it
-  grows, a thread reply when it resolves or flares again;
+  must see: a post of each open anomaly not yet posted on the platform (to the owner's
+  channel), an in-place update while it grows, a thread reply when it resolves or flares
+  again;
 * :func:`check_escalations` reminds the owner in the thread when nobody acknowledged an alert
   after ``escalation.ack_minutes``, and posts to ``escalation.channel`` after
   ``escalation.escalate_minutes`` (snoozing pauses both).
@@ -30,6 +31,7 @@ from bot.ingest import ingest_path
 from bot.outbox import Deliverer
 from bot.pipeline import PollResult, poll_store
 from bot.responses import announce, notify, post_escalation
+from bot.sources.focus import FocusFileError
 from bot.wiring import Services
 from storage import chatops
 from storage.db import job_lock, session_scope
@@ -41,26 +43,21 @@ log = logging.getLogger(__name__)
 
 def poll(services: Services, *, platforms: tuple[str, ...], now: datetime | None = None
          ) -> PollResult:
-    """One cycle: ingest the sources, detect, queue the news for each chat platform."""
+    """One cycle: ingest the sources, detect, queue the news for each chat platform.
+
+    Every open, alert-worthy anomaly is posted once per platform, whoever detected it
+    (``spendwatch detect``, a run on another platform, a run that stopped before posting);
+    one that opened in this poll is posted even if it also ended in it. One that ended
+    before this poll is not posted late.
+    """
     now = now or datetime.now(UTC)
-    for source in services.settings.sources:
-        try:
-            report = ingest_path(engine=services.engine, settings=services.settings,
-                                 path=source.path, source_label=source.label,
-                                 default_currency=source.currency)
-            for failed in report.failed:
-                log.warning("source %s: %s", source.label, failed.message)
-        except Exception:
-            log.exception("source %s could not be ingested; detection goes on with the store",
-                          source.label)
+    _ingest_sources(services)
     result = poll_store(engine=services.engine, settings=services.settings)
     with session_scope(services.engine) as session:
         for event in result.events:
             anomaly_id = event.incident.id
-            if event.kind == "opened" and event.alert:
-                for platform in platforms:
-                    announce(db_session=session, settings=services.settings,
-                             anomaly_id=anomaly_id, platform=platform, now=now)
+            if event.kind == "opened" and event.alert:  # before a "resolved" of this poll
+                _post(session, services, anomaly_id, platforms, now)
             elif event.kind == "updated":
                 notify(db_session=session, anomaly_id=anomaly_id, now=now)
             elif event.kind == "resolved":
@@ -68,7 +65,34 @@ def poll(services: Services, *, platforms: tuple[str, ...], now: datetime | None
                        text="Spend is back to normal; the anomaly resolved itself.")
             elif event.kind == "reopened":
                 _reopened(session, anomaly_id, now)
+        for incident in result.open:
+            if incident.alert_worthy:
+                _post(session, services, incident.id, platforms, now)
     return result
+
+
+def _post(session: Session, services: Services, anomaly_id: int, platforms: tuple[str, ...],
+          now: datetime) -> None:
+    for platform in platforms:
+        if announce(db_session=session, settings=services.settings, anomaly_id=anomaly_id,
+                    platform=platform, now=now):
+            log.info("anomaly %d: its alert is queued for %s", anomaly_id, platform)
+
+
+def _ingest_sources(services: Services) -> None:
+    for index, source in enumerate(services.settings.sources):
+        try:
+            report = ingest_path(engine=services.engine, settings=services.settings,
+                                 path=source.path, source_label=source.label,
+                                 default_currency=source.currency)
+            for failed in report.failed:
+                log.warning("source %s: %s", source.label, failed.message)
+        except FocusFileError as exc:  # e.g. the folder went away after the start-up check
+            log.warning("source %s (sources.%d.path): %s; detection goes on with the store",
+                        source.label, index, exc)
+        except Exception:
+            log.exception("source %s could not be ingested; detection goes on with the store",
+                          source.label)
 
 
 def _reopened(session: Session, anomaly_id: int, now: datetime) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "RoutingSettings",
     "ScheduleSettings",
     "Settings",
+    "check_sources",
     "load_settings",
 ]
 
@@ -269,6 +270,17 @@ class Settings(_Model):
         if value.startswith("postgresql://"):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
+
+
+def check_sources(settings: Settings) -> None:
+    """Refuse sources whose path does not exist (checked when a command starts polling them:
+    a typo in the config must not become a bot that quietly watches nothing)."""
+    missing = [f"sources.{index}.path: {source.path}"
+               for index, source in enumerate(settings.sources) if not source.path.exists()]
+    if missing:
+        raise ConfigError(f"{'; '.join(missing)}: no such file or folder; correct the path in "
+                          f"the config (relative paths start at the config file's folder) or "
+                          f"create it, then start again")
 
 
 def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:

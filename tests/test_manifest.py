@@ -44,6 +44,8 @@ METHOD_SCOPES = {
     "conversations_replies": "channels:history",
     "views_open": None,
     "views_publish": None,
+    "auth_test": None,
+    "apps_connections_open": None,  # with the app-level token (connections:write), at start
 }
 
 

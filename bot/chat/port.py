@@ -15,7 +15,12 @@ from typing import Protocol
 
 from bot.alerts import AlertView
 
-__all__ = ["ChatSender", "DeliveryError", "Notice"]
+__all__ = ["ChatSender", "ChatUnavailable", "DeliveryError", "Notice"]
+
+
+class ChatUnavailable(Exception):
+    """The platform refused the bot's credentials or could not be reached when it started; the
+    message names which setting and what to do."""
 
 
 class DeliveryError(Exception):

@@ -150,3 +150,50 @@ def test_markup_in_tags_is_printed_as_text(tmp_path):
     assert spendwatch("ingest", str(path), cwd=tmp_path, env=env).returncode == 0
     result = spendwatch("costs", "--by", "project", cwd=tmp_path, env=env)
     assert "[bold red]pwn[/bold red]" in result.stdout
+
+
+def _command_paths() -> list[list[str]]:
+    """Every command a user can type, subcommands of groups included (`db upgrade`)."""
+    import typer.main
+
+    from bot.cli import app
+
+    paths, groups = [], [([], typer.main.get_command(app))]
+    while groups:
+        prefix, group = groups.pop()
+        for name, command in group.commands.items():
+            paths.append([*prefix, name])
+            if getattr(command, "commands", None):
+                groups.append(([*prefix, name], command))
+    return sorted(paths)
+
+
+@pytest.mark.parametrize("command", [[], *_command_paths()], ids=" ".join)
+def test_h_is_help_everywhere_and_flags_read_as_flags(command):
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    short, long = (CliRunner().invoke(app, [*command, option]) for option in ("-h", "--help"))
+    assert short.exit_code == 0, short.output
+    assert short.output == long.output and short.output.startswith("Usage: ")
+    assert "<bool>" not in short.output  # a flag takes no value
+    assert "-h, --help" in short.output
+
+
+def test_costs_help_lists_unallocated_as_a_flag():
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    lines = CliRunner().invoke(app, ["costs", "--help"]).output.splitlines()
+    [line] = [line for line in lines if "--unallocated" in line]
+    assert line.split()[:2] == ["--unallocated", "Share"]
+
+
+def test_version_prints_the_installed_version(tmp_path):
+    from importlib.metadata import version
+
+    result = spendwatch("--version", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"spendwatch {version('spendwatch')}\n"

@@ -96,3 +96,22 @@ def test_a_quiet_store_reports_nothing(engine, settings, tmp_path):
                 path=export(tmp_path / "e.csv", hours=DAYS * 24, incident=None))
     result = poll_store(engine=engine, settings=settings)
     assert [e for e in result.events if e.alert] == [] and result.open == []
+
+
+def test_incidents_stored_before_the_flag_was_renamed_keep_their_meaning(
+    engine, settings, tmp_path
+):
+    hours = DAYS * 24
+    ingest_path(engine=engine, settings=settings,
+                path=export(tmp_path / "e.csv", hours=hours, incident=(hours - 3, hours)))
+    poll_store(engine=engine, settings=settings)
+    with Session(engine) as session:  # as an older version wrote it
+        row = session.exec(select(Anomaly)).one()
+        evidence = dict(row.evidence)
+        assert evidence.pop("alert_worthy") is True
+        row.evidence = {**evidence, "announced": False}
+        session.add(row)
+        session.commit()
+
+    [incident] = poll_store(engine=engine, settings=settings).open
+    assert incident.alert_worthy is False

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +95,55 @@ def test_an_alert_line_carries_the_kind_its_incident_has_in_the_store(tmp_path):
         alert = incident.to_alert()
         assert lines[(alert["project"], alert["environment"], alert["started_at"])] == \
             incident.kind
+
+
+def _small_export(tmp_path: Path) -> Path:
+    header = ("BillingAccountId,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,"
+              "BilledCost,EffectiveCost,ServiceName,Tags\n")
+    rows = [f"a,USD,2026-09-01T{hour:02d}:00:00Z,2026-09-01T{hour:02d}:59:59Z,Usage,10,10,"
+            f"Amazon EC2,\n" for hour in range(24)]
+    source = tmp_path / "export.csv"
+    source.write_text(header + "".join(rows))
+    return source
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for text in expected:
+        assert text in lines[0]
+    assert "hourly polls" not in result.stdout, "refused before the replay ran"
+
+
+def test_replay_from_later_than_to_is_refused_in_one_line(tmp_path: Path):
+    result = spendwatch("replay", "--source", str(_small_export(tmp_path)),
+                        "--out", str(tmp_path / "alerts.jsonl"),
+                        "--from", "2026-09-02T00:00:00Z", "--to", "2026-09-01T12:00:00Z",
+                        cwd=tmp_path)
+    assert_one_line(result, "--from 2026-09-02T00:00:00+00:00 is later than --to "
+                            "2026-09-01T12:00:00+00:00")
+
+
+def _unwritable_folder(tmp_path: Path) -> Path:
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder
+    if Path("/sys").is_dir():  # root may write anywhere, except a kernel's own file systems
+        return Path("/sys")
+    pytest.skip("no folder is read-only for root here")
+
+
+@pytest.mark.parametrize("where", ["missing", "read-only", "a folder"])
+def test_replay_out_where_it_cannot_write_is_refused_before_replaying(tmp_path: Path,
+                                                                       where: str):
+    out = {"missing": lambda: tmp_path / "no-such-folder" / "alerts.jsonl",
+           "read-only": lambda: _unwritable_folder(tmp_path) / "alerts.jsonl",
+           "a folder": lambda: tmp_path}[where]()
+    result = spendwatch("replay", "--source", str(_small_export(tmp_path)), "--out", str(out),
+                        cwd=tmp_path)
+    expected = {"missing": "does not exist", "read-only": "cannot be written",
+                "a folder": "is a folder"}[where]
+    assert_one_line(result, f"--out {out}", expected)

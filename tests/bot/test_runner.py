@@ -104,3 +104,71 @@ def test_run_refuses_a_broken_playbook_at_start_with_the_line(tmp_path: Path):
     message = result.stderr.replace("\n", "")  # the terminal width wraps long paths
     assert "default.yml, line 3" in message
     assert "Traceback" not in result.stderr
+
+
+def run_once(config: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`spendwatch run` as a user starts it, expected to stop by itself (refused at start)."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SPENDWATCH_"))}
+    return subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(config)],
+                          cwd=REPO, env={**full, **(env or {})}, capture_output=True, text=True,
+                          timeout=60)
+
+
+def assert_one_line(result: subprocess.CompletedProcess, *expected: str) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for text in expected:
+        assert text in lines[0]
+    return lines[0]
+
+
+def test_run_refuses_a_source_that_does_not_exist_in_one_line(tmp_path: Path):
+    config = tmp_path / "spendwatch.yml"
+    config.write_text(f"database_url: sqlite:///{tmp_path / 'sw.db'}\n"
+                      "sources:\n  - path: exports/focus\n")
+    line = assert_one_line(run_once(config), "sources.0.path",
+                           str(tmp_path / "exports" / "focus"), "no such file or folder")
+    assert "correct the path" in line
+
+
+def _db_config(tmp_path: Path) -> Path:
+    config = tmp_path / "spendwatch.yml"
+    config.write_text(f"database_url: sqlite:///{tmp_path / 'sw.db'}\n")
+    return config
+
+
+def test_run_without_a_route_to_slack_says_so_in_one_line(tmp_path: Path):
+    nowhere = f"http://127.0.0.1:{_free_port()}/api/"  # nothing listens there
+    env = {"SLACK_BOT_TOKEN": BOT, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": nowhere}
+    result = run_once(_db_config(tmp_path), env)
+    line = assert_one_line(result, "Slack did not answer at " + nowhere, "SLACK_API_URL")
+    assert "refused" in line.lower()  # the reason: connection refused
+    assert BOT not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("method", "error", "token"), [
+    ("auth.test", "invalid_auth", "SLACK_BOT_TOKEN"),
+    ("auth.test", "account_inactive", "SLACK_BOT_TOKEN"),
+    ("apps.connections.open", "invalid_auth", "SLACK_APP_TOKEN"),
+    ("apps.connections.open", "token_revoked", "SLACK_APP_TOKEN"),
+])
+def test_run_with_a_token_slack_refuses_names_it_in_one_line(tmp_path: Path, method: str,
+                                                             error: str, token: str):
+    with SlackApiStub() as stub:
+        stub.error_next(method, error)
+        env = {"SLACK_BOT_TOKEN": BOT, "SLACK_APP_TOKEN": APP, "SLACK_API_URL": stub.base_url}
+        result = run_once(_db_config(tmp_path), env)
+    line = assert_one_line(result, f"Slack refused {token} ({error}", "start again")
+    assert ("xoxb-" if token == "SLACK_BOT_TOKEN" else "connections:write") in line
+    assert BOT not in result.stdout + result.stderr and APP not in result.stdout + result.stderr
+
+
+def test_run_whose_socket_does_not_open_says_so_in_one_line(tmp_path: Path):
+    with SlackApiStub() as stub:  # Slack hands out a WebSocket URL where nothing listens
+        stub.set_response("apps.connections.open",
+                          {"ok": True, "url": f"ws://127.0.0.1:{_free_port()}/link/?ticket=x"})
+        env = {"SLACK_BOT_TOKEN": BOT, "SLACK_APP_TOKEN": APP, "SLACK_API_URL": stub.base_url}
+        result = run_once(_db_config(tmp_path), env)
+    assert_one_line(result, "Socket Mode could not connect", "SLACK_APP_TOKEN")

@@ -44,6 +44,7 @@ def build_app(ctx: SlackContext, *, client: WebClient, signing_secret: str | Non
     # a request is answered once a listener thread has called ack(); Bolt's default pool of 5
     # threads queues a burst of clicks behind each other, and a pool that starts its threads
     # on demand makes the first burst after a start slow
+    logging.getLogger("slack_bolt.App").addFilter(_SAME_TOKEN)
     executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS,
                                   thread_name_prefix="slack-listener")
     _start_threads(executor, LISTENER_THREADS)
@@ -55,6 +56,17 @@ def build_app(ctx: SlackContext, *, client: WebClient, signing_secret: str | Non
     app.command(CommandName.COST.value)(_cost(ctx))
     app.event(EventName.APP_HOME_OPENED.value)(_home(ctx))
     return app
+
+
+class _SameTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself and, given a client too, warns on every start that the
+    token is unused; the client was made from that very token, so the line is only noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_SAME_TOKEN = _SameTokenNotice()
 
 
 def _start_threads(executor: ThreadPoolExecutor, count: int) -> None:

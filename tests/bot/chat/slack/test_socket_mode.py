@@ -24,11 +24,11 @@ from urllib.parse import parse_qs, parse_qsl
 import pytest
 
 from bot.chat.ids import ActionId, AlertRef
+from bot.chat.port import ChatUnavailable
 from bot.demodata import write_demo_data
 from bot.demodata.catalogue import LINES
 from bot.runner import Mode, Runtime
 from bot.settings import (
-    ConfigError,
     EscalationSettings,
     FocusSourceSettings,
     RoutingSettings,
@@ -206,7 +206,7 @@ def test_a_socket_that_does_not_open_stops_the_start_with_a_clear_error(services
     before = set(threading.enumerate())
     runtime = Runtime(services, Mode("socket", bot_token="xoxb-1-2-abc", app_token="xapp-1-A1-x",
                                      api_url=stub.base_url), schedule=False)
-    with pytest.raises(ConfigError, match="Socket Mode could not connect"):
+    with pytest.raises(ChatUnavailable, match="Socket Mode could not connect"):
         runtime.start()
     until(lambda: not [t for t in threading.enumerate() if t not in before and t.is_alive()],
           timeout=10)
