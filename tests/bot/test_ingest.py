@@ -424,17 +424,32 @@ def test_a_clean_file_writes_no_quarantine_file(engine, settings, tmp_path):
     assert not settings.quarantine_dir.exists() or not any(settings.quarantine_dir.iterdir())
 
 
-def test_a_file_missing_a_mandatory_column_is_quarantined_whole(engine, settings, tmp_path):
+def test_a_file_missing_a_mandatory_column_is_refused_naming_it(engine, settings, tmp_path):
     rows = [hourly(1, h) for h in range(3)]
     path = write_focus_csv(tmp_path / "export.csv", rows, drop=["ChargePeriodStart"])
 
     report = ingest(engine, settings, path)
 
     (file,) = report.files
-    assert file.status == "ingested"
-    assert (file.rows_kept, file.rows_rejected) == (0, 3)
-    assert file.rejected_reasons == {"missing column ChargePeriodStart (FOCUS mandatory)": 3}
+    assert file.status == "failed"  # actual: "ingested", every row quarantined, exit 0
+    assert file.message.startswith(
+        f"{path}: missing column ChargePeriodStart (FOCUS mandatory); export a FOCUS")
     assert point_count(engine) == 0
+    (run,) = ingest_runs(engine)
+    assert (run.status, run.message) == ("failed", file.message)
+
+
+def test_a_file_without_effective_cost_is_refused_not_read_as_billed_cost(
+    engine, settings, tmp_path
+):
+    rows = [hourly(1, h, BilledCost="5", EffectiveCost="3") for h in range(3)]
+    path = write_focus_csv(tmp_path / "export.csv", rows, drop=["EffectiveCost"])
+
+    report = ingest(engine, settings, path)
+
+    assert report.files[0].status == "failed"
+    assert "missing column EffectiveCost" in report.files[0].message
+    assert point_count(engine) == 0  # actual: 15.0 of billed cost, as effective, silently
 
 
 def test_default_currency_is_used_for_files_without_billing_currency(engine, settings, tmp_path):
@@ -443,29 +458,54 @@ def test_default_currency_is_used_for_files_without_billing_currency(engine, set
     path = write_focus_csv(tmp_path / "export.csv", rows, drop=["BillingCurrency"])
 
     refused = ingest(engine, settings, path)
-    assert refused.files[0].rows_rejected == 3
-    (reason,) = refused.files[0].rejected_reasons
-    assert "BillingCurrency" in reason
+    assert refused.files[0].status == "failed"
+    assert "missing column BillingCurrency" in refused.files[0].message
 
     report = ingest(engine, settings, path, default_currency="EUR", force=True)
     assert report.files[0].rows_kept == 3
     assert total(engine) == pytest.approx(6.0)
 
 
-def test_following_the_rejection_message_without_force_ingests_the_rows(
+def test_following_the_refusal_message_without_force_ingests_the_rows(
     engine, settings, tmp_path
 ):
     rows = [hourly(1, h, EffectiveCost="1") for h in range(3)]
     path = write_focus_csv(tmp_path / "export.csv", rows, drop=["BillingCurrency"])
     refused = ingest(engine, settings, path)
-    (reason,) = refused.files[0].rejected_reasons
-    assert "--currency" in reason
+    assert "--currency" in refused.files[0].message
 
     # the user does what the message says: declares the currency, and runs the same command
     report = ingest(engine, settings, path, default_currency="USD")
 
     assert report.files[0].status == "ingested"  # actual: "unchanged", nothing to do
     assert total(engine) == pytest.approx(3.0)
+
+
+# --- rows and files worth a word ------------------------------------------------------------
+
+
+def test_usage_of_31_days_is_spread_and_of_32_days_refused_never_put_in_one_hour(
+    engine, settings, tmp_path
+):
+    rows = [
+        {**hourly(1, 0), "ChargePeriodEnd": "2025-05-02T00:00:00Z", "EffectiveCost": "744"},
+        {**hourly(1, 0), "ChargePeriodEnd": "2025-05-03T00:00:00Z", "EffectiveCost": "768",
+         "SkuId": "32-days"},
+    ]
+    report = ingest(engine, settings, write_focus_csv(tmp_path / "long.csv", rows))
+
+    (file,) = report.files
+    assert (file.rows_kept, file.rows_rejected) == (1, 1)
+    frame = points(engine)
+    assert len(frame) == 744 and frame["effective_cost"].tolist() == pytest.approx([1.0] * 744)
+    assert total(engine) == pytest.approx(744.0)  # actual: 1,512, 768 of it in one hour
+    assert file.rejected_reasons == {
+        "Usage longer than 31 days cannot be spread over its hours; check ChargePeriodStart "
+        "and ChargePeriodEnd": 1}
+    with open(file.quarantine_path, newline="", encoding="utf-8") as handle:
+        (row,) = csv.DictReader(handle)
+    assert (row["row_number"], row["sku_id"]) == ("3", "32-days")
+    assert row["reason"].endswith(": 32.0 days")
 
 
 # --- allocation -----------------------------------------------------------------------------
@@ -637,14 +677,19 @@ def test_every_shared_focus_file_ingests_without_a_failed_file(engine, settings,
         assert file.rows_kept + file.rows_rejected == file.rows_read, file.path
     sample = next(f for f in report.files if f.path.endswith("focus_sample.csv"))
     assert (sample.rows_read, sample.rows_kept, sample.rows_rejected) == (1000, 1000, 0)
-    # the only rows refused are the two spec examples with an impossible hour (T30:00:00Z)
-    assert report.rows_rejected == 2
-    rejected = [f for f in report.files if f.rows_rejected]
-    assert {Path(f.path).name for f in rejected} == {
-        "commitment_discount_purchase_scenario_2.csv", "commitment_discount_purchase_scenario_3.csv"
+    # the only rows refused: two spec examples with an impossible hour (T30:00:00Z), and the
+    # year-long "End of contract unused fee" Usage row of the four spend agreement examples
+    assert report.rows_rejected == 6
+    rejected = {Path(f.path).name: f.rejected_reasons for f in report.files if f.rows_rejected}
+    bad_hour = {"ChargePeriodEnd is not a date": 1}
+    too_long = {"Usage longer than 31 days cannot be spread over its hours; check "
+                "ChargePeriodStart and ChargePeriodEnd": 1}
+    assert rejected == {
+        "commitment_discount_purchase_scenario_2.csv": bad_hour,
+        "commitment_discount_purchase_scenario_3.csv": bad_hour,
+        **{f"saas_spend_agreements_{v}.csv": too_long for v in ("a1", "a2", "b1", "b2")},
     }
-    assert all(f.rejected_reasons == {"ChargePeriodEnd is not a date": 1} for f in rejected)
-    assert report.rows_kept == sum(_data_rows(f) for f in files) - 2
+    assert report.rows_kept == sum(_data_rows(f) for f in files) - 6
     assert point_count(engine) > 0
 
 
