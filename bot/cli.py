@@ -76,12 +76,13 @@ def ingest(
                                       "column (it scopes what a re-delivery replaces).")
     ] = None,
     force: Annotated[
-        bool, typer.Option(help="Re-read files whose content was seen before.")
+        bool, typer.Option(help="Re-read files seen before, and accept a re-delivery much "
+                                "smaller than the one it replaces.")
     ] = False,
 ) -> None:
     """Ingest FOCUS exports: a re-delivered billing period replaces the earlier one.
 
-    Exits 1 when a file failed.
+    Exits 1 when a file failed or a re-delivery was held back.
     """
     services = _services(config)
     try:

@@ -3,7 +3,8 @@
 One call of :func:`ingest_path` is one *delivery*, written in one transaction. For every
 (billing account, billing period) that a delivery contains, the points of earlier deliveries
 are replaced, because cloud exports are snapshots re-written several times a day: ingesting the
-same or a restated file twice never double-counts. Files of the same delivery add up
+same or a restated file twice never double-counts. A re-delivery much smaller than what it
+would replace is held back instead (``bot.ingest_guard``). Files of the same delivery add up
 (multi-part exports); a file byte-identical to another of the delivery is counted once. Point a
 source at the current export (overwrite-style delivery, or the newest delivery folder), not at
 a folder that keeps every historical version side by side.
@@ -30,15 +31,16 @@ from sqlmodel import Session
 
 from bot.allocation import Allocator
 from bot.ingest_frames import aggregate, convert_currency, spread_hours
-from bot.ingest_report import FileReport, IngestReport, ScopeTotals
+from bot.ingest_guard import Settlement, settle
+from bot.ingest_report import FileReport, HeldScope, IngestReport, ScopeTotals
 from bot.ingest_writer import PointWriter, Scope
 from bot.settings import Settings
 from bot.sources.focus import FocusFileError, discover_files, hash_file, read_chunks
 from storage import repositories as repo
 from storage.models import IngestRun
 
-__all__ = ["FileReport", "IngestReport", "aggregate", "convert_currency", "ingest_path",
-           "spread_hours"]
+__all__ = ["FileReport", "HeldScope", "IngestReport", "aggregate", "convert_currency",
+           "ingest_path", "spread_hours"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +61,8 @@ def ingest_path(
     """Ingest every export file at ``path`` as one delivery.
 
     ``default_currency`` and ``default_account`` stand in for the BillingCurrency and
-    BillingAccountId of files that have none. ``force`` re-reads files seen before.
+    BillingAccountId of files that have none. ``force`` re-reads files seen before and accepts
+    a re-delivery much smaller than the one it replaces.
     """
     files = discover_files(Path(path))
     delivery = _Delivery(settings=settings, source=source_label or f"focus:{path}",
@@ -67,8 +70,14 @@ def ingest_path(
                          progress=progress)
     with engine.begin() as connection:
         reports = [delivery.ingest(connection, file) for file in files]
-        _replace_earlier(connection, delivery, reports)
-    return IngestReport(delivery_id=delivery.id, files=reports)
+        settlement = settle(
+            connection=connection, delivery_id=delivery.id, new_runs=delivery.scopes,
+            kept_runs=delivery.kept, file_of=delivery.file_of,
+            min_share=settings.redelivery_min_share, force=force,
+            currency=settings.currency.base,
+        )
+        _record_settlement(connection, reports, settlement)
+    return IngestReport(delivery_id=delivery.id, files=reports, held=settlement.held)
 
 
 def _fingerprint(file: Path, stat: os.stat_result, settings: Settings,
@@ -255,15 +264,20 @@ def _sha256(file: Path) -> str | None:
     return hasher.hexdigest()
 
 
-def _replace_earlier(connection: Connection, delivery: _Delivery,
-                     reports: list[FileReport]) -> None:
-    """Each (billing account, billing period) the delivery wrote replaces earlier deliveries."""
-    claimed: set[Scope] = set()
-    for report in reports:
-        scopes = delivery.scopes.get(report.run_id) if report.run_id is not None else None
-        if not scopes or report.status != "ingested":
-            continue
-        new_scopes = set(scopes) - claimed
-        report.points_replaced = repo.replace_scopes(
-            connection=connection, delivery_id=delivery.id, scopes=new_scopes)
-        claimed |= new_scopes
+def _record_settlement(connection: Connection, reports: list[FileReport],
+                       settlement: Settlement) -> None:
+    """What the end of the delivery did to each file: replaced, or held back."""
+    with _session(connection) as session:
+        for report in reports:
+            if report.run_id is None or report.status != "ingested":
+                continue
+            report.points_replaced = settlement.replaced.get(report.run_id, 0)
+            if report.run_id not in settlement.held_runs:
+                continue
+            report.status = "held"
+            report.points_written -= settlement.withdrawn.get(report.run_id, 0)
+            report.message = "; ".join(h.message for h in settlement.held
+                                       if report.path in h.files)
+            repo.finish_ingest_run(db_session=session, run_id=report.run_id, status="held",
+                                   points_written=report.points_written,
+                                   message=report.message)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
-__all__ = ["FileReport", "IngestReport", "ScopeTotals"]
+__all__ = ["FileReport", "HeldScope", "IngestReport", "ScopeTotals"]
 
 
 @dataclass
@@ -22,7 +23,7 @@ class ScopeTotals:
 @dataclass
 class FileReport:
     path: str
-    status: str  # ingested | unchanged | duplicate | failed
+    status: str  # ingested | unchanged | duplicate | held | failed
     run_id: int | None = None
     rows_read: int = 0
     rows_kept: int = 0
@@ -42,9 +43,22 @@ class FileReport:
 
 
 @dataclass
+class HeldScope:
+    """A billing account and period whose re-delivery was held back: the current one stays."""
+
+    account: str
+    period: datetime
+    current: ScopeTotals
+    new: ScopeTotals
+    files: list[str]
+    message: str
+
+
+@dataclass
 class IngestReport:
     delivery_id: str
     files: list[FileReport]
+    held: list[HeldScope] = field(default_factory=list)
 
     @property
     def rows_kept(self) -> int:
@@ -60,5 +74,5 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
-        """Nothing failed (``spendwatch ingest`` exits 0)."""
-        return not self.failed
+        """Nothing failed and nothing was held back (``spendwatch ingest`` exits 0)."""
+        return not self.failed and not self.held

@@ -30,7 +30,8 @@ def print_ingest(report: IngestReport) -> None:
         table.add_column(column, justify="right" if column in ("rows kept", "rejected",
                                                                "points") else "left")
     for f in report.files:
-        style = {"failed": "red", "unchanged": "dim", "duplicate": "yellow"}.get(f.status, "")
+        style = {"failed": "red", "unchanged": "dim", "duplicate": "yellow",
+                 "held": "red"}.get(f.status, "")
         table.add_row(escape(Path(f.path).name), f.status, f"{f.rows_kept:,}",
                       f"{f.rows_rejected:,}", f"{f.points_written:,}",
                       ", ".join(f.billing_periods), style=style)
@@ -41,6 +42,8 @@ def print_ingest(report: IngestReport) -> None:
         _print_file_lines(f, cost_basis=len(bases) > 1)
     if len(bases) == 1:
         console.print(f"Costs read from {escape(bases.pop())}.")
+    for held in report.held:
+        console.print(f"[red]{escape(held.message)}[/red]")
 
 
 def _ingest_totals(report: IngestReport) -> str:
@@ -49,6 +52,8 @@ def _ingest_totals(report: IngestReport) -> str:
     duplicates = sum(f.status == "duplicate" for f in report.files)
     if duplicates:
         line += f"; {duplicates} byte-identical file(s) counted once"
+    if report.held:
+        line += f"; {len(report.held)} billing period(s) held back, nothing of them replaced"
     return line
 
 

@@ -108,3 +108,25 @@ def test_two_byte_identical_files_in_one_folder_count_once_and_are_named(tmp_pat
     assert f"focus_sample_copy.csv: byte-identical to {sample} (same SHA-256)" in out
     assert "1 byte-identical file(s) counted once" in out
     assert total(tmp_path) == 14.98  # actual: $29.95
+
+
+def test_the_export_cut_in_half_is_held_back_until_forced(tmp_path, sample):
+    half = tmp_path / "later" / sample.name
+    half.parent.mkdir()
+    data = sample.read_bytes()
+    half.write_bytes(data[:len(data) // 2])
+
+    result = spendwatch("ingest", str(half), cwd=tmp_path)
+
+    assert result.returncode == 1  # actual: 0, and the total fell to $3.98
+    out = " ".join(result.stdout.split())
+    assert ("billing account 1234567890123, period 2024-09: held back, the new export has 506 "
+            "rows, 2.00 USD against 942 rows, 13.00 USD in the current one (under 50%); the "
+            "current one stays. If the smaller export is right") in out
+    assert "run again with --force" in out
+    assert "1 row(s) rejected: row has 2 fields where the header has 44" in out  # the cut line
+    assert total(tmp_path) == 14.98
+
+    forced = spendwatch("ingest", str(half), "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stdout
+    assert total(tmp_path) == 3.98

@@ -185,7 +185,8 @@ def test_a_restated_export_replaces_its_account_and_period_only(engine, settings
     }
 
     # the same account and period, re-delivered later with different numbers and fewer rows
-    restated = [hourly(2, h, BillingAccountId="ba-1", EffectiveCost="0.5") for h in range(3)]
+    # (no less than half of the rows and the spend: a restatement, not an export cut short)
+    restated = [hourly(2, h, BillingAccountId="ba-1", EffectiveCost="0.9") for h in range(3)]
     report = ingest(
         engine, settings, write_focus_csv(tmp_path / "tuesday" / "export-v2.csv", restated)
     )
@@ -193,7 +194,7 @@ def test_a_restated_export_replaces_its_account_and_period_only(engine, settings
     assert report.files[0].status == "ingested"
     assert report.files[0].points_replaced == 5
     assert totals_by_scope(engine) == {
-        ("ba-1", "2025-04"): 1.5,  # replaced, not 6.5
+        ("ba-1", "2025-04"): 2.7,  # replaced, not 7.7
         ("ba-1", "2025-05"): 20.0,  # another period: untouched
         ("ba-2", "2025-04"): 300.0,  # another account: untouched
     }
@@ -251,11 +252,12 @@ def test_files_of_one_delivery_add_up(engine, settings, tmp_path):
 
     # the next delivery of the same account and period replaces all three parts
     again = tmp_path / "delivery-2"
-    write_focus_csv(again / "part-00001.csv", [hourly(1, 0, EffectiveCost="7")])
-    write_focus_csv(again / "part-00002.csv", [hourly(2, 0, EffectiveCost="8")])
+    for part, (day, cost) in enumerate([(1, "1.5"), (2, "2.5")], start=1):
+        rows = [hourly(day, h, EffectiveCost=cost) for h in range(24)]
+        write_focus_csv(again / f"part-0000{part}.csv", rows)
     ingest(engine, settings, again)
 
-    assert total(engine) == pytest.approx(15.0)
+    assert total(engine) == pytest.approx(24 * 1.5 + 24 * 2.5)
 
 
 def test_redelivery_where_only_one_part_changed_keeps_the_unchanged_part(
