@@ -53,14 +53,21 @@ def settle(
         for scope in scopes:
             writers.setdefault(scope, []).append(run_id)
     outcome = Settlement()
+    if not repo.other_runs_stored(connection=connection, run_ids=new_runs):
+        return outcome  # the first delivery in this store: nothing to compare or replace
     for (account, period), runs in writers.items():
-        by_run = repo.scope_totals_by_run(connection=connection, account=account, period=period)
+        stored = repo.scope_totals_by_run(connection=connection, account=account, period=period,
+                                          exclude_runs=new_runs)
         current, new = ScopeTotals(), ScopeTotals()
-        for run_id, (rows, spend) in by_run.items():
-            if run_id not in new_runs:
-                current.add(rows, spend)
-            if run_id in new_runs or run_id in kept_runs:
+        for run_id in runs:
+            totals = new_runs[run_id][(account, period)]
+            new.add(totals.rows, totals.spend)
+        for run_id, (rows, spend) in stored.items():
+            current.add(rows, spend)
+            if run_id in kept_runs:
                 new.add(rows, spend)
+        if set(stored) <= kept_runs:
+            continue  # nothing earlier than this delivery to replace
         if not force and too_small(new, current, min_share):
             outcome.held.append(HeldScope(
                 account=account, period=period, current=current, new=new,

@@ -37,6 +37,7 @@ __all__ = [
     "load_points",
     "max_anomaly_id",
     "open_anomalies",
+    "other_runs_stored",
     "replace_scopes",
     "resolve_series",
     "save_anomaly",
@@ -169,14 +170,25 @@ def _scope(account: str, period: datetime) -> tuple[Any, ...]:
             CostPoint.billing_period_start == period)
 
 
+def other_runs_stored(*, connection: Connection, run_ids: Iterable[int]) -> bool:
+    """Whether any run but these may hold points (a run that succeeded or was held back)."""
+    statement = select(IngestRun.id).where(
+        IngestRun.id.notin_(list(run_ids)),  # type: ignore[union-attr]
+        IngestRun.status.in_(("succeeded", "held")),  # type: ignore[attr-defined]
+    ).limit(1)
+    return connection.execute(statement).first() is not None
+
+
 def scope_totals_by_run(
-    *, connection: Connection, account: str, period: datetime
+    *, connection: Connection, account: str, period: datetime, exclude_runs: Iterable[int] = ()
 ) -> dict[int, tuple[int, float]]:
-    """Line items and effective cost of one (billing account, billing period), by ingest run."""
+    """Line items and effective cost of one (billing account, billing period), by ingest run
+    (but ``exclude_runs``)."""
     statement = (
         select(CostPoint.ingest_run_id, func.sum(CostPoint.line_items),
                func.sum(CostPoint.effective_cost))
-        .where(*_scope(account, period))
+        .where(*_scope(account, period),
+               CostPoint.ingest_run_id.notin_(list(exclude_runs)))  # type: ignore[attr-defined]
         .group_by(CostPoint.ingest_run_id)
     )
     return {int(run): (int(rows or 0), float(spend or 0.0))

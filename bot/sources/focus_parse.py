@@ -282,7 +282,7 @@ def parse_frame(frame: pd.DataFrame, *, row_numbers: np.ndarray) -> ParsedChunk:
     backwards = (result["end"] < result["start"]).to_numpy()
     reject(backwards, "ChargePeriodEnd is before ChargePeriodStart")
     usage = (result["charge_category"] == "Usage").to_numpy()
-    reject(usage & _too_long(result), lambda m: _describe_length(result[m]))
+    reject(_too_long(result, usage), lambda m: _describe_length(result[m]))
     ok = ~reject.bad
     negative = usage & ((result["effective_cost"] < 0) | (result["billed_cost"] < 0)).to_numpy()
     notes = {key: int((mask & ok).sum()) for key, mask in
@@ -339,15 +339,16 @@ def _costs(frame: pd.DataFrame, items: dict[str, object], reject: _Rejections
     return empty
 
 
-def _hours(items: pd.DataFrame) -> np.ndarray:
-    """Hours each row covers, counted from the hour it starts in (NaN for bad dates)."""
-    span = (items["end"] - items["start"].dt.floor("h")) / pd.Timedelta(hours=1)
-    return np.ceil(span.to_numpy(dtype=float))
-
-
-def _too_long(items: pd.DataFrame) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        return _hours(items) > MAX_SPREAD_HOURS
+def _too_long(items: pd.DataFrame, usage: np.ndarray) -> np.ndarray:
+    """Usage rows covering more hours, counted from the hour they start in, than are spread."""
+    span = (items["end"] - items["start"]).to_numpy()
+    maybe = usage & (span > np.timedelta64(MAX_SPREAD_HOURS - 1, "h"))  # NaT: False
+    if not maybe.any():
+        return maybe
+    rows = items.loc[maybe]
+    hours = (rows["end"] - rows["start"].dt.floor("h")) / pd.Timedelta(hours=1)
+    maybe[maybe] = np.ceil(hours.to_numpy(dtype=float)) > MAX_SPREAD_HOURS
+    return maybe
 
 
 def _describe_length(items: pd.DataFrame) -> np.ndarray:

@@ -36,7 +36,7 @@ def count_identical(items: pd.DataFrame, full_rows: FullRows) -> int:
     maybe = np.flatnonzero(_repeated(items["effective_cost"].to_numpy(dtype=np.float64)))
     if not len(maybe):
         return 0
-    maybe = maybe[_repeated(_value_hash(items.iloc[maybe]))]
+    maybe = maybe[_repeated(_value_hash(items, maybe))]
     if not len(maybe):
         return 0
     rows = items["row_number"].to_numpy()[maybe]
@@ -48,20 +48,20 @@ def _repeated(values: np.ndarray) -> np.ndarray:
     return pd.Series(values).duplicated(keep=False).to_numpy()
 
 
-def _value_hash(items: pd.DataFrame) -> np.ndarray:
-    """One number per row from its parsed values: equal rows always get equal numbers."""
-    hashed = np.zeros(len(items), dtype=np.uint64)
+def _value_hash(items: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """One number for each of ``rows`` from its parsed values: equal rows get equal numbers."""
+    hashed = np.zeros(len(rows), dtype=np.uint64)
     for name in items.columns:
         if name == "row_number":
             continue
         column = items[name]
         dtype = column.dtype
         if isinstance(dtype, pd.CategoricalDtype):
-            values = column.cat.codes.to_numpy().astype(np.int64).view(np.uint64)
+            values = column.cat.codes.to_numpy()[rows].astype(np.int64).view(np.uint64)
         elif isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
-            values = column.array.asi8.view(np.uint64)
+            values = column.array.asi8[rows].view(np.uint64)
         elif pd.api.types.is_float_dtype(dtype):
-            values = column.to_numpy(dtype=np.float64).view(np.uint64)
+            values = column.to_numpy(dtype=np.float64)[rows].view(np.uint64)
         else:
             continue
         with np.errstate(over="ignore"):
