@@ -99,23 +99,33 @@ def ingest(
     currency: Annotated[
         str | None, typer.Option(help="Currency of files that have no BillingCurrency column.")
     ] = None,
+    billing_account: Annotated[
+        str | None, typer.Option(help="Billing account of files that have no BillingAccountId "
+                                      "column (it scopes what a re-delivery replaces).")
+    ] = None,
     force: Annotated[
-        bool, typer.Option(help="Re-read files whose content was seen before.")
+        bool, typer.Option(help="Re-read files seen before, and accept a re-delivery much "
+                                "smaller than the one it replaces.")
     ] = False,
 ) -> None:
-    """Ingest FOCUS exports: a re-delivered billing period replaces the earlier one."""
+    """Ingest FOCUS exports: a re-delivered billing period replaces the earlier one.
+
+    Exits 1 when a file failed or a re-delivery was held back.
+    """
     services = _services(config)
     try:
-        report = _ingest_with_progress(services, path, currency=currency, force=force)
+        report = _ingest_with_progress(services, path, currency=currency, force=force,
+                                       billing_account=billing_account)
     finally:
         services.close()
     render.print_ingest(report)
-    if report.failed:
+    if not report.ok:
         raise typer.Exit(1)
 
 
 def _ingest_with_progress(
-    services: Services, path: Path, *, currency: str | None, force: bool
+    services: Services, path: Path, *, currency: str | None, force: bool,
+    billing_account: str | None = None,
 ) -> IngestReport:
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
@@ -131,7 +141,8 @@ def _ingest_with_progress(
     with progress:
         return ingest_path(
             engine=services.engine, settings=services.settings, path=path,
-            default_currency=currency, force=force, progress=update,
+            default_currency=currency, default_account=billing_account, force=force,
+            progress=update,
         )
 
 

@@ -16,7 +16,7 @@ from rich.table import Table
 from bot import reports
 from bot.allocation import UNALLOCATED
 from bot.anomalies import Incident
-from bot.ingest import IngestReport
+from bot.ingest import FileReport, IngestReport
 
 __all__ = ["TOP_ROWS", "console", "errors", "money", "pct", "print_anomalies", "print_ingest",
            "print_summary", "print_unallocated"]
@@ -31,27 +31,50 @@ def print_ingest(report: IngestReport) -> None:
         table.add_column(column, justify="right" if column in ("rows kept", "rejected",
                                                                "points") else "left")
     for f in report.files:
-        style = {"failed": "red", "unchanged": "dim"}.get(f.status, "")
+        style = {"failed": "red", "unchanged": "dim", "duplicate": "yellow",
+                 "held": "red"}.get(f.status, "")
         table.add_row(escape(Path(f.path).name), f.status, f"{f.rows_kept:,}",
                       f"{f.rows_rejected:,}", f"{f.points_written:,}",
                       ", ".join(f.billing_periods), style=style)
     console.print(table)
-    console.print(
-        f"{len(report.files)} file(s): {report.rows_kept:,} rows kept, "
-        f"{report.rows_rejected:,} rejected"
-    )
+    console.print(_ingest_totals(report))
+    bases = {f.cost_basis for f in report.files if f.cost_basis}
     for f in report.files:
-        name = escape(Path(f.path).name)
-        if f.message and f.status == "failed":
-            console.print(f"[red]{name}: {escape(f.message)}[/red]")
-        for reason, count in f.rejected_reasons.items():
-            console.print(f"[yellow]{name}: {count:,} row(s) rejected: {escape(reason)}[/yellow]")
-        for warning, count in f.warnings.items():
-            console.print(f"[yellow]{name}: {count:,} row(s) kept as unallocated: {escape(warning)}"
-                          "[/yellow]")
-        if f.quarantine_path:
-            console.print(
-                f"  rejected rows, with row numbers and reasons: {escape(f.quarantine_path)}")
+        _print_file_lines(f, cost_basis=len(bases) > 1)
+    if len(bases) == 1:
+        console.print(f"Costs read from {escape(bases.pop())}.")
+    for held in report.held:
+        console.print(f"[red]{escape(held.message)}[/red]")
+
+
+def _ingest_totals(report: IngestReport) -> str:
+    line = (f"{len(report.files)} file(s): {report.rows_kept:,} rows kept, "
+            f"{report.rows_rejected:,} rejected")
+    duplicates = sum(f.status == "duplicate" for f in report.files)
+    if duplicates:
+        line += f"; {duplicates} byte-identical file(s) counted once"
+    if report.held:
+        line += f"; {len(report.held)} billing period(s) held back, nothing of them replaced"
+    return line
+
+
+def _print_file_lines(f: FileReport, *, cost_basis: bool) -> None:
+    name = escape(Path(f.path).name)
+    if f.message and f.status in ("failed", "duplicate"):
+        colour = "red" if f.status == "failed" else "yellow"
+        console.print(f"[{colour}]{name}: {escape(f.message)}[/{colour}]")
+    if cost_basis and f.cost_basis:
+        console.print(f"{name}: costs read from {escape(f.cost_basis)}")
+    for reason, count in f.rejected_reasons.items():
+        console.print(f"[yellow]{name}: {count:,} row(s) rejected: {escape(reason)}[/yellow]")
+    for warning, count in f.warnings.items():
+        console.print(f"[yellow]{name}: {count:,} row(s) kept as unallocated: {escape(warning)}"
+                      "[/yellow]")
+    for note, count in f.notes.items():
+        console.print(f"[yellow]{name}: {count:,} row(s) {escape(note)}[/yellow]")
+    if f.quarantine_path:
+        console.print(
+            f"  rejected rows, with row numbers and reasons: {escape(f.quarantine_path)}")
 
 
 def money(value: float) -> str:

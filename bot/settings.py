@@ -250,6 +250,10 @@ class EscalationSettings(_Model):
 class Settings(_Model):
     database_url: str = "sqlite:///spendwatch.db"
     sources: list[SourceSettings] = Field(default_factory=list)
+    # A re-delivery of a (billing account, billing period) with fewer rows, or less spend, than
+    # this share of the delivery it would replace is held back: the current one stays until
+    # `spendwatch ingest --force` accepts it. 0 turns the guard off.
+    redelivery_min_share: float = Field(default=0.5, ge=0, le=1)
     allocation: AllocationSettings = Field(default_factory=AllocationSettings)
     currency: CurrencySettings = Field(default_factory=CurrencySettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)

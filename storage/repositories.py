@@ -28,6 +28,7 @@ __all__ = [
     "adopt_run",
     "data_range",
     "create_ingest_run",
+    "delete_scope_points",
     "finish_ingest_run",
     "get_state",
     "insert_points",
@@ -36,9 +37,11 @@ __all__ = [
     "load_points",
     "max_anomaly_id",
     "open_anomalies",
+    "other_runs_stored",
     "replace_scopes",
     "resolve_series",
     "save_anomaly",
+    "scope_totals_by_run",
     "set_state",
 ]
 
@@ -142,10 +145,8 @@ def replace_scopes(
     earlier = select(IngestRun.id).where(IngestRun.delivery_id != delivery_id)
     removed = 0
     for account, period in scopes:
-        in_account = select(CostSeries.id).where(CostSeries.billing_account_id == account)
         scope = (
-            CostPoint.series_id.in_(in_account),  # type: ignore[attr-defined]
-            CostPoint.billing_period_start == period,
+            *_scope(account, period),
             CostPoint.ingest_run_id.in_(earlier),  # type: ignore[attr-defined]
         )
         runs = connection.execute(
@@ -161,6 +162,48 @@ def replace_scopes(
             .values(superseded_at=datetime.now(UTC))
         )
     return removed
+
+
+def _scope(account: str, period: datetime) -> tuple[Any, ...]:
+    in_account = select(CostSeries.id).where(CostSeries.billing_account_id == account)
+    return (CostPoint.series_id.in_(in_account),  # type: ignore[attr-defined]
+            CostPoint.billing_period_start == period)
+
+
+def other_runs_stored(*, connection: Connection, run_ids: Iterable[int]) -> bool:
+    """Whether any run but these may hold points (a run that succeeded or was held back)."""
+    statement = select(IngestRun.id).where(
+        IngestRun.id.notin_(list(run_ids)),  # type: ignore[union-attr]
+        IngestRun.status.in_(("succeeded", "held")),  # type: ignore[attr-defined]
+    ).limit(1)
+    return connection.execute(statement).first() is not None
+
+
+def scope_totals_by_run(
+    *, connection: Connection, account: str, period: datetime, exclude_runs: Iterable[int] = ()
+) -> dict[int, tuple[int, float]]:
+    """Line items and effective cost of one (billing account, billing period), by ingest run
+    (but ``exclude_runs``)."""
+    statement = (
+        select(CostPoint.ingest_run_id, func.sum(CostPoint.line_items),
+               func.sum(CostPoint.effective_cost))
+        .where(*_scope(account, period),
+               CostPoint.ingest_run_id.notin_(list(exclude_runs)))  # type: ignore[attr-defined]
+        .group_by(CostPoint.ingest_run_id)
+    )
+    return {int(run): (int(rows or 0), float(spend or 0.0))
+            for run, rows, spend in connection.execute(statement)}
+
+
+def delete_scope_points(
+    *, connection: Connection, account: str, period: datetime, run_ids: Iterable[int]
+) -> int:
+    """Delete the points these runs wrote for one (billing account, billing period)."""
+    result = connection.execute(delete(CostPoint).where(
+        *_scope(account, period),
+        CostPoint.ingest_run_id.in_(list(run_ids)),  # type: ignore[attr-defined]
+    ))
+    return result.rowcount or 0
 
 
 def insert_points(*, connection: Connection, run_id: int, points: pd.DataFrame) -> int:

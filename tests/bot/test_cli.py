@@ -33,14 +33,15 @@ def write_config(tmp_path: Path, **extra: object) -> Path:
     return path
 
 
-HEADER = ("BillingAccountId,BillingCurrency,BillingPeriodStart,ChargePeriodStart,ChargePeriodEnd,"
-          "ChargeCategory,BilledCost,EffectiveCost,ServiceName,Tags\n")
+HEADER = ("BillingAccountId,BillingCurrency,BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,"
+          "ChargePeriodEnd,ChargeCategory,BilledCost,EffectiveCost,ServiceName,Tags\n")
 
 
 def row(hour: str, cost: float, service: str = "Amazon Bedrock", tags: str = "",
         account: str = "ba-1") -> str:
     tag_text = '"' + tags.replace('"', '""') + '"' if tags else ""
-    return (f"{account},USD,2026-09-01T00:00:00Z,2026-09-{hour}:00:00Z,2026-09-{hour}:59:59Z,"
+    return (f"{account},USD,2026-09-01T00:00:00Z,2026-10-01T00:00:00Z,2026-09-{hour}:00:00Z,"
+            f"2026-09-{hour}:59:59Z,"
             f"Usage,{cost},{cost},{service},{tag_text}\n")
 
 

@@ -185,7 +185,8 @@ def test_a_restated_export_replaces_its_account_and_period_only(engine, settings
     }
 
     # the same account and period, re-delivered later with different numbers and fewer rows
-    restated = [hourly(2, h, BillingAccountId="ba-1", EffectiveCost="0.5") for h in range(3)]
+    # (no less than half of the rows and the spend: a restatement, not an export cut short)
+    restated = [hourly(2, h, BillingAccountId="ba-1", EffectiveCost="0.9") for h in range(3)]
     report = ingest(
         engine, settings, write_focus_csv(tmp_path / "tuesday" / "export-v2.csv", restated)
     )
@@ -193,7 +194,7 @@ def test_a_restated_export_replaces_its_account_and_period_only(engine, settings
     assert report.files[0].status == "ingested"
     assert report.files[0].points_replaced == 5
     assert totals_by_scope(engine) == {
-        ("ba-1", "2025-04"): 1.5,  # replaced, not 6.5
+        ("ba-1", "2025-04"): 2.7,  # replaced, not 7.7
         ("ba-1", "2025-05"): 20.0,  # another period: untouched
         ("ba-2", "2025-04"): 300.0,  # another account: untouched
     }
@@ -201,19 +202,37 @@ def test_a_restated_export_replaces_its_account_and_period_only(engine, settings
     assert hours.max() == pd.Timestamp("2025-05-02 01:00", tz="UTC")  # May points kept
 
 
-def test_billing_period_comes_from_the_charge_month_when_the_column_is_absent(
+@pytest.mark.parametrize("column", ["BillingAccountId", "BillingPeriodStart", "BillingPeriodEnd"])
+def test_a_file_without_what_identifies_its_delivery_is_refused_and_changes_nothing(
+    engine, settings, tmp_path, column
+):
+    # without them, the same export became a second delivery next to the first: doubled
+    rows = [hourly(9, h, EffectiveCost="2") for h in range(3)]
+    ingest(engine, settings, write_focus_csv(tmp_path / "one" / "e.csv", rows))
+
+    report = ingest(engine, settings, write_focus_csv(tmp_path / "two" / "e.csv", rows,
+                                                      drop=[column]))
+
+    (file,) = report.files
+    assert file.status == "failed"
+    assert f"missing column {column} (FOCUS mandatory)" in file.message
+    assert not report.ok
+    assert totals_by_scope(engine) == {("ba-test", "2025-04"): 6.0}  # actual: 12.0
+    assert ingest_runs(engine)[-1].status == "failed"
+
+
+def test_a_declared_billing_account_lets_a_file_without_one_replace_its_delivery(
     engine, settings, tmp_path
 ):
-    first = [hourly(9, h, EffectiveCost="2") for h in range(3)]
-    ingest(engine, settings, write_focus_csv(
-        tmp_path / "one" / "e.csv", first, drop=["BillingPeriodStart", "BillingPeriodEnd"]
-    ))
-    restated = [hourly(9, 0, EffectiveCost="1")]
-    ingest(engine, settings, write_focus_csv(
-        tmp_path / "two" / "e.csv", restated, drop=["BillingPeriodStart", "BillingPeriodEnd"]
-    ))
+    rows = [hourly(9, h, EffectiveCost="2", BillingAccountId="ba-7") for h in range(3)]
+    ingest(engine, settings, write_focus_csv(tmp_path / "one" / "e.csv", rows))
+    restated = [hourly(9, h, EffectiveCost="3") for h in range(3)]
+    path = write_focus_csv(tmp_path / "two" / "e.csv", restated, drop=["BillingAccountId"])
 
-    assert totals_by_scope(engine) == {("ba-test", "2025-04"): 1.0}
+    report = ingest(engine, settings, path, default_account="ba-7")
+
+    assert report.files[0].status == "ingested"
+    assert totals_by_scope(engine) == {("ba-7", "2025-04"): 9.0}
 
 
 def test_files_of_one_delivery_add_up(engine, settings, tmp_path):
@@ -233,11 +252,12 @@ def test_files_of_one_delivery_add_up(engine, settings, tmp_path):
 
     # the next delivery of the same account and period replaces all three parts
     again = tmp_path / "delivery-2"
-    write_focus_csv(again / "part-00001.csv", [hourly(1, 0, EffectiveCost="7")])
-    write_focus_csv(again / "part-00002.csv", [hourly(2, 0, EffectiveCost="8")])
+    for part, (day, cost) in enumerate([(1, "1.5"), (2, "2.5")], start=1):
+        rows = [hourly(day, h, EffectiveCost=cost) for h in range(24)]
+        write_focus_csv(again / f"part-0000{part}.csv", rows)
     ingest(engine, settings, again)
 
-    assert total(engine) == pytest.approx(15.0)
+    assert total(engine) == pytest.approx(24 * 1.5 + 24 * 2.5)
 
 
 def test_redelivery_where_only_one_part_changed_keeps_the_unchanged_part(
@@ -424,17 +444,44 @@ def test_a_clean_file_writes_no_quarantine_file(engine, settings, tmp_path):
     assert not settings.quarantine_dir.exists() or not any(settings.quarantine_dir.iterdir())
 
 
-def test_a_file_missing_a_mandatory_column_is_quarantined_whole(engine, settings, tmp_path):
+def test_a_file_missing_a_mandatory_column_is_refused_naming_it(engine, settings, tmp_path):
     rows = [hourly(1, h) for h in range(3)]
     path = write_focus_csv(tmp_path / "export.csv", rows, drop=["ChargePeriodStart"])
 
     report = ingest(engine, settings, path)
 
     (file,) = report.files
-    assert file.status == "ingested"
-    assert (file.rows_kept, file.rows_rejected) == (0, 3)
-    assert file.rejected_reasons == {"missing column ChargePeriodStart (FOCUS mandatory)": 3}
+    assert file.status == "failed"  # actual: "ingested", every row quarantined, exit 0
+    assert file.message.startswith(
+        f"{path}: missing column ChargePeriodStart (FOCUS mandatory); export a FOCUS")
     assert point_count(engine) == 0
+    (run,) = ingest_runs(engine)
+    assert (run.status, run.message) == ("failed", file.message)
+
+
+def test_a_file_without_effective_cost_is_refused_not_read_as_billed_cost(
+    engine, settings, tmp_path
+):
+    rows = [hourly(1, h, BilledCost="5", EffectiveCost="3") for h in range(3)]
+    path = write_focus_csv(tmp_path / "export.csv", rows, drop=["EffectiveCost"])
+
+    report = ingest(engine, settings, path)
+
+    assert report.files[0].status == "failed"
+    assert "missing column EffectiveCost" in report.files[0].message
+    assert point_count(engine) == 0  # actual: 15.0 of billed cost, as effective, silently
+
+
+def test_the_summary_says_which_cost_column_the_points_hold(engine, settings, tmp_path):
+    both = ingest(engine, settings, write_focus_csv(tmp_path / "a" / "both.csv", [hourly(1, 1)]))
+    effective_only = ingest(engine, settings, write_focus_csv(
+        tmp_path / "b" / "effective.csv", [hourly(1, 2)], drop=["BilledCost"]))
+
+    assert both.files[0].cost_basis == (
+        "EffectiveCost (amortised); BilledCost is kept for --metric billed")
+    assert effective_only.files[0].cost_basis == (
+        "EffectiveCost (amortised); the file has no BilledCost column, so billed cost is taken "
+        "to be the effective cost")
 
 
 def test_default_currency_is_used_for_files_without_billing_currency(engine, settings, tmp_path):
@@ -443,29 +490,117 @@ def test_default_currency_is_used_for_files_without_billing_currency(engine, set
     path = write_focus_csv(tmp_path / "export.csv", rows, drop=["BillingCurrency"])
 
     refused = ingest(engine, settings, path)
-    assert refused.files[0].rows_rejected == 3
-    (reason,) = refused.files[0].rejected_reasons
-    assert "BillingCurrency" in reason
+    assert refused.files[0].status == "failed"
+    assert "missing column BillingCurrency" in refused.files[0].message
 
     report = ingest(engine, settings, path, default_currency="EUR", force=True)
     assert report.files[0].rows_kept == 3
     assert total(engine) == pytest.approx(6.0)
 
 
-def test_following_the_rejection_message_without_force_ingests_the_rows(
+def test_following_the_refusal_message_without_force_ingests_the_rows(
     engine, settings, tmp_path
 ):
     rows = [hourly(1, h, EffectiveCost="1") for h in range(3)]
     path = write_focus_csv(tmp_path / "export.csv", rows, drop=["BillingCurrency"])
     refused = ingest(engine, settings, path)
-    (reason,) = refused.files[0].rejected_reasons
-    assert "--currency" in reason
+    assert "--currency" in refused.files[0].message
 
     # the user does what the message says: declares the currency, and runs the same command
     report = ingest(engine, settings, path, default_currency="USD")
 
     assert report.files[0].status == "ingested"  # actual: "unchanged", nothing to do
     assert total(engine) == pytest.approx(3.0)
+
+
+# --- rows and files worth a word ------------------------------------------------------------
+
+
+def test_usage_of_31_days_is_spread_and_of_32_days_refused_never_put_in_one_hour(
+    engine, settings, tmp_path
+):
+    rows = [
+        {**hourly(1, 0), "ChargePeriodEnd": "2025-05-02T00:00:00Z", "EffectiveCost": "744"},
+        {**hourly(1, 0), "ChargePeriodEnd": "2025-05-03T00:00:00Z", "EffectiveCost": "768",
+         "SkuId": "32-days"},
+    ]
+    report = ingest(engine, settings, write_focus_csv(tmp_path / "long.csv", rows))
+
+    (file,) = report.files
+    assert (file.rows_kept, file.rows_rejected) == (1, 1)
+    frame = points(engine)
+    assert len(frame) == 744 and frame["effective_cost"].tolist() == pytest.approx([1.0] * 744)
+    assert total(engine) == pytest.approx(744.0)  # actual: 1,512, 768 of it in one hour
+    assert file.rejected_reasons == {
+        "Usage longer than 31 days cannot be spread over its hours; check ChargePeriodStart "
+        "and ChargePeriodEnd": 1}
+    with open(file.quarantine_path, newline="", encoding="utf-8") as handle:
+        (row,) = csv.DictReader(handle)
+    assert (row["row_number"], row["sku_id"]) == ("3", "32-days")
+    assert row["reason"].endswith(": 32.0 days")
+
+
+def test_negative_usage_is_kept_and_said(engine, settings, tmp_path):
+    rows = [hourly(1, 0, EffectiveCost="10"), hourly(1, 1, EffectiveCost="-2.5", BilledCost="-2.5")]
+
+    report = ingest(engine, settings, write_focus_csv(tmp_path / "refund.csv", rows))
+
+    assert total(engine) == pytest.approx(7.5)  # kept: the invoice has it too
+    note = "of Usage with a negative cost: kept, they lower the spend (refunds or corrections)"
+    assert report.files[0].notes == {note: 1}  # actual: not a word
+    assert ingest_runs(engine)[0].warnings == {note: 1}
+
+
+def test_identical_rows_are_all_counted_and_said(engine, settings, tmp_path):
+    row = hourly(1, 0, EffectiveCost="4", ResourceId="i-1")
+    rows = [row, row, row, hourly(1, 0, EffectiveCost="4", ResourceId="i-2")]
+
+    report = ingest(engine, settings, write_focus_csv(tmp_path / "repeats.csv", rows))
+
+    assert total(engine) == pytest.approx(16.0)  # kept: a provider may bill a line twice
+    note = ("identical to an earlier row in every column: kept, each one counted (check the "
+            "export if the provider did not bill them twice)")
+    assert report.files[0].notes == {note: 2}  # actual: summed without a word
+    assert ingest_runs(engine)[0].warnings == {note: 2}
+
+
+def test_byte_identical_files_of_one_delivery_are_counted_once_naming_both(
+    engine, settings, tmp_path
+):
+    folder = tmp_path / "drop"
+    original = write_focus_csv(folder / "export.csv", [hourly(1, h, EffectiveCost="2")
+                                                       for h in range(5)])
+    copy = folder / "export (1).csv"
+    copy.write_bytes(original.read_bytes())
+
+    report = ingest(engine, settings, folder)
+
+    assert total(engine) == pytest.approx(10.0)  # actual: 20.0
+    statuses = {Path(f.path).name: f.status for f in report.files}
+    assert statuses == {"export (1).csv": "ingested", "export.csv": "duplicate"}
+    duplicate = next(f for f in report.files if f.status == "duplicate")
+    assert duplicate.message.startswith(f"byte-identical to {copy} (same SHA-256)")
+    assert report.ok  # counted once: said, not an error
+    runs = {Path(r.file_path).name: r for r in ingest_runs(engine)}
+    assert runs["export.csv"].status == "duplicate"
+    assert runs["export.csv"].checksum == runs["export (1).csv"].checksum
+
+
+def test_a_copy_next_to_an_unchanged_file_is_still_counted_once(engine, settings, tmp_path):
+    folder = tmp_path / "drop"
+    original = write_focus_csv(folder / "b.csv", [hourly(1, h, EffectiveCost="3")
+                                                  for h in range(4)])
+    ingest(engine, settings, folder)
+    for name in ("a.csv", "c.csv"):  # one read before the unchanged original, one after
+        (folder / name).write_bytes(original.read_bytes())
+
+    report = ingest(engine, settings, folder)
+
+    assert [f.status for f in report.files] == ["ingested", "duplicate", "duplicate"]
+    assert total(engine) == pytest.approx(12.0)
+    again = ingest(engine, settings, folder)
+    assert [f.status for f in again.files] == ["unchanged", "duplicate", "duplicate"]
+    assert total(engine) == pytest.approx(12.0)
 
 
 # --- allocation -----------------------------------------------------------------------------
@@ -621,15 +756,25 @@ def _data_rows(path: Path) -> int:
 
 
 @pytest.mark.shared
-def test_every_shared_focus_file_ingests_without_a_failed_file(engine, settings, shared_dir):
+def test_every_shared_focus_file_ingests_once_its_account_is_declared(
+    engine, settings, shared_dir
+):
     folder = shared_dir / "data" / "focus"
     files = sorted(folder.rglob("*.csv"))
     assert len(files) >= 20
 
-    # most spec examples have no BillingCurrency column: declared as the rejection message says
-    report = ingest(engine, settings, folder, default_currency="USD")
+    # most spec examples have no BillingCurrency column, and the commitment examples no
+    # BillingAccountId either: refused, naming it, until declared as the message says
+    first = ingest(engine, settings, folder, default_currency="USD")
+    refused = {Path(f.path).parent.name for f in first.failed}
+    assert refused == {"commitment_discount_flexibility", "commitment_discount_scenarios"}
+    assert len(first.failed) == 11
+    assert all("missing column BillingAccountId" in f.message for f in first.failed)
 
-    assert report.failed == []
+    report = ingest(engine, settings, folder, default_currency="USD",
+                    default_account="spec-examples")
+
+    assert report.ok
     assert sorted(Path(f.path) for f in report.files) == files
     assert all(f.status == "ingested" for f in report.files)
     for file in report.files:
@@ -637,14 +782,19 @@ def test_every_shared_focus_file_ingests_without_a_failed_file(engine, settings,
         assert file.rows_kept + file.rows_rejected == file.rows_read, file.path
     sample = next(f for f in report.files if f.path.endswith("focus_sample.csv"))
     assert (sample.rows_read, sample.rows_kept, sample.rows_rejected) == (1000, 1000, 0)
-    # the only rows refused are the two spec examples with an impossible hour (T30:00:00Z)
-    assert report.rows_rejected == 2
-    rejected = [f for f in report.files if f.rows_rejected]
-    assert {Path(f.path).name for f in rejected} == {
-        "commitment_discount_purchase_scenario_2.csv", "commitment_discount_purchase_scenario_3.csv"
+    # the only rows refused: two spec examples with an impossible hour (T30:00:00Z), and the
+    # year-long "End of contract unused fee" Usage row of the four spend agreement examples
+    assert report.rows_rejected == 6
+    rejected = {Path(f.path).name: f.rejected_reasons for f in report.files if f.rows_rejected}
+    bad_hour = {"ChargePeriodEnd is not a date": 1}
+    too_long = {"Usage longer than 31 days cannot be spread over its hours; check "
+                "ChargePeriodStart and ChargePeriodEnd": 1}
+    assert rejected == {
+        "commitment_discount_purchase_scenario_2.csv": bad_hour,
+        "commitment_discount_purchase_scenario_3.csv": bad_hour,
+        **{f"saas_spend_agreements_{v}.csv": too_long for v in ("a1", "a2", "b1", "b2")},
     }
-    assert all(f.rejected_reasons == {"ChargePeriodEnd is not a date": 1} for f in rejected)
-    assert report.rows_kept == sum(_data_rows(f) for f in files) - 2
+    assert report.rows_kept == sum(_data_rows(f) for f in files) - 6
     assert point_count(engine) > 0
 
 

@@ -69,6 +69,7 @@ def test_defaults_without_file_or_env() -> None:
     assert settings.routing.default_channel == "C0FINOPS"
     assert settings.routing.owners == {}
     assert settings.quarantine_dir == Path("quarantine")
+    assert settings.redelivery_min_share == 0.5
 
 
 def test_empty_env_var_means_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,6 +138,7 @@ def test_repo_example_file_loads() -> None:
     assert settings.routing.owners == {"team-support": "C0SUPPORT"}
     assert settings.database_url == f"sqlite:///{REPO / 'spendwatch.db'}"
     assert settings.quarantine_dir == REPO / "quarantine"
+    assert settings.redelivery_min_share == 0.5
 
 
 # --- file problems ----------------------------------------------------------------------------
@@ -189,7 +191,8 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
         pytest.param(
             "sorces: []\n",
             ["sorces", "unknown key", "allocation, currency, database_url, detection, "
-             "escalation, playbooks_dir, quarantine_dir, routing, schedule, sources"],
+             "escalation, playbooks_dir, quarantine_dir, redelivery_min_share, routing, "
+             "schedule, sources"],
             id="unknown-top-level-key",
         ),
         pytest.param(
@@ -271,6 +274,16 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
             "sources: {type: focus, path: ./exports}\n",
             ["sources", "list"],
             id="sources-not-a-list",
+        ),
+        pytest.param(
+            "redelivery_min_share: 50%\n",
+            ["redelivery_min_share", "'50%'", "number"],
+            id="redelivery-share-not-a-number",
+        ),
+        pytest.param(
+            "redelivery_min_share: 50\n",
+            ["redelivery_min_share", "got 50", "less than or equal to 1"],
+            id="redelivery-share-over-one",
         ),
     ],
 )

@@ -307,48 +307,130 @@ def test_row_numbers_count_records_not_blank_lines(tmp_path):
     assert reasons(rejected) == {4: "BilledCost is not a number: 'bad'"}
 
 
-@pytest.mark.parametrize("column", ["ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory"])
-def test_file_missing_a_mandatory_column_rejects_every_row_naming_it(tmp_path, column):
-    path = write_focus_csv(tmp_path / "missing.csv", [{}, {}, {}], drop=[column])
-    items, rejected = parse(path)
+@pytest.mark.parametrize(
+    ("column", "hint"),
+    [
+        ("ChargePeriodStart", "every mandatory column"),
+        ("ChargePeriodEnd", "every mandatory column"),
+        ("ChargeCategory", "every mandatory column"),
+        ("EffectiveCost", "effective (amortised) cost"),
+        ("BillingAccountId", "--billing-account"),
+        ("BillingPeriodStart", "re-delivery replaces"),
+        ("BillingPeriodEnd", "re-delivery replaces"),
+        ("BillingCurrency", "--currency"),
+    ],
+)
+@pytest.mark.parametrize("writer", [write_focus_csv, write_focus_parquet], ids=["csv", "parquet"])
+def test_a_file_missing_a_column_it_cannot_do_without_is_refused_naming_it(
+    tmp_path, writer, column, hint
+):
+    suffix = ".csv" if writer is write_focus_csv else ".parquet"
+    path = writer(tmp_path / f"missing{suffix}", [{}, {}, {}], drop=[column])
 
-    assert items.empty
-    assert rejected["row_number"].tolist() == [2, 3, 4]
-    assert set(rejected["reason"]) == {f"missing column {column} (FOCUS mandatory)"}
+    with pytest.raises(FocusFileError) as caught:
+        list(read_chunks(path, delivery=True))
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}: missing column {column} (FOCUS mandatory); ")
+    assert hint in message  # and what to do about it
 
 
-def test_file_without_any_cost_column_rejects_every_row(tmp_path):
-    path = write_focus_csv(tmp_path / "nocost.csv", [{}, {}], drop=["BilledCost", "EffectiveCost"])
-    items, rejected = parse(path)
-
-    assert items.empty
-    assert len(rejected) == 2
-    assert all("BilledCost" in r and "EffectiveCost" in r for r in rejected["reason"])
+def test_every_missing_column_is_named_at_once(tmp_path):
+    path = write_focus_csv(tmp_path / "nocost.csv", [{}], drop=["BilledCost", "EffectiveCost",
+                                                                 "BillingAccountId"])
+    with pytest.raises(FocusFileError, match="missing columns EffectiveCost, BillingAccountId "):
+        list(read_chunks(path, delivery=True))
 
 
-def test_only_effective_cost_is_enough(tmp_path):
+def test_what_identifies_a_delivery_is_needed_to_store_it_not_to_replay_it(tmp_path):
+    path = write_focus_csv(
+        tmp_path / "replayed.csv", [{"ChargePeriodStart": "2025-04-10T10:00:00Z"}],
+        drop=["BillingAccountId", "BillingPeriodStart", "BillingPeriodEnd"])
+
+    (chunk,) = read_chunks(path)
+
+    assert chunk.rejected.empty
+    assert "billing_period_start" not in chunk.items  # the charge's month stands in for it
+    assert chunk.items["billing_account_id"].tolist() == [""]
+
+
+def test_billed_cost_alone_is_not_taken_for_effective_cost(tmp_path):
+    # a billed-only file used to be read as effective cost without a word
+    path = write_focus_csv(tmp_path / "billed.csv", [{"BilledCost": "4"}], drop=["EffectiveCost"])
+
+    with pytest.raises(FocusFileError, match="missing column EffectiveCost"):
+        list(read_chunks(path))
+
+
+def test_only_effective_cost_is_enough_and_the_chunk_says_which_columns_it_has(tmp_path):
     path = write_focus_csv(
         tmp_path / "effective.csv", [{"EffectiveCost": "4"}], drop=["BilledCost"]
     )
-    items, rejected = parse(path)
+    (chunk,) = read_chunks(path)
 
-    assert rejected.empty
-    assert (items.loc[0, "billed_cost"], items.loc[0, "effective_cost"]) == (4.0, 4.0)
+    assert chunk.rejected.empty
+    assert (chunk.items.loc[0, "billed_cost"], chunk.items.loc[0, "effective_cost"]) == (4.0, 4.0)
+    assert chunk.cost_columns == ("EffectiveCost",)
+    assert next(read_chunks(write_focus_csv(tmp_path / "both.csv", [{}]))).cost_columns == (
+        "EffectiveCost", "BilledCost")
 
 
-def test_missing_billing_currency_rejects_every_row_unless_a_default_is_given(tmp_path):
+def test_an_empty_cost_cell_takes_the_other_column_and_is_counted(tmp_path):
+    path = write_focus_csv(tmp_path / "cells.csv", [
+        {"BilledCost": "3", "EffectiveCost": None},
+        {"BilledCost": None, "EffectiveCost": "2"},
+        {"BilledCost": None, "EffectiveCost": "5"},
+        {},
+    ])
+    (chunk,) = read_chunks(path)
+
+    assert chunk.items["effective_cost"].tolist() == [3.0, 2.0, 5.0, 1.0]
+    assert chunk.items["billed_cost"].tolist() == [3.0, 2.0, 5.0, 1.25]
+    assert chunk.notes == {"effective_empty": 1, "billed_empty": 2}
+
+
+def test_a_declared_currency_stands_in_for_a_missing_billing_currency_column(tmp_path):
     path = write_focus_csv(tmp_path / "nocurrency.csv", [{}, {}], drop=["BillingCurrency"])
 
-    items, rejected = parse(path)
-    assert items.empty
-    assert rejected["row_number"].tolist() == [2, 3]
-    (reason,) = set(rejected["reason"])
-    assert "missing column BillingCurrency" in reason
-    assert "currency" in reason.split(";", 1)[1]  # says how to declare it
-
+    with pytest.raises(FocusFileError, match="missing column BillingCurrency"):
+        list(read_chunks(path))
     items, rejected = parse(path, default_currency="EUR")
     assert rejected.empty
     assert items["currency"].tolist() == ["EUR", "EUR"]
+
+
+@pytest.mark.parametrize("writer", [write_focus_csv, write_focus_parquet], ids=["csv", "parquet"])
+def test_a_declared_billing_account_stands_in_for_a_missing_or_empty_one(tmp_path, writer):
+    suffix = ".csv" if writer is write_focus_csv else ".parquet"
+    path = writer(tmp_path / f"noaccount{suffix}", [{}, {}], drop=["BillingAccountId"])
+    items, rejected = parse(path, default_account=" acct-7 ")
+    assert rejected.empty
+    assert items["billing_account_id"].tolist() == ["acct-7", "acct-7"]
+
+    some = writer(tmp_path / f"someaccount{suffix}",
+                  [{"BillingAccountId": None}, {"BillingAccountId": "ba-9"}])
+    items, rejected = parse(some, default_account="acct-7")
+    assert items["billing_account_id"].tolist() == ["acct-7", "ba-9"]
+
+
+def test_rows_without_a_billing_account_or_period_are_refused(tmp_path):
+    # they name the delivery a re-delivery replaces: under an empty account it would add up
+    path = write_focus_csv(tmp_path / "blanks.csv", [
+        {"BillingAccountId": None},
+        {"BillingAccountId": "  "},
+        {"BillingPeriodStart": None},
+        {"BillingPeriodStart": "April"},
+        {},
+    ])
+    items, rejected = parse(path)
+
+    assert items["row_number"].tolist() == [6]
+    assert reasons(rejected) == {
+        2: "BillingAccountId is empty",
+        3: "BillingAccountId is empty",
+        4: "BillingPeriodStart is empty",
+        5: "BillingPeriodStart is not a date: 'April'",
+    }
 
 
 def test_default_currency_fills_empty_billing_currency_cells(tmp_path):
@@ -609,3 +691,58 @@ def test_bytes_consumed_grow_with_each_chunk(tmp_path, suffix):
     # a progress bar fed from this moves with the rows: not at 100% after an eighth of them
     assert consumed[0] < path.stat().st_size / 2  # actual: the whole file size
     assert all(later > earlier for earlier, later in itertools.pairwise(consumed))
+
+
+# --- rows kept or refused for what they would do to the totals ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("end", "kept"),
+    [
+        ("2025-05-01T00:00:00Z", True),  # 30 days
+        ("2025-05-02T00:00:00Z", True),  # 31 days: spread over its 744 hours
+        ("2025-05-02T01:00:00Z", False),  # an hour more
+        ("2025-05-03T00:00:00Z", False),  # 32 days: used to land in one hour
+        ("2026-04-01T00:00:00Z", False),
+    ],
+)
+def test_usage_longer_than_31_days_is_refused_with_its_length(tmp_path, end, kept):
+    path = write_focus_csv(tmp_path / "long.csv", [
+        {"ChargePeriodStart": "2025-04-01T00:00:00Z", "ChargePeriodEnd": end},
+        {},
+    ])
+    items, rejected = parse(path)
+
+    assert items["row_number"].tolist() == ([2, 3] if kept else [3])
+    if not kept:
+        (reason,) = rejected["reason"]
+        assert reason.startswith("Usage longer than 31 days cannot be spread over its hours; "
+                                 "check ChargePeriodStart and ChargePeriodEnd: ")
+        days = (pd.Timestamp(end) - pd.Timestamp("2025-04-01T00:00:00Z")).days
+        assert reason.endswith(f": {days:.1f} days")
+
+
+def test_one_time_charges_of_any_length_are_kept(tmp_path):
+    path = write_focus_csv(tmp_path / "purchase.csv", [
+        {"ChargeCategory": category, "ChargePeriodStart": "2025-04-01T00:00:00Z",
+         "ChargePeriodEnd": "2026-04-01T00:00:00Z"}
+        for category in ("Purchase", "Tax", "Credit", "Adjustment")
+    ])
+    items, rejected = parse(path)
+
+    assert rejected.empty
+    assert len(items) == 4
+
+
+def test_negative_usage_is_kept_and_counted(tmp_path):
+    path = write_focus_csv(tmp_path / "negative.csv", [
+        {"EffectiveCost": "-0.5", "BilledCost": "-0.5"},
+        {"EffectiveCost": "0", "BilledCost": "-1"},
+        {"EffectiveCost": "-3", "BilledCost": "-3", "ChargeCategory": "Credit"},  # as it should
+        {"EffectiveCost": "2"},
+    ])
+    (chunk,) = read_chunks(path)
+
+    assert chunk.rejected.empty
+    assert chunk.items["effective_cost"].tolist() == [-0.5, 0.0, -3.0, 2.0]
+    assert chunk.notes == {"negative_usage": 2}
