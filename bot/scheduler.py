@@ -87,6 +87,8 @@ def _ingest_sources(services: Services) -> None:
                                  default_currency=source.currency)
             for failed in report.failed:
                 log.warning("source %s: %s", source.label, failed.message)
+            for held in report.held:  # stays held, and read again, until someone decides
+                log.warning("source %s: %s", source.label, held.message)
         except FocusFileError as exc:  # e.g. the folder went away after the start-up check
             log.warning("source %s (sources.%d.path): %s; detection goes on with the store",
                         source.label, index, exc)

@@ -180,3 +180,32 @@ def test_a_source_that_went_missing_is_one_warning_and_the_poll_goes_on(
     [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert "sources.0.path" in warning.getMessage() and str(drop) in warning.getMessage()
     assert warning.exc_info is None, "a missing folder is not a crash: no traceback"
+
+
+def test_a_much_smaller_redelivery_in_a_source_is_held_back_with_a_warning(
+        config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    drop = tmp_path / "drop"
+    export(drop / "e.csv", hours=HOURS, live_until=HOURS)
+    settings = load_settings(config)
+    services = build_services(settings.model_copy(update={
+        "sources": [FocusSourceSettings(path=drop, name="drop")]}))
+    try:
+        poll(services, platforms=("slack",))
+        stored = total(services.engine)
+        export(drop / "e.csv", hours=HOURS // 4, live_until=HOURS // 4)  # cut short
+        with caplog.at_level(logging.WARNING):
+            poll(services, platforms=("slack",))
+        assert total(services.engine) == pytest.approx(stored), "the complete export stays"
+    finally:
+        services.close()
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "source drop" in warning.getMessage() and "held back" in warning.getMessage()
+    assert "--force" in warning.getMessage()
+
+
+def total(engine) -> float:
+    from sqlalchemy import func
+
+    from storage.models import CostPoint
+    with Session(engine) as session:
+        return float(session.exec(select(func.sum(CostPoint.effective_cost))).one())
