@@ -104,8 +104,8 @@ def ingest(
                                       "column (it scopes what a re-delivery replaces).")
     ] = None,
     force: Annotated[
-        bool, typer.Option(help="Re-read files seen before, and accept a re-delivery much "
-                                "smaller than the one it replaces.")
+        bool, typer.Option("--force", help="Re-read files seen before, and accept a "
+                           "re-delivery much smaller than the one it replaces.")
     ] = False,
 ) -> None:
     """Ingest FOCUS exports: a re-delivered billing period replaces the earlier one.

@@ -179,6 +179,7 @@ def test_h_is_help_everywhere_and_flags_read_as_flags(command):
     assert short.exit_code == 0, short.output
     assert short.output == long.output and short.output.startswith("Usage: ")
     assert "<bool>" not in short.output  # a flag takes no value
+    assert " / --no-" not in short.output, "a flag reads as one flag, not a pair"
     assert "-h, --help" in short.output
 
 
