@@ -62,7 +62,9 @@ def _print_file_lines(f: FileReport, *, cost_basis: bool) -> None:
     name = escape(Path(f.path).name)
     if f.message and f.status in ("failed", "duplicate"):
         colour = "red" if f.status == "failed" else "yellow"
-        console.print(f"[{colour}]{name}: {escape(f.message)}[/{colour}]")
+        raw = Path(f.path).name
+        text = f.message if f.message.startswith(f"{raw}: ") else f"{raw}: {f.message}"
+        console.print(f"[{colour}]{escape(text)}[/{colour}]")
     if cost_basis and f.cost_basis:
         console.print(f"{name}: costs read from {escape(f.cost_basis)}")
     for reason, count in f.rejected_reasons.items():
