@@ -63,7 +63,8 @@ def _print_file_lines(f: FileReport, *, cost_basis: bool) -> None:
     if f.message and f.status in ("failed", "duplicate"):
         colour = "red" if f.status == "failed" else "yellow"
         raw = Path(f.path).name
-        text = f.message if f.message.startswith(f"{raw}: ") else f"{raw}: {f.message}"
+        named = f.message.split(": ", 1)[0].endswith(raw)  # errors that name their file
+        text = f.message if named else f"{raw}: {f.message}"
         console.print(f"[{colour}]{escape(text)}[/{colour}]")
     if cost_basis and f.cost_basis:
         console.print(f"{name}: costs read from {escape(f.cost_basis)}")
