@@ -23,6 +23,7 @@ from slack_sdk import WebClient
 from bot.access import visible_owners
 from bot.alerts import RunbookView
 from bot.chat.ids import CommandName, EventName
+from bot.chat.slack.guard import ReplayGuard, refuse_replays
 from bot.chat.slack.home import home_view
 from bot.chat.slack.listeners import SlackContext, register, slow_down
 from bot.cost_command import Scope
@@ -53,6 +54,8 @@ def build_app(ctx: SlackContext, *, client: WebClient, signing_secret: str | Non
               request_verification_enabled=signing_secret is not None,
               token_verification_enabled=False, raise_error_for_unhandled_request=False,
               listener_executor=executor)
+    if signing_secret is not None:
+        app.use(refuse_replays(ReplayGuard()))
     register(app, ctx)
     app.command(CommandName.COST.value)(_cost(ctx))
     app.event(EventName.APP_HOME_OPENED.value)(_home(ctx))

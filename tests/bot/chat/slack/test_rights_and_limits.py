@@ -286,3 +286,20 @@ def test_clicks_beyond_the_per_user_limit_do_nothing_and_say_when_to_retry(make_
     answer = json.loads(bot.send(body)[1])
     assert answer["response_action"] == "errors" and "try again in" in answer["errors"]["reason"]
 
+
+def test_a_request_sent_again_with_its_signature_is_dropped(make_bot):
+    bot = make_bot()
+    url = bot.stub.new_response_url()
+    body = slash_command_body(text="help", user_id="U0ANY", channel_id=FINOPS,
+                              response_url=url)
+    headers = sign(body, SECRET)
+    for _ in range(3):  # the very same signed bytes, as a captured request replayed
+        response = bot.app.dispatch(BoltRequest(body=body.decode(), headers=headers))
+        assert response.status == 200
+    bot.answer(url)
+    bot.settle()
+    assert len(bot.stub.responses(url)) == 1
+    fresh = bot.stub.new_response_url()  # the same question asked anew is answered
+    bot.send(slash_command_body(text="help", user_id="U0ANY", channel_id=FINOPS,
+                                response_url=fresh))
+    assert "/cost" in bot.answer(fresh)
