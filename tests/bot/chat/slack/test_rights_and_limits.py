@@ -303,3 +303,21 @@ def test_a_request_sent_again_with_its_signature_is_dropped(make_bot):
     bot.send(slash_command_body(text="help", user_id="U0ANY", channel_id=FINOPS,
                                 response_url=fresh))
     assert "/cost" in bot.answer(fresh)
+
+
+def test_a_step_answer_over_its_max_length_is_refused_on_its_box(make_bot):
+    bot = make_bot()
+    bot.click(ActionId.START_PLAYBOOK)
+    view = bot.stub.wait_for("views.open")[-1].params["view"]
+    note = next(b for b in view["blocks"] if b.get("block_id") == "note")
+    limit = note["element"]["max_length"]
+    values = {"owner": {"owner": {"type": "users_select", "selected_user": "U0ANY"}},
+              "note": {"note": plain_text_value("&" * (limit + 1))}}
+    body = view_submission_body(callback_id=view["callback_id"],
+                                private_metadata=view["private_metadata"], values=values,
+                                user_id="U0ANY")
+    answer = json.loads(bot.send(body)[1])
+    assert answer["response_action"] == "errors"
+    assert f"Shorten it to {limit} or fewer" in answer["errors"]["note"]
+    bot.settle()
+    assert bot.audit() == ["playbook_started"]
