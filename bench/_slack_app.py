@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.runner import Mode, Runtime
-from bot.settings import RoutingSettings, ScheduleSettings, Settings
+from bot.settings import LimitSettings, RoutingSettings, ScheduleSettings, Settings
 from bot.wiring import build_services
 from tests.support.slack_requests import post
 from tests.support.slack_stub import SlackApiStub
@@ -26,6 +26,8 @@ def bench_settings(database_url: str, workdir: Path, pace: float) -> Settings:
         routing=RoutingSettings(default_channel=FINOPS,
                                 owners={f"team-{i}": f"C0TEAM{i:02d}" for i in range(TEAMS)}),
         schedule=ScheduleSettings(channel_pace_seconds=pace),
+        # one user sends every /cost of a burst: this measures answer times, not the limit
+        limits=LimitSettings(commands_per_minute=10_000, actions_per_minute=10_000),
     )
 
 

@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -196,13 +197,19 @@ def audit_rows(runtime: Runtime) -> int:
             AuditLog.action.in_(("acknowledged", "snoozed")))).one())
 
 
-def wait_landed(runtime: Runtime, started: float, expected_audit: int,
-                timeout: float) -> tuple[float | None, float | None]:
-    """Seconds from ``started`` until the audit rows are in, and until the outbox is empty."""
+def answered(stub: SlackApiStub, clicks: list[Click]) -> int:
+    """Clicks answered on their response_url: a repeated snooze that changes nothing, say."""
+    return sum(1 for c in clicks if stub.responses(c.response_url))
+
+
+def wait_landed(runtime: Runtime, started: float, expected: int, timeout: float,
+                answers: Callable[[], int] = lambda: 0) -> tuple[float | None, float | None]:
+    """Seconds from ``started`` until every click has its audit row (or its answer, when it
+    changed nothing), and until the outbox is empty."""
     deadline = started + timeout
     landed = settled = None
     while time.monotonic() < deadline:
-        if landed is None and audit_rows(runtime) >= expected_audit:
+        if landed is None and audit_rows(runtime) + answers() >= expected:
             landed = time.monotonic() - started
         if landed is not None and runtime.deliverer.pending() == 0:
             settled = time.monotonic() - started
@@ -236,7 +243,9 @@ def bench_clicks(args: argparse.Namespace, workdir: Path) -> None:
         expected = 1
         wait_landed(runtime, time.monotonic(), expected, args.settle_timeout)
         results: list[Burst] = []
+        sent: list[Click] = [warm]
         for clicks in bursts:
+            sent.extend(clicks)
             before = listen_overflows()
             answers, released = client.submit(
                 fire, url, [(c.kind, c.body) for c in clicks]).result()
@@ -245,7 +254,8 @@ def bench_clicks(args: argparse.Namespace, workdir: Path) -> None:
             dropped = after - before if after is not None and before is not None else None
             # a click with no HTTP answer may or may not have been processed: wait for the rest
             expected += sum(t.status == 200 for t in timed)
-            landed, settled = wait_landed(runtime, released, expected, args.settle_timeout)
+            landed, settled = wait_landed(runtime, released, expected, args.settle_timeout,
+                                          lambda: answered(stub, sent))
             results.append(Burst(timed, dropped, landed, settled))
             time.sleep(args.pause)
         report_clicks(runtime, stub, results, bursts, target_ms=args.target_ack_ms)

@@ -1,22 +1,40 @@
 """What people do about an anomaly: acknowledge, snooze, expected, escalate, the playbook walk.
 
 Domain services, keyword-only with the session first; no chat SDK. Each action checks who may
-act (``routing.may_act``), changes the anomaly, writes the audit log, and queues an update of
-the alert message and a thread reply in the outbox, all in the caller's transaction: the
-message can never say something the store does not. Errors a person can cause are
-:class:`ResponseError` with the text to show them.
+act (:mod:`bot.access`; ``channel`` is where the request was made, None for the local console),
+changes the anomaly, writes the audit log, and queues an update of the alert message and a
+thread reply in the outbox, all in the caller's transaction: the message can never say
+something the store does not. Errors a person can cause are :class:`ResponseError` with the
+text to show them.
+
+An action applies once. One that would change nothing raises :class:`NothingChanged` (no audit
+row, no reply, no post), so a repeated click or a replayed request is harmless:
+
+* **acknowledge** an anomaly already acknowledged (or further along): nothing changes;
+* **snooze** for a period ending at most ``SNOOZE_TOLERANCE`` (five minutes, Slack's replay
+  window) after the current snooze ends: nothing changes (a longer snooze extends it);
+* **expected** on an anomaly already marked expected: the first reason stays;
+* **escalate** an anomaly already escalated (by a person or by the reminder job): no second
+  post in the escalation channel;
+* a **playbook step** saved again with the same answers: nothing is recorded (different
+  answers replace the earlier ones).
+
+Form limits are checked here too, as Slack's forms check them: the expected reason is
+``EXPECTED_MIN_CHARS`` to ``EXPECTED_MAX_CHARS`` characters, and playbook answers are held
+to the playbook's field limits by :func:`bot.playbook.submit`.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlmodel import Session
 
-from bot.alerts import AlertView, build_alert_view, main_service
+from bot.access import NotAllowed, NothingChanged, ResponseError, check_may_act, check_may_see
+from bot.alerts import AlertView, RunbookView, build_alert_view, main_service
 from bot.chat.ids import SNOOZE_HOURS
 from bot.levers import levers_for_services
 from bot.playbook import (
@@ -38,15 +56,21 @@ from storage import repositories as repo
 from storage.models import Anomaly, PlaybookRun, RunbookEntry
 
 __all__ = [
+    "EXPECTED_MAX_CHARS",
+    "EXPECTED_MIN_CHARS",
     "NotAllowed",
+    "NothingChanged",
     "ResponseError",
     "StepStarted",
     "acknowledge",
+    "check_expected_reason",
+    "check_may_mark_expected",
     "announce",
     "default_playbook",
     "escalate",
     "lever_options",
     "load_alert_view",
+    "load_runbook",
     "mark_expected",
     "notify",
     "open_step",
@@ -55,14 +79,9 @@ __all__ = [
 ]
 
 SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
-
-
-class ResponseError(Exception):
-    """Something a person asked for that cannot be done; the message says why and what to do."""
-
-
-class NotAllowed(ResponseError):
-    pass
+EXPECTED_MIN_CHARS = 5
+EXPECTED_MAX_CHARS = 500  # shown in full on the alert
+SNOOZE_TOLERANCE = timedelta(minutes=5)  # a snooze extending the current one less: unchanged
 
 
 def default_playbook(settings: Settings) -> Playbook:
@@ -114,45 +133,88 @@ def notify(*, db_session: Session, anomaly_id: int, now: datetime, text: str | N
                             payload={"text": text, "actor": actor})
 
 
+def load_runbook(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
+                 channel: str | None = None) -> tuple[str, list[RunbookView]]:
+    """The runbook of the anomaly's workload (title, entries), for someone who may see it."""
+    anomaly = _anomaly(db_session, anomaly_id)
+    check_may_see(settings.routing, user=user, owner=anomaly.owner, channel=channel)
+    entries = chatops.runbook_for(db_session=db_session, project=anomaly.project,
+                                  environment=anomaly.environment)
+    return (f"{anomaly.project} · {anomaly.environment}",
+            [RunbookView(e.created_at, e.author, e.root_cause, e.fix, e.prevention)
+             for e in entries])
+
+
 def acknowledge(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
-                now: datetime) -> Anomaly:
-    anomaly = _for_action(db_session, settings, anomaly_id, user)
+                now: datetime, channel: str | None = None) -> Anomaly:
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
     if anomaly.response != "none":
-        raise ResponseError(f"already {anomaly.response} by {anomaly.response_by or 'someone'}")
+        raise NothingChanged(f"This anomaly is already {anomaly.response} by "
+                             f"{anomaly.response_by or 'someone'}; nothing changed.")
     _respond(anomaly, "acknowledged", user, now)
     anomaly.snoozed_until = None
     return _record(db_session, anomaly, user, now, "acknowledged", "acknowledged this anomaly")
 
 
 def snooze(*, db_session: Session, settings: Settings, anomaly_id: int, user: str, hours: int,
-           now: datetime) -> Anomaly:
+           now: datetime, channel: str | None = None) -> Anomaly:
     if hours not in SNOOZE_HOURS:
         raise ResponseError(f"snooze for {', '.join(map(str, SNOOZE_HOURS))} hours, not {hours}")
-    anomaly = _for_action(db_session, settings, anomaly_id, user)
-    anomaly.snoozed_until = now + timedelta(hours=hours)
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
+    until = now + timedelta(hours=hours)
+    current = _aware(anomaly.snoozed_until) if anomaly.snoozed_until else None
+    if current is not None and current + SNOOZE_TOLERANCE >= until:
+        raise NothingChanged(f"Reminders are already snoozed until "
+                             f"{current:%Y-%m-%d %H:%M} UTC; nothing changed.")
+    anomaly.snoozed_until = until
     return _record(db_session, anomaly, user, now, "snoozed",
                    f"snoozed reminders for {hours} h", {"hours": hours})
 
 
-def mark_expected(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
-                  reason: str, now: datetime) -> Anomaly:
+def check_expected_reason(reason: str) -> str:
+    """The reason, stripped, if it is within the form's limits; else a ResponseError."""
     reason = reason.strip()
-    if len(reason) < 5:
+    if len(reason) < EXPECTED_MIN_CHARS:
         raise ResponseError("say in a few words why this spend is expected (e.g. a load test)")
-    anomaly = _for_action(db_session, settings, anomaly_id, user)
-    _respond(anomaly, "expected", user, now, note=reason[:2000])
+    if len(reason) > EXPECTED_MAX_CHARS:
+        raise ResponseError(f"The reason is {len(reason):,} characters; the limit is "
+                            f"{EXPECTED_MAX_CHARS}. Please shorten it.")
+    return reason
+
+
+def check_may_mark_expected(*, db_session: Session, settings: Settings, anomaly_id: int,
+                            user: str, channel: str | None = None) -> None:
+    """Before the reason is asked for: ``user`` may act, and the spend is not expected yet."""
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
+    if anomaly.response == "expected":
+        raise NothingChanged(f"This spend is already marked expected by "
+                             f"{anomaly.response_by or 'someone'}; nothing changed.")
+
+
+def mark_expected(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
+                  reason: str, now: datetime, channel: str | None = None) -> Anomaly:
+    reason = check_expected_reason(reason)
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
+    if anomaly.response == "expected":
+        raise NothingChanged(f"This spend is already marked expected by "
+                             f"{anomaly.response_by or 'someone'}; nothing changed.")
+    _respond(anomaly, "expected", user, now, note=reason)
     return _record(db_session, anomaly, user, now, "expected",
                    f"marked this spend as expected: {reason}", {"reason": reason})
 
 
 def escalate(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
-             now: datetime) -> Anomaly:
-    anomaly = _for_action(db_session, settings, anomaly_id, user)
-    channel = settings.escalation.channel or settings.routing.default_channel
+             now: datetime, channel: str | None = None) -> Anomaly:
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
+    target = settings.escalation.channel or settings.routing.default_channel
+    if anomaly.escalated_at is not None:
+        raise NothingChanged(f"This anomaly was already escalated "
+                             f"({_aware(anomaly.escalated_at):%Y-%m-%d %H:%M} UTC); "
+                             f"nothing changed.")
     anomaly.escalated_at = now
     _record(db_session, anomaly, user, now, "escalated", f"escalated to the FinOps channel "
-                                                          f"({channel})")
-    post_escalation(db_session=db_session, anomaly=anomaly, channel=channel, now=now,
+                                                          f"({target})")
+    post_escalation(db_session=db_session, anomaly=anomaly, channel=target, now=now,
                     reason=f"escalated by {user}")
     return anomaly
 
@@ -185,9 +247,10 @@ def lever_options(anomaly: Anomaly) -> dict[str, list[Option]]:
 
 
 def open_step(*, db_session: Session, settings: Settings, playbook: Playbook, anomaly_id: int,
-              user: str, now: datetime, step_id: str | None = None) -> StepStarted:
+              user: str, now: datetime, step_id: str | None = None,
+              channel: str | None = None) -> StepStarted:
     """Start the playbook (first click) or continue it: the step to show next."""
-    anomaly = _for_action(db_session, settings, anomaly_id, user)
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
     run = chatops.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
     if run is None:
         state = start(playbook, by=user, at=now)
@@ -209,9 +272,13 @@ def open_step(*, db_session: Session, settings: Settings, playbook: Playbook, an
 
 def submit_step(*, db_session: Session, settings: Settings, playbook: Playbook,
                 anomaly_id: int, step_id: str, values: dict[str, object], user: str,
-                now: datetime) -> PlaybookState:
-    """Store one step's answers (raises the engine's StepError for the form to show)."""
-    anomaly = _for_action(db_session, settings, anomaly_id, user)
+                now: datetime, channel: str | None = None) -> PlaybookState:
+    """Store one step's answers (raises the engine's StepError for the form to show).
+
+    The same answers saved again (a double submit, a replay) record nothing and return the
+    stored state, so the form can move on as if it had been the first time.
+    """
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
     run = chatops.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id,
                                    for_update=True)
     if run is None:
@@ -219,6 +286,9 @@ def submit_step(*, db_session: Session, settings: Settings, playbook: Playbook,
     state = PlaybookState.model_validate(run.answers)
     new = submit(playbook, state, step_id, values, by=user, at=now,
                  dynamic_options=lever_options(anomaly))
+    before = state.steps.get(step_id)
+    if before is not None and before.values == new.steps[step_id].values:
+        return state
     run.answers = new.model_dump(mode="json")
     following = next_step(playbook, new)
     run.current_step = following.id if following else step_id
@@ -262,21 +332,25 @@ def _with(text: str, *extras: tuple[str, str | None]) -> str:
     return f"{text} ({given})" if given else text
 
 
-def _anomaly(db_session: Session, anomaly_id: int) -> Anomaly:
-    anomaly = chatops.get_anomaly(db_session=db_session, anomaly_id=anomaly_id)
+def _anomaly(db_session: Session, anomaly_id: int, *, for_update: bool = False) -> Anomaly:
+    anomaly = chatops.get_anomaly(db_session=db_session, anomaly_id=anomaly_id,
+                                  for_update=for_update)
     if anomaly is None:
         raise ResponseError(f"anomaly {anomaly_id} does not exist (any more); "
                             f"use /cost anomalies to see the open ones")
     return anomaly
 
 
-def _for_action(db_session: Session, settings: Settings, anomaly_id: int,
-                user: str) -> Anomaly:
-    anomaly = _anomaly(db_session, anomaly_id)
-    if not settings.routing.may_act(user, anomaly.owner):
-        raise NotAllowed(f"only responders of {anomaly.owner} (or FinOps) may act on this "
-                         f"anomaly; ask them, or ask an admin to add you to "
-                         f"routing.responders.{anomaly.owner}")
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time stored is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _for_action(db_session: Session, settings: Settings, anomaly_id: int, user: str,
+                channel: str | None) -> Anomaly:
+    """The anomaly, locked for this transaction, once ``user`` may act on it."""
+    anomaly = _anomaly(db_session, anomaly_id, for_update=True)
+    check_may_act(settings.routing, user=user, owner=anomaly.owner, channel=channel)
     if anomaly.response == "resolved":
         raise ResponseError("this anomaly is already resolved; its runbook entry is saved")
     return anomaly

@@ -206,7 +206,8 @@ class RoutingSettings(_Model):
     an unmapped owner, and unallocated spend, goes to ``default_channel`` (FinOps). A channel
     mapped to an owner sees that owner's projects in ``/cost``; the default channel sees all.
     ``responders`` optionally lists the user ids who may act on an owner's anomalies (else
-    anyone who can see the alert may); ``finops`` users may act on everything.
+    anyone may, from the owner's or the default channel); ``finops`` users may act on
+    everything. The rules are in ``bot.access``.
     """
 
     default_channel: str = "C0FINOPS"
@@ -222,12 +223,6 @@ class RoutingSettings(_Model):
         if channel == self.default_channel:
             return None
         return {owner for owner, mapped in self.owners.items() if mapped == channel}
-
-    def may_act(self, user: str, owner: str) -> bool:
-        if user in self.finops:
-            return True
-        listed = self.responders.get(owner)
-        return listed is None or user in listed
 
 
 class ScheduleSettings(_Model):
@@ -247,6 +242,14 @@ class EscalationSettings(_Model):
     channel: str | None = None
 
 
+class LimitSettings(_Model):
+    """Per-user rate limits in chat, a token bucket in memory per process: up to the given
+    number at once, refilled evenly over a minute; beyond it, a polite "try again in N s"."""
+
+    commands_per_minute: int = Field(default=20, ge=1, le=10_000)  # /cost
+    actions_per_minute: int = Field(default=30, ge=1, le=10_000)  # buttons and forms
+
+
 class Settings(_Model):
     database_url: str = "sqlite:///spendwatch.db"
     sources: list[SourceSettings] = Field(default_factory=list)
@@ -260,6 +263,7 @@ class Settings(_Model):
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     # folder of playbooks/*.yml; None: the playbooks shipped with the bot
     playbooks_dir: Path | None = None
     quarantine_dir: Path = Path("quarantine")

@@ -39,7 +39,12 @@ __all__ = [
 ]
 
 
-def get_anomaly(*, db_session: Session, anomaly_id: int) -> Anomaly | None:
+def get_anomaly(*, db_session: Session, anomaly_id: int,
+                for_update: bool = False) -> Anomaly | None:
+    """``for_update`` locks the row on PostgreSQL, so two clicks at once apply one after the
+    other and the second sees what the first did."""
+    if for_update:
+        return db_session.get(Anomaly, anomaly_id, with_for_update=True, populate_existing=True)
     return db_session.get(Anomaly, anomaly_id)
 
 

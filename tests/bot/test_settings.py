@@ -191,7 +191,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
         pytest.param(
             "sorces: []\n",
             ["sorces", "unknown key", "allocation, currency, database_url, detection, "
-             "escalation, playbooks_dir, quarantine_dir, redelivery_min_share, routing, "
+             "escalation, limits, playbooks_dir, quarantine_dir, redelivery_min_share, routing, "
              "schedule, sources"],
             id="unknown-top-level-key",
         ),

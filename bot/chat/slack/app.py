@@ -20,10 +20,12 @@ from typing import Any
 from slack_bolt import Ack, App, BoltRequest, Respond
 from slack_sdk import WebClient
 
+from bot.access import visible_owners
 from bot.alerts import RunbookView
 from bot.chat.ids import CommandName, EventName
+from bot.chat.slack.guard import ReplayGuard, refuse_replays
 from bot.chat.slack.home import home_view
-from bot.chat.slack.listeners import SlackContext, register
+from bot.chat.slack.listeners import SlackContext, register, slow_down
 from bot.cost_command import Scope
 from bot.cost_command import respond as answer_cost
 from bot.cost_format import format_mrkdwn
@@ -52,6 +54,8 @@ def build_app(ctx: SlackContext, *, client: WebClient, signing_secret: str | Non
               request_verification_enabled=signing_secret is not None,
               token_verification_enabled=False, raise_error_for_unhandled_request=False,
               listener_executor=executor)
+    if signing_secret is not None:
+        app.use(refuse_replays(ReplayGuard()))
     register(app, ctx)
     app.command(CommandName.COST.value)(_cost(ctx))
     app.event(EventName.APP_HOME_OPENED.value)(_home(ctx))
@@ -84,6 +88,10 @@ def channel_scope(ctx: SlackContext, channel: str) -> Scope:
 def _cost(ctx: SlackContext) -> Any:
     def listener(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         ack()  # within Slack's 3 seconds; the answer follows on the response_url
+        wait = ctx.commands.take(command.get("user_id", ""))
+        if wait:
+            respond(text=slow_down(wait), response_type="ephemeral")
+            return
         scope = channel_scope(ctx, command.get("channel_id", ""))
         try:
             answer = answer_cost(
@@ -104,11 +112,7 @@ def _cost(ctx: SlackContext) -> Any:
 def _home(ctx: SlackContext) -> Any:
     def listener(event: dict[str, Any], client: WebClient) -> None:
         user = event.get("user", "")
-        routing = ctx.services.settings.routing
-        # FinOps sees everything; with responders configured, others see their teams' only
-        # (none when they are in no team); an install without responders is open to all
-        teams = {owner for owner, users in routing.responders.items() if user in users}
-        owners = None if (user in routing.finops or not routing.responders) else teams
+        owners = visible_owners(ctx.services.settings.routing, user=user)
         with session_scope(ctx.services.engine) as session:
             rows = chatops.anomalies_by_status(db_session=session, owners=owners, limit=20)
             views = [load_alert_view(db_session=session, anomaly_id=int(a.id or 0),

@@ -3,8 +3,13 @@
 Each listener acknowledges first (Slack waits three seconds at most), then does the work:
 domain calls in one short transaction (``bot.responses``), modals opened with the click's
 ``trigger_id``, and the alert message updated through the outbox (woken so it goes out now).
-Errors a person caused are answered ephemerally with what to do; anything else is logged with
-its traceback and answered with a short apology, never a stack trace.
+Who may act or see is decided by the domain (``bot.access``, through ``bot.responses``), from
+the user and the channel the click came from. A repeated click that changes nothing is
+answered with what the state already is. Each user has a budget of actions a minute
+(``limits.actions_per_minute``, :class:`bot.ratelimit.RateLimiter`); beyond it the click is
+acknowledged, does nothing, and is answered "try again in N s". Errors a person caused are
+answered ephemerally with what to do; anything else is logged with its traceback and answered
+with a short apology, never a stack trace.
 """
 
 from __future__ import annotations
@@ -19,25 +24,27 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.alerts import RunbookView
 from bot.chat.ids import ActionId, BadPayload, CallbackId, StepMeta, parse_ref, parse_step_meta
 from bot.chat.slack import modals
+from bot.chat.slack.blocks import escape
 from bot.playbook import Playbook, StepError, next_step
+from bot.ratelimit import RateLimiter
 from bot.responses import (
+    NothingChanged,
     ResponseError,
     acknowledge,
+    check_may_mark_expected,
     escalate,
-    load_alert_view,
+    load_runbook,
     mark_expected,
     open_step,
     snooze,
     submit_step,
 )
 from bot.wiring import Services
-from storage import chatops
 from storage.db import session_scope
 
-__all__ = ["SlackContext", "register"]
+__all__ = ["SlackContext", "register", "slow_down"]
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +54,28 @@ class SlackContext:
     services: Services
     playbook: Playbook
     wake: Callable[[], None] = lambda: None  # tell the outbox there is something to send
-    # playbook answers are read, changed and written back: two people saving steps at the
-    # same moment must not overwrite each other (SQLite is one process; PostgreSQL replicas
-    # also lock the row, see storage.chatops.get_playbook_run)
+    # an anomaly and its playbook answers are read, changed and written back: two clicks at
+    # the same moment must apply one after the other (SQLite is one process; PostgreSQL
+    # replicas also lock the rows, see storage.chatops)
     playbook_lock: threading.Lock = field(default_factory=threading.Lock)
+    actions: RateLimiter = field(init=False)
+    commands: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        limits = self.services.settings.limits
+        self.actions = RateLimiter(limits.actions_per_minute)
+        self.commands = RateLimiter(limits.commands_per_minute)
+
+
+def slow_down(seconds: int) -> str:
+    return (f"You are going a little fast: please try again in {seconds} s "
+            f"(a limit per person keeps the bot responsive for everyone).")
+
+
+def _say(respond: Respond, exc: Exception) -> None:
+    icon = ":information_source:" if isinstance(exc, NothingChanged) else ":warning:"
+    respond(text=f"{icon} {escape(str(exc))}", response_type="ephemeral",
+            replace_original=False)
 
 
 def register(app: App, ctx: SlackContext) -> None:
@@ -87,12 +112,17 @@ def _simple(ctx: SlackContext, work: Callable[..., None]) -> Callable[..., None]
     def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         user = body["user"]["id"]
+        wait = ctx.actions.take(user)
+        if wait:
+            respond(text=slow_down(wait), response_type="ephemeral", replace_original=False)
+            return
         try:
             ref = parse_ref(_value(body))
-            with session_scope(ctx.services.engine) as session:
-                work(ctx, session, ref, user)
+            channel, _ = _message(body)
+            with ctx.playbook_lock, session_scope(ctx.services.engine) as session:
+                work(ctx, session, ref, user, channel)
         except (ResponseError, BadPayload) as exc:
-            respond(text=f":warning: {exc}", response_type="ephemeral", replace_original=False)
+            _say(respond, exc)
             return
         except Exception:
             log.exception("action %s failed", (body.get("actions") or [{}])[0].get("action_id"))
@@ -104,19 +134,19 @@ def _simple(ctx: SlackContext, work: Callable[..., None]) -> Callable[..., None]
     return listener
 
 
-def _acknowledge(ctx: SlackContext, session: Any, ref: Any, user: str) -> None:
+def _acknowledge(ctx: SlackContext, session: Any, ref: Any, user: str, channel: str) -> None:
     acknowledge(db_session=session, settings=ctx.services.settings,
-                anomaly_id=ref.anomaly_id, user=user, now=_now())
+                anomaly_id=ref.anomaly_id, user=user, now=_now(), channel=channel)
 
 
-def _snooze(ctx: SlackContext, session: Any, ref: Any, user: str) -> None:
+def _snooze(ctx: SlackContext, session: Any, ref: Any, user: str, channel: str) -> None:
     snooze(db_session=session, settings=ctx.services.settings, anomaly_id=ref.anomaly_id,
-           user=user, hours=int(ref.hours or 0), now=_now())
+           user=user, hours=int(ref.hours or 0), now=_now(), channel=channel)
 
 
-def _escalate(ctx: SlackContext, session: Any, ref: Any, user: str) -> None:
+def _escalate(ctx: SlackContext, session: Any, ref: Any, user: str, channel: str) -> None:
     escalate(db_session=session, settings=ctx.services.settings, anomaly_id=ref.anomaly_id,
-             user=user, now=_now())
+             user=user, now=_now(), channel=channel)
 
 
 def _opening(ctx: SlackContext, work: Callable[..., Any]) -> Callable[..., None]:
@@ -124,6 +154,10 @@ def _opening(ctx: SlackContext, work: Callable[..., Any]) -> Callable[..., None]
 
     def listener(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
+        wait = ctx.actions.take(body["user"]["id"])
+        if wait:
+            respond(text=slow_down(wait), response_type="ephemeral", replace_original=False)
+            return
         try:
             ref = parse_ref(_value(body))
             channel, ts = _message(body)
@@ -131,7 +165,7 @@ def _opening(ctx: SlackContext, work: Callable[..., Any]) -> Callable[..., None]
                 view = work(ctx, session, ref, body["user"]["id"], channel, ts)
             client.views_open(trigger_id=body["trigger_id"], view=view)
         except (ResponseError, BadPayload) as exc:
-            respond(text=f":warning: {exc}", response_type="ephemeral", replace_original=False)
+            _say(respond, exc)
             return
         except Exception:
             log.exception("opening a form failed")
@@ -146,7 +180,8 @@ def _opening(ctx: SlackContext, work: Callable[..., Any]) -> Callable[..., None]
 def _start_playbook(ctx: SlackContext, session: Any, ref: Any, user: str, channel: str,
                     ts: str | None) -> Any:
     started = open_step(db_session=session, settings=ctx.services.settings,
-                        playbook=ctx.playbook, anomaly_id=ref.anomaly_id, user=user, now=_now())
+                        playbook=ctx.playbook, anomaly_id=ref.anomaly_id, user=user, now=_now(),
+                        channel=channel)
     meta = StepMeta(anomaly_id=ref.anomaly_id, step_id=started.step.id, channel=channel,
                     message_ts=ts)
     return modals.step_modal(ctx.playbook, started.step, meta, state=started.state,
@@ -155,32 +190,32 @@ def _start_playbook(ctx: SlackContext, session: Any, ref: Any, user: str, channe
 
 def _expected_form(ctx: SlackContext, session: Any, ref: Any, user: str, channel: str,
                    ts: str | None) -> Any:
-    if not ctx.services.settings.routing.may_act(user, _owner(session, ref.anomaly_id)):
-        raise ResponseError("only the owner's responders (or FinOps) may mark this expected")
+    check_may_mark_expected(db_session=session, settings=ctx.services.settings,
+                            anomaly_id=ref.anomaly_id, user=user, channel=channel)
     return modals.expected_modal(ref.anomaly_id, channel, ts)
 
 
 def _runbook(ctx: SlackContext, session: Any, ref: Any, user: str, channel: str,
              ts: str | None) -> Any:
-    view = load_alert_view(db_session=session, anomaly_id=ref.anomaly_id, playbook=None)
-    entries = chatops.runbook_for(db_session=session, project=view.project,
-                                  environment=view.environment)
-    return modals.runbook_modal(
-        f"{view.project} · {view.environment}",
-        [RunbookView(e.created_at, e.author, e.root_cause, e.fix, e.prevention)
-         for e in entries])
+    title, entries = load_runbook(db_session=session, settings=ctx.services.settings,
+                                  anomaly_id=ref.anomaly_id, user=user, channel=channel)
+    return modals.runbook_modal(title, entries)
 
 
-def _owner(session: Any, anomaly_id: int) -> str:
-    anomaly = chatops.get_anomaly(db_session=session, anomaly_id=anomaly_id)
-    if anomaly is None:
-        raise ResponseError(f"anomaly {anomaly_id} does not exist (any more)")
-    return anomaly.owner
+def _refuse_form(ctx: SlackContext, ack: Ack, user: str, view: dict[str, Any]) -> bool:
+    """Over the user's budget: the form stays open and says when to try again."""
+    wait = ctx.actions.take(user)
+    if wait:
+        first = next(iter(view["state"]["values"]), "note")
+        ack(response_action="errors", errors={first: slow_down(wait)})
+    return bool(wait)
 
 
 def _step_submitted(ctx: SlackContext) -> Callable[..., None]:
     def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
+        if _refuse_form(ctx, ack, user, view):
+            return
         try:
             meta = parse_step_meta(view.get("private_metadata"))
             step = ctx.playbook.step(meta.step_id)
@@ -188,7 +223,8 @@ def _step_submitted(ctx: SlackContext) -> Callable[..., None]:
             with ctx.playbook_lock, session_scope(ctx.services.engine) as session:
                 state = submit_step(db_session=session, settings=ctx.services.settings,
                                     playbook=ctx.playbook, anomaly_id=meta.anomaly_id,
-                                    step_id=step.id, values=values, user=user, now=_now())
+                                    step_id=step.id, values=values, user=user, now=_now(),
+                                    channel=meta.channel)
                 following = _next_view(ctx, session, meta, state, user)
         except StepError as exc:
             ack(response_action="errors", errors=modals.step_errors(step, exc.errors))
@@ -214,7 +250,7 @@ def _next_view(ctx: SlackContext, session: Any, meta: StepMeta, state: Any,
         return None
     started = open_step(db_session=session, settings=ctx.services.settings,
                         playbook=ctx.playbook, anomaly_id=meta.anomaly_id, user=user,
-                        now=_now(), step_id=step.id)
+                        now=_now(), step_id=step.id, channel=meta.channel)
     following = meta.model_copy(update={"step_id": step.id})
     return modals.step_modal(ctx.playbook, step, following, state=started.state,
                              dynamic_options=started.options, position=started.position)
@@ -224,12 +260,18 @@ def _expected_submitted(ctx: SlackContext) -> Callable[..., None]:
     def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
         values = view["state"]["values"]
+        if _refuse_form(ctx, ack, user, view):
+            return
         try:
             meta = parse_step_meta(view.get("private_metadata"))
             reason = modals.read_expected_reason(values)
-            with session_scope(ctx.services.engine) as session:
+            with ctx.playbook_lock, session_scope(ctx.services.engine) as session:
                 mark_expected(db_session=session, settings=ctx.services.settings,
-                              anomaly_id=meta.anomaly_id, user=user, reason=reason, now=_now())
+                              anomaly_id=meta.anomaly_id, user=user, reason=reason, now=_now(),
+                              channel=meta.channel)
+        except NothingChanged:
+            ack()  # saved before (a double submit or a replay): the form just closes
+            return
         except (ResponseError, BadPayload) as exc:
             ack(response_action="errors", errors={next(iter(values), "reason"): str(exc)[:300]})
             return

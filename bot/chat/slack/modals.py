@@ -58,6 +58,7 @@ from bot.playbook import (
     UserField,
 )
 from bot.playbook.schema import MAX_TEXT_LENGTH, DynamicOptions
+from bot.responses import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS
 
 __all__ = [
     "EXPECTED_BLOCK_ID",
@@ -75,8 +76,6 @@ __all__ = [
 REASON_SUFFIX = "__reason"
 EXPECTED_STEP_ID = "expected"
 EXPECTED_BLOCK_ID = "reason"
-EXPECTED_MIN_CHARS = 5
-EXPECTED_MAX_CHARS = 500  # shown in full on the alert
 MAX_VIEW_TITLE = 24
 MAX_LABEL = 2000
 MAX_ERROR = 2000
