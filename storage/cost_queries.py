@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
 
 from storage.models import Anomaly, CostPoint, CostSeries, RunbookEntry
 
@@ -159,7 +160,7 @@ def workloads(
 ) -> list[tuple[str, str]]:
     """Distinct (project, environment) pairs with any line of spend, sorted."""
     statement = (
-        select(CostSeries.project, CostSeries.environment)
+        select(col(CostSeries.project), col(CostSeries.environment))
         .where(*_series_filter(owners=owners))
         .distinct()
         .order_by(CostSeries.project, CostSeries.environment)
@@ -171,7 +172,7 @@ def newest_hour(*, connection: Connection) -> datetime | None:
     """The newest hour with any point: one index look-up per series, no table scan."""
     per_series = (
         select(func.max(CostPoint.hour))
-        .where(CostPoint.series_id == CostSeries.id)
+        .where(col(CostPoint.series_id) == col(CostSeries.id))
         .correlate(CostSeries)
         .scalar_subquery()
     )
