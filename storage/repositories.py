@@ -202,7 +202,7 @@ def delete_scope_points(
     """Delete the points these runs wrote for one (billing account, billing period)."""
     result = connection.execute(delete(CostPoint).where(
         *_scope(account, period),
-        CostPoint.ingest_run_id.in_(list(run_ids)),  # type: ignore[attr-defined]
+        col(CostPoint.ingest_run_id).in_(list(run_ids)),
     ))
     return result.rowcount or 0
 
