@@ -91,7 +91,7 @@ def current_run_for_fingerprint(*, db_session: Session, fingerprint: str) -> Ing
         .order_by(col(IngestRun.id).desc())
         .limit(1)
     )
-    return db_session.exec(statement).scalars().first()  # type: ignore[call-overload]
+    return db_session.scalars(statement).first()
 
 
 def adopt_run(*, db_session: Session, run_id: int, delivery_id: str) -> None:
@@ -104,7 +104,7 @@ def adopt_run(*, db_session: Session, run_id: int, delivery_id: str) -> None:
 
 def list_ingest_runs(*, db_session: Session, limit: int = 20) -> Sequence[IngestRun]:
     statement = select(IngestRun).order_by(col(IngestRun.id).desc()).limit(limit)
-    return db_session.exec(statement).scalars().all()  # type: ignore[call-overload]
+    return db_session.scalars(statement).all()
 
 
 def resolve_series(
@@ -365,12 +365,12 @@ def active_anomalies(*, db_session: Session, resolved_since: datetime) -> Sequen
     statement = select(Anomaly).where(
         (col(Anomaly.status) == "open") | (col(Anomaly.resolved_at) >= resolved_since)
     ).order_by(col(Anomaly.id))
-    return db_session.exec(statement).scalars().all()  # type: ignore[call-overload]
+    return db_session.scalars(statement).all()
 
 
 def open_anomalies(*, db_session: Session) -> Sequence[Anomaly]:
     statement = select(Anomaly).where(col(Anomaly.status) == "open").order_by(col(Anomaly.id))
-    return db_session.exec(statement).scalars().all()  # type: ignore[call-overload]
+    return db_session.scalars(statement).all()
 
 
 # the columns the detector owns; what people did (response, snooze, ...) is never overwritten
@@ -394,7 +394,7 @@ def save_anomaly(*, db_session: Session, anomaly: Anomaly) -> Anomaly:
 
 
 def max_anomaly_id(*, db_session: Session) -> int:
-    return int(db_session.exec(select(func.max(Anomaly.id))).scalar() or 0)  # type: ignore
+    return int(db_session.scalar(select(func.max(Anomaly.id))) or 0)
 
 
 def _now() -> datetime:
