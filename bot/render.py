@@ -139,8 +139,8 @@ def _amounts(cost: float, previous: float) -> tuple[str, str, str, str]:
     """Cost, previous, change and percent as printed (a change of dust is $0.00, no percent)."""
     cents = [round(v, 2) + 0.0 for v in (cost, previous, cost - previous)]  # never "-$0.00"
     dust = abs(cost) < reports.DUST and abs(previous) < reports.DUST
-    return (*(money(v) for v in cents),  # type: ignore[return-value]
-            "" if dust else pct(reports.percent_change(cost, previous)))
+    now, before, change = (money(v) for v in cents)
+    return now, before, change, "" if dust else pct(reports.percent_change(cost, previous))
 
 
 def _other_rows(table: Table, summary: reports.CostSummary, top: int) -> None:
