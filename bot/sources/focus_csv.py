@@ -163,7 +163,9 @@ class _Parser:
             # parallel parsing does not know the row numbers of bad rows: parse this block
             # again on one thread, which does
             table, invalid = self._parse(piece, threads=False)
-        return table, invalid  # type: ignore[return-value]
+        numbered = [(number, text, why) for number, text, why in invalid if number is not None]
+        assert len(numbered) == len(invalid), "a one-thread parse numbers every bad row"
+        return table, numbered
 
     def _parse(self, piece: bytes, *, threads: bool
                ) -> tuple[pa.Table, list[tuple[int | None, str, str]]]:
