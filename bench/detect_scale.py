@@ -279,7 +279,7 @@ def _verdict(ok: bool) -> str:
 # --- main ----------------------------------------------------------------------------------
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=50_000, help="lines for the scale cycle")
     parser.add_argument("--days", type=int, default=60, help="days of hourly history")
@@ -292,10 +292,10 @@ def main() -> None:
     parser.add_argument("--skip-replay", action="store_true")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of one cycle at --lines")
-    args = parser.parse_args()
-    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()} | {args.lines})
-    hours = args.days * 24
+    return parser.parse_args()
 
+
+def _print_header() -> None:
     print("spendwatch detection benchmark")
     print(f"  machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"numpy {np.__version__}, pandas {pd.__version__}")
@@ -303,6 +303,14 @@ def main() -> None:
     print("  each synthetic size runs in a fresh child process, memory = that child's peak RSS")
     print("  (ru_maxrss, includes the interpreter, pandas and the matrix) plus the tracemalloc")
     print("  peak of one extra detect_hour call (what detection itself allocates).\n")
+
+
+def main() -> None:
+    args = _parse_args()
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()} | {args.lines})
+    hours = args.days * 24
+
+    _print_header()
 
     if args.skip_replay:
         print("1. Replay of the development set: skipped (--skip-replay)\n")

@@ -15,8 +15,10 @@ ten-million-row export with a few hundred tag sets costs a few hundred dictionar
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -94,8 +96,10 @@ class Allocator:
         folded = value.strip().lower()
         return self._environments.get(folded, folded)
 
-    def allocate_one(self, tags: dict[str, str], context: dict[str, str]) -> dict[str, str]:
-        """Allocation of one distinct combination of tag values and row context."""
+    def allocate_one(self, tags: dict[str, str], context: Mapping[Hashable, Any]
+                     ) -> dict[str, str]:
+        """Allocation of one distinct combination of tag values and row context (a record of
+        the frame: column to value)."""
         out = dict(tags)
         for rule in self.settings.rules:
             if all(

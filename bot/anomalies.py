@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -62,7 +63,7 @@ class Incident:
     def projected_daily_usd(self) -> float:
         return max(self.actual_cost - self.expected_cost, 0.0) * 24
 
-    def to_alert(self) -> dict[str, object]:
+    def to_alert(self) -> dict[str, Any]:
         """The alert line ``replay`` writes (and chat messages are built from)."""
         return {
             "alert_id": f"swa-{self.id}",

@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -54,9 +54,9 @@ class _Series:
 
 
 def spend_chart(
-    hours: Sequence[datetime] | pd.DatetimeIndex,
-    actual: Sequence[float],
-    expected: Sequence[float],
+    hours: Sequence[datetime] | pd.Index,
+    actual: Sequence[float] | np.ndarray,
+    expected: Sequence[float] | np.ndarray,
     *,
     title: str,
     started_at: datetime | None = None,
@@ -86,7 +86,8 @@ def spend_chart(
     ax.set_title(title, loc="left", fontsize=_TITLE_SIZE, fontweight="bold", color=_TEXT,
                  pad=12, parse_math=False)
     # the legend and the start label share the headroom; keep them on different sides
-    legend_at = "upper right" if marked_at is not None and marked_at < 0.4 else "upper left"
+    legend_at: Literal["upper right", "upper left"] = (
+        "upper right" if marked_at is not None and marked_at < 0.4 else "upper left")
     ax.legend(loc=legend_at, fontsize=_LABEL_SIZE, frameon=False, ncols=2,
               handlelength=1.6, borderaxespad=0.2)
     buffer = io.BytesIO()
@@ -95,9 +96,9 @@ def spend_chart(
 
 
 def _series(
-    hours: Sequence[datetime] | pd.DatetimeIndex,
-    actual: Sequence[float],
-    expected: Sequence[float],
+    hours: Sequence[datetime] | pd.Index,
+    actual: Sequence[float] | np.ndarray,
+    expected: Sequence[float] | np.ndarray,
 ) -> _Series:
     index = pd.DatetimeIndex(pd.to_datetime(list(hours), utc=True))
     actual_values = np.asarray(actual, dtype=float)
@@ -230,7 +231,9 @@ def _mark_start(ax: Axes, series: _Series, started: np.datetime64) -> float | No
     span = (series.x[-1] - series.x[0]) / np.timedelta64(1, "s")
     where = float((started - series.x[0]) / np.timedelta64(1, "s") / span) if span else 0.5
     right_side = where > 0.7  # near the right edge the label goes left of the line
-    ax.axvline(started, color=_MARKER, linewidth=1.6, linestyle=(0, (2, 2)), zorder=4)
+    # matplotlib's stub says float; its date units take a datetime64 at run time
+    ax.axvline(started, color=_MARKER, linewidth=1.6, linestyle=(0, (2, 2)),  # type: ignore[arg-type]
+               zorder=4)
     ax.annotate(f"anomaly from {when:%a %H:%M}", xy=(started, 1.0),
                 xycoords=("data", "axes fraction"),
                 xytext=(-6 if right_side else 6, -2), textcoords="offset points",

@@ -18,7 +18,14 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 import bot
@@ -131,7 +138,7 @@ def _ingest_with_progress(
         TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
         TimeRemainingColumn(), console=errors, transient=True, disable=not errors.is_terminal,
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(name: str, done: int, total: int) -> None:
         if name not in tasks:

@@ -367,14 +367,15 @@ def _project_cost(
 ) -> ProjectCostAnswer:
     project, environment = _workload(connection, query.project, query.environment, scope)
     period = period_for(query.period, as_of=_end(connection, as_of))
-    where = {"project": project, "environment": environment, "owners": scope.owners}
     rows = cq.spend_by_service(
         connection=connection, start=period.start, end=period.end,
-        previous_start=period.previous_start, previous_end=period.previous_end, **where)
+        previous_start=period.previous_start, previous_end=period.previous_end,
+        project=project, environment=environment, owners=scope.owners)
     services = [SpendLine(r.key, r.cost, r.previous) for r in rows
                 if abs(r.cost) >= 0.005 or abs(r.previous) >= 0.005]
     edges = _day_edges(period.start, period.end)
-    totals = cq.daily_totals(connection=connection, edges=edges, **where)
+    totals = cq.daily_totals(connection=connection, edges=edges, project=project,
+                             environment=environment, owners=scope.owners)
     days = tuple(DaySpend(a, b, t) for a, b, t in zip(edges, edges[1:], totals, strict=False))
     total = SpendLine(project, sum(r.cost for r in rows), sum(r.previous for r in rows))
     return ProjectCostAnswer(project, environment, period, total,
@@ -416,6 +417,6 @@ def _runbook(connection: Connection, query: RunbookQuery, scope: Scope) -> Runbo
     return RunbookAnswer(project, _from_rows(RunbookLine, rows), count)
 
 
-def _from_rows(kind: Any, rows: Iterable[Mapping[str, Any]]) -> tuple[Any, ...]:
+def _from_rows(kind: Any, rows: Iterable[Mapping[Any, Any]]) -> tuple[Any, ...]:
     names = [f.name for f in fields(kind)]
     return tuple(kind(**{name: row[name] for name in names}) for row in rows)

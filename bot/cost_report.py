@@ -49,13 +49,14 @@ def records(summary: CostSummary) -> list[dict[str, Any]]:
     usage = summary.rows.assign(charge_category=USAGE)
     out = []
     for frame in (usage, summary.other):
-        for row in frame.itertuples(index=False):
-            pct = row.change_pct
+        columns = ["key", "charge_category", "cost", "previous", "change", "change_pct"]
+        for key, category, cost, previous, change, pct in frame[columns].itertuples(
+                index=False, name=None):
             out.append({
-                summary.by: str(row.key), "charge_category": str(row.charge_category),
-                "cost": round(float(row.cost), DECIMALS),
-                "previous_cost": round(float(row.previous), DECIMALS),
-                "change": round(float(row.change), DECIMALS),
+                summary.by: str(key), "charge_category": str(category),
+                "cost": round(float(cost), DECIMALS),
+                "previous_cost": round(float(previous), DECIMALS),
+                "change": round(float(change), DECIMALS),
                 "change_pct": None if pct is None else round(float(pct), 2),
                 "metric": summary.metric,
             })

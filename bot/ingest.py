@@ -189,6 +189,7 @@ class _Delivery:
                 db_session=session, delivery_id=self.id, source=self.source,
                 file_path=str(file), checksum=checksum, fingerprint=fingerprint,
                 file_size=stat.st_size)
+            assert run.id is not None  # flushed: the database has given it its id
             repo.finish_ingest_run(db_session=session, run_id=run.id, status="duplicate",
                                    message=message)
             run_id = run.id

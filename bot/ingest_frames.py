@@ -42,7 +42,7 @@ def convert_currency(items: pd.DataFrame, settings: Settings) -> tuple[pd.DataFr
         items["effective_cost"] = items["effective_cost"].to_numpy() * factors
     base_codes = np.zeros(len(items), dtype=np.int8)
     items = items.assign(
-        currency=pd.Categorical.from_codes(base_codes, categories=[base], validate=False)
+        currency=pd.Categorical.from_codes(base_codes, categories=pd.Index([base]), validate=False)
     )
     return items, rejected
 

@@ -8,8 +8,10 @@ rows and spend each (billing account, billing period) received: :attr:`PointWrit
 from __future__ import annotations
 
 import csv
+from collections.abc import Hashable
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 from sqlalchemy.engine import Connection
@@ -49,8 +51,8 @@ class PointWriter:
         self.scopes: dict[Scope, ScopeTotals] = {}
         self.series_cache: dict[tuple[str, ...], int] = {}
         self.account_of: dict[int, str] = {}
-        self._quarantine = None
-        self._quarantine_writer = None
+        self._quarantine: TextIO | None = None
+        self._quarantine_writer: csv.DictWriter[Hashable] | None = None  # keyed by frame columns
 
     def add(self, chunk: ParsedChunk) -> None:
         report = self.report
@@ -101,10 +103,10 @@ class PointWriter:
                 ["line_items", "effective_cost"]]
             .sum()
         )
-        for (account, period), row in totals.iterrows():
+        for (account, period), lines, cost in zip(
+                totals.index, totals["line_items"], totals["effective_cost"], strict=True):
             scope = (str(account), pd.Timestamp(period).to_pydatetime())
-            self.scopes.setdefault(scope, ScopeTotals()).add(
-                int(row["line_items"]), float(row["effective_cost"]))
+            self.scopes.setdefault(scope, ScopeTotals()).add(int(lines), float(cost))
         self.report.points_written += repo.insert_points(
             connection=self.connection, run_id=self.run_id, points=points
         )

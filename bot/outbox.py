@@ -160,7 +160,8 @@ class Deliverer:
                     return found
             if operation in ("post", "update") and alert is not None:
                 # every update queued before this render is shown by it
-                waiting = chatops.pending_for_alert(db_session=session, alert_id=int(alert.id),
+                assert alert.id is not None  # read from the database
+                waiting = chatops.pending_for_alert(db_session=session, alert_id=alert.id,
                                                     operation="update")
                 self._covered[message_id] = max((int(m.id or 0) for m in waiting), default=0)
             if operation == "post":

@@ -6,7 +6,9 @@ escaped, so a tag value such as ``[bold]`` prints as text.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
@@ -111,8 +113,8 @@ def print_summary(summary: reports.CostSummary, *, project: str | None,
         return f"{cost / usage * 100:.1f}%" if abs(usage) > 1e-9 else ""
 
     rows = reports.cut(summary.rows, limit=top)
-    for row in rows.shown.itertuples(index=False):
-        table.add_row(escape(row.key), *_amounts(row.cost, row.previous), share(row.cost))
+    for key, cost, previous in _columns(rows.shown, "key", "cost", "previous"):
+        table.add_row(escape(key), *_amounts(cost, previous), share(cost))
     if rows.hidden:
         table.add_row(f"{rows.hidden} more", *_amounts(rows.hidden_cost, rows.hidden_previous),
                       share(rows.hidden_cost), style="dim")
@@ -128,20 +130,26 @@ def print_summary(summary: reports.CostSummary, *, project: str | None,
     _summary_notes(summary)
 
 
+def _columns(frame: pd.DataFrame, *names: str) -> Iterator[tuple[Any, ...]]:
+    """The values of these columns, row by row (as ``itertuples`` gives them)."""
+    return frame[list(names)].itertuples(index=False, name=None)
+
+
 def _amounts(cost: float, previous: float) -> tuple[str, str, str, str]:
     """Cost, previous, change and percent as printed (a change of dust is $0.00, no percent)."""
     cents = [round(v, 2) + 0.0 for v in (cost, previous, cost - previous)]  # never "-$0.00"
     dust = abs(cost) < reports.DUST and abs(previous) < reports.DUST
-    return (*(money(v) for v in cents),  # type: ignore[return-value]
-            "" if dust else pct(reports.percent_change(cost, previous)))
+    now, before, change = (money(v) for v in cents)
+    return now, before, change, "" if dust else pct(reports.percent_change(cost, previous))
 
 
 def _other_rows(table: Table, summary: reports.CostSummary, top: int) -> None:
     """Credits, purchases, tax and adjustments: never mixed into the usage of a key."""
     other = reports.cut(summary.other, limit=top)
-    for row in other.shown.itertuples(index=False):
-        label = row.key if summary.by == "category" else f"{row.charge_category}: {row.key}"
-        table.add_row(escape(label), *_amounts(row.cost, row.previous), "")
+    shown = _columns(other.shown, "key", "charge_category", "cost", "previous")
+    for key, category, cost, previous in shown:
+        label = key if summary.by == "category" else f"{category}: {key}"
+        table.add_row(escape(label), *_amounts(cost, previous), "")
     if other.hidden:
         table.add_row(f"{other.hidden} more other charges",
                       *_amounts(other.hidden_cost, other.hidden_previous), "", style="dim")
@@ -208,7 +216,7 @@ def print_anomalies(incidents: list[Incident]) -> None:
         console.print(f"[dim]Baseline: {alert['baseline']}.[/dim]")
 
 
-def print_replay(alerts: list[dict], labels: dict | None) -> None:  # type: ignore[type-arg]
+def print_replay(alerts: list[dict[str, Any]], labels: dict[str, Any] | None) -> None:
     """Alerts an hourly replay opened; with labels, which seeded incidents they caught.
 
     The kind column is the incident's kind when the replay ended (``bot.replay.replay``), so

@@ -163,7 +163,7 @@ class CostSummary:
         """The usage row that changed most in dollars, None without a previous period."""
         if self.rows.empty or abs(self.usage_previous) < DUST:
             return None
-        return self.rows.loc[self.rows["change"].abs().idxmax()]
+        return self.rows.iloc[self.rows["change"].abs().argmax()]
 
 
 def percent_change(now: float, before: float) -> float | None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 __all__ = [
     "AllocationRule",
@@ -31,7 +32,10 @@ __all__ = [
 
 CONFIG_ENV = "SPENDWATCH_CONFIG"
 
-DEFAULT_TAG_KEYS: dict[str, list[str]] = {
+TagField = Literal["project", "environment", "owner", "phase", "cost_center"]
+Phase = Literal["build", "run", "move"]
+
+DEFAULT_TAG_KEYS: dict[TagField, list[str]] = {
     "project": ["project", "proj"],
     "environment": ["environment", "env"],
     "owner": ["owner", "team"],
@@ -91,9 +95,8 @@ class AllocationRule(_Model):
 
 
 class AllocationSettings(_Model):
-    tag_keys: dict[
-        Literal["project", "environment", "owner", "phase", "cost_center"], list[str]
-    ] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_TAG_KEYS.items()})
+    tag_keys: dict[TagField, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_TAG_KEYS.items()})
     environment_aliases: dict[str, list[str]] = Field(
         default_factory=lambda: {
             "prod": ["production", "prd", "live"],
@@ -103,20 +106,20 @@ class AllocationSettings(_Model):
             "sandbox": ["sbx", "playground"],
         }
     )
-    phase_by_environment: dict[str, Literal["build", "run", "move"]] = Field(
-        default_factory=lambda: {
+    phase_by_environment: dict[str, Phase] = Field(
+        default_factory=lambda: dict[str, Phase]({
             "prod": "run",
             "staging": "build",
             "dev": "build",
             "test": "build",
             "sandbox": "build",
-        }
+        })
     )
     rules: list[AllocationRule] = Field(default_factory=list)
 
     @field_validator("tag_keys")
     @classmethod
-    def _merge_defaults(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _merge_defaults(cls, value: dict[TagField, list[str]]) -> dict[TagField, list[str]]:
         merged = {k: list(v) for k, v in DEFAULT_TAG_KEYS.items()}
         for key, aliases in value.items():
             if not aliases:
@@ -291,7 +294,7 @@ def check_sources(settings: Settings) -> None:
                           f"create it, then start again")
 
 
-def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
+def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "(top level)"
     value = error.get("input")
     if error["type"] == "extra_forbidden":

@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
 
 from storage.models import Anomaly, CostPoint, CostSeries, RunbookEntry
 
@@ -50,23 +51,23 @@ def _series_filter(
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if project is not None:
-        conditions.append(CostSeries.project == project)  # type: ignore[arg-type]
+        conditions.append(col(CostSeries.project) == project)
     if environment is not None:
-        conditions.append(CostSeries.environment == environment)  # type: ignore[arg-type]
+        conditions.append(col(CostSeries.environment) == environment)
     if owners is not None:
-        conditions.append(CostSeries.owner.in_(sorted(owners)))  # type: ignore[attr-defined]
+        conditions.append(col(CostSeries.owner).in_(sorted(owners)))
     return conditions
 
 
 def _between(start: datetime, end: datetime) -> ColumnElement[bool]:
-    return and_(CostPoint.hour >= start, CostPoint.hour < end)  # type: ignore[arg-type]
+    return and_(col(CostPoint.hour) >= start, col(CostPoint.hour) < end)
 
 
 def _series_sum(start: datetime, end: datetime) -> Any:
     """Spend of the outer query's series in ``[start, end)``: one range of the index."""
     return (
         select(func.sum(CostPoint.effective_cost))
-        .where(CostPoint.series_id == CostSeries.id, _between(start, end))  # type: ignore
+        .where(col(CostPoint.series_id) == col(CostSeries.id), _between(start, end))
         .correlate(CostSeries)
         .scalar_subquery()
     )
@@ -134,13 +135,13 @@ def daily_totals(
     if len(edges) < 2:
         return []
     bucket = case(
-        *[(CostPoint.hour < edge, index) for index, edge in enumerate(edges[1:])],  # type: ignore
+        *[(col(CostPoint.hour) < edge, index) for index, edge in enumerate(edges[1:])],
         else_=None,
     )
     points = (
-        select(bucket.label("bucket"), CostPoint.effective_cost.label("cost"))  # type: ignore
+        select(bucket.label("bucket"), col(CostPoint.effective_cost).label("cost"))
         .select_from(CostSeries)
-        .join(CostPoint, CostPoint.series_id == CostSeries.id)  # type: ignore[arg-type]
+        .join(CostPoint, col(CostPoint.series_id) == col(CostSeries.id))
         .where(*_series_filter(project=project, environment=environment, owners=owners),
                _between(edges[0], edges[-1]))
         .subquery()
@@ -159,7 +160,7 @@ def workloads(
 ) -> list[tuple[str, str]]:
     """Distinct (project, environment) pairs with any line of spend, sorted."""
     statement = (
-        select(CostSeries.project, CostSeries.environment)
+        select(col(CostSeries.project), col(CostSeries.environment))
         .where(*_series_filter(owners=owners))
         .distinct()
         .order_by(CostSeries.project, CostSeries.environment)
@@ -171,7 +172,7 @@ def newest_hour(*, connection: Connection) -> datetime | None:
     """The newest hour with any point: one index look-up per series, no table scan."""
     per_series = (
         select(func.max(CostPoint.hour))
-        .where(CostPoint.series_id == CostSeries.id)
+        .where(col(CostPoint.series_id) == col(CostSeries.id))
         .correlate(CostSeries)
         .scalar_subquery()
     )
@@ -190,14 +191,14 @@ def anomalies(
 ) -> tuple[list[RowMapping], int]:
     """Anomalies whose status is not excluded, newest first, and how many there are in all."""
     conditions: list[ColumnElement[bool]] = [
-        Anomaly.status.not_in(sorted(exclude_statuses)),  # type: ignore[attr-defined]
+        col(Anomaly.status).not_in(sorted(exclude_statuses)),
         # what people closed (resolved through the playbook, marked expected) is not open
-        Anomaly.response.not_in(sorted(exclude_statuses)),  # type: ignore[attr-defined]
+        col(Anomaly.response).not_in(sorted(exclude_statuses)),
     ]
     if owners is not None:
-        conditions.append(Anomaly.owner.in_(sorted(owners)))  # type: ignore[attr-defined]
+        conditions.append(col(Anomaly.owner).in_(sorted(owners)))
     return _newest(connection, Anomaly, conditions,
-                   order=(Anomaly.detected_at.desc(), Anomaly.id.desc()),  # type: ignore
+                   order=(col(Anomaly.detected_at).desc(), col(Anomaly.id).desc()),
                    limit=limit)
 
 
@@ -206,8 +207,8 @@ def runbook_entries(
 ) -> tuple[list[RowMapping], int]:
     """Runbook entries of one project, newest first, and how many there are in all."""
     return _newest(connection, RunbookEntry,
-                   [RunbookEntry.project == project],  # type: ignore[list-item]
-                   order=(RunbookEntry.created_at.desc(), RunbookEntry.id.desc()),  # type: ignore
+                   [col(RunbookEntry.project) == project],
+                   order=(col(RunbookEntry.created_at).desc(), col(RunbookEntry.id).desc()),
                    limit=limit)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlmodel import Session
+from sqlalchemy.sql.selectable import ScalarSelect
+from sqlmodel import Session, col
 
 from storage.models import (
     SERIES_COLUMNS,
@@ -83,14 +84,14 @@ def current_run_for_fingerprint(*, db_session: Session, fingerprint: str) -> Ing
     statement = (
         select(IngestRun)
         .where(
-            IngestRun.fingerprint == fingerprint,
-            IngestRun.status == "succeeded",
-            IngestRun.superseded_at.is_(None),  # type: ignore[union-attr]
+            col(IngestRun.fingerprint) == fingerprint,
+            col(IngestRun.status) == "succeeded",
+            col(IngestRun.superseded_at).is_(None),
         )
-        .order_by(IngestRun.id.desc())
+        .order_by(col(IngestRun.id).desc())
         .limit(1)
     )
-    return db_session.exec(statement).scalars().first()  # type: ignore[call-overload]
+    return db_session.scalars(statement).first()
 
 
 def adopt_run(*, db_session: Session, run_id: int, delivery_id: str) -> None:
@@ -102,8 +103,8 @@ def adopt_run(*, db_session: Session, run_id: int, delivery_id: str) -> None:
 
 
 def list_ingest_runs(*, db_session: Session, limit: int = 20) -> Sequence[IngestRun]:
-    statement = select(IngestRun).order_by(IngestRun.id.desc()).limit(limit)
-    return db_session.exec(statement).scalars().all()  # type: ignore[call-overload]
+    statement = select(IngestRun).order_by(col(IngestRun.id).desc()).limit(limit)
+    return db_session.scalars(statement).all()
 
 
 def resolve_series(
@@ -142,15 +143,15 @@ def replace_scopes(
 
     A re-delivered export is a snapshot of its billing period: it replaces, never adds.
     """
-    earlier = select(IngestRun.id).where(IngestRun.delivery_id != delivery_id)
+    earlier = select(col(IngestRun.id)).where(col(IngestRun.delivery_id) != delivery_id)
     removed = 0
     for account, period in scopes:
         scope = (
             *_scope(account, period),
-            CostPoint.ingest_run_id.in_(earlier),  # type: ignore[attr-defined]
+            col(CostPoint.ingest_run_id).in_(earlier),
         )
         runs = connection.execute(
-            select(CostPoint.ingest_run_id).where(*scope).distinct()
+            select(col(CostPoint.ingest_run_id)).where(*scope).distinct()
         ).scalars().all()
         if not runs:
             continue
@@ -158,23 +159,23 @@ def replace_scopes(
         removed += result.rowcount or 0
         connection.execute(
             update(IngestRun)
-            .where(IngestRun.id.in_(runs), IngestRun.superseded_at.is_(None))  # type: ignore
+            .where(col(IngestRun.id).in_(runs), col(IngestRun.superseded_at).is_(None))
             .values(superseded_at=datetime.now(UTC))
         )
     return removed
 
 
 def _scope(account: str, period: datetime) -> tuple[Any, ...]:
-    in_account = select(CostSeries.id).where(CostSeries.billing_account_id == account)
-    return (CostPoint.series_id.in_(in_account),  # type: ignore[attr-defined]
-            CostPoint.billing_period_start == period)
+    in_account = select(col(CostSeries.id)).where(col(CostSeries.billing_account_id) == account)
+    return (col(CostPoint.series_id).in_(in_account),
+            col(CostPoint.billing_period_start) == period)
 
 
 def other_runs_stored(*, connection: Connection, run_ids: Iterable[int]) -> bool:
     """Whether any run but these may hold points (a run that succeeded or was held back)."""
-    statement = select(IngestRun.id).where(
-        IngestRun.id.notin_(list(run_ids)),  # type: ignore[union-attr]
-        IngestRun.status.in_(("succeeded", "held")),  # type: ignore[attr-defined]
+    statement = select(col(IngestRun.id)).where(
+        col(IngestRun.id).notin_(list(run_ids)),
+        col(IngestRun.status).in_(("succeeded", "held")),
     ).limit(1)
     return connection.execute(statement).first() is not None
 
@@ -185,11 +186,11 @@ def scope_totals_by_run(
     """Line items and effective cost of one (billing account, billing period), by ingest run
     (but ``exclude_runs``)."""
     statement = (
-        select(CostPoint.ingest_run_id, func.sum(CostPoint.line_items),
+        select(col(CostPoint.ingest_run_id), func.sum(CostPoint.line_items),
                func.sum(CostPoint.effective_cost))
         .where(*_scope(account, period),
-               CostPoint.ingest_run_id.notin_(list(exclude_runs)))  # type: ignore[attr-defined]
-        .group_by(CostPoint.ingest_run_id)
+               col(CostPoint.ingest_run_id).notin_(list(exclude_runs)))
+        .group_by(col(CostPoint.ingest_run_id))
     )
     return {int(run): (int(rows or 0), float(spend or 0.0))
             for run, rows, spend in connection.execute(statement)}
@@ -201,7 +202,7 @@ def delete_scope_points(
     """Delete the points these runs wrote for one (billing account, billing period)."""
     result = connection.execute(delete(CostPoint).where(
         *_scope(account, period),
-        CostPoint.ingest_run_id.in_(list(run_ids)),  # type: ignore[attr-defined]
+        col(CostPoint.ingest_run_id).in_(list(run_ids)),
     ))
     return result.rowcount or 0
 
@@ -220,6 +221,7 @@ def insert_points(*, connection: Connection, run_id: int, points: pd.DataFrame) 
     postgres = connection.dialect.name == "postgresql"
     points = points.sort_values(["series_id", "hour"], kind="stable")
     raw = connection.connection.driver_connection
+    assert raw is not None, "a checked-out connection has a driver connection"
     statement = (
         f"COPY cost_point ({', '.join(columns)}) FROM STDIN" if postgres
         else f"INSERT INTO cost_point ({', '.join(columns)}) "
@@ -273,27 +275,27 @@ def load_points(
 ) -> pd.DataFrame:
     """Hourly spend summed over the given series columns, as a frame (hour as aware UTC)."""
     group = [getattr(CostSeries, c) for c in columns]
-    series = select(CostSeries.id)
+    series = select(col(CostSeries.id))
     if project is not None:
-        series = series.where(CostSeries.project == project)
+        series = series.where(col(CostSeries.project) == project)
     if environment is not None:
-        series = series.where(CostSeries.environment == environment)
+        series = series.where(col(CostSeries.environment) == environment)
     # series first, then a range of hours per series: the (series_id, hour) index answers it
     statement = (
         select(
-            CostPoint.hour,
+            col(CostPoint.hour),
             *group,
             func.sum(CostPoint.billed_cost).label("billed_cost"),
             func.sum(CostPoint.effective_cost).label("effective_cost"),
         )
-        .join(CostSeries, CostSeries.id == CostPoint.series_id)
-        .where(CostPoint.series_id.in_(series))  # type: ignore[attr-defined]
-        .group_by(CostPoint.hour, *group)
+        .join(CostSeries, col(CostSeries.id) == col(CostPoint.series_id))
+        .where(col(CostPoint.series_id).in_(series))
+        .group_by(col(CostPoint.hour), *group)
     )
     if start is not None:
-        statement = statement.where(CostPoint.hour >= start)
+        statement = statement.where(col(CostPoint.hour) >= start)
     if end is not None:
-        statement = statement.where(CostPoint.hour < end)
+        statement = statement.where(col(CostPoint.hour) < end)
     rows = connection.execute(statement).all()
     frame = pd.DataFrame(rows, columns=["hour", *columns, "billed_cost", "effective_cost"])
     if not frame.empty:
@@ -303,10 +305,10 @@ def load_points(
 
 def data_range(*, connection: Connection) -> tuple[datetime | None, datetime | None]:
     """First and last hour with any point (per-series index look-ups, no table scan)."""
-    def per_series_hour(aggregate):  # type: ignore[no-untyped-def]
+    def per_series_hour(aggregate: Callable[[Any], Any]) -> ScalarSelect[Any]:
         return (
             select(aggregate(CostPoint.hour))
-            .where(CostPoint.series_id == CostSeries.id)
+            .where(col(CostPoint.series_id) == col(CostSeries.id))
             .correlate(CostSeries)
             .scalar_subquery()
         )
@@ -361,14 +363,14 @@ def set_state(*, db_session: Session, name: str, value: dict[str, Any]) -> None:
 def active_anomalies(*, db_session: Session, resolved_since: datetime) -> Sequence[Anomaly]:
     """Open anomalies, and those resolved recently enough to be re-opened."""
     statement = select(Anomaly).where(
-        (Anomaly.status == "open") | (Anomaly.resolved_at >= resolved_since)  # type: ignore
-    ).order_by(Anomaly.id)
-    return db_session.exec(statement).scalars().all()  # type: ignore[call-overload]
+        (col(Anomaly.status) == "open") | (col(Anomaly.resolved_at) >= resolved_since)
+    ).order_by(col(Anomaly.id))
+    return db_session.scalars(statement).all()
 
 
 def open_anomalies(*, db_session: Session) -> Sequence[Anomaly]:
-    statement = select(Anomaly).where(Anomaly.status == "open").order_by(Anomaly.id)
-    return db_session.exec(statement).scalars().all()  # type: ignore[call-overload]
+    statement = select(Anomaly).where(col(Anomaly.status) == "open").order_by(col(Anomaly.id))
+    return db_session.scalars(statement).all()
 
 
 # the columns the detector owns; what people did (response, snooze, ...) is never overwritten
@@ -392,7 +394,7 @@ def save_anomaly(*, db_session: Session, anomaly: Anomaly) -> Anomaly:
 
 
 def max_anomaly_id(*, db_session: Session) -> int:
-    return int(db_session.exec(select(func.max(Anomaly.id))).scalar() or 0)  # type: ignore
+    return int(db_session.scalar(select(func.max(Anomaly.id))) or 0)
 
 
 def _now() -> datetime:

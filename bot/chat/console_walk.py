@@ -67,7 +67,7 @@ class PreferOption:
 
 def walk_playbook(*, services: Services, anomaly_id: int, user: str,
                   answers: Mapping[str, Mapping[str, object]] | None, console: Console,
-                  deliver: Callable[[], None], lines: Lines | None = None) -> None:
+                  deliver: Callable[[], object], lines: Lines | None = None) -> None:
     """Answer every step still open, through the same domain actions a Slack modal calls.
 
     With ``answers`` (step id -> field id -> raw value, see ``bot.playbook.submit``) the

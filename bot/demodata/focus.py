@@ -32,6 +32,9 @@ def iso(stamps: pd.DatetimeIndex) -> np.ndarray:
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
+# a missing value in an object column (numpy's stubs take no bare None in np.where)
+_NONE = np.array(None, dtype=object)
+
 
 def usage_rows(line: DemoLine, hours: pd.DatetimeIndex, cost: np.ndarray, *,
                committed_from: int | None = None) -> pd.DataFrame:
@@ -64,8 +67,8 @@ def usage_rows(line: DemoLine, hours: pd.DatetimeIndex, cost: np.ndarray, *,
         "EffectiveCost": effective,
         "ListCost": on_demand,
         "ContractedCost": effective,
-        "CommitmentDiscountId": np.where(covered, commitment, None),
-        "CommitmentDiscountStatus": np.where(covered, "Used", None),
+        "CommitmentDiscountId": np.where(covered, commitment, _NONE),
+        "CommitmentDiscountStatus": np.where(covered, "Used", _NONE),
         "ConsumedQuantity": np.round(on_demand / price, 3),
         "ConsumedUnit": line.unit,
         "PricingCategory": np.where(covered, "Committed", "Standard"),
@@ -91,7 +94,7 @@ def commitment_rows(line: DemoLine, hours: pd.DatetimeIndex, cost: np.ndarray,
     """A one-year savings plan bought at hour ``purchase`` and a credit at hour ``credit``."""
     yearly = float(np.mean(cost[:purchase])) * COMMITTED_RATE * 8760
     rows = usage_rows(line, hours[[purchase, credit]], np.array([1.0, 1.0]))
-    commitment = f"{rows.at[0, 'ResourceId']}/savings-plan"
+    commitment = f"{str(rows.at[0, 'ResourceId'])}/savings-plan"
     rows["ChargeFrequency"] = "One-Time"
     rows["ConsumedQuantity"] = rows["ConsumedUnit"] = None
     rows["PricingQuantity"] = rows["PricingUnit"] = None
@@ -116,7 +119,7 @@ def write_exports(out: Path, rows: pd.DataFrame) -> list[Path]:
     written = []
     groups = rows.groupby(["BillingAccountId", "BillingPeriodStart"], sort=True)
     for (account, period), part in groups:
-        path = out / f"focus-{slugs[account]}-{str(period)[:7]}.csv.gz"
+        path = out / f"focus-{slugs[str(account)]}-{str(period)[:7]}.csv.gz"
         part = part.sort_values("ChargePeriodStart", kind="stable")
         buffer = io.BytesIO()
         pacsv.write_csv(pa.Table.from_pandas(part, preserve_index=False), buffer,

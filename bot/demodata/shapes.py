@@ -46,7 +46,9 @@ class Clock:
         return len(self.day_weekday)
 
 
-Pattern = Callable[[DemoLine, Clock, np.random.Generator], tuple[np.ndarray, tuple | None]]
+ShapeResult = tuple[np.ndarray, tuple[int, int] | None]
+"""An hourly multiplier, and the (start, end) hours of a planted anomaly if there is one."""
+Pattern = Callable[[DemoLine, Clock, np.random.Generator], ShapeResult]
 
 
 def baseline(line: DemoLine, clock: Clock, rng: np.random.Generator,
@@ -76,7 +78,7 @@ def _rhythm(line: DemoLine, clock: Clock, rng: np.random.Generator) -> np.ndarra
     return daily * weekly
 
 
-def steady(line: DemoLine, clock: Clock, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def steady(line: DemoLine, clock: Clock, rng: np.random.Generator) -> ShapeResult:
     """Production traffic: daily rhythm, quieter weekends."""
     return _rhythm(line, clock, rng) * _wander(clock, rng, line.noise), None
 
@@ -87,7 +89,7 @@ def _running(clock: Clock, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
     return np.clip(np.minimum(stop[d], clock.hour + 1) - np.maximum(start[d], clock.hour), 0, 1)
 
 
-def business(line: DemoLine, clock: Clock, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def business(line: DemoLine, clock: Clock, rng: np.random.Generator) -> ShapeResult:
     """GPU boxes people start in the morning and stop in the evening, on working days."""
     start = line.hours[0] + rng.normal(0.0, 0.5, clock.days)
     stop = line.hours[1] + rng.normal(0.3, 0.6, clock.days).clip(-1.5, 1.5)
@@ -96,7 +98,7 @@ def business(line: DemoLine, clock: Clock, rng: np.random.Generator):  # type: i
     return np.maximum(share * rng.lognormal(0.0, 0.03, clock.n), 0.02), None
 
 
-def devapi(line: DemoLine, clock: Clock, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def devapi(line: DemoLine, clock: Clock, rng: np.random.Generator) -> ShapeResult:
     """A few people trying an API in working hours: patchy, small."""
     d = clock.day
     on = (clock.day_weekday[d] < 5) & (clock.hour >= line.hours[0]) & (clock.hour < line.hours[1])
@@ -104,7 +106,7 @@ def devapi(line: DemoLine, clock: Clock, rng: np.random.Generator):  # type: ign
     return np.where(on, rng.lognormal(0.0, 0.35, clock.n) * activity, 0.06), None
 
 
-def batch(line: DemoLine, clock: Clock, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def batch(line: DemoLine, clock: Clock, rng: np.random.Generator) -> ShapeResult:
     """A nightly job: a block of a few hours, its length following the day's data volume."""
     start = line.hours[0] + rng.exponential(0.15, clock.days)
     volume = rng.lognormal(0.0, 0.1, clock.days)
@@ -113,7 +115,7 @@ def batch(line: DemoLine, clock: Clock, rng: np.random.Generator):  # type: igno
     return np.maximum(share * rng.lognormal(0.0, 0.04, clock.n), 0.01), None
 
 
-def bursty(line: DemoLine, clock: Clock, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def bursty(line: DemoLine, clock: Clock, rng: np.random.Generator) -> ShapeResult:
     """Campaign traffic: normal rhythm plus short bursts a few times a week."""
     shape, _ = steady(line, clock, rng)
     daytime = np.flatnonzero((clock.hour >= 9) & (clock.hour <= 21))
@@ -124,7 +126,7 @@ def bursty(line: DemoLine, clock: Clock, rng: np.random.Generator):  # type: ign
     return shape * boost, None
 
 
-def monday(line: DemoLine, clock: Clock, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def monday(line: DemoLine, clock: Clock, rng: np.random.Generator) -> ShapeResult:
     """B2B use: dead weekends, a Monday morning ramp to the week's busiest day."""
     by_weekday = np.array([1.3, 1.1, 1.0, 1.0, 0.9, 0.25, 0.25])
     factor = by_weekday[clock.weekday]
@@ -134,7 +136,7 @@ def monday(line: DemoLine, clock: Clock, rng: np.random.Generator):  # type: ign
     return factor * rhythm * _wander(clock, rng, line.noise), None
 
 
-def sandbox(line: DemoLine, clock: Clock, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def sandbox(line: DemoLine, clock: Clock, rng: np.random.Generator) -> ShapeResult:
     """Pennies an hour, and once an intern's notebook loops: a big jump of a few dollars."""
     shape, _ = devapi(line, clock, rng)
     day = rng.integers(7, max(clock.days - 2, 8))

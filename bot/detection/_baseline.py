@@ -24,6 +24,7 @@ spend can be told apart from a line that dropped to zero.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import TracebackType
 
 import numpy as np
 
@@ -71,7 +72,7 @@ def baseline_at(
     history = np.maximum(index - first_seen, 0)
     daily = _masked(_samples(matrix, index, day, days), index, day, first_seen)
     weekly = _masked(_samples(matrix, index, week, weeks), index, week, first_seen)
-    with np.errstate(all="ignore"), _quiet():
+    with np.errstate(all="ignore"), _Quiet():
         daily_median = _nanquantile(daily, 0.5, axis=1) if daily.shape[1] else _nan(matrix)
         weekly_count = np.sum(~np.isnan(weekly), axis=1) if weekly.shape[1] else np.zeros(
             matrix.shape[0], dtype=int)
@@ -110,7 +111,7 @@ def _excursion(
     columns = np.arange(end - n_days * day, end)
     window[columns[None, :] < first_seen[:, None]] = np.nan
     blocks = window.reshape(matrix.shape[0], n_days, day)
-    with _quiet():
+    with _Quiet():
         profile = _nanquantile(blocks, 0.5, axis=1)  # series x hour-of-day
         level = _nanquantile(blocks.reshape(matrix.shape[0], -1), 0.5, axis=1)
         floor = np.maximum(profile, 0.1 * level[:, None] + 0.05)
@@ -150,7 +151,7 @@ def _nan(matrix: np.ndarray) -> np.ndarray:
     return np.full(matrix.shape[0], np.nan)
 
 
-class _quiet:
+class _Quiet:
     """All-NaN rows are expected (new series); keep numpy's warnings out of the logs."""
 
     def __enter__(self) -> None:
@@ -160,5 +161,6 @@ class _quiet:
         self._catch.__enter__()
         warnings.simplefilter("ignore", RuntimeWarning)
 
-    def __exit__(self, *exc: object) -> None:
-        self._catch.__exit__(*exc)
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self._catch.__exit__(exc_type, exc, traceback)

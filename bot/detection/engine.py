@@ -220,7 +220,7 @@ def detect_hour(
     flags["elevated"] = totals.elevated | _any(matrix, levels, "elevated") | _any(
         matrix, levels, "anomalous")
     interesting = np.flatnonzero(flags["anomalous"] | flags["elevated"])
-    return [_finding(matrix, w, index, levels, flags, top) for w in interesting]
+    return [_finding(matrix, int(w), index, levels, flags, top) for w in interesting]
 
 
 def _without_swaps(matrix: SpendMatrix, rows: np.ndarray, skus: HourVerdict,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
+from pandas.tseries.offsets import Tick
 
 from bot.detection._baseline import DAY, baseline_at
 from bot.detection._rules import SUSTAINED_HOURS, SUSTAINED_WINDOW, Thresholds, judge
@@ -37,7 +39,10 @@ class SeasonalDetector:
     def fit(self, series: pd.Series) -> SeasonalDetector:
         """Learn the history (and the sampling step) that ``detect`` judges new points against."""
         series = _validated(series)
-        step = pd.Timedelta(series.index.freq) if series.index.freq else _infer_step(series)
+        index = series.index
+        assert isinstance(index, pd.DatetimeIndex)  # _validated refuses any other index
+        # a calendar frequency (month, week) has no fixed length: inferred, then refused below
+        step = pd.Timedelta(index.freq) if isinstance(index.freq, Tick) else _infer_step(series)
         if step not in _STEPS_PER_DAY:
             raise ValueError(
                 f"the series is sampled every {step}; SeasonalDetector handles hourly or daily "
@@ -45,14 +50,15 @@ class SeasonalDetector:
             )
         self.step_ = step
         self.steps_per_day_ = _STEPS_PER_DAY[step]
-        self.history_ = series.asfreq(step)
+        self.history_ = series.asfreq(to_offset(step))
         return self
 
     def detect(self, series: pd.Series | None = None) -> pd.DataFrame:
         """Verdicts for each point of ``series`` (default: the fitted series itself)."""
         if not hasattr(self, "history_"):
             raise RuntimeError("call fit() before detect()")
-        judged = self.history_ if series is None else _validated(series).asfreq(self.step_)
+        judged = (self.history_ if series is None
+                  else _validated(series).asfreq(to_offset(self.step_)))
         history = self.history_[self.history_.index < judged.index[0]] if len(judged) else (
             self.history_)
         full = pd.concat([history, judged])

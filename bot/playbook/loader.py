@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from bot.playbook.schema import (
     FIELD_KINDS,
@@ -127,6 +128,8 @@ def load_playbooks(folder: Path | str) -> dict[str, Playbook]:
 
 def _name_line(path: Path) -> int | None:
     node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    if node is None:  # an empty file
+        return None
     return _line_map(node)[0].get(("name",))
 
 
@@ -257,7 +260,7 @@ def _has(container: Any, part: str | int) -> bool:
     return isinstance(container, list) and isinstance(part, int) and part < len(container)
 
 
-def _explain(error: dict[str, Any], loc: Loc, data: dict[str, Any]) -> tuple[Loc, str]:
+def _explain(error: ErrorDetails, loc: Loc, data: dict[str, Any]) -> tuple[Loc, str]:
     kind, ctx, value = error["type"], error.get("ctx", {}), error.get("input")
     if kind == "union_tag_invalid":
         return (*loc, "kind"), (
@@ -313,6 +316,15 @@ def _unknown_key(loc: Loc, value: Any, data: dict[str, Any]) -> str:
     return text
 
 
+def _child(data: Any, part: str | int) -> Any:
+    """The value one step down ``loc`` in the data, or None where the data has no such step."""
+    if isinstance(data, dict):
+        return data[part]
+    if isinstance(data, list) and isinstance(part, int):
+        return data[part]
+    return None
+
+
 def _allowed_keys(loc: Loc, data: Any) -> list[str]:
     """The keys the model at ``loc`` accepts, following the data to pick a field kind."""
     candidates: list[type[BaseModel]] = [Playbook]
@@ -323,7 +335,7 @@ def _allowed_keys(loc: Loc, data: Any) -> list[str]:
             if model is None or part not in model.model_fields:
                 return []
             candidates = list(_models_in(model.model_fields[part].annotation))
-        current = current[part] if isinstance(current, dict | list) else None
+        current = _child(current, part)
     model = _pick(candidates, current)
     return sorted(model.model_fields) if model is not None else []
 

@@ -22,13 +22,16 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from bot.sources.focus_parse import NULL_VALUES, FocusFileError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = ["Block", "Hasher", "RawRecords", "csv_blocks", "open_csv", "read_header"]
 
@@ -85,14 +88,14 @@ class RawRecords:
 class _HashingReader(io.RawIOBase):
     """A raw file that feeds every byte it reads to a hash (the ingest run's checksum)."""
 
-    def __init__(self, raw: io.BufferedReader, hasher: Hasher) -> None:
+    def __init__(self, raw: io.BufferedIOBase, hasher: Hasher) -> None:
         self._raw = raw
         self._hasher = hasher
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+    def readinto(self, buffer: WriteableBuffer) -> int:
         n = self._raw.readinto(buffer) or 0
         if n:
             self._hasher.update(memoryview(buffer)[:n])
@@ -160,7 +163,9 @@ class _Parser:
             # parallel parsing does not know the row numbers of bad rows: parse this block
             # again on one thread, which does
             table, invalid = self._parse(piece, threads=False)
-        return table, invalid  # type: ignore[return-value]
+        numbered = [(number, text, why) for number, text, why in invalid if number is not None]
+        assert len(numbered) == len(invalid), "a one-thread parse numbers every bad row"
+        return table, numbered
 
     def _parse(self, piece: bytes, *, threads: bool
                ) -> tuple[pa.Table, list[tuple[int | None, str, str]]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -326,7 +327,7 @@ def _costs(frame: pd.DataFrame, items: dict[str, object], reject: _Rejections
         values = to_number(raw)
         label = COLUMNS[canonical][0]
         reject(raw.notna().to_numpy() & values.isna().to_numpy(),
-               lambda m, raw=raw, label=label: describe_values(raw[m], f"{label} is not a number"))
+               partial(_describe_not_a_number, raw, label))
         numbers[canonical] = values
     effective = numbers["effective_cost"]
     billed = numbers.get("billed_cost", effective)
@@ -351,8 +352,12 @@ def _too_long(items: pd.DataFrame, usage: np.ndarray) -> np.ndarray:
     return maybe
 
 
+def _describe_not_a_number(raw: pd.Series, label: str, mask: np.ndarray) -> np.ndarray:
+    return describe_values(raw[mask], f"{label} is not a number")
+
+
 def _describe_length(items: pd.DataFrame) -> np.ndarray:
-    days = (items["end"] - items["start"]) / pd.Timedelta(days=1)
+    days = (items["end"] - items["start"]).to_numpy() / np.timedelta64(1, "D")
     return np.array(
         [f"Usage longer than 31 days cannot be spread over its hours; check ChargePeriodStart "
          f"and ChargePeriodEnd: {d:.1f} days" for d in days], dtype=object)

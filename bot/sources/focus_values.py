@@ -52,7 +52,7 @@ def canonical_category(raw: pd.Series) -> pd.Series:
         [CHARGE_CATEGORIES.index(m) if m else -1 for m in mapped] + [-1], dtype=np.int8
     )
     categorical = pd.Categorical.from_codes(
-        lookup[codes], categories=list(CHARGE_CATEGORIES), validate=False
+        lookup[codes], categories=pd.Index(CHARGE_CATEGORIES), validate=False
     )
     return pd.Series(categorical, index=raw.index)
 
