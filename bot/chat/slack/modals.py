@@ -17,11 +17,11 @@ from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
-    BlockElement,
     CheckboxesElement,
     DividerBlock,
     HeaderBlock,
     InputBlock,
+    InputInteractiveElement,
     PlainTextInputElement,
     PlainTextObject,
     StaticSelectElement,
@@ -136,7 +136,7 @@ def _field_blocks(field: AnyField, previous: object,
                   dynamic: DynamicOptions | None) -> list[Block]:
     if isinstance(field, ChecklistField):
         return _checklist_blocks(field, previous)
-    element: BlockElement
+    element: InputInteractiveElement
     if isinstance(field, UserField):
         element = UserSelectElement(
             action_id=field.id, placeholder=field.placeholder or "Choose a person",
@@ -150,7 +150,7 @@ def _field_blocks(field: AnyField, previous: object,
                    optional=not field.is_required)]
 
 
-def _input(block_id: str, label: str, element: BlockElement, *, hint: str | None,
+def _input(block_id: str, label: str, element: InputInteractiveElement, *, hint: str | None,
            optional: bool) -> InputBlock:
     return InputBlock(
         block_id=block_id, label=PlainTextObject(text=clip(label, MAX_LABEL)), element=element,
