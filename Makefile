@@ -23,6 +23,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy bot storage
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py --rows 1000000 --repeat 3
