@@ -16,7 +16,7 @@ request is signed as Slack signs it, so signature checks, parsing and routing al
 
 Slack's side (the clicking threads) runs in a separate process, so it never competes with the
 app for the GIL. The q-drops column counts connections the kernel dropped from a full listen
-queue (the app listens with a queue of 256; the stdlib default of 5 dropped most of a burst).
+queue (uvicorn listens with the queue of ``bot.web.WebLimits.backlog``, 1,024).
 
     .venv/bin/python bench/slack_ack.py --db /tmp/costbench/bench.db
     .venv/bin/python bench/slack_ack.py --quick

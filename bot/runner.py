@@ -1,8 +1,8 @@
 """``spendwatch run``: the scheduler and the chat side together, in the mode the environment asks.
 
 * ``SLACK_BOT_TOKEN`` and ``SLACK_APP_TOKEN``: Socket Mode (no public URL needed);
-* ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET``: HTTP mode on ``--port`` (``/slack/events``,
-  signatures verified; ``/healthz``);
+* ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET``: HTTP mode on ``--port``: the web app of
+  ``bot.web`` under uvicorn (``/slack/events``, signatures verified; ``/healthz``);
 * ``SLACK_API_URL`` overrides the Web API base URL (GovSlack, tests);
 * no Slack settings: the console chat (alerts printed as cards; the keys they offer, ``help``
   and ``/cost`` read from standard input, see ``bot.chat.console_input``).
@@ -115,8 +115,7 @@ class Runtime:
         if "scheduler" in self.parts:
             self.parts["scheduler"].shutdown(wait=False)
         if "http" in self.parts:
-            self.parts["http"].shutdown()
-            self.parts["http"].server_close()
+            self.parts["http"].stop()
         if "socket" in self.parts:
             self.parts["socket"].close()
         if "listeners" in self.parts:
@@ -151,7 +150,7 @@ class Runtime:
             stream=self.stdin if self.stdin is not None else sys.stdin)
 
     def _start_slack(self, worker: DeliveryWorker) -> None:
-        from bot.chat.slack.app import build_app, serve_http
+        from bot.chat.slack.app import LISTENER_THREADS, build_app
         from bot.chat.slack.listeners import SlackContext
 
         ctx = SlackContext(services=self.services, playbook=self.playbook, wake=worker.wake)
@@ -160,9 +159,14 @@ class Runtime:
         self.parts["app"] = app
         self.parts["listeners"] = app.listener_runner.listener_executor
         if self.mode.name == "http":
-            server, _ = serve_http(app, host=self.host, port=self.port)
-            self.parts["http"] = server
-            log.info("HTTP mode: Slack requests on :%d/slack/events", server.server_port)
+            from bot.chat.slack.http import events_route
+            from bot.web import WebServer, build_web_app
+
+            route = events_route(app, signing_secret=self.mode.signing_secret or "",
+                                 threads=LISTENER_THREADS)
+            server = WebServer(build_web_app([route]), host=self.host, port=self.port)
+            self.parts["http"] = server.start()
+            log.info("HTTP mode: Slack requests on :%d/slack/events", server.port)
         else:
             from bot.chat.slack.startup import connect_socket_mode
 
@@ -171,4 +175,4 @@ class Runtime:
 
     @property
     def http_port(self) -> int:
-        return int(self.parts["http"].server_port)
+        return int(self.parts["http"].port)

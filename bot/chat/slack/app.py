@@ -1,23 +1,18 @@
 """The Slack app: built from the services in a few lines, served over HTTP or Socket Mode.
 
 :func:`build_app` makes the slack-bolt ``App`` and registers every listener (buttons and
-modals in ``listeners``, ``/cost`` and App Home here). :func:`serve_http` answers Slack's
-signed requests on ``/slack/events`` (signature and timestamp checked by Bolt before any
-listener runs) and ``/healthz`` for load balancers, on a threading HTTP server so one slow
-request never holds up another click.
+modals in ``listeners``, ``/cost`` and App Home here). In HTTP mode ``bot.chat.slack.http``
+turns it into the ``/slack/events`` route of the web app (``bot.web``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from slack_bolt import Ack, App, BoltRequest, Respond
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.access import visible_owners
@@ -33,12 +28,10 @@ from bot.responses import load_alert_view
 from storage import chatops
 from storage.db import session_scope
 
-__all__ = ["build_app", "serve_http"]
+__all__ = ["LISTENER_THREADS", "build_app"]
 
 log = logging.getLogger(__name__)
-EVENTS_PATH = "/slack/events"
 LISTENER_THREADS = 48
-HEALTH_PATH = "/healthz"
 
 
 def build_app(ctx: SlackContext, *, client: WebClient, signing_secret: str | None) -> App:
@@ -124,62 +117,3 @@ def _home(ctx: SlackContext) -> Any:
         client.views_publish(user_id=user, view=home_view(views, resolutions))
 
     return listener
-
-
-class _Handler(BaseHTTPRequestHandler):
-    app: App
-    server_version = "spendwatch"
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        if self.path.split("?")[0] != HEALTH_PATH:
-            self._send(404, {"ok": False, "error": "not found"})
-            return
-        self._send(200, {"ok": True, "at": datetime.now(UTC).isoformat()})
-
-    def do_POST(self) -> None:  # noqa: N802
-        path, _, query = self.path.partition("?")
-        if path != EVENTS_PATH:
-            self._send(404, {"ok": False, "error": "not found"})
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode("utf-8") if length else ""
-        headers = {k.lower(): [v] for k, v in self.headers.items()}
-        response = self.app.dispatch(BoltRequest(body=body, query=query, headers=headers))
-        self.send_response(response.status)
-        for name, values in response.headers.items():
-            for value in values:
-                self.send_header(name, value)
-        payload = (response.body or "").encode("utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.debug("%s %s", self.address_string(), format % args)
-
-
-class _Server(ThreadingHTTPServer):
-    # the stdlib default queue of 5 waiting connections makes the kernel drop most of a burst
-    # of clicks (a channel of people answering one alert); Slack shows those as failed
-    request_queue_size = 256
-    daemon_threads = True
-
-
-def serve_http(app: App, *, host: str = "0.0.0.0", port: int = 3000
-               ) -> tuple[ThreadingHTTPServer, threading.Thread]:
-    """Start serving in a daemon thread; ``server.shutdown()`` stops it."""
-    handler = type("SlackHandler", (_Handler,), {"app": app})
-    server = _Server((host, port), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              name="slack-http", daemon=True)
-    thread.start()
-    return server, thread
-

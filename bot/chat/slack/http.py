@@ -1,0 +1,115 @@
+"""Slack's requests over HTTP: the ``/slack/events`` route that ``bot.web`` mounts.
+
+The raw bytes are judged before anything is parsed: the timestamp must be a number within five
+minutes and the signature (``slack_sdk.signature.SignatureVerifier``) must match, else 401;
+then the body must be UTF-8 and parse as Slack's own (a JSON object, or a form whose
+``payload`` is one), else 400. Each refusal is one log line naming the client and why, never a
+traceback and never a header's value. Only then does Bolt's synchronous ``App.dispatch`` run,
+on a bounded thread pool (the event loop is never blocked), and its answer (sent once a
+listener has called ``ack()``) goes back as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from typing import Any
+
+import anyio.to_thread
+from anyio import CapacityLimiter
+from slack_bolt import App, BoltRequest
+from slack_sdk.signature import SignatureVerifier
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bot.web import json_error
+
+__all__ = ["EVENTS_PATH", "events_route"]
+
+log = logging.getLogger(__name__)
+EVENTS_PATH = "/slack/events"
+MAX_AGE_SECONDS = 300  # Slack's own rule: older requests may be replays
+
+
+# what Bolt raises while reading a body of the wrong shape (a list where a dict belongs...)
+_SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError)
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def events_route(app: App, *, signing_secret: str, threads: int) -> Route:
+    """POST ``/slack/events`` for ``app``, with at most ``threads`` dispatches at once."""
+    verifier = SignatureVerifier(signing_secret)
+    limiter = CapacityLimiter(threads)
+
+    async def events(request: Request) -> Response:
+        body = await request.body()  # already read whole and bounded by bot.web
+        try:
+            _check_signature(verifier, body, request.headers)
+            bolt_request = _parse(body, request)
+        except _Refused as refused:
+            log.warning("refused a request to %s from %s: %s", EVENTS_PATH, _client(request),
+                        refused)
+            return json_error(refused.status, "invalid request" if refused.status == 400
+                              else "invalid signature")
+        try:
+            answer = await anyio.to_thread.run_sync(app.dispatch, bolt_request,
+                                                    limiter=limiter)
+        except _SHAPE_ERRORS as error:
+            # Bolt's routing reads fields a signed but odd body lacks or mistypes
+            log.warning("refused a request to %s from %s: a body Bolt cannot route (%s)",
+                        EVENTS_PATH, _client(request), type(error).__name__)
+            return json_error(400, "invalid request")
+        headers = {name: ", ".join(values) for name, values in answer.headers.items()
+                   if name.lower() != "content-length"}
+        return Response(answer.body or "", status_code=answer.status, headers=headers)
+
+    return Route(EVENTS_PATH, events, methods=["POST"])
+
+
+def _check_signature(verifier: SignatureVerifier, body: bytes, headers: Any) -> None:
+    timestamp = headers.get("x-slack-request-timestamp")
+    signature = headers.get("x-slack-signature")
+    if not timestamp or not signature:
+        raise _Refused(401, "not signed (no X-Slack-Request-Timestamp or X-Slack-Signature)")
+    if not (timestamp.isascii() and timestamp.isdigit()):
+        raise _Refused(401, "an X-Slack-Request-Timestamp that is not a number")
+    if abs(time.time() - int(timestamp)) > MAX_AGE_SECONDS:
+        raise _Refused(401, "an X-Slack-Request-Timestamp more than 5 minutes away (a replay?)")
+    try:
+        valid = verifier.is_valid(body.decode("utf-8"), timestamp, signature)
+    except UnicodeDecodeError:  # Slack sends UTF-8; still, signed is 400 and unsigned is 401
+        base = b"v0:" + timestamp.encode() + b":" + body
+        expected = "v0=" + hmac.new(verifier.signing_secret.encode(), base,
+                                    hashlib.sha256).hexdigest()
+        valid = hmac.compare_digest(expected, signature)
+    if not valid:
+        raise _Refused(401, "a signature that does not match the body")
+
+
+def _parse(body: bytes, request: Request) -> BoltRequest:
+    """The BoltRequest, once the body is known to be one Slack could have sent."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _Refused(400, f"a body that is not UTF-8 (byte {error.start})") from None
+    headers = {name: [value] for name, value in request.headers.items()}
+    try:
+        parsed = BoltRequest(body=text, query=request.url.query, headers=headers)
+    except _SHAPE_ERRORS as error:  # json.JSONDecodeError is a ValueError
+        raise _Refused(400, f"a body that does not parse as its Content-Type says "
+                            f"({type(error).__name__})") from None
+    if not isinstance(parsed.body, dict):
+        raise _Refused(400, f"a body that is a JSON {type(parsed.body).__name__}, not an object")
+    return parsed
+
+
+def _client(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "?"
