@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -100,7 +101,8 @@ def _parse(body: bytes, request: Request) -> BoltRequest:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise _Refused(400, f"a body that is not UTF-8 (byte {error.start})") from None
-    headers = {name: [value] for name, value in request.headers.items()}
+    headers: dict[str, str | Sequence[str]] = {
+        name: [value] for name, value in request.headers.items()}
     try:
         parsed = BoltRequest(body=text, query=request.url.query, headers=headers)
     except _SHAPE_ERRORS as error:  # json.JSONDecodeError is a ValueError
