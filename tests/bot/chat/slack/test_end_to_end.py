@@ -49,6 +49,7 @@ from tests.support.slack_requests import (
     users_select_value,
     view_submission_body,
 )
+from tests.support.slack_runtime import http_runtime, until
 from tests.support.slack_stub import SlackApiStub
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -79,14 +80,8 @@ def runtime(settings: Settings, demo_data: Path, stub: SlackApiStub) -> Iterator
         # pacing is tested on its own; here it would only make the walk slow
         "schedule": ScheduleSettings(channel_pace_seconds=0.05),
     })
-    services = build_services(settings)
-    mode = Mode("http", bot_token=TOKEN, signing_secret=SECRET, api_url=stub.base_url)
-    running = Runtime(services, mode, port=0, host="127.0.0.1", schedule=False).start()
-    try:
+    with http_runtime(settings, stub, token=TOKEN, secret=SECRET) as running:
         yield running
-    finally:
-        running.stop()
-        services.close()
 
 
 def _owner_channels(demo_data: Path) -> dict[str, str]:
@@ -107,15 +102,6 @@ def send(runtime: Runtime, body: bytes, *, timestamp: int | None = None,
 def deliver(runtime: Runtime) -> None:
     runtime.deliverer.drain(timeout=20)
 
-
-def until(check: Any, timeout: float = 10.0) -> None:
-    """Wait for what a user would see next (listeners and the outbox run in the background)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"not seen within {timeout} s: {check.__doc__ or check}")
 
 
 def announce_live_incident(runtime: Runtime, stub: SlackApiStub) -> tuple[Anomaly, str, str]:

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from bot.chat.ids import ActionId
-from bot.runner import Mode, Runtime
+from bot.runner import Runtime
 from bot.settings import Settings
 from bot.web import WebLimits
-from bot.wiring import build_services
 from tests.support.slack_requests import block_actions_body, post, sign
+from tests.support.slack_runtime import http_runtime
 from tests.support.slack_stub import SlackApiStub
 
 SECRET = "front-door-signing-secret-0123456"
@@ -41,14 +41,8 @@ def runtime(tmp_path_factory: pytest.TempPathFactory, stub: SlackApiStub) -> Ite
     tmp: Path = tmp_path_factory.mktemp("front-door")
     settings = Settings(database_url=f"sqlite:///{tmp / 'sw.db'}",
                         quarantine_dir=tmp / "quarantine")
-    services = build_services(settings)
-    mode = Mode("http", bot_token=TOKEN, signing_secret=SECRET, api_url=stub.base_url)
-    running = Runtime(services, mode, port=0, host="127.0.0.1", schedule=False).start()
-    try:
+    with http_runtime(settings, stub, token=TOKEN, secret=SECRET) as running:
         yield running
-    finally:
-        running.stop()
-        services.close()
 
 
 def url(runtime: Runtime, path: str = "/slack/events") -> str:

@@ -41,6 +41,7 @@ from tests.support.slack_requests import (
     slash_command_body,
     view_submission_body,
 )
+from tests.support.slack_runtime import until
 from tests.support.slack_stub import SlackApiStub
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -97,14 +98,6 @@ class Bot:
     def thread(self) -> list[str]:
         return [m.text for m in self.stub.thread(self.channel, self.ts)]
 
-
-def until(check: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"not seen within {timeout} s")
 
 
 @pytest.fixture
