@@ -161,13 +161,18 @@ def test_an_anomaly_that_ended_before_run_started_is_not_posted_late(config: Pat
         services.close()
 
 
+def services_polling(config: Path, drop: Path):
+    """The bot's services with one FOCUS source, the folder ``drop`` holding three weeks."""
+    export(drop / "e.csv", hours=HOURS, live_until=HOURS)
+    settings = load_settings(config)
+    return build_services(settings.model_copy(update={
+        "sources": [FocusSourceSettings(path=drop, name="drop")]}))
+
+
 def test_a_source_that_went_missing_is_one_warning_and_the_poll_goes_on(
         config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture):
     drop = tmp_path / "drop"
-    export(drop / "e.csv", hours=HOURS, live_until=HOURS)
-    settings = load_settings(config)
-    services = build_services(settings.model_copy(update={
-        "sources": [FocusSourceSettings(path=drop, name="drop")]}))
+    services = services_polling(config, drop)
     try:
         assert poll(services, platforms=("slack",)).open  # the first poll read the folder
         (drop / "e.csv").unlink()
@@ -185,10 +190,7 @@ def test_a_source_that_went_missing_is_one_warning_and_the_poll_goes_on(
 def test_a_much_smaller_redelivery_in_a_source_is_held_back_with_a_warning(
         config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture):
     drop = tmp_path / "drop"
-    export(drop / "e.csv", hours=HOURS, live_until=HOURS)
-    settings = load_settings(config)
-    services = build_services(settings.model_copy(update={
-        "sources": [FocusSourceSettings(path=drop, name="drop")]}))
+    services = services_polling(config, drop)
     try:
         poll(services, platforms=("slack",))
         stored = total(services.engine)

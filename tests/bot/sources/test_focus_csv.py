@@ -9,27 +9,14 @@ import gzip
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from bot.sources.focus import read_chunks
+from tests.bot.sources.test_focus import parse, reasons
 from tests.support.focus_files import write_focus_csv, write_focus_gzip
 
 SAMPLE = Path("data/focus/FOCUS-Sample-Data/FOCUS-1.0/focus_sample.csv")
 CUT_SHORT = ("the file ends inside a quoted value, so this row is incomplete (was the export "
              "cut short, or still being written?)")
-
-
-def parse(path: Path, **options) -> tuple[pd.DataFrame, pd.DataFrame]:
-    chunks = list(read_chunks(path, **options))
-    items = pd.concat([c.items for c in chunks], ignore_index=True)
-    rejected = pd.concat([c.rejected for c in chunks], ignore_index=True)
-    assert sum(c.rows_read for c in chunks) == len(items) + len(rejected)
-    return items, rejected
-
-
-def reasons(rejected: pd.DataFrame) -> dict[int, str]:
-    return dict(zip(rejected["row_number"].astype(int), rejected["reason"], strict=True))
 
 
 def tagged(n: int) -> list[dict]:
