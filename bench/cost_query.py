@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from bot.cost_command import HelpAnswer, Scope, respond
-from bot.cost_format import format_mrkdwn
+from bot.costs.command import HelpAnswer, Scope, respond
+from bot.costs.views import format_mrkdwn
 from storage import repositories as repo
 from storage.db import make_engine, session_scope, upgrade
 from storage.models import SERIES_COLUMNS, Anomaly, RunbookEntry

@@ -27,8 +27,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.anomaly.replay import replay, write_alerts  # noqa: E402
 from bot.demodata import write_demo_data  # noqa: E402
-from bot.replay import replay, write_alerts  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 SCORER = ROOT.parent / "shared" / "tools" / "score_alerts.py"

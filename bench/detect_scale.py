@@ -2,7 +2,8 @@
 
 Measures, in one run:
 
-1. replay: ``bot.replay.replay`` over ``../shared/data/scenarios/dev-costs.csv.gz`` end to end
+1. replay: ``bot.anomaly.replay.replay`` over ``../shared/data/scenarios/dev-costs.csv.gz``
+   end to end
    (read, allocate, build the matrix, one poll per hour of data). Target: at most 30 s.
 2. one detection cycle at scale: a synthetic ``SpendMatrix`` of ``--lines`` lines (default
    50,000 = 2,000 projects x 5 environments x 5 services) x ``--days`` days hourly, then
@@ -255,7 +256,7 @@ def measure_replay(path: Path, repeat: int) -> None:
     if not path.exists():
         print(f"   SKIPPED: {path} not found (the shared data set is not mounted here)\n")
         return
-    from bot.replay import replay
+    from bot.anomaly.replay import replay
     from bot.settings import Settings
 
     seconds, result = [], None

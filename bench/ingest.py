@@ -137,7 +137,7 @@ def baseline(path: Path) -> float:
 
 
 def spendwatch_ingest(path: Path, workdir: Path) -> float:
-    from bot.ingest import ingest_path
+    from bot.ingest.service import ingest_path
     from bot.settings import Settings
     from storage.db import make_engine, upgrade
 

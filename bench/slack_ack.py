@@ -61,8 +61,8 @@ from bench._slack_app import (  # noqa: E402
 )
 from bench._slack_cost import COST_FORMS, bench_cost  # noqa: E402
 from bench.cost_query import ENVIRONMENTS, PROJECTS, SERVICES  # noqa: E402
+from bot.anomaly.service import announce  # noqa: E402
 from bot.chat.ids import SNOOZE_HOURS, ActionId, AlertRef  # noqa: E402
-from bot.responses import announce  # noqa: E402
 from bot.runner import Runtime  # noqa: E402
 from storage.db import session_scope  # noqa: E402
 from storage.models import Alert, Anomaly, AuditLog, OutboxMessage  # noqa: E402

@@ -29,19 +29,21 @@ from rich.progress import (
 from rich.table import Table
 
 import bot
-from bot import cost_report, render, reports
-from bot.anomalies import Incident
+from bot.anomaly.lifecycle import Incident
+from bot.anomaly.poll import poll_store
+from bot.anomaly.replay import OutputError, check_output, replay, write_alerts
+from bot.anomaly.service import ResponseError
+from bot.chat.console import render
+from bot.chat.console.render import console, errors
 from bot.chat.port import ChatUnavailable
+from bot.costs import periods as reports
+from bot.costs import report as cost_report
 from bot.demo import DEMO_DIR, run_demo
 from bot.demodata import write_demo_data
-from bot.ingest import IngestReport, ingest_path
-from bot.pipeline import poll_store
+from bot.ingest.service import IngestReport, ingest_path
+from bot.ingest.sources.focus import FocusFileError
 from bot.playbook import PlaybookError
-from bot.render import console, errors
-from bot.replay import OutputError, check_output, replay, write_alerts
-from bot.responses import ResponseError
 from bot.settings import ConfigError, Settings, load_settings
-from bot.sources.focus import FocusFileError
 from bot.wiring import Services, build_services
 from storage import chatops
 from storage import repositories as repo

@@ -14,13 +14,11 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
-from bot import reports
-from bot.anomalies import Incident
-from bot.chat.console import run_console_loop
-from bot.demodata import write_demo_data
-from bot.ingest import ingest_path
-from bot.pipeline import poll_store
-from bot.render import (
+from bot.anomaly.lifecycle import Incident
+from bot.anomaly.poll import poll_store
+from bot.anomaly.replay import replay
+from bot.chat.console.chat import run_console_loop
+from bot.chat.console.render import (
     console,
     print_anomalies,
     print_ingest,
@@ -28,7 +26,9 @@ from bot.render import (
     print_summary,
     print_unallocated,
 )
-from bot.replay import replay
+from bot.costs import periods as reports
+from bot.demodata import write_demo_data
+from bot.ingest.service import ingest_path
 from bot.settings import Settings
 from bot.wiring import build_services
 from storage import repositories as repo

@@ -5,7 +5,7 @@
   ``bot.web`` under uvicorn (``/slack/events``, signatures verified; ``/healthz``);
 * ``SLACK_API_URL`` overrides the Web API base URL (GovSlack, tests);
 * no Slack settings: the console chat (alerts printed as cards; the keys they offer, ``help``
-  and ``/cost`` read from standard input, see ``bot.chat.console_input``).
+  and ``/cost`` read from standard input, see ``bot.chat.console.input``).
 
 Start-up checks come first: the configured sources exist, the playbook loads, and Slack takes
 the tokens (``bot.chat.slack.startup``); each failure is one line for the user.
@@ -22,12 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.alert_chart import alert_chart
+from bot.anomaly.chart import alert_chart
+from bot.anomaly.service import default_playbook, load_alert_view
 from bot.chat.port import ChatSender
-from bot.outbox import Deliverer
+from bot.outbox.deliverer import Deliverer
+from bot.outbox.worker import DeliveryWorker
 from bot.playbook import Playbook
-from bot.responses import default_playbook, load_alert_view
-from bot.scheduler import DeliveryWorker, build_scheduler
+from bot.scheduler import build_scheduler
 from bot.settings import ConfigError, check_sources
 from bot.wiring import Services
 
@@ -129,8 +130,8 @@ class Runtime:
 
     def _sender(self) -> ChatSender:
         if self.mode.name == "console":
-            from bot.chat.console import ConsoleSender
-            from bot.render import console
+            from bot.chat.console.chat import ConsoleSender
+            from bot.chat.console.render import console
 
             return ConsoleSender(console)
         from bot.chat.slack.sender import SlackSender, make_client
@@ -142,8 +143,8 @@ class Runtime:
         return SlackSender(client)
 
     def _start_console_input(self, deliverer: Deliverer) -> None:
-        from bot.chat.console_input import start_console_input
-        from bot.render import console
+        from bot.chat.console.input import start_console_input
+        from bot.chat.console.render import console
 
         self.parts["console_input"] = start_console_input(
             services=self.services, deliverer=deliverer, console=console,

@@ -210,7 +210,7 @@ class RoutingSettings(_Model):
     mapped to an owner sees that owner's projects in ``/cost``; the default channel sees all.
     ``responders`` optionally lists the user ids who may act on an owner's anomalies (else
     anyone may, from the owner's or the default channel); ``finops`` users may act on
-    everything. The rules are in ``bot.access``.
+    everything. The rules are in ``bot.anomaly.access``.
     """
 
     default_channel: str = "C0FINOPS"

@@ -1,7 +1,7 @@
 """Query functions for the chat side: alerts, the outbox, playbook runs, runbooks, audit.
 
-Keyword-only, session first, no business rules (those live in ``bot.responses`` and
-``bot.outbox``).
+Keyword-only, session first, no business rules (those live in ``bot.anomaly.service`` and
+``bot.outbox.deliverer``).
 """
 
 from __future__ import annotations

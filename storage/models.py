@@ -191,7 +191,7 @@ class Alert(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    """A message to send, stored before it is sent (see ``bot.outbox``)."""
+    """A message to send, stored before it is sent (see ``bot.outbox.deliverer``)."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)

@@ -1,7 +1,7 @@
 """The neutral interface between the bot and a chat platform.
 
-The outbox (``bot.outbox``) sends every message through a :class:`ChatSender`; adapters
-(Slack, console) implement it. An adapter turns :class:`bot.alerts.AlertView` into its own
+The outbox (``bot.outbox.deliverer``) sends every message through a :class:`ChatSender`; adapters
+(Slack, console) implement it. An adapter turns :class:`bot.anomaly.views.AlertView` into its own
 format and reports failures as :class:`DeliveryError`, saying whether a retry may help, after
 how long, and whether the message may have arrived anyway (so the outbox checks before it
 sends again: nothing is lost and nothing is sent twice).
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.alerts import AlertView
+from bot.anomaly.views import AlertView
 
 __all__ = ["ChatSender", "ChatUnavailable", "DeliveryError", "Notice"]
 

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from sqlmodel import Session, select
 
-from bot.ingest import ingest_path
+from bot.anomaly.alerting import reopen
+from bot.ingest.service import ingest_path
 from bot.runner import Mode, Runtime
-from bot.scheduler import _reopened, poll
+from bot.scheduler import poll
 from bot.settings import FocusSourceSettings, load_settings
 from bot.wiring import build_services
 from storage import chatops
@@ -37,7 +38,7 @@ def test_a_flare_after_people_resolved_it_asks_for_people_again(engine):
         session.flush()
         chatops.create_alert(db_session=session, anomaly_id=anomaly.id, platform="slack",
                              channel="C1", now=NOW)
-        _reopened(session, int(anomaly.id), NOW)
+        reopen(db_session=session, anomaly_id=int(anomaly.id), now=NOW)
         session.commit()
         stored = session.get(Anomaly, anomaly.id)
         assert stored.response == "none" and stored.response_by is None

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from bot.ingest import ingest_path
+from bot.ingest.service import ingest_path
 from storage import repositories as repo
 from storage.models import IngestRun
 from tests.support.focus_files import write_focus_csv

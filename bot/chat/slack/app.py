@@ -15,16 +15,16 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.access import visible_owners
-from bot.alerts import RunbookView
+from bot.anomaly.access import visible_owners
+from bot.anomaly.service import load_alert_view
+from bot.anomaly.views import RunbookView
 from bot.chat.ids import CommandName, EventName
 from bot.chat.slack.guard import ReplayGuard, refuse_replays
 from bot.chat.slack.home import home_view
 from bot.chat.slack.listeners import SlackContext, register, slow_down
-from bot.cost_command import Scope
-from bot.cost_command import respond as answer_cost
-from bot.cost_format import format_mrkdwn
-from bot.responses import load_alert_view
+from bot.costs.command import Scope
+from bot.costs.command import respond as answer_cost
+from bot.costs.views import format_mrkdwn
 from storage import chatops
 from storage.db import session_scope
 

@@ -1,4 +1,4 @@
-"""The alert message in Slack: an :class:`~bot.alerts.AlertView` as fallback text and blocks.
+"""The alert message in Slack: an :class:`~bot.anomaly.views.AlertView` as fallback text and blocks.
 
 Everything here is a pure function, so a message can be rebuilt from the store at any time and
 snapshot-tested. The escaping contract: every builder escapes what came from tags, YAML or people
@@ -29,7 +29,7 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
-from bot.alerts import AlertView, ContributorView, RunbookView, StepView
+from bot.anomaly.views import AlertView, ContributorView, RunbookView, StepView
 from bot.chat.ids import SNOOZE_HOURS, ActionId, AlertRef
 
 __all__ = [

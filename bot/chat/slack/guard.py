@@ -6,7 +6,7 @@ is. :class:`ReplayGuard` remembers each signature it let through for five minute
 middleware from :func:`refuse_replays` answers a repeat with an empty 200 (so Slack does not
 retry it) without running any listener. Per process, in memory: with several replicas behind
 a load balancer a replay may still reach another one, where the actions themselves apply once
-(``bot.responses``). Socket Mode payloads carry no signature and pass untouched.
+(``bot.anomaly.service``). Socket Mode payloads carry no signature and pass untouched.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from slack_sdk.models.blocks import Block, DividerBlock, HeaderBlock, PlainTextObject
 from slack_sdk.models.views import View
 
-from bot.alerts import AlertView, RunbookView
+from bot.anomaly.views import AlertView, RunbookView
 from bot.chat.slack.blocks import (
     context,
     date_token,

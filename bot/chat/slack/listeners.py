@@ -1,12 +1,13 @@
 """Every Slack listener, registered in one place (:func:`register`).
 
 Each listener acknowledges first (Slack waits three seconds at most), then does the work:
-domain calls in one short transaction (``bot.responses``), modals opened with the click's
+domain calls in one short transaction (``bot.anomaly.service``), modals opened with the click's
 ``trigger_id``, and the alert message updated through the outbox (woken so it goes out now).
-Who may act or see is decided by the domain (``bot.access``, through ``bot.responses``), from
+Who may act or see is decided by the domain (``bot.anomaly.access``, through
+``bot.anomaly.service``), from
 the user and the channel the click came from. A repeated click that changes nothing is
 answered with what the state already is. Each user has a budget of actions a minute
-(``limits.actions_per_minute``, :class:`bot.ratelimit.RateLimiter`); beyond it the click is
+(``limits.actions_per_minute``, :class:`bot.chat.ratelimit.RateLimiter`); beyond it the click is
 acknowledged, does nothing, and is answered "try again in N s". Errors a person caused are
 answered ephemerally with what to do; anything else is logged with its traceback and answered
 with a short apology, never a stack trace.
@@ -24,12 +25,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.chat.ids import ActionId, BadPayload, CallbackId, StepMeta, parse_ref, parse_step_meta
-from bot.chat.slack import modals
-from bot.chat.slack.blocks import escape
-from bot.playbook import Playbook, StepError, next_step
-from bot.ratelimit import RateLimiter
-from bot.responses import (
+from bot.anomaly.service import (
     NothingChanged,
     ResponseError,
     acknowledge,
@@ -41,6 +37,11 @@ from bot.responses import (
     snooze,
     submit_step,
 )
+from bot.chat.ids import ActionId, BadPayload, CallbackId, StepMeta, parse_ref, parse_step_meta
+from bot.chat.ratelimit import RateLimiter
+from bot.chat.slack import modals
+from bot.chat.slack.blocks import escape
+from bot.playbook import Playbook, StepError, next_step
 from bot.wiring import Services
 from storage.db import session_scope
 

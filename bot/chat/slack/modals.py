@@ -30,7 +30,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks import Option as SlackOption
 from slack_sdk.models.views import View
 
-from bot.alerts import RunbookView
+from bot.anomaly.service import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS
+from bot.anomaly.views import RunbookView
 from bot.chat.ids import CallbackId, StepMeta
 from bot.chat.slack.blocks import (
     MAX_HEADER,
@@ -58,7 +59,6 @@ from bot.playbook import (
     UserField,
 )
 from bot.playbook.schema import MAX_TEXT_LENGTH, DynamicOptions
-from bot.responses import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS
 
 __all__ = [
     "EXPECTED_BLOCK_ID",

@@ -17,7 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.alerts import AlertView
+from bot.anomaly.views import AlertView
 from bot.chat.port import DeliveryError, Notice
 from bot.chat.slack.blocks import alert_message, escape, mention, notice_blocks
 

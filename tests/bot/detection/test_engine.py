@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.anomalies import Lifecycle
+from bot.anomaly.lifecycle import Lifecycle
 from bot.detection.engine import SpendMatrix, detect_hour
 
 HOURS = 24 * 35

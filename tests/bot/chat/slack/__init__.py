@@ -9,8 +9,8 @@ from collections.abc import Collection, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.alerts import AlertView, ContributorView, RunbookView, StepView
-from bot.levers import levers_for
+from bot.anomaly.levers import levers_for
+from bot.anomaly.views import AlertView, ContributorView, RunbookView, StepView
 
 T0 = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 ALICE = "U0ALICE01"

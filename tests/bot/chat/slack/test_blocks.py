@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.alerts import AlertView, ContributorView
+from bot.anomaly.views import AlertView, ContributorView
 from bot.chat.ids import SNOOZE_HOURS, ActionId, parse_ref
 from bot.chat.slack.blocks import (
     alert_message,

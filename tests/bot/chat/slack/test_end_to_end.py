@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
+from bot.anomaly.service import announce
 from bot.chat.ids import ActionId, AlertRef, CallbackId, StepMeta
 from bot.chat.slack.blocks import money
 from bot.chat.slack.modals import step_modal
 from bot.demodata import write_demo_data
 from bot.demodata.catalogue import LINES
 from bot.playbook import PlaybookState
-from bot.responses import announce
 from bot.runner import Mode, Runtime
 from bot.scheduler import check_escalations, poll
 from bot.settings import (

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bot.anomaly.levers import levers_for
 from bot.chat.ids import CallbackId, StepMeta, parse_step_meta
 from bot.chat.slack.modals import (
     expected_modal,
@@ -19,7 +20,6 @@ from bot.chat.slack.modals import (
     step_errors,
     step_modal,
 )
-from bot.levers import levers_for
 from bot.playbook import (
     Option,
     Playbook,

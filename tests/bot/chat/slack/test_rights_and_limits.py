@@ -18,12 +18,12 @@ import pytest
 from slack_bolt import App, BoltRequest
 from sqlmodel import Session, select
 
+from bot.anomaly.service import announce, default_playbook, load_alert_view
 from bot.chat.ids import ActionId, AlertRef, CallbackId
 from bot.chat.slack.app import build_app
 from bot.chat.slack.listeners import SlackContext
 from bot.chat.slack.sender import SlackSender, make_client
-from bot.outbox import Deliverer
-from bot.responses import announce, default_playbook, load_alert_view
+from bot.outbox.deliverer import Deliverer
 from bot.settings import (
     EscalationSettings,
     LimitSettings,

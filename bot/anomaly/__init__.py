@@ -1,0 +1,1 @@
+"""Anomalies: an incident's lifecycle, the detection pass, what people do, what alerts say."""

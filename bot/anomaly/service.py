@@ -1,0 +1,382 @@
+"""What people do about an anomaly: acknowledge, snooze, expected, escalate, the playbook walk.
+
+Domain services, keyword-only with the session first; no chat SDK. Each action checks who may
+act (:mod:`bot.anomaly.access`; ``channel`` is where the request was made, None for the local
+console),
+changes the anomaly, writes the audit log, and queues an update of the alert message and a
+thread reply in the outbox, all in the caller's transaction: the message can never say
+something the store does not. Errors a person can cause are :class:`ResponseError` with the
+text to show them.
+
+An action applies once. One that would change nothing raises :class:`NothingChanged` (no audit
+row, no reply, no post), so a repeated click or a replayed request is harmless:
+
+* **acknowledge** an anomaly already acknowledged (or further along): nothing changes;
+* **snooze** for a period ending at most ``SNOOZE_TOLERANCE`` (five minutes, Slack's replay
+  window) after the current snooze ends: nothing changes (a longer snooze extends it);
+* **expected** on an anomaly already marked expected: the first reason stays;
+* **escalate** an anomaly already escalated (by a person or by the reminder job): no second
+  post in the escalation channel;
+* a **playbook step** saved again with the same answers: nothing is recorded (different
+  answers replace the earlier ones).
+
+Form limits are checked here too, as Slack's forms check them: the expected reason is
+``EXPECTED_MIN_CHARS`` to ``EXPECTED_MAX_CHARS`` characters, and playbook answers are held
+to the playbook's field limits by :func:`bot.playbook.submit`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import Session
+
+from bot.anomaly.access import (
+    NotAllowed,
+    NothingChanged,
+    ResponseError,
+    check_may_act,
+    check_may_see,
+)
+from bot.anomaly.levers import levers_for_services
+from bot.anomaly.views import AlertView, RunbookView, build_alert_view, main_service
+from bot.chat.ids import SNOOZE_HOURS
+from bot.playbook import (
+    Option,
+    Playbook,
+    PlaybookState,
+    Step,
+    answered_steps,
+    load_playbooks,
+    next_step,
+    resolution,
+    start,
+    submit,
+)
+from bot.playbook.answers import to_records
+from bot.settings import Settings
+from storage import chatops
+from storage import repositories as repo
+from storage.models import Anomaly, PlaybookRun, RunbookEntry
+
+__all__ = [
+    "EXPECTED_MAX_CHARS",
+    "EXPECTED_MIN_CHARS",
+    "NotAllowed",
+    "NothingChanged",
+    "ResponseError",
+    "StepStarted",
+    "acknowledge",
+    "check_expected_reason",
+    "check_may_mark_expected",
+    "announce",
+    "default_playbook",
+    "escalate",
+    "lever_options",
+    "load_alert_view",
+    "load_runbook",
+    "mark_expected",
+    "notify",
+    "open_step",
+    "snooze",
+    "submit_step",
+]
+
+SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+EXPECTED_MIN_CHARS = 5
+EXPECTED_MAX_CHARS = 500  # shown in full on the alert
+SNOOZE_TOLERANCE = timedelta(minutes=5)  # a snooze extending the current one less: unchanged
+
+
+def default_playbook(settings: Settings) -> Playbook:
+    """The ``default`` playbook (or the only one) from the configured folder, else
+    ``$SPENDWATCH_PLAYBOOKS`` (the container image sets it), else the source tree's."""
+    folder = settings.playbooks_dir or os.environ.get("SPENDWATCH_PLAYBOOKS") or SHIPPED_PLAYBOOKS
+    playbooks = load_playbooks(folder)
+    if "default" in playbooks:
+        return playbooks["default"]
+    return next(iter(playbooks.values()))
+
+
+def load_alert_view(*, db_session: Session, anomaly_id: int,
+                    playbook: Playbook | None) -> AlertView:
+    anomaly = _anomaly(db_session, anomaly_id)
+    runbook = list(chatops.runbook_for(db_session=db_session, project=anomaly.project,
+                                       environment=anomaly.environment,
+                                       service_name=main_service(anomaly) or None))
+    run = chatops.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
+    state = PlaybookState.model_validate(run.answers) if run and run.answers else None
+    return build_alert_view(anomaly, runbook=runbook, playbook=playbook, state=state)
+
+
+def announce(*, db_session: Session, settings: Settings, anomaly_id: int, platform: str,
+             now: datetime) -> bool:
+    """Queue the first post of an anomaly (and its chart) to the owner's channel, once per
+    platform; False when it was queued for ``platform`` before."""
+    anomaly = _anomaly(db_session, anomaly_id)
+    if chatops.alert_for(db_session=db_session, anomaly_id=anomaly_id, platform=platform):
+        return False
+    channel = settings.routing.channel_for(anomaly.owner)
+    alert = chatops.create_alert(db_session=db_session, anomaly_id=anomaly_id,
+                                 platform=platform, channel=channel, now=now)
+    for operation in ("post", "chart"):
+        chatops.enqueue(db_session=db_session, platform=platform, channel=channel,
+                        operation=operation, alert_id=alert.id, now=now)
+    return True
+
+
+def notify(*, db_session: Session, anomaly_id: int, now: datetime, text: str | None = None,
+           actor: str | None = None) -> None:
+    """Queue an in-place update of every alert of the anomaly, and a thread reply if ``text``."""
+    for alert in chatops.alerts_of(db_session=db_session, anomaly_id=anomaly_id):
+        chatops.enqueue(db_session=db_session, platform=alert.platform, channel=alert.channel,
+                        operation="update", alert_id=alert.id, now=now)
+        if text:
+            chatops.enqueue(db_session=db_session, platform=alert.platform, channel=alert.channel,
+                            operation="reply", alert_id=alert.id, now=now,
+                            payload={"text": text, "actor": actor})
+
+
+def load_runbook(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
+                 channel: str | None = None) -> tuple[str, list[RunbookView]]:
+    """The runbook of the anomaly's workload (title, entries), for someone who may see it."""
+    anomaly = _anomaly(db_session, anomaly_id)
+    check_may_see(settings.routing, user=user, owner=anomaly.owner, channel=channel)
+    entries = chatops.runbook_for(db_session=db_session, project=anomaly.project,
+                                  environment=anomaly.environment)
+    return (f"{anomaly.project} · {anomaly.environment}",
+            [RunbookView(e.created_at, e.author, e.root_cause, e.fix, e.prevention)
+             for e in entries])
+
+
+def acknowledge(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
+                now: datetime, channel: str | None = None) -> Anomaly:
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
+    if anomaly.response != "none":
+        raise NothingChanged(f"This anomaly is already {anomaly.response} by "
+                             f"{anomaly.response_by or 'someone'}; nothing changed.")
+    _respond(anomaly, "acknowledged", user, now)
+    anomaly.snoozed_until = None
+    return _record(db_session, anomaly, user, now, "acknowledged", "acknowledged this anomaly")
+
+
+def snooze(*, db_session: Session, settings: Settings, anomaly_id: int, user: str, hours: int,
+           now: datetime, channel: str | None = None) -> Anomaly:
+    if hours not in SNOOZE_HOURS:
+        raise ResponseError(f"snooze for {', '.join(map(str, SNOOZE_HOURS))} hours, not {hours}")
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
+    until = now + timedelta(hours=hours)
+    current = _aware(anomaly.snoozed_until) if anomaly.snoozed_until else None
+    if current is not None and current + SNOOZE_TOLERANCE >= until:
+        raise NothingChanged(f"Reminders are already snoozed until "
+                             f"{current:%Y-%m-%d %H:%M} UTC; nothing changed.")
+    anomaly.snoozed_until = until
+    return _record(db_session, anomaly, user, now, "snoozed",
+                   f"snoozed reminders for {hours} h", {"hours": hours})
+
+
+def check_expected_reason(reason: str) -> str:
+    """The reason, stripped, if it is within the form's limits; else a ResponseError."""
+    reason = reason.strip()
+    if len(reason) < EXPECTED_MIN_CHARS:
+        raise ResponseError("say in a few words why this spend is expected (e.g. a load test)")
+    if len(reason) > EXPECTED_MAX_CHARS:
+        raise ResponseError(f"The reason is {len(reason):,} characters; the limit is "
+                            f"{EXPECTED_MAX_CHARS}. Please shorten it.")
+    return reason
+
+
+def check_may_mark_expected(*, db_session: Session, settings: Settings, anomaly_id: int,
+                            user: str, channel: str | None = None) -> None:
+    """Before the reason is asked for: ``user`` may act, and the spend is not expected yet."""
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
+    if anomaly.response == "expected":
+        raise NothingChanged(f"This spend is already marked expected by "
+                             f"{anomaly.response_by or 'someone'}; nothing changed.")
+
+
+def mark_expected(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
+                  reason: str, now: datetime, channel: str | None = None) -> Anomaly:
+    reason = check_expected_reason(reason)
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
+    if anomaly.response == "expected":
+        raise NothingChanged(f"This spend is already marked expected by "
+                             f"{anomaly.response_by or 'someone'}; nothing changed.")
+    _respond(anomaly, "expected", user, now, note=reason)
+    return _record(db_session, anomaly, user, now, "expected",
+                   f"marked this spend as expected: {reason}", {"reason": reason})
+
+
+def escalate(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
+             now: datetime, channel: str | None = None) -> Anomaly:
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
+    target = settings.escalation.channel or settings.routing.default_channel
+    if anomaly.escalated_at is not None:
+        raise NothingChanged(f"This anomaly was already escalated "
+                             f"({_aware(anomaly.escalated_at):%Y-%m-%d %H:%M} UTC); "
+                             f"nothing changed.")
+    anomaly.escalated_at = now
+    _record(db_session, anomaly, user, now, "escalated", f"escalated to the FinOps channel "
+                                                          f"({target})")
+    post_escalation(db_session=db_session, anomaly=anomaly, channel=target, now=now,
+                    reason=f"escalated by {user}")
+    return anomaly
+
+
+def post_escalation(*, db_session: Session, anomaly: Anomaly, channel: str, now: datetime,
+                    reason: str) -> None:
+    for alert in chatops.alerts_of(db_session=db_session, anomaly_id=int(anomaly.id or 0)):
+        chatops.enqueue(db_session=db_session, platform=alert.platform, channel=channel,
+                        operation="notice", alert_id=alert.id, now=now,
+                        payload={"text": f"Escalated spend anomaly on {anomaly.project} · "
+                                         f"{anomaly.environment} (owner {anomaly.owner}): "
+                                         f"{reason}",
+                                 "link_alert": True})
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    anomaly: Anomaly
+    step: Step
+    position: tuple[int, int]  # (k, n): step k of n
+    state: PlaybookState
+    options: dict[str, list[Option]]
+
+
+def lever_options(anomaly: Anomaly) -> dict[str, list[Option]]:
+    """The levers offered in the stabilise step, from the anomaly's top contributors."""
+    contributors = (anomaly.evidence or {}).get("contributors") or []
+    levers = levers_for_services([(str(c.get("service", "")), "") for c in contributors[:3]])
+    return {"levers": [Option(value=lever.id, label=lever.title) for lever in levers]}
+
+
+def open_step(*, db_session: Session, settings: Settings, playbook: Playbook, anomaly_id: int,
+              user: str, now: datetime, step_id: str | None = None,
+              channel: str | None = None) -> StepStarted:
+    """Start the playbook (first click) or continue it: the step to show next."""
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
+    run = chatops.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
+    if run is None:
+        state = start(playbook, by=user, at=now)
+        run = PlaybookRun(anomaly_id=anomaly_id, playbook=playbook.name,
+                          current_step=playbook.steps[0].id, answers=state.model_dump(mode="json"),
+                          started_by=user, started_at=now)
+        db_session.add(run)
+        if anomaly.response in ("none", "acknowledged"):
+            _respond(anomaly, "investigating", user, now)
+        _record(db_session, anomaly, user, now, "playbook_started", "started the playbook")
+    state = PlaybookState.model_validate(run.answers)
+    step = playbook.step(step_id) if step_id else next_step(playbook, state)
+    if step is None:
+        raise ResponseError("the playbook is complete; see View runbook for what was recorded")
+    ids = [s.id for s in playbook.steps]
+    return StepStarted(anomaly, step, (ids.index(step.id) + 1, len(ids)), state,
+                       lever_options(anomaly))
+
+
+def submit_step(*, db_session: Session, settings: Settings, playbook: Playbook,
+                anomaly_id: int, step_id: str, values: dict[str, object], user: str,
+                now: datetime, channel: str | None = None) -> PlaybookState:
+    """Store one step's answers (raises the engine's StepError for the form to show).
+
+    The same answers saved again (a double submit, a replay) record nothing and return the
+    stored state, so the form can move on as if it had been the first time.
+    """
+    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
+    run = chatops.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id,
+                                   for_update=True)
+    if run is None:
+        raise ResponseError("start the playbook from the alert first")
+    state = PlaybookState.model_validate(run.answers)
+    new = submit(playbook, state, step_id, values, by=user, at=now,
+                 dynamic_options=lever_options(anomaly))
+    before = state.steps.get(step_id)
+    if before is not None and before.values == new.steps[step_id].values:
+        return state
+    run.answers = new.model_dump(mode="json")
+    following = next_step(playbook, new)
+    run.current_step = following.id if following else step_id
+    title = playbook.step(step_id).title
+    if new.completed is not None and state.completed is None:
+        run.completed_at = now
+        _finish(db_session, playbook, anomaly, new, user, now)
+    elif new.stabilised is not None and state.stabilised is None:
+        _respond(anomaly, "stabilised", user, now)
+        _record(db_session, anomaly, user, now, "stabilised",
+                f"completed “{title}”: spend is stabilised")
+    else:
+        _record(db_session, anomaly, user, now, "playbook_step", f"completed “{title}”",
+                {"step": step_id})
+    db_session.add(run)
+    return new
+
+
+def _finish(db_session: Session, playbook: Playbook, anomaly: Anomaly, state: PlaybookState,
+            user: str, now: datetime) -> None:
+    """File the runbook entry: the summary, and every answer of every step beside it."""
+    done = resolution(playbook, state)
+    entry = RunbookEntry(
+        project=anomaly.project, environment=anomaly.environment,
+        service_name=main_service(anomaly), anomaly_id=anomaly.id,
+        root_cause=_with(done.root_cause, ("changed", done.what_changed)),
+        fix=_with(done.fix, ("lever", done.lever), ("what was done", done.action_taken)),
+        prevention=done.prevention, author=user, created_at=now,
+        answers=to_records(answered_steps(playbook, state)),
+    )
+    chatops.add_runbook_entry(db_session=db_session, entry=entry)
+    _respond(anomaly, "resolved", user, now, note=done.root_cause[:2000])
+    _record(db_session, anomaly, user, now, "resolved",
+            "finished the playbook; the resolution is now in the workload's runbook",
+            {"runbook_entry": entry.id})
+
+
+def _with(text: str, *extras: tuple[str, str | None]) -> str:
+    """``text (label: extra; label: extra)``, leaving out the extras nobody gave."""
+    given = "; ".join(f"{label}: {extra}" for label, extra in extras if extra)
+    return f"{text} ({given})" if given else text
+
+
+def _anomaly(db_session: Session, anomaly_id: int, *, for_update: bool = False) -> Anomaly:
+    anomaly = chatops.get_anomaly(db_session=db_session, anomaly_id=anomaly_id,
+                                  for_update=for_update)
+    if anomaly is None:
+        raise ResponseError(f"anomaly {anomaly_id} does not exist (any more); "
+                            f"use /cost anomalies to see the open ones")
+    return anomaly
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time stored is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _for_action(db_session: Session, settings: Settings, anomaly_id: int, user: str,
+                channel: str | None) -> Anomaly:
+    """The anomaly, locked for this transaction, once ``user`` may act on it."""
+    anomaly = _anomaly(db_session, anomaly_id, for_update=True)
+    check_may_act(settings.routing, user=user, owner=anomaly.owner, channel=channel)
+    if anomaly.response == "resolved":
+        raise ResponseError("this anomaly is already resolved; its runbook entry is saved")
+    return anomaly
+
+
+def _respond(anomaly: Anomaly, response: str, user: str, now: datetime,
+             note: str | None = None) -> None:
+    anomaly.response = response
+    anomaly.response_by = user
+    anomaly.response_at = now
+    if note is not None:
+        anomaly.response_note = note
+
+
+def _record(db_session: Session, anomaly: Anomaly, user: str, now: datetime, action: str,
+            text: str, detail: dict | None = None) -> Anomaly:
+    db_session.add(anomaly)
+    repo.add_audit(db_session=db_session, actor=user, action=action, subject_type="anomaly",
+                   subject_id=str(anomaly.id), detail=detail)
+    notify(db_session=db_session, anomaly_id=int(anomaly.id or 0), now=now, text=text,
+           actor=user)
+    return anomaly

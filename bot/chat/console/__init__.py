@@ -1,0 +1,1 @@
+"""The console chat and terminal rendering: the bot without Slack, in a terminal."""

@@ -1,0 +1,235 @@
+"""The playbook walk in a terminal: each step asked at the prompt, or answered from a script.
+
+The same domain actions a Slack modal calls (``bot.anomaly.service.open_step`` /
+``submit_step``) save
+each step, so the store, the alert and the runbook read as they would after a walk in Slack.
+A choice is checked the moment it is typed: a number out of range or an unknown option is
+refused at once, with what is allowed, and asked again. Text fields are checked by the
+playbook engine when the step is saved; only the refused fields are asked again.
+
+Input comes from ``lines`` (anything with ``readline()``, e.g. the console chat of
+``spendwatch run``), else from :func:`input`. The end of the input raises :class:`EOFError`,
+so a closed stream stops the walk instead of asking forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from rich.console import Console
+from rich.markup import escape
+from rich.padding import Padding
+from rich.text import Text
+
+from bot.anomaly import service as responses
+from bot.anomaly.service import StepStarted, default_playbook
+from bot.playbook import (
+    AnyField,
+    ChecklistField,
+    Option,
+    Playbook,
+    PlaybookState,
+    SelectField,
+    StepError,
+)
+from bot.wiring import Services
+from storage.db import session_scope
+
+__all__ = ["Lines", "PreferOption", "ask", "confirm", "pick_option", "walk_playbook"]
+
+YES, NO = {"y", "yes"}, {"n", "no"}
+
+
+class Lines(Protocol):
+    # print what was read after the prompt (input that is not a terminal shows nothing)
+    echo: bool
+
+    def readline(self) -> str:
+        """The next line with its newline; ``""`` at the end of the input."""
+        ...
+
+
+@dataclass(frozen=True)
+class PreferOption:
+    """A scripted select answer: the first offered option whose value starts with ``prefix``.
+
+    Lever options depend on the anomaly's contributors, so a script cannot name one for sure.
+    """
+
+    prefix: str
+    otherwise: str
+
+    def choose(self, offered: list[Option]) -> str:
+        return next((o.value for o in offered if o.value.startswith(self.prefix)), self.otherwise)
+
+
+def walk_playbook(*, services: Services, anomaly_id: int, user: str,
+                  answers: Mapping[str, Mapping[str, object]] | None, console: Console,
+                  deliver: Callable[[], object], lines: Lines | None = None) -> None:
+    """Answer every step still open, through the same domain actions a Slack modal calls.
+
+    With ``answers`` (step id -> field id -> raw value, see ``bot.playbook.submit``) the
+    answers are printed as a form would show them; without, each field is asked at the
+    terminal and asked again with the error under it when the step is refused. Opening and
+    saving a step are separate short transactions, so no transaction stays open while a
+    person types. ``deliver`` runs after each step, so the updated alert and the thread reply
+    print before the next step.
+    """
+    playbook = default_playbook(services.settings)
+    while True:
+        with session_scope(services.engine) as session:
+            started = responses.open_step(
+                db_session=session, settings=services.settings, playbook=playbook,
+                anomaly_id=anomaly_id, user=user, now=datetime.now(UTC))
+        k, n = started.position
+        console.rule(f"Playbook step {k} of {n}: {escape(started.step.title)}", align="left")
+        if started.step.description:
+            console.print(f"[dim]{escape(started.step.description)}[/dim]", highlight=False)
+        if answers is None:
+            state = _ask_until_saved(services, playbook, started, user, console, lines)
+        else:
+            values = _scripted(started, answers.get(started.step.id, {}), user)
+            for field in started.step.fields:
+                console.print(f"  [bold]{escape(field.label)}[/bold]", highlight=False)
+                for line in _answer_lines(field, values.get(field.id), started.options):
+                    console.print(Padding(Text.from_markup(line), (0, 0, 0, 4), expand=False))
+            state = _save(services, playbook, started, values, user)
+        deliver()
+        if state.completed is not None:
+            return
+
+
+def _save(services: Services, playbook: Playbook, started: StepStarted,
+          values: dict[str, object], user: str) -> PlaybookState:
+    with session_scope(services.engine) as session:
+        return responses.submit_step(
+            db_session=session, settings=services.settings, playbook=playbook,
+            anomaly_id=int(started.anomaly.id or 0), step_id=started.step.id, values=values,
+            user=user, now=datetime.now(UTC))
+
+
+def _scripted(started: StepStarted, script: Mapping[str, object], user: str
+              ) -> dict[str, object]:
+    values = dict(script)  # a key naming no field is refused by submit, by name
+    for field in started.step.fields:
+        raw = values.get(field.id)
+        if isinstance(raw, PreferOption) and isinstance(field, SelectField):
+            values[field.id] = raw.choose(field.offered(started.options))
+        elif raw is None and field.kind == "user":
+            values[field.id] = user
+    return values
+
+
+def _answer_lines(field: AnyField, raw: object, options: Mapping[str, list[Option]]
+                  ) -> list[str]:
+    """A submitted value as the form shows it: option labels, ticked boxes, plain text."""
+    if isinstance(field, ChecklistField):
+        checked, reason = (raw.get("checked"), raw.get("reason")) if isinstance(
+            raw, Mapping) else (raw, None)
+        ticked = set(checked) if isinstance(checked, list | tuple) else set()
+        lines = [f"{'☑' if item.value in ticked else '☐'} {escape(item.label)}"
+                 for item in field.items]
+        return lines + ([f"{escape(field.reason_label or 'Reason')}: {escape(str(reason))}"]
+                        if reason else [])
+    if raw is None or raw == "":
+        return ["[dim]—[/dim]"]
+    if isinstance(field, SelectField):
+        raw = next((o.label for o in field.offered(options) if o.value == raw), raw)
+    return [escape(str(raw))]
+
+
+def _ask_until_saved(services: Services, playbook: Playbook, started: StepStarted, user: str,
+                     console: Console, lines: Lines | None) -> PlaybookState:
+    """Ask every field, then only the refused ones, until the step is saved."""
+    values: dict[str, object] = {}
+    errors: dict[str, str] = {}
+    while True:
+        for field in started.step.fields:
+            if not errors or field.id in errors:
+                console.print(f"  [bold]{escape(field.label)}[/bold]"
+                              + (" [dim](optional)[/dim]" if field.required is False else "")
+                              + (f"\n  [dim]{escape(field.hint)}[/dim]" if field.hint else "")
+                              + (f"\n  [red]{escape(errors[field.id])}[/red]"
+                                 if field.id in errors else ""), highlight=False)
+                values[field.id] = _ask_field(console, field, started.options, user,
+                                              values.get(field.id), lines)
+        try:
+            return _save(services, playbook, started, values, user)
+        except StepError as exc:
+            errors = exc.errors or {started.step.fields[0].id: str(exc)}
+
+
+def _ask_field(console: Console, field: AnyField, options: Mapping[str, list[Option]],
+               user: str, before: object, lines: Lines | None) -> object:
+    """One field at the prompt; a refused checklist keeps its ticks and asks the reason again."""
+    if isinstance(field, SelectField):
+        offered = field.offered(options)
+        for number, option in enumerate(offered, start=1):
+            console.print(f"    {number}. {escape(option.label)}", highlight=False)
+        while True:
+            chosen = pick_option(offered, ask(console, "  number: ", lines),
+                                 required=field.required is not False)
+            if isinstance(chosen, Option):
+                return chosen.value
+            if not chosen:
+                return None
+            console.print(f"  [red]{escape(chosen)}[/red]", highlight=False)
+    if isinstance(field, ChecklistField):
+        checked = before.get("checked") if isinstance(before, dict) else None
+        if checked is None or len(checked) == len(field.items) or not field.reason_label:
+            checked = [item.value for item in field.items
+                       if confirm(console, f"    {escape(item.label)}? [y/n]: ", lines)]
+        reason = None
+        if len(checked) < len(field.items) and field.reason_label:
+            reason = ask(console, f"  {escape(field.reason_label)}: ", lines)
+        return {"checked": checked, "reason": reason}
+    default = user if field.kind == "user" else ""
+    typed = ask(console, f"  > ({escape(default)}) " if default else "  > ", lines)
+    return typed or default
+
+
+def pick_option(offered: list[Option], typed: str, *, required: bool = True) -> Option | str:
+    """The option a person typed (its number, value or label), or what to type instead.
+
+    Returns ``""`` for an empty answer to an optional choice; any other string is the message
+    to show before asking again, naming the numbers allowed.
+    """
+    typed = typed.strip()
+    allowed = f"type a number from 1 to {len(offered)}"
+    if not typed:
+        return f"Choose one: {allowed}." if required else ""
+    if typed.isdigit():
+        number = int(typed)
+        if 1 <= number <= len(offered):
+            return offered[number - 1]
+        return f"{number} is not one of the choices; {allowed}."
+    wanted = typed.casefold()
+    found = next((o for o in offered
+                  if wanted in (o.value.casefold(), o.label.casefold())), None)
+    return found or f"“{typed}” is not one of the choices; {allowed}."
+
+
+def ask(console: Console, prompt: str, lines: Lines | None) -> str:
+    """One line typed at ``prompt`` (markup), without its newline; EOFError at the end."""
+    console.print(prompt, end="", highlight=False)
+    if lines is None:
+        return input().strip()
+    line = lines.readline()
+    if not line:
+        console.print()
+        raise EOFError("the input ended")
+    if lines.echo:
+        console.print(escape(line.strip()), highlight=False)
+    return line.strip()
+
+
+def confirm(console: Console, prompt: str, lines: Lines | None) -> bool:
+    """y or n, asked again until it is one of them."""
+    while True:
+        answer = ask(console, prompt, lines).casefold()
+        if answer in YES | NO:
+            return answer in YES
+        console.print("  [red]Type y or n.[/red]", highlight=False)

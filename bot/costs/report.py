@@ -1,0 +1,108 @@
+"""``spendwatch costs``: the points a report reads, and the report as a table, JSON or CSV.
+
+The table is ``bot.chat.console.render``'s. JSON and CSV have one row per key's usage and one
+per key's
+other charges (credits, purchases, tax, adjustments, told apart by ``charge_category``), every
+key of the period with nothing cut off: the rows' ``cost`` adds up to the total the table
+shows and ``previous_cost`` to the previous period's. There is no total row; sum the rows.
+JSON is a list of objects, CSV a header row with the same fields; nothing else goes to stdout.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import datetime, timedelta
+from typing import Any, TextIO
+
+import pandas as pd
+from sqlalchemy.engine import Connection
+
+from bot.chat.console import render
+from bot.costs import periods as reports
+from bot.costs.periods import USAGE, CostSummary, Period, ReportError
+from storage import repositories as repo
+
+__all__ = ["FORMATS", "check_options", "fields", "load", "records", "show", "write"]
+
+FORMATS = ("table", "json", "csv")
+DECIMALS = 6  # finer than any invoice line, short enough to read
+
+
+def check_options(*, fmt: str, top: int, unallocated: bool, project: str | None) -> None:
+    """Options that cannot work, refused before anything is read or printed."""
+    if fmt not in FORMATS:
+        raise ReportError(f"--format {fmt!r} is unknown; use table, json or csv")
+    if top < 1:
+        raise ReportError(f"--top {top} shows nothing; give 1 or more rows")
+    if unallocated and project is not None:
+        raise ReportError("--unallocated is the spend with no project; leave out --project")
+
+
+def fields(summary: CostSummary) -> list[str]:
+    """Field names: the ``--by`` key first, then the charge category and the amounts."""
+    return [summary.by, "charge_category", "cost", "previous_cost", "change", "change_pct",
+            "metric"]
+
+
+def records(summary: CostSummary) -> list[dict[str, Any]]:
+    """Usage rows largest first, then the other charges; they add up to the totals."""
+    usage = summary.rows.assign(charge_category=USAGE)
+    out = []
+    for frame in (usage, summary.other):
+        columns = ["key", "charge_category", "cost", "previous", "change", "change_pct"]
+        for key, category, cost, previous, change, pct in frame[columns].itertuples(
+                index=False, name=None):
+            out.append({
+                summary.by: str(key), "charge_category": str(category),
+                "cost": round(float(cost), DECIMALS),
+                "previous_cost": round(float(previous), DECIMALS),
+                "change": round(float(change), DECIMALS),
+                "change_pct": None if pct is None else round(float(pct), 2),
+                "metric": summary.metric,
+            })
+    return out
+
+
+def write(summary: CostSummary, *, fmt: str, stream: TextIO) -> None:
+    """The summary's rows as JSON (a list of objects) or CSV (a header row, then the rows)."""
+    rows = records(summary)
+    if fmt == "json":
+        json.dump(rows, stream, indent=2)
+        stream.write("\n")
+        return
+    writer = csv.DictWriter(stream, fieldnames=fields(summary), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def load(
+    *, connection: Connection, project: str | None, environment: str | None,
+    last: str | None, start: str | None, end: str | None, as_of: datetime | None,
+) -> tuple[Period, pd.DataFrame]:
+    """The period the options ask for, and its points and the previous period's."""
+    _, newest = repo.data_range(connection=connection)
+    if newest is None:
+        raise ReportError("no cost data yet; run `spendwatch ingest PATH` first")
+    period = reports.choose_period(last=last, start=start, end=end, as_of=as_of,
+                                   data_end=newest + timedelta(hours=1))
+    return period, repo.load_points(connection=connection, start=period.previous_start,
+                                    end=period.end, project=project, environment=environment)
+
+
+def show(
+    points: pd.DataFrame, *, period: Period, by: str, metric: str, fmt: str,
+    unallocated: bool, project: str | None, environment: str | None, top: int,
+) -> None:
+    """The report on stdout: a table (with notes), or JSON or CSV and nothing else."""
+    if fmt == "table" and unallocated:
+        render.print_unallocated(points, period, by=by, metric=metric, environment=environment,
+                                 top=top)
+        return
+    summary = (reports.unallocated(points, period=period, by=by, metric=metric)[0]
+               if unallocated else reports.summarise(points, period=period, by=by, metric=metric))
+    if fmt == "table":
+        render.print_summary(summary, project=project, environment=environment, top=top)
+    else:
+        write(summary, fmt=fmt, stream=sys.stdout)

@@ -1,0 +1,1 @@
+"""Ingest: cost files and sources into hourly points, allocated to project, environment, owner."""

@@ -1,0 +1,284 @@
+"""Ingest FOCUS exports into hourly cost points.
+
+One call of :func:`ingest_path` is one *delivery*, written in one transaction. For every
+(billing account, billing period) that a delivery contains, the points of earlier deliveries
+are replaced, because cloud exports are snapshots re-written several times a day: ingesting the
+same or a restated file twice never double-counts. A re-delivery much smaller than what it
+would replace is held back instead (``bot.ingest.guard``). Files of the same delivery add up
+(multi-part exports); a file byte-identical to another of the delivery is counted once. Point a
+source at the current export (overwrite-style delivery, or the newest delivery folder), not at
+a folder that keeps every historical version side by side.
+
+Each file is streamed chunk by chunk inside a savepoint: a file that fails leaves nothing of
+itself and the others go on; a crash leaves the previous snapshot in place. Rows that cannot be
+used are written to a quarantine CSV with their row number and the reason; the summary counts
+each reason, and the rows kept that are worth a word (identical rows, negative usage).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session
+
+from bot.ingest.allocation import Allocator
+from bot.ingest.guard import Settlement, settle
+from bot.ingest.hourly import aggregate, convert_currency, spread_hours
+from bot.ingest.report import FileReport, HeldScope, IngestReport, ScopeTotals
+from bot.ingest.sources.focus import FocusFileError, discover_files, hash_file, read_chunks
+from bot.ingest.writer import PointWriter, Scope
+from bot.settings import Settings
+from storage import repositories as repo
+from storage.models import IngestRun
+
+__all__ = ["FileReport", "HeldScope", "IngestReport", "aggregate", "convert_currency",
+           "ingest_path", "spread_hours"]
+
+logger = logging.getLogger(__name__)
+
+ProgressHook = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
+
+
+def ingest_path(
+    *,
+    engine: Engine,
+    settings: Settings,
+    path: Path,
+    source_label: str | None = None,
+    default_currency: str | None = None,
+    default_account: str | None = None,
+    force: bool = False,
+    progress: ProgressHook | None = None,
+) -> IngestReport:
+    """Ingest every export file at ``path`` as one delivery.
+
+    ``default_currency`` and ``default_account`` stand in for the BillingCurrency and
+    BillingAccountId of files that have none. ``force`` re-reads files seen before and accepts
+    a re-delivery much smaller than the one it replaces.
+    """
+    files = discover_files(Path(path))
+    delivery = _Delivery(settings=settings, source=source_label or f"focus:{path}",
+                         defaults=(default_currency, default_account), force=force,
+                         progress=progress)
+    with engine.begin() as connection:
+        reports = [delivery.ingest(connection, file) for file in files]
+        settlement = settle(
+            connection=connection, delivery_id=delivery.id, new_runs=delivery.scopes,
+            kept_runs=delivery.kept, file_of=delivery.file_of,
+            min_share=settings.redelivery_min_share, force=force,
+            currency=settings.currency.base,
+        )
+        _record_settlement(connection, reports, settlement)
+    return IngestReport(delivery_id=delivery.id, files=reports, held=settlement.held)
+
+
+def _fingerprint(file: Path, stat: os.stat_result, settings: Settings,
+                 defaults: tuple[str | None, str | None]) -> str:
+    """The file as last written, plus every setting that changes what its rows become.
+
+    A file is "unchanged" when its path, size and modification time are those of a run that is
+    still current, with the same settings (the test rsync and make use). Content changes
+    rewrite the file and so its modification time. After a user follows a rejection message
+    (a currency rate, --currency, --billing-account, an allocation rule), the same file is
+    read again. The content checksum itself is computed while the file is read, at no extra pass.
+    """
+    currency, account = defaults
+    relevant = {
+        "path": str(file.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "allocation": settings.allocation.model_dump(mode="json"),
+        "currency": settings.currency.model_dump(mode="json"),
+        "default_currency": (currency or "").strip().upper(),
+    }
+    if account:
+        relevant["default_account"] = account.strip()
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+
+
+@contextmanager
+def _session(connection: Connection) -> Iterator[Session]:
+    """A session on the delivery's connection: its work joins the delivery's transaction."""
+    with Session(bind=connection, expire_on_commit=False) as session:
+        yield session
+        session.commit()
+
+
+class _Delivery:
+    """The files of one delivery, read one by one on the delivery's connection."""
+
+    def __init__(self, *, settings: Settings, source: str,
+                 defaults: tuple[str | None, str | None], force: bool,
+                 progress: ProgressHook | None) -> None:
+        self.id = str(uuid.uuid4())
+        self.settings = settings
+        self.allocator = Allocator(settings.allocation)
+        self.source = source
+        self.defaults = defaults
+        self.force = force
+        self.progress = progress
+        self.scopes: dict[int, dict[Scope, ScopeTotals]] = {}  # new runs: what each wrote
+        self.kept: set[int] = set()  # earlier runs of unchanged files, part of this delivery
+        self.file_of: dict[int, str] = {}
+        self._seen: dict[int, list[tuple[str, str]]] = {}  # size -> (sha256, path) read
+
+    def ingest(self, connection: Connection, file: Path) -> FileReport:
+        try:
+            stat = file.stat()
+        except OSError as exc:
+            return FileReport(path=str(file), status="failed",
+                              message=f"{file}: cannot be read ({exc.strerror or exc})")
+        fingerprint = _fingerprint(file, stat, self.settings, self.defaults)
+        with _session(connection) as session:
+            previous = repo.current_run_for_fingerprint(db_session=session,
+                                                        fingerprint=fingerprint)
+        if previous is not None and not self.force:
+            twin = self._twin(previous.file_size, lambda: previous.checksum)
+            if twin is None:
+                return self._unchanged(connection, file, previous)
+        else:
+            twin = self._twin(stat.st_size, lambda: _sha256(file))
+        if twin is not None:
+            return self._duplicate(connection, file, stat, fingerprint, *twin)
+        return self._read(connection, file, stat, fingerprint)
+
+    def _twin(self, size: int, checksum: Callable[[], str | None]) -> tuple[str, str] | None:
+        """(path, SHA-256) of the file of this delivery with the same content, if any.
+
+        Only a file of the same size as one read before is hashed beforehand.
+        """
+        same_size = self._seen.get(size)
+        if not same_size:
+            return None
+        digest = checksum()
+        twin = next((path for seen, path in same_size if seen == digest), None)
+        return (twin, digest) if twin is not None and digest is not None else None
+
+    def _remember(self, size: int, checksum: str, file: Path) -> None:
+        self._seen.setdefault(size, []).append((checksum, str(file)))
+
+    def _unchanged(self, connection: Connection, file: Path, previous: IngestRun) -> FileReport:
+        # still current: it joins this delivery, so a changed sibling file of the same
+        # billing period (a multi-part export) does not replace it
+        assert previous.id is not None
+        with _session(connection) as session:
+            repo.adopt_run(db_session=session, run_id=previous.id, delivery_id=self.id)
+        self.kept.add(previous.id)
+        self._remember(previous.file_size, previous.checksum, file)
+        return FileReport(
+            path=str(file), status="unchanged", run_id=previous.id,
+            rows_kept=previous.rows_kept, points_written=previous.points_written,
+            billing_periods=list(previous.billing_periods or []),
+            message=f"unchanged since ingest run {previous.id}; nothing to do",
+        )
+
+    def _duplicate(self, connection: Connection, file: Path, stat: os.stat_result,
+                   fingerprint: str, twin: str, checksum: str) -> FileReport:
+        message = (f"byte-identical to {twin} (same SHA-256) in this delivery: counted once; "
+                   f"remove one of the two if the export wrote it twice")
+        with _session(connection) as session:
+            run = repo.create_ingest_run(
+                db_session=session, delivery_id=self.id, source=self.source,
+                file_path=str(file), checksum=checksum, fingerprint=fingerprint,
+                file_size=stat.st_size)
+            assert run.id is not None  # flushed: the database has given it its id
+            repo.finish_ingest_run(db_session=session, run_id=run.id, status="duplicate",
+                                   message=message)
+            run_id = run.id
+        return FileReport(path=str(file), status="duplicate", run_id=run_id, message=message)
+
+    def _read(self, connection: Connection, file: Path, stat: os.stat_result,
+              fingerprint: str) -> FileReport:
+        with _session(connection) as session:
+            run_id = repo.create_ingest_run(
+                db_session=session, delivery_id=self.id, source=self.source,
+                file_path=str(file), checksum="", fingerprint=fingerprint,
+                file_size=stat.st_size).id
+        assert run_id is not None
+        report = FileReport(path=str(file), status="ingested", run_id=run_id)
+        writer = PointWriter(settings=self.settings, allocator=self.allocator, report=report,
+                             file=file, run_id=run_id, connection=connection)
+        hasher = hashlib.sha256()
+        savepoint = connection.begin_nested()
+        try:
+            currency, account = self.defaults
+            for chunk in read_chunks(file, default_currency=currency, default_account=account,
+                                     delivery=True, hasher=hasher,
+                                     on_bytes=self._on_bytes(file, stat.st_size)):
+                writer.add(chunk)
+            writer.flush()
+            savepoint.commit()
+        except FocusFileError as exc:
+            savepoint.rollback()
+            return self._fail(connection, report, str(exc))
+        except Exception as exc:  # one file's failure must not stop the others of the delivery
+            logger.exception("ingesting %s failed", file)
+            savepoint.rollback()
+            return self._fail(connection, report,
+                              f"{file}: {type(exc).__name__}: {exc}".splitlines()[0])
+        finally:
+            writer.close()
+        with _session(connection) as session:
+            repo.finish_ingest_run(db_session=session, run_id=run_id,
+                                   checksum=hasher.hexdigest(), **writer.run_fields())
+        self.scopes[run_id] = writer.scopes
+        self.file_of[run_id] = str(file)
+        self._remember(stat.st_size, hasher.hexdigest(), file)
+        return report
+
+    def _on_bytes(self, file: Path, size: int) -> Callable[[int], None]:
+        done = 0
+
+        def on_bytes(n: int) -> None:
+            nonlocal done
+            done += n
+            if self.progress:
+                self.progress(file.name, min(done, size), size)
+
+        return on_bytes
+
+    @staticmethod
+    def _fail(connection: Connection, report: FileReport, message: str) -> FileReport:
+        report.status = "failed"
+        report.message = message
+        assert report.run_id is not None
+        with _session(connection) as session:
+            repo.finish_ingest_run(db_session=session, run_id=report.run_id, status="failed",
+                                   message=message)
+        return report
+
+
+def _sha256(file: Path) -> str | None:
+    hasher = hashlib.sha256()
+    try:
+        hash_file(file, hasher)
+    except FocusFileError:
+        return None  # reading it again will say what is wrong
+    return hasher.hexdigest()
+
+
+def _record_settlement(connection: Connection, reports: list[FileReport],
+                       settlement: Settlement) -> None:
+    """What the end of the delivery did to each file: replaced, or held back."""
+    with _session(connection) as session:
+        for report in reports:
+            if report.run_id is None or report.status != "ingested":
+                continue
+            report.points_replaced = settlement.replaced.get(report.run_id, 0)
+            if report.run_id not in settlement.held_runs:
+                continue
+            report.status = "held"
+            report.points_written -= settlement.withdrawn.get(report.run_id, 0)
+            report.message = "; ".join(h.message for h in settlement.held
+                                       if report.path in h.files)
+            repo.finish_ingest_run(db_session=session, run_id=report.run_id, status="held",
+                                   points_written=report.points_written,
+                                   message=report.message)

@@ -1,0 +1,332 @@
+"""Read FOCUS exports (1.0 to 1.3) as a stream of parsed chunks.
+
+A file is never held in memory whole. Parquet is read batch by batch; CSV (plain or gzip) is
+cut into blocks at record boundaries and parsed by pyarrow (``focus_csv``). A file without a
+column spendwatch cannot do without is refused before any row is read, naming the column.
+
+Only the columns spendwatch uses are converted. Rows are numbered as records: the header is 1,
+the first data row 2; blank lines are not counted, and a quoted value spanning lines is one
+record. Each chunk counts its rows identical to an earlier one in every column (``identical``).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bot.ingest.sources.focus_csv import (
+    Block,
+    Hasher,
+    RawRecords,
+    csv_blocks,
+    open_csv,
+    read_header,
+)
+from bot.ingest.sources.focus_parse import (
+    CHARGE_CATEGORIES,
+    FocusFileError,
+    ParsedChunk,
+    canonical_frame,
+    check_columns,
+    parse_frame,
+    resolve_columns,
+)
+from bot.ingest.sources.identical import FullRows, count_identical
+
+__all__ = [
+    "CHARGE_CATEGORIES",
+    "FocusFileError",
+    "ParsedChunk",
+    "discover_files",
+    "read_chunks",
+]
+
+SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+def discover_files(path: Path) -> list[Path]:
+    """The export files at ``path`` (a file, or every matching file under a folder), sorted."""
+    path = Path(path)
+    if path.is_file():
+        if not path.name.lower().endswith(SUFFIXES):
+            raise FocusFileError(
+                f"{path}: not a FOCUS export; expected a .csv, .csv.gz or .parquet file"
+            )
+        return [path]
+    if path.is_dir():
+        return sorted(
+            p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(SUFFIXES)
+        )
+    raise FocusFileError(f"{path}: no such file or folder")
+
+
+def read_chunks(
+    path: Path,
+    *,
+    default_currency: str | None = None,
+    default_account: str | None = None,
+    delivery: bool = False,
+    chunk_bytes: int = 16 << 20,
+    chunk_rows: int = 100_000,
+    on_bytes: Callable[[int], None] | None = None,
+    hasher: Hasher | None = None,
+) -> Iterator[ParsedChunk]:
+    """Yield parsed chunks of at most ``chunk_rows`` rows of one file.
+
+    ``default_currency`` and ``default_account`` stand in for BillingCurrency and
+    BillingAccountId where the file has none. With ``delivery`` (the file is to be stored, and
+    replaced by its re-deliveries) a file without BillingAccountId, BillingPeriodStart or
+    BillingPeriodEnd is refused. CSV is cut into blocks of about ``chunk_bytes``.
+    ``on_bytes`` is told, after each chunk, how many more bytes of the file (compressed bytes
+    for .gz) that chunk accounts for. ``hasher`` (a ``hashlib`` object) is fed every byte of
+    the file as it is read, so the checksum costs no second pass.
+    """
+    defaults = {
+        "currency": default_currency.strip().upper() if default_currency else "",
+        "billing_account_id": default_account.strip() if default_account else "",
+    }
+    defaults = {k: v for k, v in defaults.items() if v}
+    if path.name.lower().endswith(".parquet"):
+        if hasher is not None:
+            hash_file(path, hasher)
+        yield from _parquet_chunks(path, defaults, delivery, on_bytes, chunk_rows)
+    else:
+        yield from _csv_chunks(path, defaults, delivery, chunk_bytes, on_bytes, chunk_rows,
+                               hasher)
+
+
+def hash_file(path: Path, hasher: Hasher) -> None:
+    """Feed the whole file to ``hasher``, a block at a time."""
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                hasher.update(block)
+    except OSError as exc:
+        raise FocusFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+@dataclass(slots=True)
+class _Frame:
+    """A canonical frame ready for parsing, prepared in the reader thread."""
+
+    frame: pd.DataFrame
+    row_numbers: np.ndarray
+    rejected: list[tuple[int, str, str]]  # row number, raw text, reason
+    position: int  # bytes of the file accounted for once this frame is done
+    full_rows: FullRows | None
+
+
+def _csv_chunks(
+    path: Path,
+    defaults: dict[str, str],
+    delivery: bool,
+    chunk_bytes: int,
+    on_bytes: Callable[[int], None] | None,
+    chunk_rows: int,
+    hasher: Hasher | None = None,
+) -> Iterator[ParsedChunk]:
+    try:
+        stream, raw = open_csv(path, hasher)
+    except OSError as exc:
+        raise FocusFileError(f"{path}: cannot be opened ({exc.strerror or exc})") from None
+    try:
+        header = read_header(stream, path)
+        resolved = _resolve(path, header, defaults, delivery)
+        wanted = sorted({c for cols in resolved.values() for c in cols})
+        blocks = csv_blocks(stream, raw, header, wanted, chunk_bytes)
+        yield from _parsed(_frames(blocks, resolved, defaults, chunk_rows), on_bytes)
+    except (OSError, EOFError) as exc:
+        raise FocusFileError(f"{path}: cannot be read ({exc})") from None
+    except pa.ArrowInvalid as exc:
+        raise FocusFileError(f"{path}: malformed CSV ({exc})") from None
+    finally:
+        stream.close()
+        raw.close()
+
+
+def _resolve(path: Path, header: list[str], defaults: dict[str, str], delivery: bool
+             ) -> dict[str, list[str]]:
+    resolved = resolve_columns(header)
+    if not resolved:
+        raise FocusFileError(
+            f"{path}: none of the FOCUS columns were found in the header; "
+            "is this a FOCUS export?"
+        )
+    check_columns(str(path), header, defaults, delivery=delivery)
+    return resolved
+
+
+def _parsed(frames: Iterator[_Frame], on_bytes: Callable[[int], None] | None
+            ) -> Iterator[ParsedChunk]:
+    """Parse the frames read ahead in a thread; count identical rows; tell the bytes done."""
+    reported = 0
+    for item in _prefetch(frames):
+        chunk = parse_frame(item.frame, row_numbers=item.row_numbers)
+        if item.full_rows is not None:
+            identical = count_identical(chunk.items, item.full_rows)
+            if identical:
+                chunk.notes["identical"] = identical
+        if item.rejected:
+            chunk = _with_rejected_rows(chunk, item.rejected)
+        if on_bytes:
+            on_bytes(item.position - reported)
+        reported = item.position
+        yield chunk
+
+
+def _frames(
+    blocks: Iterator[Block],
+    resolved: dict[str, list[str]],
+    defaults: dict[str, str],
+    chunk_rows: int,
+) -> Iterator[_Frame]:
+    """Blocks -> canonical frames of at most ``chunk_rows`` rows (runs in the reader thread:
+    Arrow's compute and conversion to pandas release the GIL)."""
+    reported = 0
+    for block in blocks:
+        block_start = reported
+        slices = range(0, max(block.table.num_rows, 1), chunk_rows)
+        records = block.records
+        for index, start in enumerate(slices):
+            part = block.table.slice(start, chunk_rows)
+            frame = canonical_frame(part, resolved, defaults=defaults)
+            # the block's bytes are shared out over its chunks, in proportion
+            share = (block.bytes_done - block_start) * (index + 1) // len(slices)
+            reported = block_start + share
+            yield _Frame(
+                frame,
+                block.row_numbers[start:start + chunk_rows],
+                block.rejected if index == 0 else [],
+                reported,
+                records.texts if isinstance(records, RawRecords) else None,
+            )
+
+
+def _with_rejected_rows(chunk: ParsedChunk, rejected: list[tuple[int, str, str]]
+                        ) -> ParsedChunk:
+    rows = pd.DataFrame(
+        {
+            "row_number": [n for n, _, _ in rejected],
+            "reason": [reason for _, _, reason in rejected],
+            "raw": [text[:2000] for _, text, _ in rejected],
+        }
+    )
+    both = pd.concat([chunk.rejected, rows], ignore_index=True)
+    return replace(chunk, rejected=both, rows_read=chunk.rows_read + len(rejected))
+
+
+def _prefetch(blocks: Iterator[_Frame], depth: int = 2) -> Iterator[_Frame]:
+    """Read and parse ahead in a thread (pyarrow releases the GIL while parsing)."""
+    items: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                while not stop.is_set():
+                    try:
+                        items.put(block, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(done)
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            items.put(exc)
+
+    worker = threading.Thread(target=produce, name="focus-csv-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+class _ParquetRows:
+    """Every column of some rows of a Parquet file, read by row group only when asked."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: pq.ParquetFile | None = None
+        self._group: tuple[int, pa.Table] | None = None
+
+    def rows(self, row_numbers: np.ndarray) -> list[str]:
+        if self._file is None:  # its own handle: the reader thread is using the other one
+            self._file = pq.ParquetFile(self._path)
+        sizes = [self._file.metadata.row_group(g).num_rows
+                 for g in range(self._file.num_row_groups)]
+        starts = np.concatenate(([0], np.cumsum(sizes)))
+        positions = np.asarray(row_numbers, dtype=np.int64) - 2
+        groups = np.searchsorted(starts, positions, side="right") - 1
+        out: list[str] = [""] * len(positions)
+        for group in np.unique(groups):
+            where = np.flatnonzero(groups == group)
+            table = self._row_group(int(group)).take(positions[where] - starts[group])
+            for at, row in zip(where.tolist(), table.to_pylist(), strict=True):
+                out[at] = repr(tuple(row.values()))
+        return out
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file, self._group = None, None
+
+    def _row_group(self, group: int) -> pa.Table:
+        if self._group is None or self._group[0] != group:
+            assert self._file is not None
+            self._group = (group, self._file.read_row_group(group))
+        return self._group[1]
+
+
+def _parquet_chunks(
+    path: Path,
+    defaults: dict[str, str],
+    delivery: bool,
+    on_bytes: Callable[[int], None] | None,
+    chunk_rows: int,
+) -> Iterator[ParsedChunk]:
+    try:
+        parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
+        resolved = _resolve(path, schema.names, defaults, delivery)
+        wanted = sorted({c for cols in resolved.values() for c in cols})
+        text = [c for c in wanted if pa.types.is_string(schema.field(c).type)]
+        parquet = pq.ParquetFile(path, read_dictionary=text)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FocusFileError(f"{path}: not a readable Parquet file ({exc})") from None
+    size = path.stat().st_size
+    total_rows = max(parquet.metadata.num_rows, 1)
+    full_rows = _ParquetRows(path)
+
+    def frames() -> Iterator[_Frame]:
+        offset = 0
+        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=wanted):
+            frame = canonical_frame(batch, resolved, defaults=defaults)
+            numbers = np.arange(offset + 2, offset + 2 + len(frame))
+            offset += len(frame)
+            yield _Frame(frame, numbers, [], size * offset // total_rows, full_rows.rows)
+
+    try:
+        yield from _parsed(frames(), on_bytes)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FocusFileError(f"{path}: not a readable Parquet file ({exc})") from None
+    finally:
+        full_rows.close()
+        parquet.close()

@@ -1,0 +1,304 @@
+"""CSV exports (plain or gzip) as blocks of parsed records, cut at record boundaries.
+
+A file is never held in memory whole: it is read in blocks of about ``chunk_bytes``, each cut
+after the last newline outside quotes (RFC 4180 quotes come in pairs, so an even count of quote
+characters before a newline means it ends a record), and each block is parsed by pyarrow with
+threads. Doing the cutting here, rather than using pyarrow's streaming reader, gives what that
+reader does not: memory bounded by the block size, progress that follows the rows parsed, and
+rows that cannot be used set aside one by one instead of failing the file:
+
+* a row with the wrong number of fields;
+* a row that is not UTF-8 text (the other rows of its block are parsed without it);
+* a last record cut inside a quoted value (the file ends before the quote closes).
+
+Rows are numbered as records: the header is 1, the first data row 2; blank lines are not
+counted, and a quoted value spanning lines is one record.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from bot.ingest.sources.focus_parse import NULL_VALUES, FocusFileError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+__all__ = ["Block", "Hasher", "RawRecords", "csv_blocks", "open_csv", "read_header"]
+
+_BOM = b"\xef\xbb\xbf"
+_NEWLINE, _CR, _QUOTE = 0x0A, 0x0D, 0x22
+CUT_SHORT = ("the file ends inside a quoted value, so this row is incomplete (was the export "
+             "cut short, or still being written?)")
+NOT_UTF8 = "row is not UTF-8 text (export the file as UTF-8)"
+Rejected = tuple[int, str, str]  # row number, raw text, reason
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+
+@dataclass(slots=True)
+class Block:
+    table: pa.Table
+    row_numbers: np.ndarray  # the record number of each row of ``table``
+    rejected: list[Rejected]  # records that could not be parsed, by row number
+    bytes_done: int
+    records: RawRecords | None  # the block's text, for comparing whole rows
+
+
+class RawRecords:
+    """The text of one block's records, split into records only when asked."""
+
+    def __init__(self, piece: bytes, first_row: int, count: int) -> None:
+        self._piece = piece
+        self._first_row = first_row
+        self._count = count
+        self._bounds: tuple[np.ndarray, np.ndarray] | None = None
+
+    def texts(self, row_numbers: np.ndarray) -> list[bytes]:
+        """The raw text of each of these records (row numbers of this block).
+
+        Should the records not be found as pyarrow found them (lines ended by a lone carriage
+        return), each row is given a text of its own: no row is taken for another.
+        """
+        if self._bounds is None:
+            bounds = record_bounds(self._piece, quoted_newlines=False)
+            if len(bounds[0]) != self._count:  # some value spans lines: find them exactly
+                bounds = record_bounds(self._piece)
+            self._bounds = bounds
+        starts, ends = self._bounds
+        if len(starts) != self._count:
+            return [b"row %d" % n for n in row_numbers]
+        index = np.asarray(row_numbers, dtype=np.int64) - self._first_row
+        piece = self._piece
+        return [piece[s:e] for s, e in zip(starts[index].tolist(), ends[index].tolist(),
+                                            strict=True)]
+
+
+class _HashingReader(io.RawIOBase):
+    """A raw file that feeds every byte it reads to a hash (the ingest run's checksum)."""
+
+    def __init__(self, raw: io.BufferedIOBase, hasher: Hasher) -> None:
+        self._raw = raw
+        self._hasher = hasher
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        n = self._raw.readinto(buffer) or 0
+        if n:
+            self._hasher.update(memoryview(buffer)[:n])
+        return n
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def open_csv(
+    path: Path, hasher: Hasher | None
+) -> tuple[io.BufferedIOBase, io.BufferedIOBase]:
+    """(text stream, raw file): the raw file tells how many bytes of the file were read."""
+    raw: io.BufferedIOBase = open(path, "rb")  # noqa: SIM115 (closed by the caller)
+    if hasher is not None:
+        raw = io.BufferedReader(_HashingReader(raw, hasher), buffer_size=1 << 20)
+    if path.name.lower().endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw, mode="rb"), raw
+    return raw, raw
+
+
+def read_header(stream: io.BufferedIOBase, path: Path) -> list[str]:
+    line = stream.readline()
+    if line.startswith(_BOM):
+        line = line[len(_BOM):]
+    if not line.strip():
+        raise FocusFileError(f"{path}: empty file, no header row")
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FocusFileError(
+            f"{path}: cannot be read as a CSV export: the header is not UTF-8 text"
+        ) from None
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(line), read_options=pacsv.ReadOptions(autogenerate_column_names=True)
+        )
+    except pa.ArrowInvalid as exc:
+        raise FocusFileError(f"{path}: the header row is not CSV ({exc})") from None
+    return [str(v[0].as_py() if len(v) else "") for v in table.columns]
+
+
+class _Parser:
+    """pyarrow's CSV parser for blocks of one file, rows it cannot parse set aside."""
+
+    def __init__(self, header: list[str], wanted: list[str]) -> None:
+        self.header = header
+        self.wanted = wanted
+        self.convert = pacsv.ConvertOptions(
+            include_columns=wanted,
+            column_types={c: pa.string() for c in wanted},
+            null_values=NULL_VALUES,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        )
+
+    def parse(self, piece: bytes) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+        """The rows of ``piece``, and (record number in it from 1, text, reason) of bad ones."""
+        table, invalid = self._parse(piece, threads=True)
+        if any(number is None for number, *_ in invalid):
+            # parallel parsing does not know the row numbers of bad rows: parse this block
+            # again on one thread, which does
+            table, invalid = self._parse(piece, threads=False)
+        numbered = [(number, text, why) for number, text, why in invalid if number is not None]
+        assert len(numbered) == len(invalid), "a one-thread parse numbers every bad row"
+        return table, numbered
+
+    def _parse(self, piece: bytes, *, threads: bool
+               ) -> tuple[pa.Table, list[tuple[int | None, str, str]]]:
+        invalid: list[tuple[int | None, str, str]] = []
+
+        def keep_aside(row: pacsv.InvalidRow) -> str:
+            invalid.append((row.number, row.text, f"row has {row.actual_columns} fields where "
+                                                  f"the header has {row.expected_columns}"))
+            return "skip"
+
+        table = pacsv.read_csv(
+            pa.BufferReader(piece),
+            read_options=pacsv.ReadOptions(column_names=self.header, use_threads=threads),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True,
+                                             invalid_row_handler=keep_aside),
+            convert_options=self.convert,
+        )
+        return table, invalid
+
+    def empty(self) -> pa.Table:
+        return pa.table({c: pa.array([], type=pa.string()) for c in self.wanted})
+
+
+def csv_blocks(
+    stream: io.BufferedIOBase,
+    raw: io.BufferedIOBase,
+    header: list[str],
+    wanted: list[str],
+    chunk_bytes: int,
+) -> Iterator[Block]:
+    """Parsed blocks of the data rows of ``stream`` (read past its header)."""
+    parser = _Parser(header, wanted)
+    first_row = 2
+    carry = b""
+    while True:
+        data = stream.read(chunk_bytes)
+        buffer = carry + data
+        if not buffer:
+            return
+        cut = len(buffer) if not data else last_record_end(buffer)
+        if cut <= 0:  # one record longer than a block: read on
+            carry = buffer
+            continue
+        piece, carry = buffer[:cut], buffer[cut:]
+        if not data and piece.count(b'"') % 2:
+            block = Block(parser.empty(), np.array([], dtype=np.int64),
+                          [(first_row, _text(piece), CUT_SHORT)], raw.tell(), None)
+            records = 1
+        else:
+            block, records = _block(parser, piece, first_row, raw.tell())
+        first_row += records
+        yield block
+        if not data:
+            return
+
+
+def _block(parser: _Parser, piece: bytes, first_row: int, bytes_done: int
+           ) -> tuple[Block, int]:
+    """One block's rows numbered from ``first_row``, and how many records it held."""
+    kept: np.ndarray | None = None
+    undecodable: list[Rejected] = []
+    parsed_piece = piece
+    try:
+        piece.decode("utf-8")
+    except UnicodeDecodeError:
+        parsed_piece, kept, undecodable = _without_undecodable(piece, first_row)
+    table, invalid = parser.parse(parsed_piece) if parsed_piece.strip() else (parser.empty(), [])
+    parsed = table.num_rows + len(invalid)
+    if kept is None:
+        kept = np.arange(parsed)
+    elif len(kept) != parsed:
+        raise FocusFileError(f"malformed CSV in the rows from {first_row} on")
+    positions = np.delete(kept, [number - 1 for number, *_ in invalid])
+    rejected = sorted([*undecodable, *((first_row + int(kept[number - 1]), text, reason)
+                                       for number, text, reason in invalid)])
+    records = parsed + len(undecodable)
+    block = Block(table, first_row + positions, rejected, bytes_done,
+                  RawRecords(piece, first_row, records))
+    return block, records
+
+
+def _without_undecodable(piece: bytes, first_row: int
+                         ) -> tuple[bytes, np.ndarray, list[Rejected]]:
+    """The block without its records that are not UTF-8, the index of those kept, and them."""
+    starts, ends = record_bounds(piece)
+    kept, rejected, parts = [], [], []
+    for index, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        text = piece[start:end]
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            where = f"byte 0x{text[exc.start]:02x} at position {exc.start + 1} of the row"
+            rejected.append((first_row + index, _text(text), f"{NOT_UTF8}: {where}"))
+            continue
+        kept.append(index)
+        parts.append(text)
+    return b"\n".join(parts) + b"\n", np.array(kept, dtype=np.int64), rejected
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")[:2000]
+
+
+def record_bounds(piece: bytes, *, quoted_newlines: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end offsets of the non-blank records of ``piece`` (line ends excluded).
+
+    With ``quoted_newlines`` a newline inside quotes does not end a record; without, every
+    line is taken as a record (right, and faster, when no value spans lines).
+    """
+    data = np.frombuffer(piece, dtype=np.uint8)
+    if not len(data):
+        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+    ends = np.flatnonzero(data == _NEWLINE)
+    if quoted_newlines:
+        quotes = np.flatnonzero(data == _QUOTE)
+        ends = ends[np.searchsorted(quotes, ends) % 2 == 0]
+    if data[-1] != _NEWLINE:
+        ends = np.append(ends, len(data))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    ends = ends - ((ends > starts) & (data[np.maximum(ends - 1, 0)] == _CR))
+    present = ends > starts
+    return starts[present], ends[present]
+
+
+def last_record_end(buffer: bytes) -> int:
+    """Offset just after the last newline that is outside quotes (0 if there is none)."""
+    position = buffer.rfind(b"\n")
+    if position < 0:
+        return 0
+    if buffer.count(b'"', 0, position) % 2 == 0:
+        return position + 1
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    newlines = np.flatnonzero(data == _NEWLINE)
+    outside = newlines[np.searchsorted(np.flatnonzero(data == _QUOTE), newlines) % 2 == 0]
+    return int(outside[-1]) + 1 if len(outside) else 0
