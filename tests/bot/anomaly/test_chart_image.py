@@ -17,7 +17,7 @@ from PIL import Image
 
 from bot.anomaly.chart_image import HEIGHT_PX, WIDTH_PX, spend_chart
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 START = datetime(2026, 8, 3, tzinfo=UTC)
 
