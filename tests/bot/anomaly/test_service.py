@@ -159,6 +159,7 @@ def test_snoozing_again_later_extends_from_the_new_moment(engine, rules):
     act(engine, service.snooze, hours=1, now=NOW + timedelta(hours=1), **kwargs)
     assert aware(get_anomaly(engine, anomaly_id).snoozed_until) == NOW + timedelta(hours=2)
     assert [action for _, action in audit(engine)] == ["snoozed", "snoozed"]
+    assert len(outbox(engine, "reply")) == 2  # the replay told nobody anything
 
 
 def test_a_snooze_pauses_the_reminder_and_the_escalation(engine, rules):
