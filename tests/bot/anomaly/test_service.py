@@ -475,10 +475,6 @@ def test_an_anomaly_is_announced_once_per_platform_in_the_owners_channel(engine,
         ("console", "post", DATA), ("console", "chart", DATA)]
 
 
-@pytest.mark.xfail(strict=True, reason="default_playbook looks for the shipped playbooks in "
-                   "bot/playbooks since service.py moved into bot/anomaly/; they are in "
-                   "playbooks/ at the top of the repository, so an install without "
-                   "playbooks_dir or $SPENDWATCH_PLAYBOOKS cannot start a playbook")
 def test_the_shipped_playbook_is_used_when_none_is_configured(monkeypatch):
     monkeypatch.delenv("SPENDWATCH_PLAYBOOKS", raising=False)
     assert service.default_playbook(Settings()).name == "default"
