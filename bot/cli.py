@@ -29,6 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 import bot
+from bot.anomaly.enums import EventKind
 from bot.anomaly.lifecycle import Incident
 from bot.anomaly.poll import poll_store
 from bot.anomaly.replay import OutputError, check_output, replay, write_alerts
@@ -210,7 +211,8 @@ def detect(
         posted = _posted_to(services, result.open)
     finally:
         services.close()
-    news = {e.incident.id for e in result.events if e.alert and e.kind in ("opened", "reopened")}
+    news = {e.incident.id for e in result.events
+            if e.alert and e.kind in (EventKind.OPENED, EventKind.REOPENED)}
     console.print(f"Judged {result.judged_hours} new hour(s); {len(news)} new or re-opened "
                   f"anomaly(ies); {len(result.open)} going on now.")
     render.print_anomalies(result.open)

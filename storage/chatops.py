@@ -12,6 +12,8 @@ from datetime import datetime
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
+from bot.outbox.enums import AlertStatus, MessageStatus, Operation
 from storage.models import (
     Alert,
     Anomaly,
@@ -55,8 +57,8 @@ def anomalies_by_status(
     """Newest first; ``owners`` None means every owner."""
     statement = select(Anomaly)
     if open_only:
-        statement = statement.where(Anomaly.status == "open").where(
-            col(Anomaly.response).not_in(("resolved", "expected")))
+        statement = statement.where(Anomaly.status == AnomalyStatus.OPEN).where(
+            col(Anomaly.response).not_in((AnomalyResponse.RESOLVED, AnomalyResponse.EXPECTED)))
     if owners is not None:
         statement = statement.where(col(Anomaly.owner).in_(sorted(owners)))
     return db_session.exec(
@@ -66,7 +68,8 @@ def anomalies_by_status(
 
 def unacknowledged(*, db_session: Session) -> Sequence[Anomaly]:
     """Open anomalies nobody has responded to yet (candidates for reminders)."""
-    statement = select(Anomaly).where(Anomaly.status == "open", Anomaly.response == "none")
+    statement = select(Anomaly).where(Anomaly.status == AnomalyStatus.OPEN,
+                                   Anomaly.response == AnomalyResponse.NONE)
     return db_session.exec(statement.order_by(col(Anomaly.id))).all()
 
 
@@ -84,15 +87,15 @@ def alerts_of(*, db_session: Session, anomaly_id: int) -> Sequence[Alert]:
 def create_alert(
     *, db_session: Session, anomaly_id: int, platform: str, channel: str, now: datetime
 ) -> Alert:
-    alert = Alert(anomaly_id=anomaly_id, platform=platform, channel=channel, status="pending",
-                  created_at=now, updated_at=now)
+    alert = Alert(anomaly_id=anomaly_id, platform=platform, channel=channel,
+                  status=AlertStatus.PENDING, created_at=now, updated_at=now)
     db_session.add(alert)
     db_session.flush()
     return alert
 
 
 def enqueue(
-    *, db_session: Session, platform: str, channel: str, operation: str, now: datetime,
+    *, db_session: Session, platform: str, channel: str, operation: Operation, now: datetime,
     alert_id: int | None = None, payload: dict | None = None,
 ) -> OutboxMessage:
     message = OutboxMessage(
@@ -111,7 +114,7 @@ def claim_due(
     sending are skipped (``FOR UPDATE SKIP LOCKED``; SQLite has one writer anyway)."""
     statement = (
         select(OutboxMessage)
-        .where(OutboxMessage.platform == platform, OutboxMessage.status == "pending",
+        .where(OutboxMessage.platform == platform, OutboxMessage.status == MessageStatus.PENDING,
                OutboxMessage.next_attempt_at <= now)
         .order_by(col(OutboxMessage.id))
         .limit(limit)
@@ -123,7 +126,7 @@ def claim_due(
 def count_pending(*, db_session: Session, platform: str) -> int:
     """Messages not sent yet (due or not), without claiming any."""
     statement = select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.platform == platform, OutboxMessage.status == "pending")
+        OutboxMessage.platform == platform, OutboxMessage.status == MessageStatus.PENDING)
     return int(db_session.exec(statement).one())
 
 
@@ -135,7 +138,7 @@ def lease(*, db_session: Session, message_id: int, attempts: int, now: datetime,
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
     result = db_session.connection().execute(
         update(table)
-        .where(table.c.id == message_id, table.c.status == "pending",
+        .where(table.c.id == message_id, table.c.status == MessageStatus.PENDING,
                table.c.attempts == attempts, table.c.next_attempt_at <= now)
         .values(attempts=attempts + 1, next_attempt_at=until)
     )
@@ -144,11 +147,11 @@ def lease(*, db_session: Session, message_id: int, attempts: int, now: datetime,
 
 
 def pending_for_alert(
-    *, db_session: Session, alert_id: int, operation: str, before_id: int | None = None
+    *, db_session: Session, alert_id: int, operation: Operation, before_id: int | None = None
 ) -> Sequence[OutboxMessage]:
     statement = select(OutboxMessage).where(
         OutboxMessage.alert_id == alert_id, OutboxMessage.operation == operation,
-        OutboxMessage.status == "pending")
+        OutboxMessage.status == MessageStatus.PENDING)
     if before_id is not None:
         statement = statement.where(col(OutboxMessage.id) < before_id)
     return db_session.exec(statement.order_by(col(OutboxMessage.id))).all()

@@ -14,6 +14,10 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
+from bot.ingest.enums import RunStatus
+from bot.outbox.enums import AlertStatus, MessageStatus
+
 __all__ = [
     "Alert",
     "Anomaly",
@@ -67,7 +71,8 @@ class IngestRun(SQLModel, table=True):
     checksum: str = Field(max_length=64)
     fingerprint: str = Field(index=True, max_length=64)
     file_size: int = 0
-    status: str = Field(default="running", max_length=20)
+    # a RunStatus (bot.ingest.enums): running, succeeded, duplicate, failed, held
+    status: str = Field(default=RunStatus.RUNNING, max_length=20)
     started_at: datetime
     finished_at: datetime | None = None
     rows_read: int = 0
@@ -148,8 +153,9 @@ class Anomaly(SQLModel, table=True):
     environment: str = Field(sa_type=Text)
     owner: str = Field(sa_type=Text)
     phase: str = Field(max_length=20)
-    kind: str = Field(max_length=50)
-    status: str = Field(default="open", max_length=30)
+    kind: str = Field(max_length=50)  # an AnomalyKind (bot.anomaly.enums)
+    # the detector's: an AnomalyStatus (bot.anomaly.enums): open, auto-resolved
+    status: str = Field(default=AnomalyStatus.OPEN, max_length=30)
     started_at: datetime
     detected_at: datetime
     last_seen_at: datetime
@@ -159,9 +165,9 @@ class Anomaly(SQLModel, table=True):
     impact_usd: float = 0.0
     peak_hourly_usd: float = 0.0
     evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
-    # what people did about it (the detector never writes these): none, acknowledged,
-    # investigating, stabilised, expected, resolved
-    response: str = Field(default="none", max_length=30)
+    # what people did about it (the detector never writes these): an AnomalyResponse
+    # (bot.anomaly.enums): none, acknowledged, investigating, stabilised, expected, resolved
+    response: str = Field(default=AnomalyResponse.NONE, max_length=30)
     response_by: str | None = Field(default=None, max_length=100)
     response_at: datetime | None = None
     response_note: str | None = Field(default=None, sa_type=Text)
@@ -188,10 +194,11 @@ class Alert(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     anomaly_id: int = Field(foreign_key="anomaly.id", index=True)
-    platform: str = Field(max_length=20)
+    platform: str = Field(max_length=20)  # a Platform (bot.chat.enums): slack, console
     channel: str = Field(max_length=100)
     message_ref: str | None = Field(default=None, max_length=200)
-    status: str = Field(default="pending", max_length=20)
+    # an AlertStatus (bot.outbox.enums): pending, posted, dead
+    status: str = Field(default=AlertStatus.PENDING, max_length=20)
     created_at: datetime
     updated_at: datetime
 
@@ -203,12 +210,14 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    platform: str = Field(max_length=20)
+    platform: str = Field(max_length=20)  # a Platform (bot.chat.enums): slack, console
     channel: str = Field(max_length=100)
-    operation: str = Field(max_length=20)  # post | update | reply | chart | notice
+    # an Operation (bot.outbox.enums): post, update, reply, chart, notice
+    operation: str = Field(max_length=20)
     alert_id: int | None = Field(default=None, foreign_key="alert.id", index=True)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
-    status: str = Field(default="pending", max_length=20)  # pending | sent | dead
+    # a MessageStatus (bot.outbox.enums): pending, sent, dead
+    status: str = Field(default=MessageStatus.PENDING, max_length=20)
     attempts: int = 0
     next_attempt_at: datetime
     created_at: datetime

@@ -13,6 +13,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import Session, col
 
+from bot.anomaly.enums import AnomalyStatus
+from bot.ingest.enums import RunStatus
 from storage.models import (
     SERIES_COLUMNS,
     Anomaly,
@@ -85,7 +87,7 @@ def current_run_for_fingerprint(*, db_session: Session, fingerprint: str) -> Ing
         select(IngestRun)
         .where(
             col(IngestRun.fingerprint) == fingerprint,
-            col(IngestRun.status) == "succeeded",
+            col(IngestRun.status) == RunStatus.SUCCEEDED,
             col(IngestRun.superseded_at).is_(None),
         )
         .order_by(col(IngestRun.id).desc())
@@ -175,7 +177,7 @@ def other_runs_stored(*, connection: Connection, run_ids: Iterable[int]) -> bool
     """Whether any run but these may hold points (a run that succeeded or was held back)."""
     statement = select(col(IngestRun.id)).where(
         col(IngestRun.id).notin_(list(run_ids)),
-        col(IngestRun.status).in_(("succeeded", "held")),
+        col(IngestRun.status).in_((RunStatus.SUCCEEDED, RunStatus.HELD)),
     ).limit(1)
     return connection.execute(statement).first() is not None
 
@@ -363,13 +365,14 @@ def set_state(*, db_session: Session, name: str, value: dict[str, Any]) -> None:
 def active_anomalies(*, db_session: Session, resolved_since: datetime) -> Sequence[Anomaly]:
     """Open anomalies, and those resolved recently enough to be re-opened."""
     statement = select(Anomaly).where(
-        (col(Anomaly.status) == "open") | (col(Anomaly.resolved_at) >= resolved_since)
+        (col(Anomaly.status) == AnomalyStatus.OPEN) | (col(Anomaly.resolved_at) >= resolved_since)
     ).order_by(col(Anomaly.id))
     return db_session.scalars(statement).all()
 
 
 def open_anomalies(*, db_session: Session) -> Sequence[Anomaly]:
-    statement = select(Anomaly).where(col(Anomaly.status) == "open").order_by(col(Anomaly.id))
+    statement = select(Anomaly).where(col(Anomaly.status) == AnomalyStatus.OPEN).order_by(
+        col(Anomaly.id))
     return db_session.scalars(statement).all()
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
+from bot.anomaly.enums import AnomalyResponse, EventKind
 from bot.anomaly.poll import PollResult
 from bot.anomaly.service import announce, notify, post_escalation
 from bot.settings import Settings
@@ -38,14 +39,14 @@ def queue_news(*, db_session: Session, settings: Settings, result: PollResult,
     """
     for event in result.events:
         anomaly_id = event.incident.id
-        if event.kind == "opened" and event.alert:  # before a "resolved" of this pass
+        if event.kind == EventKind.OPENED and event.alert:  # before a "resolved" of this pass
             _post(db_session, settings, anomaly_id, platforms, now)
-        elif event.kind == "updated":
+        elif event.kind == EventKind.UPDATED:
             notify(db_session=db_session, anomaly_id=anomaly_id, now=now)
-        elif event.kind == "resolved":
+        elif event.kind == EventKind.RESOLVED:
             notify(db_session=db_session, anomaly_id=anomaly_id, now=now,
                    text="Spend is back to normal; the anomaly resolved itself.")
-        elif event.kind == "reopened":
+        elif event.kind == EventKind.REOPENED:
             reopen(db_session=db_session, anomaly_id=anomaly_id, now=now)
     for incident in result.open:
         if incident.alert_worthy:
@@ -64,8 +65,8 @@ def reopen(*, db_session: Session, anomaly_id: int, now: datetime) -> None:
     """A flare after people resolved it needs people again (the runbook entry stays)."""
     anomaly = chatops.get_anomaly(db_session=db_session, anomaly_id=anomaly_id)
     text = "Spend rose again soon after it had settled; same incident."
-    if anomaly is not None and anomaly.response == "resolved":
-        anomaly.response, anomaly.response_by, anomaly.response_at = "none", None, now
+    if anomaly is not None and anomaly.response == AnomalyResponse.RESOLVED:
+        anomaly.response, anomaly.response_by, anomaly.response_at = AnomalyResponse.NONE, None, now
         anomaly.reminded_at = anomaly.escalated_at = None
         db_session.add(anomaly)
         text = "Spend rose again after this was resolved; it needs a look (same incident)."

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from bot.anomaly.enums import AnomalyKind, AnomalyStatus, EventKind
 from bot.detection._rules import SUSTAINED_HOURS, SUSTAINED_WINDOW, Thresholds
 from bot.detection.engine import Contributor, Finding, SpendMatrix, detect_hour
 
@@ -41,7 +42,7 @@ class Incident:
     environment: str
     owner: str
     phase: str
-    kind: str
+    kind: AnomalyKind
     started_at: pd.Timestamp
     detected_at: pd.Timestamp
     last_elevated_at: pd.Timestamp
@@ -50,7 +51,7 @@ class Incident:
     impact_usd: float
     peak_hourly_usd: float
     elevated_hours: int = 1
-    status: str = "open"
+    status: AnomalyStatus = AnomalyStatus.OPEN
     resolved_at: pd.Timestamp | None = None
     # passed the detector's confirmation while people should hear of it (an incident that
     # opened and ended during a first run over history never is); whether it was posted is
@@ -90,7 +91,7 @@ class Incident:
 
 @dataclass(frozen=True)
 class LifecycleEvent:
-    kind: str  # opened | updated | resolved | reopened
+    kind: EventKind
     incident: Incident
     alert: bool  # whether this event should reach people
 
@@ -147,18 +148,18 @@ class Lifecycle:
             del self.recent[key]
         for key, incident in list(self.open.items()):
             if now - incident.last_elevated_at - HOUR >= pd.Timedelta(hours=self.quiet_hours):
-                incident.status = "auto-resolved"
+                incident.status = AnomalyStatus.AUTO_RESOLVED
                 incident.resolved_at = now
                 del self.open[key]
                 self.resolved[key] = incident
-                events.append(LifecycleEvent("resolved", incident, alert))
+                events.append(LifecycleEvent(EventKind.RESOLVED, incident, alert))
         return events
 
     def restore(self, incidents: list[Incident]) -> None:
         """Carry on from stored incidents (open ones, and recently resolved ones)."""
         for incident in sorted(incidents, key=lambda i: i.id):
             key = (incident.project, incident.environment)
-            if incident.status == "open":
+            if incident.status == AnomalyStatus.OPEN:
                 self.open[key] = incident
             else:
                 self.resolved[key] = incident
@@ -194,7 +195,7 @@ class Lifecycle:
         )
         incident.alert_worthy = alert
         self.open[(finding.project, finding.environment)] = incident
-        return LifecycleEvent("opened", incident, alert)
+        return LifecycleEvent(EventKind.OPENED, incident, alert)
 
     def _update(self, incident: Incident, finding: Finding) -> LifecycleEvent:
         incident.last_elevated_at = finding.hour
@@ -203,19 +204,19 @@ class Lifecycle:
         incident.peak_hourly_usd = max(incident.peak_hourly_usd, finding.actual)
         incident.expected_cost = finding.expected
         incident.actual_cost = finding.actual
-        if incident.kind == "spike" and incident.elevated_hours >= LEVEL_SHIFT_HOURS:
-            incident.kind = "level-shift"
-        return LifecycleEvent("updated", incident, False)
+        if incident.kind == AnomalyKind.SPIKE and incident.elevated_hours >= LEVEL_SHIFT_HOURS:
+            incident.kind = AnomalyKind.LEVEL_SHIFT
+        return LifecycleEvent(EventKind.UPDATED, incident, False)
 
     def _reopen(self, incident: Incident, finding: Finding, *, alert: bool) -> LifecycleEvent:
         key = (incident.project, incident.environment)
         del self.resolved[key]
-        incident.status = "open"
+        incident.status = AnomalyStatus.OPEN
         incident.resolved_at = None
         self.open[key] = incident
         incident.alert_worthy = incident.alert_worthy or alert
         self._update(incident, finding)
-        return LifecycleEvent("reopened", incident, alert)
+        return LifecycleEvent(EventKind.REOPENED, incident, alert)
 
 
 def _stretch_start(recent: list[Finding]) -> pd.Timestamp:
@@ -228,14 +229,14 @@ def _stretch_start(recent: list[Finding]) -> pd.Timestamp:
     return start
 
 
-def _kind(finding: Finding) -> str:
+def _kind(finding: Finding) -> AnomalyKind:
     if finding.new_spend:
-        return "new-spend"
+        return AnomalyKind.NEW_SPEND
     if finding.evidence.get("off_hours"):
-        return "off-hours"
+        return AnomalyKind.OFF_HOURS
     if finding.evidence.get("ramp"):
-        return "ramp"
-    return "spike"
+        return AnomalyKind.RAMP
+    return AnomalyKind.SPIKE
 
 
 def catch_up(
@@ -258,9 +259,10 @@ def catch_up(
         lifecycle.apply(findings, now=matrix.hour(index) + HOUR, alert=False)
     now = matrix.hour(newest) + HOUR
     findings = detect_hour(matrix, newest, thresholds_for, warmup_hours=warmup_hours)
-    events = [e for e in lifecycle.apply(findings, now=now, alert=True) if e.kind != "resolved"]
+    events = [e for e in lifecycle.apply(findings, now=now, alert=True)
+              if e.kind != EventKind.RESOLVED]
     for incident in lifecycle.open.values():
         if not incident.alert_worthy:
             incident.alert_worthy = True
-            events.append(LifecycleEvent("opened", incident, True))
+            events.append(LifecycleEvent(EventKind.OPENED, incident, True))
     return events

@@ -21,6 +21,7 @@ from datetime import timedelta
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from bot.anomaly.enums import AnomalyKind, AnomalyStatus
 from bot.anomaly.lifecycle import HOUR, Incident, Lifecycle, LifecycleEvent, catch_up
 from bot.detection.engine import Contributor, SpendMatrix, detect_hour, thresholds_for_matrix
 from bot.settings import Settings
@@ -126,11 +127,11 @@ def _incident(row: Anomaly) -> Incident:
     stamp = pd.Timestamp
     incident = Incident(
         id=int(row.id or 0), project=row.project, environment=row.environment, owner=row.owner,
-        phase=row.phase, kind=row.kind, started_at=stamp(row.started_at),
+        phase=row.phase, kind=AnomalyKind(row.kind), started_at=stamp(row.started_at),
         detected_at=stamp(row.detected_at), last_elevated_at=stamp(row.last_seen_at),
         expected_cost=row.expected_cost, actual_cost=row.actual_cost,
         impact_usd=row.impact_usd, peak_hourly_usd=row.peak_hourly_usd,
-        elevated_hours=elevated, status=row.status,
+        elevated_hours=elevated, status=AnomalyStatus(row.status),
         resolved_at=stamp(row.resolved_at) if row.resolved_at else None,
         contributors=contributors, evidence=evidence,
     )

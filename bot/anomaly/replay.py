@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bot.anomaly.enums import EventKind
 from bot.anomaly.lifecycle import Incident, Lifecycle
 from bot.detection.engine import LINE_KEYS, SpendMatrix, detect_hour, thresholds_for_matrix
 from bot.ingest.allocation import Allocator
@@ -106,7 +107,7 @@ def replay(
         pending = _reveal(matrix, pending, now)
         findings = detect_hour(matrix, index, table, warmup_hours=detection.warmup_days * 24)
         for event in lifecycle.apply(findings, now=now):
-            if event.kind == "opened" and event.alert:
+            if event.kind == EventKind.OPENED and event.alert:
                 opened.append((event.incident.to_alert(), event.incident))
         polls += 1
     alerts = [{**alert, "kind": incident.kind} for alert, incident in opened]

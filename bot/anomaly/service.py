@@ -41,9 +41,11 @@ from bot.anomaly.access import (
     check_may_act,
     check_may_see,
 )
+from bot.anomaly.enums import AnomalyResponse, AuditAction
 from bot.anomaly.levers import levers_for_services
 from bot.anomaly.views import AlertView, RunbookView, build_alert_view, main_service
 from bot.chat.ids import SNOOZE_HOURS
+from bot.outbox.enums import Operation
 from bot.playbook import (
     Option,
     Playbook,
@@ -122,7 +124,7 @@ def announce(*, db_session: Session, settings: Settings, anomaly_id: int, platfo
     channel = settings.routing.channel_for(anomaly.owner)
     alert = chatops.create_alert(db_session=db_session, anomaly_id=anomaly_id,
                                  platform=platform, channel=channel, now=now)
-    for operation in ("post", "chart"):
+    for operation in (Operation.POST, Operation.CHART):
         chatops.enqueue(db_session=db_session, platform=platform, channel=channel,
                         operation=operation, alert_id=alert.id, now=now)
     return True
@@ -133,10 +135,10 @@ def notify(*, db_session: Session, anomaly_id: int, now: datetime, text: str | N
     """Queue an in-place update of every alert of the anomaly, and a thread reply if ``text``."""
     for alert in chatops.alerts_of(db_session=db_session, anomaly_id=anomaly_id):
         chatops.enqueue(db_session=db_session, platform=alert.platform, channel=alert.channel,
-                        operation="update", alert_id=alert.id, now=now)
+                        operation=Operation.UPDATE, alert_id=alert.id, now=now)
         if text:
             chatops.enqueue(db_session=db_session, platform=alert.platform, channel=alert.channel,
-                            operation="reply", alert_id=alert.id, now=now,
+                            operation=Operation.REPLY, alert_id=alert.id, now=now,
                             payload={"text": text, "actor": actor})
 
 
@@ -155,12 +157,13 @@ def load_runbook(*, db_session: Session, settings: Settings, anomaly_id: int, us
 def acknowledge(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
                 now: datetime, channel: str | None = None) -> Anomaly:
     anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
-    if anomaly.response != "none":
+    if anomaly.response != AnomalyResponse.NONE:
         raise NothingChanged(f"This anomaly is already {anomaly.response} by "
                              f"{anomaly.response_by or 'someone'}; nothing changed.")
-    _respond(anomaly, "acknowledged", user, now)
+    _respond(anomaly, AnomalyResponse.ACKNOWLEDGED, user, now)
     anomaly.snoozed_until = None
-    return _record(db_session, anomaly, user, now, "acknowledged", "acknowledged this anomaly")
+    return _record(db_session, anomaly, user, now, AuditAction.ACKNOWLEDGED,
+                   "acknowledged this anomaly")
 
 
 def snooze(*, db_session: Session, settings: Settings, anomaly_id: int, user: str, hours: int,
@@ -174,7 +177,7 @@ def snooze(*, db_session: Session, settings: Settings, anomaly_id: int, user: st
         raise NothingChanged(f"Reminders are already snoozed until "
                              f"{current:%Y-%m-%d %H:%M} UTC; nothing changed.")
     anomaly.snoozed_until = until
-    return _record(db_session, anomaly, user, now, "snoozed",
+    return _record(db_session, anomaly, user, now, AuditAction.SNOOZED,
                    f"snoozed reminders for {hours} h", {"hours": hours})
 
 
@@ -193,7 +196,7 @@ def check_may_mark_expected(*, db_session: Session, settings: Settings, anomaly_
                             user: str, channel: str | None = None) -> None:
     """Before the reason is asked for: ``user`` may act, and the spend is not expected yet."""
     anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
-    if anomaly.response == "expected":
+    if anomaly.response == AnomalyResponse.EXPECTED:
         raise NothingChanged(f"This spend is already marked expected by "
                              f"{anomaly.response_by or 'someone'}; nothing changed.")
 
@@ -202,11 +205,11 @@ def mark_expected(*, db_session: Session, settings: Settings, anomaly_id: int, u
                   reason: str, now: datetime, channel: str | None = None) -> Anomaly:
     reason = check_expected_reason(reason)
     anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
-    if anomaly.response == "expected":
+    if anomaly.response == AnomalyResponse.EXPECTED:
         raise NothingChanged(f"This spend is already marked expected by "
                              f"{anomaly.response_by or 'someone'}; nothing changed.")
-    _respond(anomaly, "expected", user, now, note=reason)
-    return _record(db_session, anomaly, user, now, "expected",
+    _respond(anomaly, AnomalyResponse.EXPECTED, user, now, note=reason)
+    return _record(db_session, anomaly, user, now, AuditAction.EXPECTED,
                    f"marked this spend as expected: {reason}", {"reason": reason})
 
 
@@ -219,8 +222,8 @@ def escalate(*, db_session: Session, settings: Settings, anomaly_id: int, user: 
                              f"({_aware(anomaly.escalated_at):%Y-%m-%d %H:%M} UTC); "
                              f"nothing changed.")
     anomaly.escalated_at = now
-    _record(db_session, anomaly, user, now, "escalated", f"escalated to the FinOps channel "
-                                                          f"({target})")
+    _record(db_session, anomaly, user, now, AuditAction.ESCALATED,
+            f"escalated to the FinOps channel ({target})")
     post_escalation(db_session=db_session, anomaly=anomaly, channel=target, now=now,
                     reason=f"escalated by {user}")
     return anomaly
@@ -230,7 +233,7 @@ def post_escalation(*, db_session: Session, anomaly: Anomaly, channel: str, now:
                     reason: str) -> None:
     for alert in chatops.alerts_of(db_session=db_session, anomaly_id=int(anomaly.id or 0)):
         chatops.enqueue(db_session=db_session, platform=alert.platform, channel=channel,
-                        operation="notice", alert_id=alert.id, now=now,
+                        operation=Operation.NOTICE, alert_id=alert.id, now=now,
                         payload={"text": f"Escalated spend anomaly on {anomaly.project} · "
                                          f"{anomaly.environment} (owner {anomaly.owner}): "
                                          f"{reason}",
@@ -265,9 +268,10 @@ def open_step(*, db_session: Session, settings: Settings, playbook: Playbook, an
                           current_step=playbook.steps[0].id, answers=state.model_dump(mode="json"),
                           started_by=user, started_at=now)
         db_session.add(run)
-        if anomaly.response in ("none", "acknowledged"):
-            _respond(anomaly, "investigating", user, now)
-        _record(db_session, anomaly, user, now, "playbook_started", "started the playbook")
+        if anomaly.response in (AnomalyResponse.NONE, AnomalyResponse.ACKNOWLEDGED):
+            _respond(anomaly, AnomalyResponse.INVESTIGATING, user, now)
+        _record(db_session, anomaly, user, now, AuditAction.PLAYBOOK_STARTED,
+                "started the playbook")
     state = PlaybookState.model_validate(run.answers)
     step = playbook.step(step_id) if step_id else next_step(playbook, state)
     if step is None:
@@ -304,11 +308,11 @@ def submit_step(*, db_session: Session, settings: Settings, playbook: Playbook,
         run.completed_at = now
         _finish(db_session, playbook, anomaly, new, user, now)
     elif new.stabilised is not None and state.stabilised is None:
-        _respond(anomaly, "stabilised", user, now)
-        _record(db_session, anomaly, user, now, "stabilised",
+        _respond(anomaly, AnomalyResponse.STABILISED, user, now)
+        _record(db_session, anomaly, user, now, AuditAction.STABILISED,
                 f"completed “{title}”: spend is stabilised")
     else:
-        _record(db_session, anomaly, user, now, "playbook_step", f"completed “{title}”",
+        _record(db_session, anomaly, user, now, AuditAction.PLAYBOOK_STEP, f"completed “{title}”",
                 {"step": step_id})
     db_session.add(run)
     return new
@@ -327,8 +331,8 @@ def _finish(db_session: Session, playbook: Playbook, anomaly: Anomaly, state: Pl
         answers=to_records(answered_steps(playbook, state)),
     )
     chatops.add_runbook_entry(db_session=db_session, entry=entry)
-    _respond(anomaly, "resolved", user, now, note=done.root_cause[:2000])
-    _record(db_session, anomaly, user, now, "resolved",
+    _respond(anomaly, AnomalyResponse.RESOLVED, user, now, note=done.root_cause[:2000])
+    _record(db_session, anomaly, user, now, AuditAction.RESOLVED,
             "finished the playbook; the resolution is now in the workload's runbook",
             {"runbook_entry": entry.id})
 
@@ -358,12 +362,12 @@ def _for_action(db_session: Session, settings: Settings, anomaly_id: int, user: 
     """The anomaly, locked for this transaction, once ``user`` may act on it."""
     anomaly = _anomaly(db_session, anomaly_id, for_update=True)
     check_may_act(settings.routing, user=user, owner=anomaly.owner, channel=channel)
-    if anomaly.response == "resolved":
+    if anomaly.response == AnomalyResponse.RESOLVED:
         raise ResponseError("this anomaly is already resolved; its runbook entry is saved")
     return anomaly
 
 
-def _respond(anomaly: Anomaly, response: str, user: str, now: datetime,
+def _respond(anomaly: Anomaly, response: AnomalyResponse, user: str, now: datetime,
              note: str | None = None) -> None:
     anomaly.response = response
     anomaly.response_by = user
@@ -372,7 +376,8 @@ def _respond(anomaly: Anomaly, response: str, user: str, now: datetime,
         anomaly.response_note = note
 
 
-def _record(db_session: Session, anomaly: Anomaly, user: str, now: datetime, action: str,
+def _record(db_session: Session, anomaly: Anomaly, user: str, now: datetime,
+            action: AuditAction,
             text: str, detail: dict | None = None) -> Anomaly:
     db_session.add(anomaly)
     repo.add_audit(db_session=db_session, actor=user, action=action, subject_type="anomaly",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
 from bot.anomaly.levers import Lever, levers_for_services
 from bot.playbook import AnsweredStep, Playbook, PlaybookState, progress
 from bot.playbook.answers import from_records
@@ -27,7 +28,8 @@ __all__ = [
 ]
 
 # what people did about an anomaly, in the order it usually happens
-RESPONSES = ("none", "acknowledged", "investigating", "stabilised", "expected", "resolved")
+RESPONSES = (AnomalyResponse.NONE, AnomalyResponse.ACKNOWLEDGED, AnomalyResponse.INVESTIGATING,
+             AnomalyResponse.STABILISED, AnomalyResponse.EXPECTED, AnomalyResponse.RESOLVED)
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,9 @@ class AlertView:
     owner: str
     phase: str
     kind: str
-    status: str  # the detector's: open, auto-resolved
-    response: str  # people's: see RESPONSES
+    # as stored (plain text): the detector's AnomalyStatus, people's AnomalyResponse (RESPONSES)
+    status: str
+    response: str
     response_by: str | None
     response_note: str | None
     started_at: datetime
@@ -101,9 +104,9 @@ class AlertView:
     def closed(self) -> bool:
         """Nothing more to do: resolved by people, expected, or back to normal before anyone
         engaged (a team in the middle of the playbook can still finish it)."""
-        if self.response in ("resolved", "expected"):
+        if self.response in (AnomalyResponse.RESOLVED, AnomalyResponse.EXPECTED):
             return True
-        return self.status != "open" and self.response == "none"
+        return self.status != AnomalyStatus.OPEN and self.response == AnomalyResponse.NONE
 
     @property
     def title(self) -> str:

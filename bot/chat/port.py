@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.anomaly.views import AlertView
+from bot.chat.enums import Platform
 
 __all__ = ["ChatSender", "ChatUnavailable", "DeliveryError", "Notice"]
 
@@ -52,7 +53,7 @@ class Notice:
 
 
 class ChatSender(Protocol):
-    platform: str
+    platform: Platform
 
     def post_alert(self, channel: str, view: AlertView, *, key: str) -> str:
         """Post a new alert message; returns its reference (Slack: the message ts)."""

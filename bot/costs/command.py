@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
 from bot.costs.periods import Period, period_for
 from storage import cost_queries as cq
 
@@ -41,8 +42,10 @@ TOP_DEFAULT, TOP_MAX = 5, 25
 TOP_SERVICES = 5
 ANOMALY_LIMIT = 10
 RUNBOOK_LIMIT = 5
-# statuses of anomalies that need nobody any more (see the lifecycle in docs/ARCHITECTURE)
-CLOSED_STATUSES = frozenset({"resolved", "auto-resolved", "expected", "not-an-anomaly"})
+# statuses and responses of anomalies that need nobody any more (see the lifecycle in
+# docs/ARCHITECTURE): matched against both ``anomaly.status`` and ``anomaly.response``
+CLOSED_STATUSES = frozenset({AnomalyResponse.RESOLVED, AnomalyStatus.AUTO_RESOLVED,
+                             AnomalyResponse.EXPECTED, AnomalyResponse.NOT_AN_ANOMALY})
 USAGE = "/cost <project> [environment] [7d|30d|mtd]"
 # shaped like a period but not one of ours (9y, 14d, 24h, ytd): an error, not an environment
 _PERIOD_LIKE = re.compile(r"^(\d+(h|d|w|m|y|hours?|days?|weeks?|months?|years?)|[a-z]td)$")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.ingest.enums import FileStatus
+
 __all__ = ["FileReport", "HeldScope", "IngestReport", "ScopeTotals"]
 
 
@@ -23,7 +25,7 @@ class ScopeTotals:
 @dataclass
 class FileReport:
     path: str
-    status: str  # ingested | unchanged | duplicate | held | failed
+    status: FileStatus
     run_id: int | None = None
     rows_read: int = 0
     rows_kept: int = 0
@@ -70,7 +72,7 @@ class IngestReport:
 
     @property
     def failed(self) -> list[FileReport]:
-        return [f for f in self.files if f.status == "failed"]
+        return [f for f in self.files if f.status == FileStatus.FAILED]
 
     @property
     def ok(self) -> bool:

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from bot.ingest.allocation import Allocator
+from bot.ingest.enums import FileStatus, RunStatus
 from bot.ingest.guard import Settlement, settle
 from bot.ingest.hourly import aggregate, convert_currency, spread_hours
 from bot.ingest.report import FileReport, HeldScope, IngestReport, ScopeTotals
@@ -134,7 +135,7 @@ class _Delivery:
         try:
             stat = file.stat()
         except OSError as exc:
-            return FileReport(path=str(file), status="failed",
+            return FileReport(path=str(file), status=FileStatus.FAILED,
                               message=f"{file}: cannot be read ({exc.strerror or exc})")
         fingerprint = _fingerprint(file, stat, self.settings, self.defaults)
         with _session(connection) as session:
@@ -174,7 +175,7 @@ class _Delivery:
         self.kept.add(previous.id)
         self._remember(previous.file_size, previous.checksum, file)
         return FileReport(
-            path=str(file), status="unchanged", run_id=previous.id,
+            path=str(file), status=FileStatus.UNCHANGED, run_id=previous.id,
             rows_kept=previous.rows_kept, points_written=previous.points_written,
             billing_periods=list(previous.billing_periods or []),
             message=f"unchanged since ingest run {previous.id}; nothing to do",
@@ -190,10 +191,12 @@ class _Delivery:
                 file_path=str(file), checksum=checksum, fingerprint=fingerprint,
                 file_size=stat.st_size)
             assert run.id is not None  # flushed: the database has given it its id
-            repo.finish_ingest_run(db_session=session, run_id=run.id, status="duplicate",
+            repo.finish_ingest_run(db_session=session, run_id=run.id,
+                                   status=RunStatus.DUPLICATE,
                                    message=message)
             run_id = run.id
-        return FileReport(path=str(file), status="duplicate", run_id=run_id, message=message)
+        return FileReport(path=str(file), status=FileStatus.DUPLICATE, run_id=run_id,
+                          message=message)
 
     def _read(self, connection: Connection, file: Path, stat: os.stat_result,
               fingerprint: str) -> FileReport:
@@ -203,7 +206,7 @@ class _Delivery:
                 file_path=str(file), checksum="", fingerprint=fingerprint,
                 file_size=stat.st_size).id
         assert run_id is not None
-        report = FileReport(path=str(file), status="ingested", run_id=run_id)
+        report = FileReport(path=str(file), status=FileStatus.INGESTED, run_id=run_id)
         writer = PointWriter(settings=self.settings, allocator=self.allocator, report=report,
                              file=file, run_id=run_id, connection=connection)
         hasher = hashlib.sha256()
@@ -247,11 +250,12 @@ class _Delivery:
 
     @staticmethod
     def _fail(connection: Connection, report: FileReport, message: str) -> FileReport:
-        report.status = "failed"
+        report.status = FileStatus.FAILED
         report.message = message
         assert report.run_id is not None
         with _session(connection) as session:
-            repo.finish_ingest_run(db_session=session, run_id=report.run_id, status="failed",
+            repo.finish_ingest_run(db_session=session, run_id=report.run_id,
+                                   status=RunStatus.FAILED,
                                    message=message)
         return report
 
@@ -270,15 +274,16 @@ def _record_settlement(connection: Connection, reports: list[FileReport],
     """What the end of the delivery did to each file: replaced, or held back."""
     with _session(connection) as session:
         for report in reports:
-            if report.run_id is None or report.status != "ingested":
+            if report.run_id is None or report.status != FileStatus.INGESTED:
                 continue
             report.points_replaced = settlement.replaced.get(report.run_id, 0)
             if report.run_id not in settlement.held_runs:
                 continue
-            report.status = "held"
+            report.status = FileStatus.HELD
             report.points_written -= settlement.withdrawn.get(report.run_id, 0)
             report.message = "; ".join(h.message for h in settlement.held
                                        if report.path in h.files)
-            repo.finish_ingest_run(db_session=session, run_id=report.run_id, status="held",
+            repo.finish_ingest_run(db_session=session, run_id=report.run_id,
+                                   status=RunStatus.HELD,
                                    points_written=report.points_written,
                                    message=report.message)

@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from bot.ingest.allocation import Allocator
+from bot.ingest.enums import RunStatus
 from bot.ingest.frames import factorize_rows
 from bot.ingest.hourly import aggregate, convert_currency, spread_hours
 from bot.ingest.report import FileReport, ScopeTotals
@@ -136,7 +137,7 @@ class PointWriter:
         report = self.report
         report.billing_periods = sorted({p.strftime("%Y-%m") for _, p in self.scopes})
         return {
-            "status": "succeeded",
+            "status": RunStatus.SUCCEEDED,
             "rows_read": report.rows_read,
             "rows_kept": report.rows_kept,
             "rows_rejected": report.rows_rejected,

@@ -32,6 +32,7 @@ from sqlmodel import Session
 
 from bot.anomaly.views import AlertView
 from bot.chat.port import ChatSender, DeliveryError, Notice
+from bot.outbox.enums import AlertStatus, DeliveryOutcome, MessageStatus, Operation
 from storage import chatops
 from storage.db import session_scope
 from storage.models import Alert, OutboxMessage
@@ -42,10 +43,10 @@ log = logging.getLogger(__name__)
 
 ChartRenderer = Callable[[Session, Alert], tuple[bytes, str] | None]
 ViewRenderer = Callable[[Session, Alert], AlertView]
-NEEDS_MESSAGE = ("update", "reply", "chart")
+NEEDS_MESSAGE = (Operation.UPDATE, Operation.REPLY, Operation.CHART)
 # a claimed message is not due for others this long (another replica, or after a crash)
 LEASE = timedelta(seconds=60)
-NOT_IDEMPOTENT = ("post", "reply", "notice", "chart")
+NOT_IDEMPOTENT = (Operation.POST, Operation.REPLY, Operation.NOTICE, Operation.CHART)
 
 
 class _Defer(Exception):
@@ -83,11 +84,11 @@ class Deliverer:
             if channel in busy or self._free_at.get(channel, 0.0) > self.clock():
                 continue
             outcome = self._deliver(int(message_id or 0))
-            if outcome != "deferred":
+            if outcome != DeliveryOutcome.DEFERRED:
                 busy.add(channel)
                 self._free_at[channel] = max(self._free_at.get(channel, 0.0),
                                              self.clock() + self.min_interval)
-            sent += outcome == "sent"
+            sent += outcome == DeliveryOutcome.SENT
         return sent
 
     def drain(self, *, timeout: float = 30.0, poll: float = 0.05) -> int:
@@ -105,41 +106,41 @@ class Deliverer:
         with session_scope(self.engine) as session:
             return chatops.count_pending(db_session=session, platform=self.sender.platform)
 
-    def _deliver(self, message_id: int) -> str:
+    def _deliver(self, message_id: int) -> DeliveryOutcome:
         with session_scope(self.engine) as session:
             message = session.get(OutboxMessage, message_id)
-            if message is None or message.status != "pending":
-                return "skipped"
+            if message is None or message.status != MessageStatus.PENDING:
+                return DeliveryOutcome.SKIPPED
             alert = session.get(Alert, message.alert_id) if message.alert_id else None
             try:
                 self._check_ready(message, alert)
             except _Defer:
-                return "deferred"
+                return DeliveryOutcome.DEFERRED
             except DeliveryError as exc:
                 _dead(message, str(exc))
-                return "dead"
+                return DeliveryOutcome.DEAD
             retried = message.attempts > 0
             now = datetime.now(UTC)
             if not chatops.lease(db_session=session, message_id=message_id,
                                  attempts=message.attempts, now=now, until=now + LEASE):
-                return "skipped"  # another replica took it
+                return DeliveryOutcome.SKIPPED  # another replica took it
         try:
             ref = self._send(message_id, retried=retried)
         except DeliveryError as exc:
             self._failed(message_id, exc)
-            return "failed"
+            return DeliveryOutcome.FAILED
         except Exception as exc:  # a bug (rendering, an adapter): counted like any failure
             log.exception("outbox message %s could not be built or sent", message_id)
             self._failed(message_id, DeliveryError(f"{type(exc).__name__}: {exc}"))
-            return "failed"
+            return DeliveryOutcome.FAILED
         self._succeeded(message_id, ref)
-        return "sent"
+        return DeliveryOutcome.SENT
 
     def _check_ready(self, message: OutboxMessage, alert: Alert | None) -> None:
         if message.operation in NEEDS_MESSAGE or message.payload.get("link_alert"):
             if alert is None:
                 raise DeliveryError("its alert no longer exists", permanent=True)
-            if alert.status == "dead":
+            if alert.status == AlertStatus.DEAD:
                 raise DeliveryError("its alert message could not be posted", permanent=True)
             if alert.message_ref is None:
                 raise _Defer()
@@ -152,34 +153,35 @@ class Deliverer:
             key = f"sw-outbox-{message.id}"
             operation, channel = message.operation, message.channel
             if retried and operation in NOT_IDEMPOTENT:
-                thread = alert.message_ref if operation in ("reply", "chart") and alert else None
+                in_thread = operation in (Operation.REPLY, Operation.CHART)
+                thread = alert.message_ref if in_thread and alert else None
                 found = self.sender.find_sent(channel, key, since=message.created_at,
                                               thread=thread)
                 if found:
                     log.info("outbox %s had arrived before a failure; not sent again", key)
                     return found
-            if operation in ("post", "update") and alert is not None:
+            if operation in (Operation.POST, Operation.UPDATE) and alert is not None:
                 # every update queued before this render is shown by it
                 assert alert.id is not None  # read from the database
                 waiting = chatops.pending_for_alert(db_session=session, alert_id=alert.id,
-                                                    operation="update")
+                                                    operation=Operation.UPDATE)
                 self._covered[message_id] = max((int(m.id or 0) for m in waiting), default=0)
-            if operation == "post":
+            if operation == Operation.POST:
                 assert alert is not None
                 return self.sender.post_alert(channel, self.render(session, alert), key=key)
-            if operation == "update":
+            if operation == Operation.UPDATE:
                 assert alert is not None and alert.message_ref is not None
                 self.sender.update_alert(channel, alert.message_ref, self.render(session, alert))
                 return alert.message_ref
             notice = Notice(text=str(message.payload.get("text", "")),
                             actor=message.payload.get("actor"))
-            if operation == "reply":
+            if operation == Operation.REPLY:
                 assert alert is not None and alert.message_ref is not None
                 return self.sender.reply(channel, alert.message_ref, notice, key=key)
-            if operation == "notice":
+            if operation == Operation.NOTICE:
                 link = (alert.channel, alert.message_ref) if alert and alert.message_ref else None
                 return self.sender.post_notice(channel, notice, key=key, link=link)
-            if operation == "chart":
+            if operation == Operation.CHART:
                 assert alert is not None and alert.message_ref is not None
                 rendered = self.chart(session, alert) if self.chart else None
                 if rendered is not None:
@@ -193,23 +195,24 @@ class Deliverer:
         with session_scope(self.engine) as session:
             message = session.get(OutboxMessage, message_id)
             assert message is not None
-            message.status, message.sent_at, message.result_ref = "sent", now, ref
+            message.status, message.sent_at, message.result_ref = MessageStatus.SENT, now, ref
             session.add(message)
             if message.alert_id is None:
                 return
-            if message.operation == "post":
+            if message.operation == Operation.POST:
                 alert = session.get(Alert, message.alert_id)
                 assert alert is not None
-                alert.message_ref, alert.status, alert.updated_at = ref, "posted", now
+                alert.message_ref, alert.status, alert.updated_at = ref, AlertStatus.POSTED, now
                 session.add(alert)
             covered = self._covered.pop(message_id, 0)
-            if message.operation in ("post", "update") and covered:
+            if message.operation in (Operation.POST, Operation.UPDATE) and covered:
                 # the message now shows what those updates were queued for
                 for older in chatops.pending_for_alert(db_session=session,
                                                        alert_id=message.alert_id,
-                                                       operation="update",
+                                                       operation=Operation.UPDATE,
                                                        before_id=covered + 1):
-                    older.status, older.sent_at, older.result_ref = "sent", now, "covered"
+                    older.status, older.sent_at = MessageStatus.SENT, now
+                    older.result_ref = "covered"
                     session.add(older)
 
     def _failed(self, message_id: int, error: DeliveryError) -> None:
@@ -221,10 +224,10 @@ class Deliverer:
                 log.error("outbox %s to %s set aside after %d attempt(s): %s", message.id,
                           message.channel, message.attempts, error)
                 _dead(message, str(error))
-                if message.operation == "post" and message.alert_id:
+                if message.operation == Operation.POST and message.alert_id:
                     alert = session.get(Alert, message.alert_id)
                     if alert is not None:
-                        alert.status = "dead"
+                        alert.status = AlertStatus.DEAD
                         session.add(alert)
             else:
                 wait = error.retry_after if error.retry_after is not None else min(
@@ -239,5 +242,5 @@ class Deliverer:
 
 
 def _dead(message: OutboxMessage, error: str) -> None:
-    message.status = "dead"
+    message.status = MessageStatus.DEAD
     message.last_error = error[:2000]

@@ -11,7 +11,6 @@ from bot.playbook.engine import (
     ChecklistAnswer,
     PlaybookIncompleteError,
     PlaybookState,
-    PlaybookStatus,
     Resolution,
     SelectAnswer,
     StepError,
@@ -22,6 +21,7 @@ from bot.playbook.engine import (
     start,
     submit,
 )
+from bot.playbook.enums import PlaybookStatus
 from bot.playbook.loader import PlaybookError, Problem, load_playbook, load_playbooks
 from bot.playbook.schema import (
     AnyField,

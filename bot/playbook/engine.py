@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 
+from bot.playbook.enums import PlaybookStatus
 from bot.playbook.schema import (
     MAX_TEXT_LENGTH,
     AnyField,
@@ -53,12 +53,6 @@ class StepError(Exception):
 
 class PlaybookIncompleteError(Exception):
     """A resolution was asked for before every step was done."""
-
-
-class PlaybookStatus(StrEnum):
-    IN_PROGRESS = "in_progress"
-    STABILISED = "stabilised"
-    COMPLETED = "completed"
 
 
 def _to_utc(value: datetime) -> datetime:

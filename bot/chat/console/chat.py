@@ -27,6 +27,7 @@ from bot.anomaly.service import ResponseError, default_playbook
 from bot.anomaly.views import AlertView, main_service, runbook_view
 from bot.chat.console.panel import alert_panel, runbook_panel
 from bot.chat.console.walk import PreferOption, walk_playbook
+from bot.chat.enums import Platform
 from bot.chat.port import Notice
 from bot.outbox.deliverer import Deliverer
 from bot.wiring import Services
@@ -74,7 +75,7 @@ class ConsoleSender:
     ``last_anomaly`` is the anomaly of the card printed last: the one a key typed alone acts on.
     """
 
-    platform = "console"
+    platform = Platform.CONSOLE
 
     def __init__(self, console: Console, *, chart_dir: Path | None = None) -> None:
         self.console = console
@@ -156,7 +157,7 @@ def run_console_loop(*, services: Services, anomaly_id: int, console: Console,
 
     with session_scope(services.engine) as session:
         responses.announce(db_session=session, settings=services.settings,
-                           anomaly_id=anomaly_id, platform="console", now=datetime.now(UTC))
+                           anomaly_id=anomaly_id, platform=Platform.CONSOLE, now=datetime.now(UTC))
     deliver()
     console.print(f"[bold]{escape(user)}[/bold] acknowledges the alert", highlight=False)
     try:

@@ -22,6 +22,7 @@ from bot.anomaly.service import ResponseError
 from bot.anomaly.views import main_service, runbook_view
 from bot.chat.console.panel import runbook_panel
 from bot.chat.console.walk import Lines, ask, walk_playbook
+from bot.chat.enums import Platform
 from bot.chat.ids import SNOOZE_HOURS
 from bot.costs.command import Scope
 from bot.costs.command import respond as answer_cost
@@ -175,7 +176,8 @@ class ConsoleChat:
                 raise ResponseError(f"anomaly {anomaly_id} does not exist; type /cost "
                                     f"anomalies for the open ones")
             responses.announce(db_session=session, settings=self.services.settings,
-                               anomaly_id=anomaly_id, platform="console", now=datetime.now(UTC))
+                               anomaly_id=anomaly_id, platform=Platform.CONSOLE,
+                               now=datetime.now(UTC))
         self.deliver()
 
     def _cost(self, text: str) -> None:

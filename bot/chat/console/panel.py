@@ -14,6 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
 from bot.anomaly.views import AlertView, ContributorView, RunbookView
 from bot.chat.console.render import money
 
@@ -22,12 +23,13 @@ __all__ = ["alert_panel", "runbook_panel", "when"]
 MAX_CONTRIBUTORS = 5
 MAX_LEVERS = 4
 
-_RESPONSES = {
-    "none": "Not acknowledged yet",
-    "acknowledged": "Acknowledged by {who}",
-    "investigating": "Investigating: {who}",
-    "stabilised": "Stabilised by {who}",
-    "resolved": "Resolved by {who}",
+# by the stored response (plain text; AnomalyResponse members compare equal to it)
+_RESPONSES: dict[str, str] = {
+    AnomalyResponse.NONE: "Not acknowledged yet",
+    AnomalyResponse.ACKNOWLEDGED: "Acknowledged by {who}",
+    AnomalyResponse.INVESTIGATING: "Investigating: {who}",
+    AnomalyResponse.STABILISED: "Stabilised by {who}",
+    AnomalyResponse.RESOLVED: "Resolved by {who}",
 }
 
 
@@ -96,11 +98,12 @@ def _figures(view: AlertView) -> list[str]:
 
 def _status(view: AlertView) -> str:
     who, note = escape(view.response_by or "someone"), escape(view.response_note or "")
-    if view.response == "expected":
+    if view.response == AnomalyResponse.EXPECTED:
         parts = [f"Expected: {note or 'no reason given'} (marked by {who})"]
     elif view.response in _RESPONSES:
         parts = [_RESPONSES[view.response].format(who=who)]
-        if note and view.response != "resolved":  # a resolution's note is its root cause
+        # a resolution's note is its root cause
+        if note and view.response != AnomalyResponse.RESOLVED:
             parts.append(f"“{note}”")
     else:
         parts = [f"Response: {escape(view.response)} ({who})"]
@@ -108,9 +111,9 @@ def _status(view: AlertView) -> str:
         parts.append(f"snoozed until {when(view.snoozed_until)}")
     if view.escalated:
         parts.append("escalated")
-    if view.status == "auto-resolved":
+    if view.status == AnomalyStatus.AUTO_RESOLVED:
         parts.append("back to normal (auto-resolved)")
-    elif view.status != "open":
+    elif view.status != AnomalyStatus.OPEN:
         parts.append(f"status: {escape(view.status)}")
     return "[bold]Status:[/bold] " + " · ".join(parts)
 
@@ -140,7 +143,7 @@ def _last_fix(view: AlertView) -> list[RenderableType]:
     if fix is None:
         return []
     count = view.runbook_entries
-    heading = "Newest runbook entry" if view.response == "resolved" else \
+    heading = "Newest runbook entry" if view.response == AnomalyResponse.RESOLVED else \
         "What fixed it last time"
     parts = (("Root cause", fix.root_cause), ("Fix", fix.fix), ("Prevention", fix.prevention))
     return _section(
@@ -153,7 +156,7 @@ def _hints(view: AlertView) -> str:
     """The buttons, as keys; plain text (rich would read ``[a]`` as markup)."""
     hints: list[str] = []
     if not view.closed:
-        if view.response == "none":
+        if view.response == AnomalyResponse.NONE:
             hints.append("[a]cknowledge")
         hints += ["[p]laybook", "[s]nooze", "[e]xpected"]
         if not view.escalated:

@@ -18,6 +18,7 @@ from rich.table import Table
 from bot.anomaly.lifecycle import Incident
 from bot.costs import periods as reports
 from bot.ingest.allocation import UNALLOCATED
+from bot.ingest.enums import FileStatus
 from bot.ingest.service import FileReport, IngestReport
 
 __all__ = ["TOP_ROWS", "console", "errors", "money", "pct", "print_anomalies", "print_ingest",
@@ -33,8 +34,8 @@ def print_ingest(report: IngestReport) -> None:
         table.add_column(column, justify="right" if column in ("rows kept", "rejected",
                                                                "points") else "left")
     for f in report.files:
-        style = {"failed": "red", "unchanged": "dim", "duplicate": "yellow",
-                 "held": "red"}.get(f.status, "")
+        style = {FileStatus.FAILED: "red", FileStatus.UNCHANGED: "dim",
+                 FileStatus.DUPLICATE: "yellow", FileStatus.HELD: "red"}.get(f.status, "")
         table.add_row(escape(Path(f.path).name), f.status, f"{f.rows_kept:,}",
                       f"{f.rows_rejected:,}", f"{f.points_written:,}",
                       ", ".join(f.billing_periods), style=style)
@@ -52,7 +53,7 @@ def print_ingest(report: IngestReport) -> None:
 def _ingest_totals(report: IngestReport) -> str:
     line = (f"{len(report.files)} file(s): {report.rows_kept:,} rows kept, "
             f"{report.rows_rejected:,} rejected")
-    duplicates = sum(f.status == "duplicate" for f in report.files)
+    duplicates = sum(f.status == FileStatus.DUPLICATE for f in report.files)
     if duplicates:
         line += f"; {duplicates} byte-identical file(s) counted once"
     if report.held:
@@ -62,8 +63,8 @@ def _ingest_totals(report: IngestReport) -> str:
 
 def _print_file_lines(f: FileReport, *, cost_basis: bool) -> None:
     name = escape(Path(f.path).name)
-    if f.message and f.status in ("failed", "duplicate"):
-        colour = "red" if f.status == "failed" else "yellow"
+    if f.message and f.status in (FileStatus.FAILED, FileStatus.DUPLICATE):
+        colour = "red" if f.status == FileStatus.FAILED else "yellow"
         raw = Path(f.path).name
         named = f.message.split(": ", 1)[0].endswith(raw)  # errors that name their file
         text = f.message if named else f"{raw}: {f.message}"

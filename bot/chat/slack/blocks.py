@@ -29,6 +29,7 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
+from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
 from bot.anomaly.views import AlertView, ContributorView, RunbookView, StepView
 from bot.chat.ids import SNOOZE_HOURS, ActionId, AlertRef
 
@@ -76,13 +77,14 @@ ELLIPSIS = "…"
 # this, while owner tags such as "WEB" or "US" do not and stay plain text
 _SLACK_ID = re.compile(r"[UW](?=[A-Z0-9]*\d)[A-Z0-9]{1,20}")
 
-_RESPONSES = {
-    "none": "Not acknowledged yet",
-    "acknowledged": "👀 Acknowledged by {who}",
-    "investigating": "🔎 Investigating: {who}",
-    "stabilised": "🩹 Stabilised by {who}",
-    "expected": "🗓️ Marked expected by {who}",
-    "resolved": "✅ Resolved by {who}",
+# by the stored response (plain text; AnomalyResponse members compare equal to it)
+_RESPONSES: dict[str, str] = {
+    AnomalyResponse.NONE: "Not acknowledged yet",
+    AnomalyResponse.ACKNOWLEDGED: "👀 Acknowledged by {who}",
+    AnomalyResponse.INVESTIGATING: "🔎 Investigating: {who}",
+    AnomalyResponse.STABILISED: "🩹 Stabilised by {who}",
+    AnomalyResponse.EXPECTED: "🗓️ Marked expected by {who}",
+    AnomalyResponse.RESOLVED: "✅ Resolved by {who}",
 }
 
 
@@ -228,7 +230,7 @@ def notice_blocks(text: str) -> list[Block]:
 
 def _fallback(view: AlertView) -> str:
     what = f"{safe(view.project, 60)} {safe(view.environment, 40)}"
-    if view.response == "expected":
+    if view.response == AnomalyResponse.EXPECTED:
         return f"Expected: {what} spend, {money(view.impact_usd)} above the baseline"
     if view.closed:
         return f"Resolved: {what} spend anomaly, {money(view.impact_usd)} over expected in all"
@@ -239,7 +241,7 @@ def _fallback(view: AlertView) -> str:
 
 
 def _header(view: AlertView) -> HeaderBlock:
-    if view.response == "expected":
+    if view.response == AnomalyResponse.EXPECTED:
         prefix = "Expected: "
     elif view.closed:
         prefix = "✅ Resolved: "
@@ -271,19 +273,20 @@ def _facts(view: AlertView) -> SectionBlock:
 
 def _status_line(view: AlertView) -> ContextBlock:
     parts = [f"Detected {date_token(view.detected_at)}"]
-    if view.response != "none":
+    if view.response != AnomalyResponse.NONE:
         parts.append(response_line(view))
     note = safe(view.response_note, NOTE_CHARS) if view.response_note else ""
     if note:
-        parts.append(f"Reason: {note}" if view.response == "expected" else f"“{note}”")
+        expected = view.response == AnomalyResponse.EXPECTED
+        parts.append(f"Reason: {note}" if expected else f"“{note}”")
     if view.snoozed_until is not None and not view.closed:
         parts.append(f"💤 Snoozed until {date_token(view.snoozed_until)}")
     if view.escalated:
         parts.append("🚨 Escalated")
-    if view.status == "auto-resolved":
+    if view.status == AnomalyStatus.AUTO_RESOLVED:
         when = f" {date_token(view.resolved_at)}" if view.resolved_at else ""
         parts.append(f"Back to normal: auto-resolved{when}")
-    elif view.status != "open":
+    elif view.status != AnomalyStatus.OPEN:
         parts.append(f"Status: {safe(view.status)}")
     return context(" · ".join(parts))
 
@@ -356,7 +359,7 @@ def _actions(view: AlertView) -> ActionsBlock | None:
     value = AlertRef(anomaly_id=view.anomaly_id).model_dump_json()
     elements: list[ButtonElement | StaticSelectElement] = []
     if not view.closed:
-        if view.response == "none":
+        if view.response == AnomalyResponse.NONE:
             elements.append(_button("Acknowledge", ActionId.ACKNOWLEDGE, value, "primary"))
         elements.append(_button(_playbook_label(view), ActionId.START_PLAYBOOK, value))
         elements.append(_snooze(view.anomaly_id))

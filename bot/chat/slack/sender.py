@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.anomaly.views import AlertView
+from bot.chat.enums import Platform
 from bot.chat.port import DeliveryError, Notice
 from bot.chat.slack.blocks import alert_message, escape, mention, notice_blocks
 
@@ -54,7 +55,7 @@ def make_client(token: str, *, base_url: str | None = None, timeout: int = 10) -
 
 
 class SlackSender:
-    platform = "slack"
+    platform = Platform.SLACK
 
     def __init__(self, client: WebClient) -> None:
         self.client = client
