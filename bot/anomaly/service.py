@@ -85,7 +85,7 @@ __all__ = [
     "submit_step",
 ]
 
-SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent.parent / "playbooks"
 EXPECTED_MIN_CHARS = 5
 EXPECTED_MAX_CHARS = 500  # shown in full on the alert
 SNOOZE_TOLERANCE = timedelta(minutes=5)  # a snooze extending the current one less: unchanged
