@@ -77,6 +77,7 @@ __all__ = [
     "escalate",
     "lever_options",
     "load_alert_view",
+    "load_anomaly",
     "load_runbook",
     "mark_expected",
     "notify",
@@ -85,7 +86,7 @@ __all__ = [
     "submit_step",
 ]
 
-SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent.parent / "playbooks"
+SHIPPED_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 EXPECTED_MIN_CHARS = 5
 EXPECTED_MAX_CHARS = 500  # shown in full on the alert
 SNOOZE_TOLERANCE = timedelta(minutes=5)  # a snooze extending the current one less: unchanged
@@ -110,6 +111,11 @@ def load_alert_view(*, db_session: Session, anomaly_id: int,
     run = chatops.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
     state = PlaybookState.model_validate(run.answers) if run and run.answers else None
     return build_alert_view(anomaly, runbook=runbook, playbook=playbook, state=state)
+
+
+def load_anomaly(*, db_session: Session, anomaly_id: int) -> Anomaly:
+    """The anomaly; a ResponseError saying what to do when it does not exist (any more)."""
+    return _anomaly(db_session, anomaly_id)
 
 
 def announce(*, db_session: Session, settings: Settings, anomaly_id: int, platform: str,
