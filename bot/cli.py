@@ -33,18 +33,14 @@ from bot.anomaly.enums import EventKind
 from bot.anomaly.lifecycle import Incident
 from bot.anomaly.poll import poll_store
 from bot.anomaly.replay import OutputError, check_output, replay, write_alerts
-from bot.anomaly.service import ResponseError
 from bot.chat.console import render
 from bot.chat.console.render import console, errors
-from bot.chat.port import ChatUnavailable
-from bot.costs import periods as reports
 from bot.costs import report as cost_report
 from bot.demo import DEMO_DIR, run_demo
 from bot.demodata import write_demo_data
+from bot.errors import USER_ERRORS, UserError, user_message
 from bot.ingest.service import IngestReport, ingest_path
-from bot.ingest.sources.focus import FocusFileError
-from bot.playbook import PlaybookError
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import Settings, load_settings
 from bot.wiring import Services, build_services
 from storage import chatops
 from storage import repositories as repo
@@ -88,10 +84,6 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="YAML config file (default: $SPENDWATCH_CONFIG)."),
 ]
-
-
-class UserError(Exception):
-    """Something the user can fix; printed without a traceback."""
 
 
 def _settings(config: Path | None) -> Settings:
@@ -396,9 +388,9 @@ def main() -> None:
     )
     try:
         app()  # typer reports usage errors itself (exit status 2)
-    except (ConfigError, UserError, FocusFileError, reports.ReportError, PlaybookError,
-            ResponseError, ChatUnavailable) as exc:
+    except USER_ERRORS as exc:
         # one line even in a pipe or a log, where rich would wrap at 80 columns
-        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        errors.print(f"[red]error:[/red] {escape(user_message(exc))}", highlight=False,
+                     soft_wrap=True)
         sys.exit(2)
 

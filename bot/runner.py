@@ -22,8 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.anomaly.chart import alert_chart
-from bot.anomaly.service import default_playbook, load_alert_view
+from bot.anomaly.service import default_playbook
 from bot.chat.port import ChatSender
 from bot.outbox.deliverer import Deliverer
 from bot.outbox.worker import DeliveryWorker
@@ -86,10 +85,8 @@ class Runtime:
         check_sources(self.services.settings)  # a mistyped path stops here, not every poll
         self.playbook = default_playbook(self.services.settings)  # a broken YAML stops here
         sender = self._sender()
-        deliverer = Deliverer(
-            engine=self.services.engine, sender=sender, chart=alert_chart,
-            render=lambda session, alert: load_alert_view(
-                db_session=session, anomaly_id=alert.anomaly_id, playbook=self.playbook),
+        deliverer = self.services.deliverer(
+            sender, playbook=self.playbook,
             min_interval=(self.services.settings.schedule.channel_pace_seconds
                           if self.mode.name != "console" else 0.0))
         worker = DeliveryWorker(deliverer, interval=self.services.settings.schedule

@@ -6,6 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from bot.anomaly.chart import alert_chart
+from bot.anomaly.desk import AnomalyDesk
+from bot.anomaly.service import default_playbook, load_alert_view
+from bot.chat.port import ChatSender
+from bot.outbox.deliverer import Deliverer
+from bot.playbook import Playbook
 from bot.settings import Settings
 from storage.db import make_engine, upgrade
 
@@ -16,6 +22,20 @@ __all__ = ["Services", "build_services"]
 class Services:
     settings: Settings
     engine: Engine
+
+    def desk(self, playbook: Playbook | None = None) -> AnomalyDesk:
+        """The anomaly desk the chat adapters act through, with ``playbook`` (default: the
+        configured one; a broken playbook raises PlaybookError here)."""
+        return AnomalyDesk(engine=self.engine, settings=self.settings,
+                           playbook=playbook or default_playbook(self.settings))
+
+    def deliverer(self, sender: ChatSender, *, playbook: Playbook,
+                  min_interval: float) -> Deliverer:
+        """The outbox's sending side: each alert drawn as the store says now, with its chart."""
+        return Deliverer(
+            engine=self.engine, sender=sender, chart=alert_chart, min_interval=min_interval,
+            render=lambda session, alert: load_alert_view(
+                db_session=session, anomaly_id=alert.anomaly_id, playbook=playbook))
 
     def close(self) -> None:
         self.engine.dispose()

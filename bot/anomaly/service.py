@@ -79,6 +79,7 @@ __all__ = [
     "escalate",
     "lever_options",
     "load_alert_view",
+    "load_anomaly",
     "load_runbook",
     "mark_expected",
     "notify",
@@ -112,6 +113,11 @@ def load_alert_view(*, db_session: Session, anomaly_id: int,
     run = chatops.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
     state = PlaybookState.model_validate(run.answers) if run and run.answers else None
     return build_alert_view(anomaly, runbook=runbook, playbook=playbook, state=state)
+
+
+def load_anomaly(*, db_session: Session, anomaly_id: int) -> Anomaly:
+    """The anomaly; a ResponseError saying what to do when it does not exist (any more)."""
+    return _anomaly(db_session, anomaly_id)
 
 
 def announce(*, db_session: Session, settings: Settings, anomaly_id: int, platform: str,

@@ -14,9 +14,17 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimited", "RateLimiter"]
 
 _PRUNE_AT = 10_000  # users held before full buckets are dropped
+
+
+class RateLimited(Exception):
+    """A request over the person's budget: nothing was done; ``seconds`` until they may retry."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"over the limit; retry in {seconds} s")
+        self.seconds = seconds
 
 
 class RateLimiter:
@@ -39,6 +47,12 @@ class RateLimiter:
                 return 0
             self._buckets[user] = (tokens, now)
             return max(1, math.ceil((1.0 - tokens) / self.rate))
+
+    def check(self, user: str) -> None:
+        """Take one token for ``user``, or raise :class:`RateLimited` saying how long to wait."""
+        wait = self.take(user)
+        if wait:
+            raise RateLimited(wait)
 
     def _tokens(self, user: str, now: float) -> float:
         held = self._buckets.get(user)

@@ -4,8 +4,8 @@ Why: ``make demo`` and anyone trying the bot without a workspace should see the 
 team sees in Slack: the alert posted to the owner's channel and updated in place as people act,
 a thread reply per action, the playbook answered step by step, and the resolution filed in the
 workload's runbook. :class:`ConsoleSender` is a :class:`~bot.chat.port.ChatSender`, so the
-messages go through the same outbox (``bot.outbox.deliverer``) and the same domain actions
-(``bot.anomaly.service``) as Slack's; only the drawing differs.
+messages go through the same outbox (``bot.outbox.deliverer``) and the same desk
+(``bot.anomaly.desk``) as Slack's; only the drawing differs.
 
 Everything that came from tags, YAML or people is escaped with rich's ``escape``, so a project
 called ``[bold red]x[/]`` prints as those characters.
@@ -14,26 +14,20 @@ called ``[bold red]x[/]`` prints as those characters.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from sqlmodel import Session
 
-from bot.anomaly import service as responses
-from bot.anomaly.chart import alert_chart
-from bot.anomaly.service import ResponseError, default_playbook
-from bot.anomaly.views import AlertView, main_service, runbook_view
+from bot.anomaly.desk import AnomalyDesk
+from bot.anomaly.views import AlertView
 from bot.chat.console.panel import alert_panel, runbook_panel
 from bot.chat.console.walk import PreferOption, walk_playbook
 from bot.chat.enums import Platform
 from bot.chat.port import Notice
-from bot.outbox.deliverer import Deliverer
+from bot.errors import USER_ERRORS, user_message
 from bot.wiring import Services
-from storage import chatops
-from storage.db import session_scope
-from storage.models import Alert
 
 __all__ = ["DEMO_ANSWERS", "ConsoleSender", "PreferOption", "alert_panel", "run_console_loop",
            "walk_playbook"]
@@ -143,49 +137,33 @@ def run_console_loop(*, services: Services, anomaly_id: int, console: Console,
     is what the store says at each moment. Scripted with :data:`DEMO_ANSWERS` unless
     ``interactive``.
     """
-    playbook = default_playbook(services.settings)
-
-    def render(session: Session, alert: Alert) -> AlertView:
-        return responses.load_alert_view(db_session=session, anomaly_id=alert.anomaly_id,
-                                         playbook=playbook)
-
-    deliverer = Deliverer(engine=services.engine, render=render, chart=alert_chart,
-                          sender=ConsoleSender(console, chart_dir=chart_dir), min_interval=0)
+    desk = services.desk()
+    deliverer = services.deliverer(ConsoleSender(console, chart_dir=chart_dir),
+                                   playbook=desk.playbook, min_interval=0)
 
     def deliver() -> None:
         deliverer.drain()
 
-    with session_scope(services.engine) as session:
-        responses.announce(db_session=session, settings=services.settings,
-                           anomaly_id=anomaly_id, platform=Platform.CONSOLE, now=datetime.now(UTC))
+    desk.announce(anomaly_id, platform=Platform.CONSOLE)
     deliver()
     console.print(f"[bold]{escape(user)}[/bold] acknowledges the alert", highlight=False)
     try:
-        with session_scope(services.engine) as session:
-            responses.acknowledge(db_session=session, settings=services.settings,
-                                  anomaly_id=anomaly_id, user=user, now=datetime.now(UTC))
-    except ResponseError as exc:  # already acknowledged: carry on with the playbook
-        console.print(f"[yellow]{escape(str(exc))}[/yellow]", highlight=False)
+        desk.acknowledge(anomaly_id, user=user)
+    except USER_ERRORS as exc:  # already acknowledged: carry on with the playbook
+        console.print(f"[yellow]{escape(user_message(exc))}[/yellow]", highlight=False)
     deliver()
-    walk_playbook(services=services, anomaly_id=anomaly_id, user=user, console=console,
+    walk_playbook(desk=desk, anomaly_id=anomaly_id, user=user, console=console,
                   answers=None if interactive else DEMO_ANSWERS, deliver=deliver)
     deliver()
-    _print_runbook(services, anomaly_id, console)
+    _print_runbook(desk, anomaly_id, user, console)
 
 
-def _print_runbook(services: Services, anomaly_id: int, console: Console) -> None:
+def _print_runbook(desk: AnomalyDesk, anomaly_id: int, user: str, console: Console) -> None:
     """The entry this anomaly's playbook filed, as the workload's runbook stores it."""
-    with session_scope(services.engine) as session:
-        anomaly = chatops.get_anomaly(db_session=session, anomaly_id=anomaly_id)
-        assert anomaly is not None
-        service = main_service(anomaly)
-        entries = list(chatops.runbook_for(db_session=session, project=anomaly.project,
-                                           environment=anomaly.environment,
-                                           service_name=service or None))
-    workload = (anomaly.project, anomaly.environment, service)
-    entry = next((e for e in entries if e.anomaly_id == anomaly_id), None)
-    if entry is None:
-        where = " · ".join(escape(part) for part in workload if part)
+    runbook = desk.workload_runbook(anomaly_id, user=user)
+    if runbook.filed is None:
+        where = " · ".join(escape(part) for part in runbook.workload if part)
         console.print(f"No runbook entry for {where} from this anomaly.", highlight=False)
         return
-    console.print(runbook_panel(runbook_view(entry), workload=workload, count=len(entries)))
+    console.print(runbook_panel(runbook.filed, workload=runbook.workload,
+                                count=len(runbook.entries)))

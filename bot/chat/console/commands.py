@@ -1,25 +1,22 @@
 """The console chat's commands: the keys a card offers, ``help`` and ``/cost …``.
 
-Each key is the button of the same name in Slack and calls the same domain action
-(``bot.anomaly.service``); ``/cost`` is answered by the same code as Slack's
-(``bot.costs.command``).
-Whoever sits at the console is treated as FinOps: they may act on every anomaly and ``/cost``
-sees every project. A key alone acts on the card printed last; followed by a number it acts
+Each key is the button of the same name in Slack and makes the same desk call
+(``bot.anomaly.desk``); ``/cost`` is answered by the same code as Slack's
+(``bot.costs.command``). Whoever sits at the console runs the bot, so the desk treats them as
+FinOps (``AnomalyDesk.with_operator``): they may act on every anomaly and ``/cost`` sees every
+project. A key alone acts on the card printed last; followed by a number it acts
 on that anomaly (``a 8``), whose card is posted here first if it was not yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from bot.anomaly import service as responses
-from bot.anomaly.service import ResponseError
-from bot.anomaly.views import main_service, runbook_view
+from bot.anomaly.desk import ResponseError
 from bot.chat.console.panel import runbook_panel
 from bot.chat.console.walk import Lines, ask, walk_playbook
 from bot.chat.enums import Platform
@@ -27,9 +24,8 @@ from bot.chat.ids import SNOOZE_HOURS
 from bot.costs.command import Scope
 from bot.costs.command import respond as answer_cost
 from bot.costs.views import format_plain
+from bot.errors import USER_ERRORS, user_message
 from bot.wiring import Services
-from storage import chatops
-from storage.db import session_scope
 
 __all__ = ["HELP", "KEYS", "ConsoleChat"]
 
@@ -62,10 +58,8 @@ class ConsoleChat:
     def __init__(self, *, services: Services, console: Console, user: str,
                  deliver: Callable[[], object], lines: Lines,
                  newest: Callable[[], int | None]) -> None:
-        routing = services.settings.routing
-        finops = routing.model_copy(update={"finops": [*routing.finops, user]})
-        self.services = Services(settings=services.settings.model_copy(
-            update={"routing": finops}), engine=services.engine)
+        self.services = services
+        self.desk = services.desk().with_operator(user)
         self.console = console
         self.user = user
         self.deliver = deliver
@@ -95,15 +89,13 @@ class ConsoleChat:
             return
         try:
             getattr(self, f"_{action}")(anomaly_id, rest)
-        except ResponseError as exc:
-            self._say(str(exc))
+        except USER_ERRORS as exc:
+            self._say(user_message(exc))
 
     # -- the keys ------------------------------------------------------------------------------
 
     def _acknowledge(self, anomaly_id: int, _: str) -> None:
-        self._act(anomaly_id, lambda session, now: responses.acknowledge(
-            db_session=session, settings=self.services.settings, anomaly_id=anomaly_id,
-            user=self.user, now=now))
+        self._act(anomaly_id, lambda: self.desk.acknowledge(anomaly_id, user=self.user))
 
     def _snooze(self, anomaly_id: int, rest: str) -> None:
         allowed = ", ".join(map(str, SNOOZE_HOURS))
@@ -111,44 +103,32 @@ class ConsoleChat:
                             self.lines)
         if not typed.strip().isdigit():
             raise ResponseError(f"snooze for {allowed} hours: type s and one of them (s 4)")
-        self._act(anomaly_id, lambda session, now: responses.snooze(
-            db_session=session, settings=self.services.settings, anomaly_id=anomaly_id,
-            user=self.user, hours=int(typed), now=now))
+        self._act(anomaly_id, lambda: self.desk.snooze(anomaly_id, user=self.user,
+                                                       hours=int(typed)))
 
     def _expected(self, anomaly_id: int, rest: str) -> None:
         reason = rest or ask(self.console, "Why is this spend expected? ", self.lines)
-        self._act(anomaly_id, lambda session, now: responses.mark_expected(
-            db_session=session, settings=self.services.settings, anomaly_id=anomaly_id,
-            user=self.user, reason=reason, now=now))
+        self._act(anomaly_id, lambda: self.desk.mark_expected(anomaly_id, user=self.user,
+                                                              reason=reason))
 
     def _escalate(self, anomaly_id: int, _: str) -> None:
-        self._act(anomaly_id, lambda session, now: responses.escalate(
-            db_session=session, settings=self.services.settings, anomaly_id=anomaly_id,
-            user=self.user, now=now))
+        self._act(anomaly_id, lambda: self.desk.escalate(anomaly_id, user=self.user))
 
     def _playbook(self, anomaly_id: int, _: str) -> None:
         self._post_card(anomaly_id)
-        walk_playbook(services=self.services, anomaly_id=anomaly_id, user=self.user,
-                      answers=None, console=self.console, deliver=self.deliver,
-                      lines=self.lines)
+        walk_playbook(desk=self.desk, anomaly_id=anomaly_id, user=self.user, answers=None,
+                      console=self.console, deliver=self.deliver, lines=self.lines)
 
     def _runbook(self, anomaly_id: int, _: str) -> None:
-        with session_scope(self.services.engine) as session:
-            anomaly = chatops.get_anomaly(db_session=session, anomaly_id=anomaly_id)
-            if anomaly is None:
-                raise ResponseError(f"anomaly {anomaly_id} does not exist; type /cost "
-                                    f"anomalies for the open ones")
-            workload = (anomaly.project, anomaly.environment, main_service(anomaly))
-            entries = list(chatops.runbook_for(
-                db_session=session, project=anomaly.project, environment=anomaly.environment,
-                service_name=workload[2] or None))
-        if not entries:
-            where = " · ".join(escape(part) for part in workload if part)
+        self._known(anomaly_id)
+        runbook = self.desk.workload_runbook(anomaly_id, user=self.user)
+        if not runbook.entries:
+            where = " · ".join(escape(part) for part in runbook.workload if part)
             self._say(f"No runbook entries for {where} yet: finishing the playbook (p) "
                       f"writes one.")
-        for entry in entries[:RUNBOOK_SHOWN]:
-            self.console.print(runbook_panel(runbook_view(entry), workload=workload,
-                                             count=len(entries)))
+        for entry in runbook.entries[:RUNBOOK_SHOWN]:
+            self.console.print(runbook_panel(entry, workload=runbook.workload,
+                                             count=len(runbook.entries)))
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -163,26 +143,27 @@ class ConsoleChat:
             return int(first), remainder.strip()
         return self.newest(), rest.strip()
 
-    def _act(self, anomaly_id: int, action: Callable[..., object]) -> None:
+    def _act(self, anomaly_id: int, action: Callable[[], object]) -> None:
         self._post_card(anomaly_id)
-        with session_scope(self.services.engine) as session:
-            action(session, datetime.now(UTC))
+        action()
         self.deliver()
+
+    def _known(self, anomaly_id: int) -> None:
+        if not self.desk.exists(anomaly_id):
+            raise ResponseError(f"anomaly {anomaly_id} does not exist; type /cost "
+                                f"anomalies for the open ones")
 
     def _post_card(self, anomaly_id: int) -> None:
         """An anomaly picked by number gets its card here first (once), as Slack posts it."""
-        with session_scope(self.services.engine) as session:
-            if chatops.get_anomaly(db_session=session, anomaly_id=anomaly_id) is None:
-                raise ResponseError(f"anomaly {anomaly_id} does not exist; type /cost "
-                                    f"anomalies for the open ones")
-            responses.announce(db_session=session, settings=self.services.settings,
-                               anomaly_id=anomaly_id, platform=Platform.CONSOLE,
-                               now=datetime.now(UTC))
+        self._known(anomaly_id)
+        self.desk.announce(anomaly_id, platform=Platform.CONSOLE)
         self.deliver()
 
     def _cost(self, text: str) -> None:
+        owners = self.desk.channel_owners(channel=None)
         answer = answer_cost(
-            text, connection_or_engine=self.services.engine, scope=Scope.everything(),
+            text, connection_or_engine=self.services.engine,
+            scope=Scope.everything() if owners is None else Scope.of_owners(owners),
             environment_aliases=self.services.settings.allocation.environment_aliases)
         self.console.print(Text(format_plain(answer)))
 

@@ -26,6 +26,7 @@ from rich.markup import escape
 
 from bot.chat.console.chat import ConsoleSender
 from bot.chat.console.commands import ConsoleChat
+from bot.errors import COMMAND_FAILED, user_message
 from bot.outbox.deliverer import Deliverer
 from bot.wiring import Services
 
@@ -128,10 +129,10 @@ class ConsoleInput:
                 self.chat.handle(line.strip())
             except EOFError:
                 return  # the input ended in the middle of a question
-            except Exception:
+            except Exception as exc:
                 log.exception("console command %r failed", line.strip()[:100])
-                self.chat.console.print("[red]That could not be done; the error is logged. "
-                                        "Try again.[/red]", highlight=False)
+                text = user_message(exc, otherwise=COMMAND_FAILED)
+                self.chat.console.print(f"[red]{escape(text)}[/red]", highlight=False)
 
 
 def console_user() -> str:

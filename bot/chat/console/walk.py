@@ -1,8 +1,7 @@
 """The playbook walk in a terminal: each step asked at the prompt, or answered from a script.
 
-The same domain actions a Slack modal calls (``bot.anomaly.service.open_step`` /
-``submit_step``) save
-each step, so the store, the alert and the runbook read as they would after a walk in Slack.
+The same desk calls a Slack modal makes (``AnomalyDesk.open_step`` / ``save_step``) save each
+step, so the store, the alert and the runbook read as they would after a walk in Slack.
 A choice is checked the moment it is typed: a number out of range or an unknown option is
 refused at once, with what is allowed, and asked again. Text fields are checked by the
 playbook engine when the step is saved; only the refused fields are asked again.
@@ -16,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
 from rich.console import Console
@@ -24,19 +22,8 @@ from rich.markup import escape
 from rich.padding import Padding
 from rich.text import Text
 
-from bot.anomaly import service as responses
-from bot.anomaly.service import StepStarted, default_playbook
-from bot.playbook import (
-    AnyField,
-    ChecklistField,
-    Option,
-    Playbook,
-    PlaybookState,
-    SelectField,
-    StepError,
-)
-from bot.wiring import Services
-from storage.db import session_scope
+from bot.anomaly.desk import AnomalyDesk, StepStarted
+from bot.playbook import AnyField, ChecklistField, Option, PlaybookState, SelectField, StepError
 
 __all__ = ["Lines", "PreferOption", "ask", "confirm", "pick_option", "walk_playbook"]
 
@@ -66,10 +53,10 @@ class PreferOption:
         return next((o.value for o in offered if o.value.startswith(self.prefix)), self.otherwise)
 
 
-def walk_playbook(*, services: Services, anomaly_id: int, user: str,
+def walk_playbook(*, desk: AnomalyDesk, anomaly_id: int, user: str,
                   answers: Mapping[str, Mapping[str, object]] | None, console: Console,
                   deliver: Callable[[], object], lines: Lines | None = None) -> None:
-    """Answer every step still open, through the same domain actions a Slack modal calls.
+    """Answer every step still open, through the same desk calls a Slack modal makes.
 
     With ``answers`` (step id -> field id -> raw value, see ``bot.playbook.submit``) the
     answers are printed as a form would show them; without, each field is asked at the
@@ -78,37 +65,30 @@ def walk_playbook(*, services: Services, anomaly_id: int, user: str,
     person types. ``deliver`` runs after each step, so the updated alert and the thread reply
     print before the next step.
     """
-    playbook = default_playbook(services.settings)
     while True:
-        with session_scope(services.engine) as session:
-            started = responses.open_step(
-                db_session=session, settings=services.settings, playbook=playbook,
-                anomaly_id=anomaly_id, user=user, now=datetime.now(UTC))
+        started = desk.open_step(anomaly_id, user=user)
         k, n = started.position
         console.rule(f"Playbook step {k} of {n}: {escape(started.step.title)}", align="left")
         if started.step.description:
             console.print(f"[dim]{escape(started.step.description)}[/dim]", highlight=False)
         if answers is None:
-            state = _ask_until_saved(services, playbook, started, user, console, lines)
+            state = _ask_until_saved(desk, started, user, console, lines)
         else:
             values = _scripted(started, answers.get(started.step.id, {}), user)
             for field in started.step.fields:
                 console.print(f"  [bold]{escape(field.label)}[/bold]", highlight=False)
                 for line in _answer_lines(field, values.get(field.id), started.options):
                     console.print(Padding(Text.from_markup(line), (0, 0, 0, 4), expand=False))
-            state = _save(services, playbook, started, values, user)
+            state = _save(desk, started, values, user)
         deliver()
         if state.completed is not None:
             return
 
 
-def _save(services: Services, playbook: Playbook, started: StepStarted,
-          values: dict[str, object], user: str) -> PlaybookState:
-    with session_scope(services.engine) as session:
-        return responses.submit_step(
-            db_session=session, settings=services.settings, playbook=playbook,
-            anomaly_id=int(started.anomaly.id or 0), step_id=started.step.id, values=values,
-            user=user, now=datetime.now(UTC))
+def _save(desk: AnomalyDesk, started: StepStarted, values: dict[str, object],
+          user: str) -> PlaybookState:
+    return desk.save_step(int(started.anomaly.id or 0), step_id=started.step.id,
+                          values=values, user=user).state
 
 
 def _scripted(started: StepStarted, script: Mapping[str, object], user: str
@@ -141,8 +121,8 @@ def _answer_lines(field: AnyField, raw: object, options: Mapping[str, list[Optio
     return [escape(str(raw))]
 
 
-def _ask_until_saved(services: Services, playbook: Playbook, started: StepStarted, user: str,
-                     console: Console, lines: Lines | None) -> PlaybookState:
+def _ask_until_saved(desk: AnomalyDesk, started: StepStarted, user: str, console: Console,
+                     lines: Lines | None) -> PlaybookState:
     """Ask every field, then only the refused ones, until the step is saved."""
     values: dict[str, object] = {}
     errors: dict[str, str] = {}
@@ -157,7 +137,7 @@ def _ask_until_saved(services: Services, playbook: Playbook, started: StepStarte
                 values[field.id] = _ask_field(console, field, started.options, user,
                                               values.get(field.id), lines)
         try:
-            return _save(services, playbook, started, values, user)
+            return _save(desk, started, values, user)
         except StepError as exc:
             errors = exc.errors or {started.step.fields[0].id: str(exc)}
 

@@ -2,11 +2,13 @@
 
 The raw bytes are judged before anything is parsed: the timestamp must be a number within five
 minutes and the signature (``slack_sdk.signature.SignatureVerifier``) must match, else 401;
-then the body must be UTF-8 and parse as Slack's own (a JSON object, or a form whose
-``payload`` is one), else 400. Each refusal is one log line naming the client and why, never a
+then the body must be UTF-8, parse as Slack's own (a JSON object, or a form whose ``payload``
+is one) and have the shape Slack gives what this app handles (``bot.chat.slack.payloads``),
+else 400. Each refusal is one log line naming the client and why, never a
 traceback and never a header's value. Only then does Bolt's synchronous ``App.dispatch`` run,
 on a bounded thread pool (the event loop is never blocked), and its answer (sent once a
-listener has called ``ack()``) goes back as it is.
+listener has called ``ack()``) goes back as it is; a listener that fails there is a bug, which
+Bolt logs and answers 500.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from typing import Any
 import anyio.to_thread
 from anyio import CapacityLimiter
 from slack_bolt import App, BoltRequest
+from slack_bolt.request.internals import extract_content_type, parse_body
 from slack_sdk.signature import SignatureVerifier
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.chat.slack.payloads import shape_problem
 from bot.web import json_error
 
 __all__ = ["EVENTS_PATH", "events_route"]
@@ -33,10 +37,6 @@ __all__ = ["EVENTS_PATH", "events_route"]
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 MAX_AGE_SECONDS = 300  # Slack's own rule: older requests may be replays
-
-
-# what Bolt raises while reading a body of the wrong shape (a list where a dict belongs...)
-_SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError)
 
 
 class _Refused(Exception):
@@ -60,14 +60,7 @@ def events_route(app: App, *, signing_secret: str, threads: int) -> Route:
                         refused)
             return json_error(refused.status, "invalid request" if refused.status == 400
                               else "invalid signature")
-        try:
-            answer = await anyio.to_thread.run_sync(app.dispatch, bolt_request,
-                                                    limiter=limiter)
-        except _SHAPE_ERRORS as error:
-            # Bolt's routing reads fields a signed but odd body lacks or mistypes
-            log.warning("refused a request to %s from %s: a body Bolt cannot route (%s)",
-                        EVENTS_PATH, _client(request), type(error).__name__)
-            return json_error(400, "invalid request")
+        answer = await anyio.to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter)
         headers = {name: ", ".join(values) for name, values in answer.headers.items()
                    if name.lower() != "content-length"}
         return Response(answer.body or "", status_code=answer.status, headers=headers)
@@ -103,14 +96,21 @@ def _parse(body: bytes, request: Request) -> BoltRequest:
         raise _Refused(400, f"a body that is not UTF-8 (byte {error.start})") from None
     headers: dict[str, str | Sequence[str]] = {
         name: [value] for name, value in request.headers.items()}
-    try:
-        parsed = BoltRequest(body=text, query=request.url.query, headers=headers)
-    except _SHAPE_ERRORS as error:  # json.JSONDecodeError is a ValueError
+    try:  # as Bolt will parse it
+        parsed = parse_body(text, extract_content_type({"content-type": [
+            request.headers.get("content-type", "")]}))
+    except ValueError as error:  # json.JSONDecodeError is a ValueError
         raise _Refused(400, f"a body that does not parse as its Content-Type says "
                             f"({type(error).__name__})") from None
-    if not isinstance(parsed.body, dict):
-        raise _Refused(400, f"a body that is a JSON {type(parsed.body).__name__}, not an object")
-    return parsed
+    if not isinstance(parsed, dict):
+        raise _Refused(400, f"a body that is a JSON {type(parsed).__name__}, not an object")
+    problem = shape_problem(parsed)
+    if problem is not None:
+        raise _Refused(400, f"a body of a shape Slack never sends ({problem})")
+    try:  # Bolt reads ids from the body here; a shape the check above does not cover
+        return BoltRequest(body=text, query=request.url.query, headers=headers)
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as error:
+        raise _Refused(400, f"a body Bolt cannot read ({type(error).__name__})") from None
 
 
 def _client(request: Request) -> str:

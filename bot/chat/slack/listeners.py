@@ -1,66 +1,73 @@
 """Every Slack listener, registered in one place (:func:`register`).
 
-Each listener acknowledges first (Slack waits three seconds at most), then does the work:
-domain calls in one short transaction (``bot.anomaly.service``), modals opened with the click's
-``trigger_id``, and the alert message updated through the outbox (woken so it goes out now).
-Who may act or see is decided by the domain (``bot.anomaly.access``, through
-``bot.anomaly.service``), from
-the user and the channel the click came from. A repeated click that changes nothing is
-answered with what the state already is. Each user has a budget of actions a minute
-(``limits.actions_per_minute``, :class:`bot.chat.ratelimit.RateLimiter`); beyond it the click is
-acknowledged, does nothing, and is answered "try again in N s". Errors a person caused are
-answered ephemerally with what to do; anything else is logged with its traceback and answered
-with a short apology, never a stack trace.
+Listeners translate Slack's payloads into calls on the anomaly desk
+(:class:`bot.anomaly.desk.AnomalyDesk`) and render what it returns; the desk opens the
+transaction and the domain decides who may act or see (``bot.anomaly.access``), from the user
+and the channel the click came from. Each listener acknowledges first (Slack waits three
+seconds at most), then does the work: modals opened with the click's ``trigger_id``, and the
+alert message updated through the outbox (woken so it goes out now). A repeated click that
+changes nothing is answered with what the state already is. Each user has a budget of actions
+a minute (``limits.actions_per_minute``) and of ``/cost`` questions
+(``limits.commands_per_minute``, :class:`bot.chat.ratelimit.RateLimiter`); beyond it the request
+is acknowledged, does nothing, and is answered "try again in N s". What people read about an
+error comes from :func:`bot.errors.user_message`: errors a person caused are answered
+ephemerally with what to do; anything else is logged with its traceback and answered with a
+short apology, never a stack trace.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.anomaly.service import (
-    NothingChanged,
-    ResponseError,
-    acknowledge,
-    check_may_mark_expected,
-    escalate,
-    load_runbook,
-    mark_expected,
-    open_step,
-    snooze,
-    submit_step,
+from bot.anomaly.desk import AnomalyDesk, NothingChanged
+from bot.chat.ids import (
+    ActionId,
+    AlertRef,
+    BadPayload,
+    CallbackId,
+    CommandName,
+    EventName,
+    StepMeta,
+    parse_ref,
+    parse_step_meta,
 )
-from bot.chat.ids import ActionId, BadPayload, CallbackId, StepMeta, parse_ref, parse_step_meta
-from bot.chat.ratelimit import RateLimiter
+from bot.chat.ratelimit import RateLimited, RateLimiter
 from bot.chat.slack import modals
 from bot.chat.slack.blocks import escape
-from bot.playbook import Playbook, StepError, next_step
+from bot.chat.slack.home import home_view
+from bot.costs.command import Scope
+from bot.costs.command import respond as answer_cost
+from bot.costs.views import format_mrkdwn
+from bot.errors import ACTION_FAILED, FORM_FAILED, QUESTION_FAILED, USER_ERRORS, user_message
+from bot.playbook import Playbook, Step, StepError
 from bot.wiring import Services
-from storage.db import session_scope
 
-__all__ = ["SlackContext", "register", "slow_down"]
+__all__ = ["SlackContext", "register"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class SlackContext:
+    """What the listeners work with: the desk (from ``services`` and ``playbook``), the
+    per-user limits, and a way to wake the outbox."""
+
     services: Services
     playbook: Playbook
     wake: Callable[[], None] = lambda: None  # tell the outbox there is something to send
-    # an anomaly and its playbook answers are read, changed and written back: two clicks at
-    # the same moment must apply one after the other (SQLite is one process; PostgreSQL
-    # replicas also lock the rows, see storage.chatops)
-    playbook_lock: threading.Lock = field(default_factory=threading.Lock)
     actions: RateLimiter = field(init=False)
     commands: RateLimiter = field(init=False)
+
+    @property
+    def desk(self) -> AnomalyDesk:
+        """A desk on the services' settings as they are now (tests change them live)."""
+        return self.services.desk(self.playbook)
 
     def __post_init__(self) -> None:
         limits = self.services.settings.limits
@@ -68,19 +75,8 @@ class SlackContext:
         self.commands = RateLimiter(limits.commands_per_minute)
 
 
-def slow_down(seconds: int) -> str:
-    return (f"You are going a little fast: please try again in {seconds} s "
-            f"(a limit per person keeps the bot responsive for everyone).")
-
-
-def _say(respond: Respond, exc: Exception) -> None:
-    icon = ":information_source:" if isinstance(exc, NothingChanged) else ":warning:"
-    respond(text=f"{icon} {escape(str(exc))}", response_type="ephemeral",
-            replace_original=False)
-
-
 def register(app: App, ctx: SlackContext) -> None:
-    """Wire every action, view and event listener to ``app``."""
+    """Wire every action, view, command and event listener to ``app``."""
     app.action(ActionId.ACKNOWLEDGE.value)(_simple(ctx, _acknowledge))
     app.action(ActionId.SNOOZE.value)(_simple(ctx, _snooze))
     app.action(ActionId.ESCALATE.value)(_simple(ctx, _escalate))
@@ -89,10 +85,20 @@ def register(app: App, ctx: SlackContext) -> None:
     app.action(ActionId.VIEW_RUNBOOK.value)(_opening(ctx, _runbook))
     app.view(CallbackId.PLAYBOOK_STEP.value)(_step_submitted(ctx))
     app.view(CallbackId.EXPECTED_REASON.value)(_expected_submitted(ctx))
+    app.command(CommandName.COST.value)(_cost(ctx))
+    app.event(EventName.APP_HOME_OPENED.value)(_home(ctx))
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _say(respond: Respond, exc: Exception, *, otherwise: str = ACTION_FAILED) -> None:
+    """Answer the clicker alone; a bug (not one of USER_ERRORS) is logged first."""
+    if not isinstance(exc, USER_ERRORS):
+        log.exception("a Slack action failed", exc_info=exc)
+    text = escape(user_message(exc, otherwise=otherwise))
+    if isinstance(exc, NothingChanged):
+        text = f":information_source: {text}"
+    elif not isinstance(exc, RateLimited):
+        text = f":warning: {text}"
+    respond(text=text, response_type="ephemeral", replace_original=False)
 
 
 def _value(body: dict[str, Any]) -> str:
@@ -107,176 +113,181 @@ def _message(body: dict[str, Any]) -> tuple[str, str | None]:
     return str(channel), container.get("message_ts")
 
 
-def _simple(ctx: SlackContext, work: Callable[..., None]) -> Callable[..., None]:
+# -- buttons ------------------------------------------------------------------------------------
+
+
+def _simple(ctx: SlackContext, work: Callable[[AnomalyDesk, AlertRef, str, str], None]
+            ) -> Callable[..., None]:
     """A button whose effect shows on the message itself (through the outbox)."""
 
     def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         user = body["user"]["id"]
-        wait = ctx.actions.take(user)
-        if wait:
-            respond(text=slow_down(wait), response_type="ephemeral", replace_original=False)
-            return
         try:
-            ref = parse_ref(_value(body))
+            ctx.actions.check(user)
             channel, _ = _message(body)
-            with ctx.playbook_lock, session_scope(ctx.services.engine) as session:
-                work(ctx, session, ref, user, channel)
-        except (ResponseError, BadPayload) as exc:
+            work(ctx.desk, parse_ref(_value(body)), user, channel)
+        except Exception as exc:
             _say(respond, exc)
-            return
-        except Exception:
-            log.exception("action %s failed", (body.get("actions") or [{}])[0].get("action_id"))
-            respond(text=":warning: that did not work; it is logged. Please try again.",
-                    response_type="ephemeral", replace_original=False)
             return
         ctx.wake()
 
     return listener
 
 
-def _acknowledge(ctx: SlackContext, session: Any, ref: Any, user: str, channel: str) -> None:
-    acknowledge(db_session=session, settings=ctx.services.settings,
-                anomaly_id=ref.anomaly_id, user=user, now=_now(), channel=channel)
+def _acknowledge(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str) -> None:
+    desk.acknowledge(ref.anomaly_id, user=user, channel=channel)
 
 
-def _snooze(ctx: SlackContext, session: Any, ref: Any, user: str, channel: str) -> None:
-    snooze(db_session=session, settings=ctx.services.settings, anomaly_id=ref.anomaly_id,
-           user=user, hours=int(ref.hours or 0), now=_now(), channel=channel)
+def _snooze(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str) -> None:
+    desk.snooze(ref.anomaly_id, user=user, hours=int(ref.hours or 0), channel=channel)
 
 
-def _escalate(ctx: SlackContext, session: Any, ref: Any, user: str, channel: str) -> None:
-    escalate(db_session=session, settings=ctx.services.settings, anomaly_id=ref.anomaly_id,
-             user=user, now=_now(), channel=channel)
+def _escalate(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str) -> None:
+    desk.escalate(ref.anomaly_id, user=user, channel=channel)
 
 
-def _opening(ctx: SlackContext, work: Callable[..., Any]) -> Callable[..., None]:
+def _opening(ctx: SlackContext,
+             work: Callable[[AnomalyDesk, AlertRef, str, str, str | None], Any]
+             ) -> Callable[..., None]:
     """A button that opens a modal: the trigger_id is valid for three seconds."""
 
     def listener(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
-        wait = ctx.actions.take(body["user"]["id"])
-        if wait:
-            respond(text=slow_down(wait), response_type="ephemeral", replace_original=False)
-            return
+        user = body["user"]["id"]
         try:
-            ref = parse_ref(_value(body))
+            ctx.actions.check(user)
             channel, ts = _message(body)
-            with ctx.playbook_lock, session_scope(ctx.services.engine) as session:
-                view = work(ctx, session, ref, body["user"]["id"], channel, ts)
+            view = work(ctx.desk, parse_ref(_value(body)), user, channel, ts)
             client.views_open(trigger_id=body["trigger_id"], view=view)
-        except (ResponseError, BadPayload) as exc:
-            _say(respond, exc)
-            return
-        except Exception:
-            log.exception("opening a form failed")
-            respond(text=":warning: the form could not be opened; it is logged. Try again.",
-                    response_type="ephemeral", replace_original=False)
+        except Exception as exc:
+            _say(respond, exc, otherwise=FORM_FAILED)
             return
         ctx.wake()
 
     return listener
 
 
-def _start_playbook(ctx: SlackContext, session: Any, ref: Any, user: str, channel: str,
+def _start_playbook(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str,
                     ts: str | None) -> Any:
-    started = open_step(db_session=session, settings=ctx.services.settings,
-                        playbook=ctx.playbook, anomaly_id=ref.anomaly_id, user=user, now=_now(),
-                        channel=channel)
+    started = desk.open_step(ref.anomaly_id, user=user, channel=channel)
     meta = StepMeta(anomaly_id=ref.anomaly_id, step_id=started.step.id, channel=channel,
                     message_ts=ts)
-    return modals.step_modal(ctx.playbook, started.step, meta, state=started.state,
+    return modals.step_modal(desk.playbook, started.step, meta, state=started.state,
                              dynamic_options=started.options, position=started.position)
 
 
-def _expected_form(ctx: SlackContext, session: Any, ref: Any, user: str, channel: str,
+def _expected_form(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str,
                    ts: str | None) -> Any:
-    check_may_mark_expected(db_session=session, settings=ctx.services.settings,
-                            anomaly_id=ref.anomaly_id, user=user, channel=channel)
+    desk.check_may_mark_expected(ref.anomaly_id, user=user, channel=channel)
     return modals.expected_modal(ref.anomaly_id, channel, ts)
 
 
-def _runbook(ctx: SlackContext, session: Any, ref: Any, user: str, channel: str,
+def _runbook(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str,
              ts: str | None) -> Any:
-    title, entries = load_runbook(db_session=session, settings=ctx.services.settings,
-                                  anomaly_id=ref.anomaly_id, user=user, channel=channel)
+    title, entries = desk.runbook(ref.anomaly_id, user=user, channel=channel)
     return modals.runbook_modal(title, entries)
 
 
-def _refuse_form(ctx: SlackContext, ack: Ack, user: str, view: dict[str, Any]) -> bool:
-    """Over the user's budget: the form stays open and says when to try again."""
-    wait = ctx.actions.take(user)
-    if wait:
-        first = next(iter(view["state"]["values"]), "note")
-        ack(response_action="errors", errors={first: slow_down(wait)})
-    return bool(wait)
+# -- forms --------------------------------------------------------------------------------------
+
+
+def _refuse(ack: Ack, view: dict[str, Any], exc: Exception) -> None:
+    """The form stays open and says what is wrong under its first box."""
+    first = next(iter(view["state"]["values"]), "note")
+    ack(response_action="errors", errors={first: user_message(exc)[:300]})
+
+
+def _step_of(playbook: Playbook, step_id: str) -> Step:
+    try:
+        return playbook.step(step_id)
+    except KeyError as exc:  # a form from a playbook that has changed since
+        raise BadPayload(str(exc.args[0])) from None
 
 
 def _step_submitted(ctx: SlackContext) -> Callable[..., None]:
     def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
-        if _refuse_form(ctx, ack, user, view):
-            return
         try:
+            ctx.actions.check(user)
             meta = parse_step_meta(view.get("private_metadata"))
-            step = ctx.playbook.step(meta.step_id)
+            step = _step_of(ctx.desk.playbook, meta.step_id)
             values = modals.read_step_values(step, view["state"]["values"])
-            with ctx.playbook_lock, session_scope(ctx.services.engine) as session:
-                state = submit_step(db_session=session, settings=ctx.services.settings,
-                                    playbook=ctx.playbook, anomaly_id=meta.anomaly_id,
-                                    step_id=step.id, values=values, user=user, now=_now(),
-                                    channel=meta.channel)
-                following = _next_view(ctx, session, meta, state, user)
+            saved = ctx.desk.save_step(meta.anomaly_id, step_id=step.id, values=values,
+                                       user=user, channel=meta.channel)
         except StepError as exc:
             ack(response_action="errors", errors=modals.step_errors(step, exc.errors))
             return
-        except (ResponseError, BadPayload, KeyError) as exc:
-            first = next(iter(view["state"]["values"]), "note")
-            ack(response_action="errors", errors={first: str(exc)[:300]})
+        except USER_ERRORS as exc:
+            _refuse(ack, view, exc)
             return
-        if following is None:
+        if saved.following is None:
             ack()
-        else:
-            ack(response_action="update", view=following)
+        else:  # the next undone step, so one person can walk on
+            started = saved.following
+            following = meta.model_copy(update={"step_id": started.step.id})
+            ack(response_action="update", view=modals.step_modal(
+                ctx.desk.playbook, started.step, following, state=started.state,
+                dynamic_options=started.options, position=started.position))
         ctx.wake()
 
     return listener
 
 
-def _next_view(ctx: SlackContext, session: Any, meta: StepMeta, state: Any,
-               user: str) -> Any | None:
-    """The next undone step's modal, so one person can walk on; None when all are done."""
-    step = next_step(ctx.playbook, state)
-    if step is None:
-        return None
-    started = open_step(db_session=session, settings=ctx.services.settings,
-                        playbook=ctx.playbook, anomaly_id=meta.anomaly_id, user=user,
-                        now=_now(), step_id=step.id, channel=meta.channel)
-    following = meta.model_copy(update={"step_id": step.id})
-    return modals.step_modal(ctx.playbook, step, following, state=started.state,
-                             dynamic_options=started.options, position=started.position)
-
-
 def _expected_submitted(ctx: SlackContext) -> Callable[..., None]:
     def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
-        values = view["state"]["values"]
-        if _refuse_form(ctx, ack, user, view):
-            return
         try:
+            ctx.actions.check(user)
             meta = parse_step_meta(view.get("private_metadata"))
-            reason = modals.read_expected_reason(values)
-            with ctx.playbook_lock, session_scope(ctx.services.engine) as session:
-                mark_expected(db_session=session, settings=ctx.services.settings,
-                              anomaly_id=meta.anomaly_id, user=user, reason=reason, now=_now(),
-                              channel=meta.channel)
+            reason = modals.read_expected_reason(view["state"]["values"])
+            ctx.desk.mark_expected(meta.anomaly_id, user=user, reason=reason,
+                                   channel=meta.channel)
         except NothingChanged:
             ack()  # saved before (a double submit or a replay): the form just closes
             return
-        except (ResponseError, BadPayload) as exc:
-            ack(response_action="errors", errors={next(iter(values), "reason"): str(exc)[:300]})
+        except USER_ERRORS as exc:
+            _refuse(ack, view, exc)
             return
         ack()
         ctx.wake()
+
+    return listener
+
+
+# -- /cost and App Home -------------------------------------------------------------------------
+
+
+def _cost(ctx: SlackContext) -> Callable[..., None]:
+    def listener(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        ack()  # within Slack's 3 seconds; the answer follows on the response_url
+        try:
+            ctx.commands.check(command.get("user_id", ""))
+        except RateLimited as exc:
+            respond(text=user_message(exc), response_type="ephemeral")
+            return
+        owners = ctx.desk.channel_owners(channel=command.get("channel_id", ""))
+        scope = Scope.everything() if owners is None else Scope.of_owners(owners)
+        try:
+            answer = answer_cost(
+                command.get("text", ""), connection_or_engine=ctx.services.engine, scope=scope,
+                environment_aliases=ctx.services.settings.allocation.environment_aliases)
+            text = format_mrkdwn(answer)
+        except Exception as exc:
+            log.exception("/cost %r failed", command.get("text", "")[:100])
+            text = f":warning: {user_message(exc, otherwise=QUESTION_FAILED)}"
+        if scope.owners == frozenset():
+            text = ("_This channel is not mapped to a team (routing.owners), so it sees no "
+                    "spend; ask in the FinOps channel._\n") + text
+        respond(text=text[:39_000], response_type="ephemeral")
+
+    return listener
+
+
+def _home(ctx: SlackContext) -> Callable[..., None]:
+    def listener(event: dict[str, Any], client: WebClient) -> None:
+        user = event.get("user", "")
+        home = ctx.desk.home(user=user)
+        client.views_publish(user_id=user, view=home_view(home.open_alerts, home.resolutions))
 
     return listener

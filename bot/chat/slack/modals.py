@@ -30,7 +30,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks import Option as SlackOption
 from slack_sdk.models.views import View
 
-from bot.anomaly.service import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS
+from bot.anomaly.desk import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS
 from bot.anomaly.views import RunbookView
 from bot.chat.ids import CallbackId, StepMeta
 from bot.chat.slack.blocks import (

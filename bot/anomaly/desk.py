@@ -1,0 +1,223 @@
+"""The anomaly desk: everything a chat adapter asks of the domain, one short transaction each.
+
+Chat adapters (Slack, the console) translate what people click or type into calls on an
+:class:`AnomalyDesk` and render what it returns (views, the next playbook step); they never
+open a session, read the store or decide who may act or see. Each method opens one
+transaction, calls the domain services of :mod:`bot.anomaly.service` (which check
+:mod:`bot.anomaly.access`), and commits, or rolls back on an error: a :class:`ResponseError`
+(with :class:`NotAllowed` and :class:`NothingChanged`) or the playbook's ``StepError`` for the
+person, anything else a bug.
+
+An anomaly and its playbook answers are read, changed and written back, so two actions at the
+same moment must apply one after the other: PostgreSQL locks the rows (``for_update`` in
+``storage.chatops``), and within a process every desk on the same engine also takes one lock
+for each action (SQLite has no row locks).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from weakref import WeakKeyDictionary
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.anomaly import service
+from bot.anomaly.access import (
+    NotAllowed,
+    NothingChanged,
+    ResponseError,
+    check_may_see,
+    visible_owners,
+)
+from bot.anomaly.service import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS, StepStarted
+from bot.anomaly.views import AlertView, RunbookView, main_service, runbook_view
+from bot.playbook import Playbook, PlaybookState, next_step
+from bot.settings import Settings
+from storage import chatops
+from storage.db import session_scope
+
+__all__ = [
+    "EXPECTED_MAX_CHARS",
+    "EXPECTED_MIN_CHARS",
+    "AnomalyDesk",
+    "HomeView",
+    "NotAllowed",
+    "NothingChanged",
+    "ResponseError",
+    "StepSaved",
+    "StepStarted",
+    "WorkloadRunbook",
+]
+
+HOME_ALERTS = 20
+HOME_RESOLUTIONS = 10
+
+_LOCKS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+def _lock_for(engine: Engine) -> threading.Lock:
+    with _LOCKS_LOCK:
+        return _LOCKS.setdefault(engine, threading.Lock())
+
+
+@dataclass(frozen=True)
+class HomeView:
+    """What App Home shows a user: open anomalies of their teams, newest first, and how recent
+    ones were resolved (workload title, runbook entry), newest first."""
+
+    open_alerts: list[AlertView]
+    resolutions: list[tuple[str, RunbookView]]
+
+
+@dataclass(frozen=True)
+class WorkloadRunbook:
+    """The runbook of an anomaly's workload (its project, environment and main service)."""
+
+    workload: tuple[str, str, str]  # project, environment, main service ("" when unknown)
+    entries: list[RunbookView]  # newest first
+    filed: RunbookView | None  # the entry this anomaly's own playbook wrote, if it did
+
+
+@dataclass(frozen=True)
+class StepSaved:
+    """A playbook step saved: the answers now, and the next undone step (None when done)."""
+
+    state: PlaybookState
+    following: StepStarted | None
+
+
+class AnomalyDesk:
+    """The domain's actions and views for chat adapters, over one store."""
+
+    def __init__(self, *, engine: Engine, settings: Settings, playbook: Playbook) -> None:
+        self._engine = engine
+        self.settings = settings
+        self.playbook = playbook
+        self._lock = _lock_for(engine)
+
+    def with_operator(self, user: str) -> AnomalyDesk:
+        """The same desk for whoever runs the bot at its console: ``user`` may act on and see
+        every anomaly, as ``routing.finops`` users may."""
+        routing = self.settings.routing
+        trusted = routing.model_copy(update={"finops": [*routing.finops, user]})
+        return AnomalyDesk(engine=self._engine, playbook=self.playbook,
+                           settings=self.settings.model_copy(update={"routing": trusted}))
+
+    # -- views ----------------------------------------------------------------------------------
+
+    def exists(self, anomaly_id: int) -> bool:
+        with session_scope(self._engine) as session:
+            return chatops.get_anomaly(db_session=session, anomaly_id=anomaly_id) is not None
+
+    def home(self, *, user: str) -> HomeView:
+        owners = visible_owners(self.settings.routing, user=user)
+        with session_scope(self._engine) as session:
+            rows = chatops.anomalies_by_status(db_session=session, owners=owners,
+                                               limit=HOME_ALERTS)
+            alerts = [service.load_alert_view(db_session=session, anomaly_id=int(a.id or 0),
+                                              playbook=self.playbook) for a in rows]
+            recent = chatops.recent_runbook(db_session=session, owners=owners,
+                                            limit=HOME_RESOLUTIONS)
+            return HomeView(alerts, [(f"{e.project} · {e.environment}", runbook_view(e))
+                                     for e in recent])
+
+    def runbook(self, anomaly_id: int, *, user: str,
+                channel: str | None = None) -> tuple[str, list[RunbookView]]:
+        """The runbook of the anomaly's project and environment (title, entries), for someone
+        who may see it."""
+        with session_scope(self._engine) as session:
+            return service.load_runbook(db_session=session, settings=self.settings,
+                                        anomaly_id=anomaly_id, user=user, channel=channel)
+
+    def workload_runbook(self, anomaly_id: int, *, user: str,
+                         channel: str | None = None) -> WorkloadRunbook:
+        """The runbook of the anomaly's workload, down to its main service."""
+        with session_scope(self._engine) as session:
+            anomaly = service.load_anomaly(db_session=session, anomaly_id=anomaly_id)
+            check_may_see(self.settings.routing, user=user, owner=anomaly.owner,
+                          channel=channel)
+            workload = (anomaly.project, anomaly.environment, main_service(anomaly))
+            rows = chatops.runbook_for(db_session=session, project=anomaly.project,
+                                       environment=anomaly.environment,
+                                       service_name=workload[2] or None)
+            filed = next((runbook_view(e) for e in rows if e.anomaly_id == anomaly_id), None)
+            return WorkloadRunbook(workload, [runbook_view(e) for e in rows], filed)
+
+    def channel_owners(self, *, channel: str | None) -> frozenset[str] | None:
+        """The owners whose spend a request from ``channel`` sees (``/cost``); None means all:
+        the FinOps channel, and the local console (``channel`` None)."""
+        owners = None if channel is None else self.settings.routing.owners_of(channel)
+        return None if owners is None else frozenset(owners)
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def announce(self, anomaly_id: int, *, platform: str) -> bool:
+        """Queue the anomaly's alert for ``platform`` (once); False when it was queued before."""
+        with self._action() as (session, now):
+            return service.announce(db_session=session, settings=self.settings,
+                                    anomaly_id=anomaly_id, platform=platform, now=now)
+
+    def acknowledge(self, anomaly_id: int, *, user: str, channel: str | None = None) -> None:
+        with self._action() as (session, now):
+            service.acknowledge(db_session=session, settings=self.settings,
+                                anomaly_id=anomaly_id, user=user, now=now, channel=channel)
+
+    def snooze(self, anomaly_id: int, *, user: str, hours: int,
+               channel: str | None = None) -> None:
+        with self._action() as (session, now):
+            service.snooze(db_session=session, settings=self.settings, anomaly_id=anomaly_id,
+                           user=user, hours=hours, now=now, channel=channel)
+
+    def check_may_mark_expected(self, anomaly_id: int, *, user: str,
+                                channel: str | None = None) -> None:
+        """Before the reason is asked for: ``user`` may act, and it is not expected yet."""
+        with self._action() as (session, _):
+            service.check_may_mark_expected(db_session=session, settings=self.settings,
+                                            anomaly_id=anomaly_id, user=user, channel=channel)
+
+    def mark_expected(self, anomaly_id: int, *, user: str, reason: str,
+                      channel: str | None = None) -> None:
+        with self._action() as (session, now):
+            service.mark_expected(db_session=session, settings=self.settings,
+                                  anomaly_id=anomaly_id, user=user, reason=reason, now=now,
+                                  channel=channel)
+
+    def escalate(self, anomaly_id: int, *, user: str, channel: str | None = None) -> None:
+        with self._action() as (session, now):
+            service.escalate(db_session=session, settings=self.settings,
+                             anomaly_id=anomaly_id, user=user, now=now, channel=channel)
+
+    def open_step(self, anomaly_id: int, *, user: str,
+                  channel: str | None = None) -> StepStarted:
+        """Start the playbook (the first time) or continue it: the next undone step."""
+        with self._action() as (session, now):
+            return service.open_step(db_session=session, settings=self.settings,
+                                     playbook=self.playbook, anomaly_id=anomaly_id, user=user,
+                                     now=now, channel=channel)
+
+    def save_step(self, anomaly_id: int, *, step_id: str, values: dict[str, object],
+                  user: str, channel: str | None = None) -> StepSaved:
+        """Store one step's answers (the playbook's ``StepError`` names the refused fields)
+        and open the next undone step, so one person can walk on."""
+        with self._action() as (session, now):
+            state = service.submit_step(db_session=session, settings=self.settings,
+                                        playbook=self.playbook, anomaly_id=anomaly_id,
+                                        step_id=step_id, values=values, user=user, now=now,
+                                        channel=channel)
+            step = next_step(self.playbook, state)
+            if step is None:
+                return StepSaved(state, None)
+            return StepSaved(state, service.open_step(
+                db_session=session, settings=self.settings, playbook=self.playbook,
+                anomaly_id=anomaly_id, user=user, now=now, step_id=step.id, channel=channel))
+
+    @contextmanager
+    def _action(self) -> Iterator[tuple[Session, datetime]]:
+        with self._lock, session_scope(self._engine) as session:
+            yield session, datetime.now(UTC)
