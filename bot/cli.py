@@ -36,8 +36,8 @@ from bot.anomaly.service import ResponseError
 from bot.chat.console import render
 from bot.chat.console.render import console, errors
 from bot.chat.port import ChatUnavailable
-from bot.costs import periods as reports
 from bot.costs import report as cost_report
+from bot.costs.periods import ReportError
 from bot.demo import DEMO_DIR, run_demo
 from bot.demodata import write_demo_data
 from bot.ingest.service import IngestReport, ingest_path
@@ -48,6 +48,7 @@ from bot.wiring import Services, build_services
 from storage import chatops
 from storage import repositories as repo
 from storage.db import current_revision, make_engine, session_scope, upgrade
+from storage.timeutil import as_utc
 
 __all__ = ["app", "main"]
 
@@ -189,13 +190,14 @@ def costs(
     services = _services(config)
     try:
         with services.engine.connect() as connection:
-            period, points = cost_report.load(
-                connection=connection, project=project, environment=environment, last=last,
-                start=start, end=end, as_of=as_of)
+            report = cost_report.load(
+                connection=connection, by=by, metric=metric, unallocated=unallocated,
+                project=project, environment=environment, last=last, start=start, end=end,
+                as_of=as_of)
     finally:
         services.close()
-    cost_report.show(points, period=period, by=by, metric=metric, fmt=output_format,
-                     unallocated=unallocated, project=project, environment=environment, top=top)
+    cost_report.show(report, fmt=output_format, project=project, environment=environment,
+                     top=top)
 
 
 @app.command()
@@ -269,10 +271,7 @@ def replay_command(
 
 
 def _utc(value: datetime | None) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return None if value is None else pd.Timestamp(as_utc(value))
 
 
 @app.command("demo-data")
@@ -394,7 +393,7 @@ def main() -> None:
     )
     try:
         app()  # typer reports usage errors itself (exit status 2)
-    except (ConfigError, UserError, FocusFileError, reports.ReportError, PlaybookError,
+    except (ConfigError, UserError, FocusFileError, ReportError, PlaybookError,
             ResponseError, ChatUnavailable) as exc:
         # one line even in a pipe or a log, where rich would wrap at 80 columns
         errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from bot.chat.text import use_currency
 from bot.settings import Settings
 from storage.db import make_engine, upgrade
 
@@ -23,6 +24,7 @@ class Services:
 
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     """Create the engine and bring the schema to the newest revision (every start does)."""
+    use_currency(settings.currency.base)  # amounts in chat and the CLI are in it
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)

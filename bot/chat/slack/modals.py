@@ -36,7 +36,6 @@ from bot.chat.ids import CallbackId, StepMeta
 from bot.chat.slack.blocks import (
     MAX_HEADER,
     MAX_VIEW_BLOCKS,
-    as_utc,
     clip,
     context,
     date_token,
@@ -59,6 +58,7 @@ from bot.playbook import (
     UserField,
 )
 from bot.playbook.schema import MAX_TEXT_LENGTH, DynamicOptions
+from storage.timeutil import as_utc
 
 __all__ = [
     "EXPECTED_BLOCK_ID",
