@@ -25,11 +25,12 @@ __all__ = [
     "OutboxMessage",
     "PlaybookRun",
     "RunbookEntry",
+    "FOCUS_LINE_COLUMNS",
     "SERIES_COLUMNS",
 ]
 
-# The columns that, with the hour, identify one hourly point of one line of spend.
-SERIES_COLUMNS: tuple[str, ...] = (
+# The columns of a line of spend read from the export as text (FOCUS names in snake case).
+FOCUS_LINE_COLUMNS: tuple[str, ...] = (
     "provider",
     "billing_account_id",
     "sub_account_id",
@@ -38,6 +39,11 @@ SERIES_COLUMNS: tuple[str, ...] = (
     "service_category",
     "region",
     "sku_id",
+)
+# The columns that, with the hour, identify one hourly point of one line of spend: the export's,
+# then what allocation gives it, then what its points are counted in.
+SERIES_COLUMNS: tuple[str, ...] = (
+    *FOCUS_LINE_COLUMNS,
     "project",
     "environment",
     "owner",

@@ -32,6 +32,7 @@ from bot.ingest.sources.focus_values import (
     to_number,
     to_utc,
 )
+from storage.models import FOCUS_LINE_COLUMNS
 
 __all__ = [
     "CHARGE_CATEGORIES",
@@ -97,17 +98,7 @@ MANDATORY: dict[str, str] = {
 DEFAULTABLE = {"currency": "BillingCurrency", "billing_account_id": "BillingAccountId"}
 # what identifies a delivery: needed to store it (a re-delivery replaces it), not to replay it
 DELIVERY_COLUMNS = ("BillingAccountId", "BillingPeriodStart", "BillingPeriodEnd")
-TEXT_FIELDS = (
-    "provider",
-    "billing_account_id",
-    "sub_account_id",
-    "sub_account_name",
-    "service_name",
-    "service_category",
-    "region",
-    "sku_id",
-    "usage_unit",
-)
+TEXT_FIELDS = (*FOCUS_LINE_COLUMNS, "usage_unit")
 NUMERIC_FIELDS = ("billed_cost", "effective_cost", "usage_quantity")
 NULL_VALUES = ["", "NULL", "null", "Null", "NaN", "nan", "None"]
 # Usage is spread evenly over its hours, up to a billing month; longer Usage is refused
