@@ -31,9 +31,8 @@ from slack_sdk.models.blocks import (
 
 from bot.anomaly.views import AlertView, ContributorView, RunbookView, StepView
 from bot.chat.ids import SNOOZE_HOURS, ActionId, AlertRef
+from bot.chat.text import as_utc, money, signed, when
 from bot.chat.text import escape_mrkdwn as escape
-from bot.chat.text import money, signed, when
-from storage.timeutil import as_utc
 
 __all__ = [
     "ACTIONS_BLOCK_ID",

@@ -45,6 +45,7 @@ from bot.chat.slack.blocks import (
     safe,
     section,
 )
+from bot.chat.text import as_utc
 from bot.playbook import (
     AnyField,
     ChecklistAnswer,
@@ -58,7 +59,6 @@ from bot.playbook import (
     UserField,
 )
 from bot.playbook.schema import MAX_TEXT_LENGTH, DynamicOptions
-from storage.timeutil import as_utc
 
 __all__ = [
     "EXPECTED_BLOCK_ID",
