@@ -45,6 +45,7 @@ from bot.wiring import Services, build_services
 from storage import chatops
 from storage import repositories as repo
 from storage.db import current_revision, make_engine, session_scope, upgrade
+from storage.timeutil import as_utc
 
 __all__ = ["app", "main"]
 
@@ -182,13 +183,14 @@ def costs(
     services = _services(config)
     try:
         with services.engine.connect() as connection:
-            period, points = cost_report.load(
-                connection=connection, project=project, environment=environment, last=last,
-                start=start, end=end, as_of=as_of)
+            report = cost_report.load(
+                connection=connection, by=by, metric=metric, unallocated=unallocated,
+                project=project, environment=environment, last=last, start=start, end=end,
+                as_of=as_of)
     finally:
         services.close()
-    cost_report.show(points, period=period, by=by, metric=metric, fmt=output_format,
-                     unallocated=unallocated, project=project, environment=environment, top=top)
+    cost_report.show(report, fmt=output_format, project=project, environment=environment,
+                     top=top)
 
 
 @app.command()
@@ -263,10 +265,7 @@ def replay_command(
 
 
 def _utc(value: datetime | None) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return None if value is None else pd.Timestamp(as_utc(value))
 
 
 @app.command("demo-data")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 from bot.anomaly.lifecycle import Incident
@@ -26,12 +25,12 @@ from bot.chat.console.render import (
     print_summary,
     print_unallocated,
 )
-from bot.costs import periods as reports
+from bot.costs import service as costs
+from bot.costs.periods import period_for
 from bot.demodata import write_demo_data
 from bot.ingest.service import ingest_path
 from bot.settings import Settings
 from bot.wiring import build_services
-from storage import repositories as repo
 
 __all__ = ["DEMO_DIR", "run_demo"]
 
@@ -87,17 +86,17 @@ def _summaries(settings: Settings, data: Path) -> None:
     try:
         print_ingest(ingest_path(engine=services.engine, settings=settings, path=data))
         with services.engine.connect() as connection:
-            _, newest = repo.data_range(connection=connection)
-            assert newest is not None, "the demo data was just ingested"
-            period = reports.period_for("7d", as_of=newest + timedelta(hours=1))
-            points = repo.load_points(connection=connection, start=period.previous_start,
-                                      end=period.end)
+            end = costs.data_end(connection)
+            assert end is not None, "the demo data was just ingested"
+            period = period_for("7d", as_of=end)
+            summaries = [costs.summarise(connection, period=period, by=by)
+                         for by in ("project", "service")]
+            loose, total = costs.unallocated(connection, period=period)
     finally:
         services.close()
-    for by in ("project", "service"):
-        print_summary(reports.summarise(points, period=period, by=by), project=None,
-                      environment=None)
-    print_unallocated(points, period)
+    for summary in summaries:
+        print_summary(summary, project=None, environment=None)
+    print_unallocated(loose, total)
 
 
 def _chat(settings: Settings, incidents: list[Incident], chart_dir: Path, *,

@@ -10,6 +10,7 @@ from bot.anomaly.chart import alert_chart
 from bot.anomaly.desk import AnomalyDesk
 from bot.anomaly.service import default_playbook, load_alert_view
 from bot.chat.port import ChatSender
+from bot.chat.text import use_currency
 from bot.outbox.deliverer import Deliverer
 from bot.playbook import Playbook
 from bot.settings import Settings
@@ -43,6 +44,7 @@ class Services:
 
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     """Create the engine and bring the schema to the newest revision (every start does)."""
+    use_currency(settings.currency.base)  # amounts in chat and the CLI are in it
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)

@@ -1,4 +1,4 @@
-"""The SQL behind cost questions asked in chat (``/cost``): sums, never raw points.
+"""The SQL behind cost questions (``spendwatch costs``, ``/cost``): sums, never raw points.
 
 Every function aggregates in the database and returns a handful of rows, so an answer costs
 the same whether the store holds a week or years of hourly points. Series are filtered first
@@ -8,7 +8,8 @@ checks SQLite's plans). On SQLite, a year of 1,000 hourly lines answers "top pro
 days" in about 0.3 s (``bench/cost_query.py``).
 
 ``owners`` limits every query to lines of spend whose owner is in the collection (``None``:
-no limit); which owners a caller may see is decided by the caller. Amounts are EffectiveCost.
+no limit); which owners a caller may see is decided by the caller. Amounts are EffectiveCost
+unless a ``metric`` says otherwise.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import pandas as pd
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from storage.models import Anomaly, CostPoint, CostSeries, RunbookEntry
+from storage.timeutil import stored_utc
 
 __all__ = [
     "SpendRow",
@@ -31,16 +32,17 @@ __all__ = [
     "daily_totals",
     "newest_hour",
     "runbook_entries",
-    "spend_by_project",
-    "spend_by_service",
+    "spend_compared",
     "workloads",
 ]
 
 
 class SpendRow(NamedTuple):
-    """Spend of one key (a service, a project) in a period and in the period before it."""
+    """Spend of one key (a service, a project) and charge category in a period and the one
+    before it."""
 
     key: str
+    charge_category: str
     cost: float
     previous: float
 
@@ -63,64 +65,49 @@ def _between(start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(col(CostPoint.hour) >= start, col(CostPoint.hour) < end)
 
 
-def _series_sum(start: datetime, end: datetime) -> Any:
+def _series_sum(start: datetime, end: datetime, amount: Any) -> Any:
     """Spend of the outer query's series in ``[start, end)``: one range of the index."""
     return (
-        select(func.sum(CostPoint.effective_cost))
+        select(func.sum(amount))
         .where(col(CostPoint.series_id) == col(CostSeries.id), _between(start, end))
         .correlate(CostSeries)
         .scalar_subquery()
     )
 
 
-def _compared(
-    connection: Connection, *, key: Any, conditions: list[ColumnElement[bool]],
-    start: datetime, end: datetime, previous_start: datetime, previous_end: datetime,
-) -> list[SpendRow]:
-    """Both periods' spend per series, then summed per ``key``, largest first.
-
-    A plain sum per series and period is twice as fast on SQLite as one join with conditional
-    sums (no CASE per point, no temporary b-tree), and it plans the same on PostgreSQL.
-    """
-    per_series = (
-        select(
-            key.label("key"),
-            _series_sum(start, end).label("cost"),
-            _series_sum(previous_start, previous_end).label("previous"),
-        )
-        .where(*conditions)
-        .subquery()
-    )
-    statement = select(
-        per_series.c.key, func.sum(per_series.c.cost), func.sum(per_series.c.previous)
-    ).group_by(per_series.c.key)
-    rows = [SpendRow(str(k), float(c or 0.0), float(p or 0.0))
-            for k, c, p in connection.execute(statement)]
-    return sorted(rows, key=lambda r: (-r.cost, -r.previous, r.key))
-
-
-def spend_by_service(
-    *, connection: Connection, project: str, environment: str | None = None,
+def spend_compared(
+    *, connection: Connection, by: str, metric: str = "effective_cost",
+    project: str | None = None, environment: str | None = None,
     owners: Collection[str] | None = None, start: datetime, end: datetime,
     previous_start: datetime, previous_end: datetime,
 ) -> list[SpendRow]:
-    """Spend per service of one project (optionally one environment), largest first."""
-    return _compared(
-        connection, key=CostSeries.service_name,
-        conditions=_series_filter(project=project, environment=environment, owners=owners),
-        start=start, end=end, previous_start=previous_start, previous_end=previous_end,
-    )
+    """Both periods' spend per ``by`` (a ``cost_series`` column) and charge category.
 
-
-def spend_by_project(
-    *, connection: Connection, owners: Collection[str] | None = None, start: datetime,
-    end: datetime, previous_start: datetime, previous_end: datetime,
-) -> list[SpendRow]:
-    """Spend per project, largest first (every project: the caller keeps the top n)."""
-    return _compared(
-        connection, key=CostSeries.project, conditions=_series_filter(owners=owners),
-        start=start, end=end, previous_start=previous_start, previous_end=previous_end,
+    Sums per series and period first, then per key: a plain sum per series and period is
+    twice as fast on SQLite as one join with conditional sums (no CASE per point, no temporary
+    b-tree), and it plans the same on PostgreSQL. A key with no point in either period is no
+    row; a key whose points add up to zero is one. ``metric`` is ``effective_cost`` or
+    ``billed_cost``. Unordered: the caller sorts.
+    """
+    if metric not in ("effective_cost", "billed_cost"):
+        raise ValueError(f"unknown metric {metric!r}")
+    key, amount = getattr(CostSeries, by), getattr(CostPoint, metric)
+    per_series = (
+        select(
+            col(key).label("key"),
+            col(CostSeries.charge_category).label("charge_category"),
+            _series_sum(start, end, amount).label("cost"),
+            _series_sum(previous_start, previous_end, amount).label("previous"),
+        )
+        .where(*_series_filter(project=project, environment=environment, owners=owners))
+        .subquery()
     )
+    statement = select(
+        per_series.c.key, per_series.c.charge_category, func.sum(per_series.c.cost),
+        func.sum(per_series.c.previous),
+    ).group_by(per_series.c.key, per_series.c.charge_category)
+    return [SpendRow("" if k is None else str(k), str(g), float(c or 0.0), float(p or 0.0))
+            for k, g, c, p in connection.execute(statement) if c is not None or p is not None]
 
 
 def daily_totals(
@@ -177,12 +164,7 @@ def newest_hour(*, connection: Connection) -> datetime | None:
         .scalar_subquery()
     )
     latest = select(per_series.label("hour")).select_from(CostSeries).subquery()
-    value = connection.execute(select(func.max(latest.c.hour))).scalar()
-    if value is None:
-        return None
-    stamp = pd.Timestamp(value)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.to_pydatetime()
+    return stored_utc(connection.execute(select(func.max(latest.c.hour))).scalar())
 
 
 def anomalies(

@@ -24,6 +24,7 @@ from storage.models import (
     DetectorState,
     IngestRun,
 )
+from storage.timeutil import stored_utc
 
 __all__ = [
     "active_anomalies",
@@ -323,15 +324,7 @@ def data_range(*, connection: Connection) -> tuple[datetime | None, datetime | N
     row = connection.execute(
         select(func.min(per_series.c.first), func.max(per_series.c.last))
     ).one()
-    return _utc(row[0]), _utc(row[1])
-
-
-def _utc(value: datetime | str | None) -> datetime | None:
-    if value is None:
-        return None
-    stamp = pd.Timestamp(value)
-    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-            ).to_pydatetime()
+    return stored_utc(row[0]), stored_utc(row[1])
 
 
 def add_audit(

@@ -13,7 +13,7 @@ Both write in the caller's transaction; the scheduler's jobs (``bot.scheduler``)
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
@@ -22,6 +22,7 @@ from bot.anomaly.poll import PollResult
 from bot.anomaly.service import announce, notify, post_escalation
 from bot.settings import Settings
 from storage import chatops
+from storage.timeutil import as_utc
 
 __all__ = ["queue_escalations", "queue_news", "reopen"]
 
@@ -83,10 +84,10 @@ def queue_escalations(*, db_session: Session, settings: Settings, now: datetime)
         alerts = list(chatops.alerts_of(db_session=db_session, anomaly_id=anomaly_id))
         if not alerts:
             continue
-        if anomaly.snoozed_until and _aware(anomaly.snoozed_until) > now:
+        if anomaly.snoozed_until and as_utc(anomaly.snoozed_until) > now:
             continue
-        since = max([_aware(a.created_at) for a in alerts]
-                    + ([_aware(anomaly.snoozed_until)] if anomaly.snoozed_until else []))
+        since = max([as_utc(a.created_at) for a in alerts]
+                    + ([as_utc(anomaly.snoozed_until)] if anomaly.snoozed_until else []))
         waited = now - since
         minutes = int(waited.total_seconds() // 60)
         if anomaly.reminded_at is None and waited >= timedelta(minutes=escalation.ack_minutes):
@@ -105,7 +106,3 @@ def queue_escalations(*, db_session: Session, settings: Settings, now: datetime)
             queued += 1
         db_session.add(anomaly)
     return queued
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

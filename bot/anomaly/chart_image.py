@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from bot.chat.text import money
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -184,10 +186,8 @@ def _fit_margins(figure: Figure, canvas: FigureCanvasAgg, y_labels: list[str]) -
 
 
 def _money(value: float, decimals: int) -> str:
-    if abs(value) < 0.5 * 10.0**-decimals:
-        value = 0.0  # no "-$0"
-    text = f"${abs(value):,.{decimals}f}"
-    return f"-{text}" if value < 0 else text
+    """An axis label: whole amounts when the ticks are, never ``<$0.01`` for a tick of zero."""
+    return money(0.0 if abs(value) < 0.5 * 10.0**-decimals else value, decimals=decimals)
 
 
 def _style_x_axis(ax: Axes, series: _Series) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlmodel import Session
@@ -63,6 +63,7 @@ from bot.settings import Settings
 from storage import chatops
 from storage import repositories as repo
 from storage.models import Anomaly, PlaybookRun, RunbookEntry
+from storage.timeutil import as_utc
 
 __all__ = [
     "EXPECTED_MAX_CHARS",
@@ -178,7 +179,7 @@ def snooze(*, db_session: Session, settings: Settings, anomaly_id: int, user: st
         raise ResponseError(f"snooze for {', '.join(map(str, SNOOZE_HOURS))} hours, not {hours}")
     anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
     until = now + timedelta(hours=hours)
-    current = _aware(anomaly.snoozed_until) if anomaly.snoozed_until else None
+    current = as_utc(anomaly.snoozed_until) if anomaly.snoozed_until else None
     if current is not None and current + SNOOZE_TOLERANCE >= until:
         raise NothingChanged(f"Reminders are already snoozed until "
                              f"{current:%Y-%m-%d %H:%M} UTC; nothing changed.")
@@ -225,7 +226,7 @@ def escalate(*, db_session: Session, settings: Settings, anomaly_id: int, user: 
     target = settings.escalation.channel or settings.routing.default_channel
     if anomaly.escalated_at is not None:
         raise NothingChanged(f"This anomaly was already escalated "
-                             f"({_aware(anomaly.escalated_at):%Y-%m-%d %H:%M} UTC); "
+                             f"({as_utc(anomaly.escalated_at):%Y-%m-%d %H:%M} UTC); "
                              f"nothing changed.")
     anomaly.escalated_at = now
     _record(db_session, anomaly, user, now, AuditAction.ESCALATED,
@@ -356,11 +357,6 @@ def _anomaly(db_session: Session, anomaly_id: int, *, for_update: bool = False) 
         raise ResponseError(f"anomaly {anomaly_id} does not exist (any more); "
                             f"use /cost anomalies to see the open ones")
     return anomaly
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every time stored is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _for_action(db_session: Session, settings: Settings, anomaly_id: int, user: str,

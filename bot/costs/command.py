@@ -9,8 +9,9 @@ help, with the problem on its first line.
 Visibility: a :class:`Scope` is everything (the FinOps channel) or a set of owners (a team's
 channel). Only lines of spend, anomalies and runbooks of visible projects are ever read, and a
 project outside the scope is reported exactly like one that does not exist, so names never
-leak. Periods end at the newest hour with data, as in ``bot.costs.periods``; amounts are
-EffectiveCost.
+leak. Spend is ``bot.costs.service``'s, the same figures ``spendwatch costs`` shows: periods end
+at the newest hour with data, amounts are EffectiveCost, services and projects list usage, and
+credits, purchases, tax and adjustments are one line of their own that the total includes.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
+from bot.costs import service
 from bot.costs.periods import Period, period_for
 from storage import cost_queries as cq
+from storage.timeutil import as_utc
 
 __all__ = [
     "CLOSED_STATUSES", "PERIODS", "AnomaliesAnswer", "AnomaliesQuery", "AnomalyLine",
@@ -116,7 +119,7 @@ class SpendLine:
     @property
     def change_pct(self) -> float | None:
         """None when there was (next to) nothing before: "new", never a silly percentage."""
-        return None if abs(self.previous) < 0.005 else self.change / abs(self.previous) * 100
+        return service.percent_change(self.cost, self.previous)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ class ProjectCostAnswer:
     services: tuple[SpendLine, ...]  # the largest first, at most TOP_SERVICES
     more_services: int
     days: tuple[DaySpend, ...]  # 24-hour buckets ending at the end of the period
+    other: SpendLine | None = None  # credits, purchases, tax: in the total, in no service
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,7 @@ class TopAnswer:
     projects: tuple[SpendLine, ...]
     total: SpendLine  # every visible project, not only the top n
     project_count: int
+    other: SpendLine | None = None  # credits, purchases, tax: in the total, in no project
 
 
 @dataclass(frozen=True)
@@ -328,12 +333,12 @@ def answer(
 
 def _end(connection: Connection, as_of: datetime | None) -> datetime:
     if as_of is not None:
-        return as_of
-    newest = cq.newest_hour(connection=connection)
-    if newest is None:
+        return as_utc(as_of)
+    end = service.data_end(connection)
+    if end is None:
         raise CostCommandError("There is no cost data yet: ingest an export first "
                                "(`spendwatch ingest PATH`).")
-    return newest + timedelta(hours=1)
+    return end
 
 
 def _pick(kind: str, name: str, choices: list[str], where: str = "") -> str:
@@ -365,25 +370,35 @@ def _workload(
     return found, _pick("environment", environment, environments, where=f" in {found}")
 
 
+def _lines(rows: Any) -> list[SpendLine]:
+    """Usage rows of a summary worth a line, largest first."""
+    return [SpendLine(str(k), float(c), float(p))
+            for k, c, p in service.visible(rows)[["key", "cost", "previous"]].itertuples(
+                index=False, name=None)]
+
+
+def _other(summary: service.CostSummary) -> SpendLine | None:
+    """Every charge other than usage in one line; None when there is none worth a cent."""
+    line = SpendLine("other charges", summary.other_total, summary.other_previous)
+    return None if abs(line.cost) < service.DUST and abs(line.previous) < service.DUST else line
+
+
 def _project_cost(
     connection: Connection, query: ProjectCostQuery, scope: Scope, as_of: datetime | None
 ) -> ProjectCostAnswer:
     project, environment = _workload(connection, query.project, query.environment, scope)
     period = period_for(query.period, as_of=_end(connection, as_of))
-    rows = cq.spend_by_service(
-        connection=connection, start=period.start, end=period.end,
-        previous_start=period.previous_start, previous_end=period.previous_end,
-        project=project, environment=environment, owners=scope.owners)
-    services = [SpendLine(r.key, r.cost, r.previous) for r in rows
-                if abs(r.cost) >= 0.005 or abs(r.previous) >= 0.005]
+    summary = service.summarise(connection, period=period, by="service", project=project,
+                                environment=environment, owners=scope.owners)
+    services = _lines(summary.rows)
     edges = _day_edges(period.start, period.end)
     totals = cq.daily_totals(connection=connection, edges=edges, project=project,
                              environment=environment, owners=scope.owners)
     days = tuple(DaySpend(a, b, t) for a, b, t in zip(edges, edges[1:], totals, strict=False))
-    total = SpendLine(project, sum(r.cost for r in rows), sum(r.previous for r in rows))
+    total = SpendLine(project, summary.total, summary.previous_total)
     return ProjectCostAnswer(project, environment, period, total,
                              tuple(services[:TOP_SERVICES]),
-                             max(len(services) - TOP_SERVICES, 0), days)
+                             max(len(services) - TOP_SERVICES, 0), days, _other(summary))
 
 
 def _day_edges(start: datetime, end: datetime) -> list[datetime]:
@@ -397,14 +412,13 @@ def _top(
     connection: Connection, query: TopQuery, scope: Scope, as_of: datetime | None
 ) -> TopAnswer:
     period = period_for(query.period, as_of=_end(connection, as_of))
-    rows = cq.spend_by_project(
-        connection=connection, owners=scope.owners, start=period.start, end=period.end,
-        previous_start=period.previous_start, previous_end=period.previous_end)
-    total = SpendLine("all projects", sum(r.cost for r in rows), sum(r.previous for r in rows))
-    spending = [r for r in rows if r.cost != 0 or r.previous != 0]  # all in the total, pennies too
-    listed = [r for r in spending if abs(r.cost) >= 0.005 or abs(r.previous) >= 0.005]
-    lines = tuple(SpendLine(r.key, r.cost, r.previous) for r in listed[:query.n])
-    return TopAnswer(period, query.n, lines, total, len(spending))
+    summary = service.summarise(connection, period=period, by="project", owners=scope.owners)
+    total = SpendLine("all projects", summary.total, summary.previous_total)
+    spending = {str(k) for frame in (summary.rows, summary.other)  # all in the total, pennies too
+                for k, c, p in frame[["key", "cost", "previous"]].itertuples(index=False)
+                if c != 0 or p != 0}
+    lines = tuple(_lines(summary.rows)[:query.n])
+    return TopAnswer(period, query.n, lines, total, len(spending), _other(summary))
 
 
 def _anomalies(connection: Connection, scope: Scope) -> AnomaliesAnswer:

@@ -1,4 +1,5 @@
-"""``spendwatch costs``: the points a report reads, and the report as a table, JSON or CSV.
+"""``spendwatch costs``: the summary a report asks ``bot.costs.service`` for, and the report as a
+table, JSON or CSV.
 
 The table is ``bot.chat.console.render``'s. JSON and CSV have one row per key's usage and one
 per key's
@@ -13,18 +14,18 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TextIO
 
-import pandas as pd
 from sqlalchemy.engine import Connection
 
 from bot.chat.console import render
-from bot.costs import periods as reports
-from bot.costs.periods import USAGE, CostSummary, Period, ReportError
-from storage import repositories as repo
+from bot.costs import service
+from bot.costs.periods import ReportError, choose_period
+from bot.costs.service import USAGE, CostSummary
 
-__all__ = ["FORMATS", "check_options", "fields", "load", "records", "show", "write"]
+__all__ = ["FORMATS", "Report", "check_options", "fields", "load", "records", "show", "write"]
 
 FORMATS = ("table", "json", "csv")
 DECIMALS = 6  # finer than any invoice line, short enough to read
@@ -77,32 +78,39 @@ def write(summary: CostSummary, *, fmt: str, stream: TextIO) -> None:
     writer.writerows(rows)
 
 
+@dataclass(frozen=True)
+class Report:
+    """What ``spendwatch costs`` shows: the summary, and with ``--unallocated`` all spend."""
+
+    summary: CostSummary
+    everything: float | None = None  # the total of all spend, when the summary is unallocated
+
+
 def load(
-    *, connection: Connection, project: str | None, environment: str | None,
-    last: str | None, start: str | None, end: str | None, as_of: datetime | None,
-) -> tuple[Period, pd.DataFrame]:
-    """The period the options ask for, and its points and the previous period's."""
-    _, newest = repo.data_range(connection=connection)
-    if newest is None:
+    *, connection: Connection, by: str, metric: str, unallocated: bool, project: str | None,
+    environment: str | None, last: str | None, start: str | None, end: str | None,
+    as_of: datetime | None,
+) -> Report:
+    """The summary the options ask for, summed in the database."""
+    data_end = service.data_end(connection)
+    if data_end is None:
         raise ReportError("no cost data yet; run `spendwatch ingest PATH` first")
-    period = reports.choose_period(last=last, start=start, end=end, as_of=as_of,
-                                   data_end=newest + timedelta(hours=1))
-    return period, repo.load_points(connection=connection, start=period.previous_start,
-                                    end=period.end, project=project, environment=environment)
+    period = choose_period(last=last, start=start, end=end, as_of=as_of, data_end=data_end)
+    if unallocated:
+        loose, everything = service.unallocated(connection, period=period, by=by, metric=metric,
+                                                environment=environment)
+        return Report(loose, everything)
+    return Report(service.summarise(connection, period=period, by=by, metric=metric,
+                                    project=project, environment=environment))
 
 
-def show(
-    points: pd.DataFrame, *, period: Period, by: str, metric: str, fmt: str,
-    unallocated: bool, project: str | None, environment: str | None, top: int,
-) -> None:
+def show(report: Report, *, fmt: str, project: str | None, environment: str | None,
+         top: int) -> None:
     """The report on stdout: a table (with notes), or JSON or CSV and nothing else."""
-    if fmt == "table" and unallocated:
-        render.print_unallocated(points, period, by=by, metric=metric, environment=environment,
+    if fmt != "table":
+        write(report.summary, fmt=fmt, stream=sys.stdout)
+    elif report.everything is not None:
+        render.print_unallocated(report.summary, report.everything, environment=environment,
                                  top=top)
-        return
-    summary = (reports.unallocated(points, period=period, by=by, metric=metric)[0]
-               if unallocated else reports.summarise(points, period=period, by=by, metric=metric))
-    if fmt == "table":
-        render.print_summary(summary, project=project, environment=environment, top=top)
     else:
-        write(summary, fmt=fmt, stream=sys.stdout)
+        render.print_summary(report.summary, project=project, environment=environment, top=top)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from bot.chat.console.render import money
+from bot.chat.text import escape_mrkdwn, money, signed, span, when
 from bot.costs.command import (
     PERIODS,
     TOP_MAX,
@@ -27,16 +26,11 @@ from bot.costs.command import (
 )
 from bot.costs.periods import Period
 
-__all__ = ["escape_mrkdwn", "format_mrkdwn", "format_plain", "money", "sparkline"]
+__all__ = ["format_mrkdwn", "format_plain", "sparkline"]
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 NAME_CHARS = 80
 NOTE_CHARS = 200
-
-
-def escape_mrkdwn(text: str) -> str:
-    """Escape the three characters Slack reads as markup (links, mentions, ``<!channel>``)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @dataclass(frozen=True)
@@ -60,16 +54,8 @@ def _pct(line: SpendLine) -> str:
     return "new" if pct is None else f"{pct:+.1f}%"
 
 
-def _signed(value: float) -> str:
-    return f"+{money(value)}" if value >= 0 else money(value)
-
-
-def _when(moment: datetime) -> str:
-    return f"{moment:%b} {moment.day} {moment:%H:%M}"
-
-
 def _period(period: Period) -> str:
-    return f"{period.label} ({_when(period.start)} – {_when(period.end)} UTC)"
+    return f"{period.label} ({span(period.start, period.end)})"
 
 
 def sparkline(values: Sequence[float]) -> str:
@@ -114,7 +100,7 @@ def _project(a: ProjectCostAnswer, m: _Markup) -> list[str]:
     total = a.total
     if abs(total.cost) < 0.005 and abs(total.previous) < 0.005:
         return [*lines, "No spend in this period or in the one before."]
-    lines.append(f"{m.bold(money(total.cost))} spent, {_pct(total)} ({_signed(total.change)}) "
+    lines.append(f"{m.bold(money(total.cost))} spent, {_pct(total)} ({signed(total.change)}) "
                  f"vs. the period before ({money(total.previous)})")
     rates = [d.cost / ((d.end - d.start).total_seconds() / 86400) for d in a.days]
     if rates:
@@ -124,7 +110,15 @@ def _project(a: ProjectCostAnswer, m: _Markup) -> list[str]:
     lines += [f"• {name(s.name)}: {money(s.cost)} ({_pct(s)})" for s in a.services]
     if a.more_services:
         lines.append(f"• …and {a.more_services} more")
-    return lines
+    return [*lines, *_other(a.other)]
+
+
+def _other(line: SpendLine | None) -> list[str]:
+    """Credits, purchases, tax and adjustments: in the total, never in a service or project."""
+    if line is None:
+        return []
+    return [f"Credits and other charges (in the total): {money(line.cost)} "
+            f"({money(line.previous)} the period before)"]
 
 
 def _top(a: TopAnswer, m: _Markup) -> list[str]:
@@ -135,9 +129,9 @@ def _top(a: TopAnswer, m: _Markup) -> list[str]:
                 "No spend in this period in the projects you can see."]
     lines = [f"{head}, {_pct(a.total)} vs. the period before"]
     name = _clipped(NAME_CHARS, m.text)
-    lines += [f"{rank}. {m.bold(name(p.name))} {money(p.cost)} ({_pct(p)}, {_signed(p.change)})"
+    lines += [f"{rank}. {m.bold(name(p.name))} {money(p.cost)} ({_pct(p)}, {signed(p.change)})"
               for rank, p in enumerate(a.projects, start=1)]
-    return lines
+    return [*lines, *_other(a.other)]
 
 
 def _anomalies(a: AnomaliesAnswer, m: _Markup) -> list[str]:
@@ -150,7 +144,7 @@ def _anomalies(a: AnomaliesAnswer, m: _Markup) -> list[str]:
         lines.append(
             f"• {m.bold(f'#{x.id} {name(x.project)} / {name(x.environment)}')} · "
             f"{name(x.kind)} · {name(x.status)}: {money(x.impact_usd)} over expected since "
-            f"{_when(x.started_at)} UTC (peak {money(x.peak_hourly_usd)}/h) · owner "
+            f"{when(x.started_at)} (peak {money(x.peak_hourly_usd)}/h) · owner "
             f"{name(x.owner)}"
         )
     if a.total > len(a.anomalies):

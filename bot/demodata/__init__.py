@@ -31,6 +31,7 @@ from bot.demodata.catalogue import LINES, DemoLine
 from bot.demodata.focus import commitment_rows, iso, usage_rows, write_exports
 from bot.demodata.incidents import EXTRA_INCIDENTS, INCIDENTS, Event, Scene
 from bot.demodata.shapes import Clock, baseline
+from storage.timeutil import as_utc
 
 __all__ = ["EXTRA_INCIDENTS", "INCIDENTS", "LINES", "MIN_DAYS", "DemoLine", "write_demo_data"]
 
@@ -92,9 +93,7 @@ def write_demo_data(out: Path, *, days: int = 28, end: datetime | None = None,
 
 def _hours(days: int, start: datetime | None, end: datetime | None) -> pd.DatetimeIndex:
     def hour(value: datetime) -> pd.Timestamp:
-        stamp = pd.Timestamp(value)
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        return stamp.floor("h")
+        return pd.Timestamp(as_utc(value)).floor("h")
 
     if start is not None:
         first = hour(start)

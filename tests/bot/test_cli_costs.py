@@ -19,10 +19,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine
 from typer.testing import CliRunner, Result
 
 from bot import cli
-from bot.costs.periods import BREAKDOWNS
+from bot.costs.command import ProjectCostAnswer, Scope, TopAnswer, respond
+from bot.costs.service import BREAKDOWNS
+from bot.costs.views import format_plain
 from bot.demodata import write_demo_data
 from tests.support.focus_files import write_focus_csv
 
@@ -375,6 +378,44 @@ def test_machine_output_of_an_empty_store_is_an_error_on_stderr(
                               "--format", "json")
     assert (code, out) == (2, "")
     assert err.startswith("error: no cost data yet; run `spendwatch ingest PATH` first")
+
+
+# --- the CLI and /cost: one answer -----------------------------------------------------------
+
+
+def test_the_cli_and_cost_command_give_the_same_figures(small_store: tuple[Path, Path]) -> None:
+    """Same store, same 7 and 30 days: the same total, and per service the same usage (a credit
+    on a service is a line of its own in both, never netted into that service's spend)."""
+    config, db = small_store
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        for period in ("7d", "30d"):
+            rows = json.loads(run(config, "--project", "web", "--last", period, "--by",
+                                  "service", "--format", "json").stdout)
+            answer = respond(f"web {period}", connection_or_engine=engine,
+                             scope=Scope.everything())
+            assert isinstance(answer, ProjectCostAnswer)
+            assert answer.total.cost == pytest.approx(sum(r["cost"] for r in rows), abs=1e-4)
+            assert answer.total.previous == pytest.approx(
+                sum(r["previous_cost"] for r in rows), abs=1e-4)
+            usage = {r["service"]: r["cost"] for r in rows if r["charge_category"] == "Usage"}
+            assert {s.name: round(s.cost, 4) for s in answer.services} == {
+                k: round(v, 4) for k, v in usage.items() if abs(v) >= 0.005}
+            other = sum(r["cost"] for r in rows if r["charge_category"] != "Usage")
+            if period == "30d":  # the -25.00 credit and the 4.20 tax on web
+                assert answer.other is not None
+                assert answer.other.cost == pytest.approx(other) == pytest.approx(-20.8)
+                assert "Credits and other charges (in the total): -$20.80" in format_plain(answer)
+            top = respond(f"top 25 {period}", connection_or_engine=engine,
+                          scope=Scope.everything())
+            assert isinstance(top, TopAnswer)
+            table_out = run(config, "--by", "project", "--last", period).stdout
+            assert round(top.total.cost, 2) == cell(table_out, "total")
+            assert {p.name: round(p.cost, 2) for p in top.projects} == {
+                label: cell(table_out, label) for label in ("web", "api", "unallocated")
+                if label in {p.name for p in top.projects}}
+    finally:
+        engine.dispose()
 
 
 # --- the property: any breakdown, any filter, the total is what the store holds ---------------

@@ -2,62 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pandas as pd
 import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from storage import cost_queries as cq
-from storage import repositories as repo
-from storage.db import make_engine, session_scope, upgrade
-from storage.models import SERIES_COLUMNS, Anomaly, RunbookEntry
+from storage.db import make_engine, upgrade
+from storage.models import Anomaly, RunbookEntry
+from tests.support.cost_points import put_points
 
 T0 = datetime(2025, 4, 1, tzinfo=UTC)
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)
-SERIES = {
-    **{c: "" for c in SERIES_COLUMNS},
-    "provider": "AWS", "billing_account_id": "ba-1", "sub_account_id": "111",
-    "sub_account_name": "acct", "service_name": "Amazon EC2", "service_category": "Compute",
-    "region": "us-east-1", "project": "web", "environment": "prod", "owner": "team-web",
-    "phase": "run", "cost_center": "cc", "charge_category": "Usage", "currency": "USD",
-    "usage_unit": "Hours",
-}
 # the current period is [T0 + 7d, T0 + 14d), the previous one [T0, T0 + 7d)
 WINDOWS = {"start": T0 + 7 * DAY, "end": T0 + 14 * DAY, "previous_start": T0,
            "previous_end": T0 + 7 * DAY}
 
 
-def put_points(engine: Engine, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Store hourly points; each row is ``hour``, ``cost`` and series columns over SERIES."""
-    frame = pd.DataFrame([{**SERIES, **row} for row in rows])
-    with session_scope(engine) as session:
-        run = repo.create_ingest_run(db_session=session, delivery_id="test", source="test",
-                                     file_path="test", checksum="", fingerprint="",
-                                     file_size=0)
-        run_id = run.id
-    keys = list(frame[list(SERIES_COLUMNS)].itertuples(index=False, name=None))
-    distinct = pd.DataFrame(list(dict.fromkeys(keys)), columns=list(SERIES_COLUMNS))
-    hours = pd.to_datetime(frame["hour"], utc=True)
-    with engine.begin() as connection:
-        ids = repo.resolve_series(connection=connection, series=distinct, cache={})
-        by_key = dict(zip(dict.fromkeys(keys), ids, strict=True))
-        points = pd.DataFrame({
-            "series_id": [by_key[k] for k in keys], "hour": hours,
-            "billing_period_start": hours.dt.tz_localize(None).dt.to_period("M")
-            .dt.start_time.dt.tz_localize("UTC"),
-            "billed_cost": frame["cost"], "effective_cost": frame["cost"],
-            "usage_quantity": 0.0, "line_items": 1,
-        })
-        repo.insert_points(connection=connection, run_id=run_id, points=points)
-
-
 def by_key(rows: list[cq.SpendRow]) -> dict[str, tuple[float, float]]:
+    assert len({r.key for r in rows}) == len(rows), rows
     return {r.key: (pytest.approx(r.cost), pytest.approx(r.previous)) for r in rows}
+
+
+def by_service(connection: Any, **options: Any) -> list[cq.SpendRow]:
+    return cq.spend_compared(connection=connection, by="service_name", **options, **WINDOWS)
+
+
+def by_project(connection: Any, **options: Any) -> list[cq.SpendRow]:
+    return cq.spend_compared(connection=connection, by="project", **options, **WINDOWS)
 
 
 @pytest.fixture
@@ -81,26 +56,23 @@ def store(engine: Engine) -> Engine:
 
 def test_spend_by_service_sums_both_periods_of_one_workload(store: Engine) -> None:
     with store.connect() as connection:
-        rows = cq.spend_by_service(connection=connection, project="web", environment="prod",
-                                   **WINDOWS)
-    assert [r.key for r in rows] == ["Amazon EC2", "AWS Lambda", "Amazon S3"]
+        rows = by_service(connection, project="web", environment="prod")
+    assert {r.charge_category for r in rows} == {"Usage"}
     assert by_key(rows) == {"Amazon EC2": (15.0, 4.0), "AWS Lambda": (7.0, 0.0),
                             "Amazon S3": (3.0, 0.0)}
 
 
 def test_spend_by_service_all_environments_and_only_visible_owners(store: Engine) -> None:
     with store.connect() as connection:
-        rows = cq.spend_by_service(connection=connection, project="web",
-                                   owners={"team-web"}, **WINDOWS)
+        rows = by_service(connection, project="web", owners={"team-web"})
     assert by_key(rows) == {"Amazon EC2": (65.0, 4.0), "Amazon S3": (3.0, 0.0)}
 
 
-def test_spend_by_project_largest_first_with_projects_gone_quiet(store: Engine) -> None:
+def test_spend_by_project_with_projects_gone_quiet(store: Engine) -> None:
     with store.connect() as connection:
-        rows = cq.spend_by_project(connection=connection, **WINDOWS)
-        web_only = cq.spend_by_project(connection=connection, owners={"team-web"}, **WINDOWS)
-        nobody = cq.spend_by_project(connection=connection, owners=set(), **WINDOWS)
-    assert [r.key for r in rows] == ["api", "web", "gone"]
+        rows = by_project(connection)
+        web_only = by_project(connection, owners={"team-web"})
+        nobody = by_project(connection, owners=set())
     assert by_key(rows) == {"api": (1000.0, 0.0), "web": (75.0, 4.0), "gone": (0.0, 2.0)}
     assert by_key(web_only) == {"web": (68.0, 4.0)}
     assert nobody == []
@@ -110,8 +82,8 @@ def test_a_gap_between_the_periods_counts_for_neither(store: Engine) -> None:
     # month to date compares with as many hours of the month before: the periods may not touch
     windows = {**WINDOWS, "previous_end": T0 + DAY}
     with store.connect() as connection:
-        rows = cq.spend_by_project(connection=connection, **windows)
-    assert by_key(rows)["gone"] == (0.0, 0.0)
+        rows = cq.spend_compared(connection=connection, by="project", **windows)
+    assert "gone" not in by_key(rows)  # no point in either period: no row at all
     assert by_key(rows)["web"] == (75.0, 4.0)
 
 
@@ -206,8 +178,8 @@ def test_sums_go_through_the_series_hour_index(sqlite_url: str) -> None:
                  lambda _c, _cur, sql, params, _ctx, _many: statements.append((sql, params)))
     try:
         with engine.connect() as connection:
-            cq.spend_by_project(connection=connection, **WINDOWS)
-            cq.spend_by_service(connection=connection, project="web", **WINDOWS)
+            by_project(connection)
+            by_service(connection, project="web", metric="billed_cost")
             cq.daily_totals(connection=connection, project="web",
                             edges=[T0 + 7 * DAY, T0 + 8 * DAY, T0 + 9 * DAY])
             cq.newest_hour(connection=connection)
@@ -221,3 +193,18 @@ def test_sums_go_through_the_series_hour_index(sqlite_url: str) -> None:
         assert "USING INDEX ix_cost_point_series_hour" in plan or (
             "USING COVERING INDEX ix_cost_point_series_hour" in plan), plan
         assert "SCAN cost_point" not in plan, plan
+
+
+def test_spend_per_key_and_charge_category_in_either_metric(engine: Engine) -> None:
+    put_points(engine, [
+        {"hour": T0 + 8 * DAY, "cost": 10.0},
+        {"hour": T0 + 8 * DAY, "charge_category": "Credit", "cost": -4.0},
+        {"hour": T0 + DAY, "charge_category": "Credit", "cost": -1.0},
+        {"hour": T0 + 20 * DAY, "project": "later", "cost": 9.0},  # in neither period: no row
+    ])
+    with engine.connect() as connection:
+        rows = cq.spend_compared(connection=connection, by="project", metric="billed_cost",
+                                 **WINDOWS)
+        with pytest.raises(ValueError, match="unknown metric"):
+            cq.spend_compared(connection=connection, by="project", metric="list_cost", **WINDOWS)
+    assert sorted(rows) == [("web", "Credit", -4.0, -1.0), ("web", "Usage", 10.0, 0.0)]

@@ -6,8 +6,6 @@ called ``[bold red]x[/]`` prints as those characters.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
@@ -16,7 +14,7 @@ from rich.text import Text
 
 from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
 from bot.anomaly.views import AlertView, ContributorView, RunbookView
-from bot.chat.console.render import money
+from bot.chat.text import money, when
 
 __all__ = ["alert_panel", "runbook_panel", "when"]
 
@@ -74,11 +72,6 @@ def runbook_panel(entry: RunbookView, *, workload: tuple[str, ...], count: int) 
     where = " · ".join(escape(part) for part in workload if part)
     return Panel(Group(*parts), title=f"[bold]Runbook entry: {where}[/bold]", title_align="left",
                  border_style="blue", highlight=False)
-
-
-def when(moment: datetime) -> str:
-    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return f"{utc:%Y-%m-%d %H:%M} UTC"
 
 
 def _figures(view: AlertView) -> list[str]:

@@ -16,12 +16,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.anomaly.lifecycle import Incident
-from bot.costs import periods as reports
+from bot.chat.text import money, signed
+from bot.costs import service as reports
 from bot.ingest.allocation import UNALLOCATED
 from bot.ingest.enums import FileStatus
 from bot.ingest.service import FileReport, IngestReport
 
-__all__ = ["TOP_ROWS", "console", "errors", "money", "pct", "print_anomalies", "print_ingest",
+__all__ = ["TOP_ROWS", "console", "errors", "pct", "print_anomalies", "print_ingest",
            "print_summary", "print_unallocated"]
 
 console = Console()
@@ -81,10 +82,6 @@ def _print_file_lines(f: FileReport, *, cost_basis: bool) -> None:
     if f.quarantine_path:
         console.print(
             f"  rejected rows, with row numbers and reasons: {escape(f.quarantine_path)}")
-
-
-def money(value: float) -> str:
-    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
 
 
 def pct(value: float | None) -> str:
@@ -164,19 +161,18 @@ def _summary_notes(summary: reports.CostSummary) -> None:
     if mover is not None:
         change = float(mover["change"])
         console.print(f"Largest change in usage: {escape(str(mover['key']))} "
-                      f"{'+' if change >= 0 else ''}{money(change)} "
+                      f"{signed(change)} "
                       f"({pct(mover['change_pct'])}).")
 
 
-def print_unallocated(points: pd.DataFrame, period: reports.Period, *, by: str = "service",
-                      metric: str = "effective", environment: str | None = None,
-                      top: int = TOP_ROWS) -> None:
-    """The share of spend with no project, and where it comes from, credits included."""
-    loose, total = reports.unallocated(points, period=period, by=by, metric=metric)
+def print_unallocated(loose: reports.CostSummary, total: float, *,
+                      environment: str | None = None, top: int = TOP_ROWS) -> None:
+    """The share of spend with no project (``loose``) in all spend (``total``), and where it
+    comes from, credits included."""
     share = f" ({loose.total / total * 100:.1f}%)" if total >= reports.DUST else ""
     console.print(
-        f"[bold]Unallocated spend ({metric} cost), {period.label}:[/bold] {money(loose.total)} "
-        f"of {money(total)}{share} has no project tag."
+        f"[bold]Unallocated spend ({loose.metric} cost), {loose.period.label}:[/bold] "
+        f"{money(loose.total)} of {money(total)}{share} has no project tag."
     )
     if loose.rows.empty and loose.other.empty:
         console.print("Every dollar is allocated to a project.")

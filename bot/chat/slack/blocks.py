@@ -14,7 +14,7 @@ an alert from being posted in the middle of an incident.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -32,6 +32,8 @@ from slack_sdk.models.blocks import (
 from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
 from bot.anomaly.views import AlertView, ContributorView, RunbookView, StepView
 from bot.chat.ids import SNOOZE_HOURS, ActionId, AlertRef
+from bot.chat.text import as_utc, money, signed, when
+from bot.chat.text import escape_mrkdwn as escape
 
 __all__ = [
     "ACTIONS_BLOCK_ID",
@@ -39,7 +41,6 @@ __all__ = [
     "MAX_SECTION_TEXT",
     "MAX_VIEW_BLOCKS",
     "alert_message",
-    "as_utc",
     "clip",
     "clip_mrkdwn",
     "context",
@@ -91,11 +92,6 @@ _RESPONSES: dict[str, str] = {
 # -- text helpers (shared by the modals and the Home tab) -------------------------------------
 
 
-def escape(text: str) -> str:
-    """Escape the three characters Slack reads as markup in mrkdwn (mentions, links)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def clip(text: str, limit: int) -> str:
     """Plain text of at most ``limit`` characters, ending in an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
@@ -137,38 +133,11 @@ def mention(user: str | None) -> str:
     return safe(name)
 
 
-def money(amount: float) -> str:
-    """``$0.42``, ``$412.50``, ``$1,235``: cents below $1,000, whole dollars from there on.
-
-    Amounts that round to zero cents but are not zero read ``<$0.01``, so a small token spend
-    does not look like nothing.
-    """
-    size = abs(amount)
-    if 0 < size < 0.005:
-        return "<$0.01"
-    sign = "-" if amount < 0 and round(size, 2) > 0 else ""
-    return f"{sign}${size:,.2f}" if size < 999.995 else f"{sign}${size:,.0f}"
-
-
-def _signed(amount: float) -> str:
-    return money(amount) if amount < 0 else "+" + money(amount)
-
-
-def as_utc(when: datetime) -> datetime:
-    """Stored times are UTC; SQLite hands them back naive, so naive means UTC."""
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-def date_token(when: datetime) -> str:
+def date_token(moment: datetime) -> str:
     """A Slack date token: shown in each reader's time zone, ISO UTC where tokens don't work."""
-    utc = as_utc(when)
+    utc = as_utc(moment)
     return (f"<!date^{int(utc.timestamp())}^{{date_short_pretty}} {{time}}"
             f"|{utc:%Y-%m-%d %H:%M} UTC>")
-
-
-def _short_time(when: datetime) -> str:
-    utc = as_utc(when)
-    return f"{utc:%b} {utc.day} {utc:%H:%M} UTC"
 
 
 def section(text: str) -> SectionBlock:
@@ -236,8 +205,8 @@ def _fallback(view: AlertView) -> str:
         return f"Resolved: {what} spend anomaly, {money(view.impact_usd)} over expected in all"
     percent = view.percent_over
     pct = f" ({percent:+,.0f}%)" if percent is not None else " (new spend)"
-    return (f"Spend anomaly: {what} {_signed(view.impact_usd)}{pct} "
-            f"since {_short_time(view.started_at)}")
+    return (f"Spend anomaly: {what} {signed(view.impact_usd)}{pct} "
+            f"since {when(view.started_at)}")
 
 
 def _header(view: AlertView) -> HeaderBlock:
@@ -284,8 +253,8 @@ def _status_line(view: AlertView) -> ContextBlock:
     if view.escalated:
         parts.append("🚨 Escalated")
     if view.status == AnomalyStatus.AUTO_RESOLVED:
-        when = f" {date_token(view.resolved_at)}" if view.resolved_at else ""
-        parts.append(f"Back to normal: auto-resolved{when}")
+        resolved = f" {date_token(view.resolved_at)}" if view.resolved_at else ""
+        parts.append(f"Back to normal: auto-resolved{resolved}")
     elif view.status != AnomalyStatus.OPEN:
         parts.append(f"Status: {safe(view.status)}")
     return context(" · ".join(parts))
@@ -313,7 +282,7 @@ def _contributors(view: AlertView) -> SectionBlock | None:
 
 def _contributor_line(c: ContributorView) -> str:
     where = " · ".join(safe(part) for part in (c.service, c.region, c.sku) if part)
-    return (f"• {where or 'unnamed service'}: *{_signed(c.impact_usd)}/h* "
+    return (f"• {where or 'unnamed service'}: *{signed(c.impact_usd)}/h* "
             f"({money(c.actual)}/h vs {money(c.expected)}/h expected)")
 
 

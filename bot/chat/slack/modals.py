@@ -36,7 +36,6 @@ from bot.chat.ids import CallbackId, StepMeta
 from bot.chat.slack.blocks import (
     MAX_HEADER,
     MAX_VIEW_BLOCKS,
-    as_utc,
     clip,
     context,
     date_token,
@@ -46,6 +45,7 @@ from bot.chat.slack.blocks import (
     safe,
     section,
 )
+from bot.chat.text import as_utc
 from bot.playbook import (
     AnyField,
     ChecklistAnswer,

@@ -3,7 +3,8 @@
 Every module under ``bot/chat`` is parsed (not imported) and refused if it imports the store
 (``storage``, ``sqlmodel``, ``sqlalchemy``), the domain's session-taking services or its
 access rules, or calls ``session_scope``: sessions and permissions belong to
-``bot.anomaly.desk`` and what it calls.
+``bot.anomaly.desk`` and what it calls. ``storage.timeutil`` (the one "naive means UTC" rule)
+is the exception: a pure function, no session and no table.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ import pytest
 
 CHAT = Path(__file__).resolve().parents[3] / "bot" / "chat"
 FORBIDDEN = ("storage", "sqlmodel", "sqlalchemy", "bot.anomaly.access", "bot.anomaly.service")
+# pure helpers that live low so every layer can share them: no session, no table
+ALLOWED = ("storage.timeutil",)
 
 
 def _forbidden(module: str) -> bool:
+    if any(module == name or module.startswith(f"{name}.") for name in ALLOWED):
+        return False
     return any(module == name or module.startswith(f"{name}.") for name in FORBIDDEN)
 
 

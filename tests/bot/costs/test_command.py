@@ -30,7 +30,7 @@ from bot.costs.command import (
     respond,
 )
 from bot.costs.periods import period_for
-from bot.costs.views import escape_mrkdwn, format_mrkdwn, format_plain, money, sparkline
+from bot.costs.views import format_mrkdwn, format_plain, sparkline
 from bot.ingest.service import ingest_path
 from bot.settings import Settings
 from storage.models import Anomaly, CostPoint, RunbookEntry
@@ -344,18 +344,6 @@ def test_a_project_called_channel_cannot_notify_anyone(store: Engine) -> None:
         assert "<" not in text and ">" not in text
     assert "*&lt;!channel&gt;* · last 7 days" in format_mrkdwn(answer)
     assert format_plain(answer).startswith("<!channel> · last 7 days")
-
-
-def test_escape_mrkdwn() -> None:
-    assert escape_mrkdwn("a & <b> &amp;") == "a &amp; &lt;b&gt; &amp;amp;"
-
-
-@pytest.mark.parametrize(("value", "text"), [
-    (0.0, "$0.00"), (1234.5, "$1,234.50"), (-12.0, "-$12.00"), (1e6, "$1,000,000.00"),
-    (0.004, "$0.00"),
-])
-def test_money(value: float, text: str) -> None:
-    assert money(value) == text
 
 
 @pytest.mark.parametrize(("values", "line"), [

@@ -7,17 +7,17 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
-import pandas as pd
 import pytest
+from sqlalchemy.engine import Engine
 
-from bot.costs.periods import ReportError, period_for, summarise
+from bot.costs.periods import ReportError, period_for
 from bot.costs.report import check_options, fields, load, records, write
+from bot.costs.service import CostSummary, summarise
 from bot.ingest.service import ingest_path
+from tests.support.cost_points import put_points
 from tests.support.focus_files import write_focus_csv
 
 AS_OF = datetime(2025, 4, 15, tzinfo=UTC)
-COLUMNS = ["hour", "project", "environment", "owner", "service_name", "region",
-           "charge_category", "sub_account_name", "billed_cost", "effective_cost"]
 
 
 def point(days_ago: float, project: str, cost: float, category: str = "Usage") -> dict:
@@ -28,15 +28,15 @@ def point(days_ago: float, project: str, cost: float, category: str = "Usage") -
 
 
 @pytest.fixture
-def summary():
-    frame = pd.DataFrame([
+def summary(engine: Engine) -> CostSummary:
+    put_points(engine, [
         point(1, "web", 30.0), point(2, "web", 10.0), point(8, "web", 20.0),
         point(1, "batch", 5.0),                       # new this week
         point(9, "legacy", 7.0),                      # gone this week
         point(1, "web", -4.0, "Credit"), point(3, "batch", 1.5, "Tax"),
-    ], columns=COLUMNS)
-    frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
-    return summarise(frame, period=period_for("7d", as_of=AS_OF), by="project")
+    ])
+    with engine.connect() as connection:
+        return summarise(connection, period=period_for("7d", as_of=AS_OF), by="project")
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -84,8 +84,8 @@ def test_csv_has_a_header_then_the_same_rows(summary):
 
 def test_an_empty_store_says_to_ingest_first(engine):
     with engine.connect() as connection, pytest.raises(ReportError, match="spendwatch ingest"):
-        load(connection=connection, project=None, environment=None, last=None, start=None,
-             end=None, as_of=None)
+        load(connection=connection, by="project", metric="effective", unallocated=False,
+             project=None, environment=None, last=None, start=None, end=None, as_of=None)
 
 
 def test_the_default_period_ends_with_the_newest_data(engine, settings, tmp_path):
@@ -94,12 +94,15 @@ def test_the_default_period_ends_with_the_newest_data(engine, settings, tmp_path
     ingest_path(engine=engine, settings=settings,
                 path=write_focus_csv(tmp_path / "april.csv", hours))
     with engine.connect() as connection:
-        period, points = load(connection=connection, project=None, environment=None,
-                              last=None, start=None, end=None, as_of=None)
+        report = load(connection=connection, by="project", metric="billed", unallocated=False,
+                      project=None, environment=None, last=None, start=None, end=None,
+                      as_of=None)
+        period = report.summary.period
         assert period.end == datetime(2025, 4, 10, 11, tzinfo=UTC)
         assert period.start == period.end - timedelta(days=7)
-        # the previous period is loaded too, for the comparison
-        assert sorted(points["hour"].dt.day) == [1, 5, 10]
-        _, other = load(connection=connection, project="nobody", environment=None,
-                        last="24h", start=None, end=None, as_of=None)
-        assert other.empty
+        # the previous period is summed too, for the comparison: April 5 and 10, then April 1
+        assert (report.summary.total, report.summary.previous_total) == (2.5, 1.25)
+        other = load(connection=connection, by="project", metric="effective",
+                     unallocated=False, project="nobody", environment=None, last="24h",
+                     start=None, end=None, as_of=None)
+        assert other.summary.rows.empty and other.summary.total == 0.0

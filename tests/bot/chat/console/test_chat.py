@@ -197,7 +197,7 @@ def test_a_fresh_alert_has_every_button_and_no_playbook(engine, settings):
      "Expected: a [b]load[/b] test (marked by U2)", False),
     ({"response": "acknowledged", "response_by": "U2",
       "snoozed_until": datetime(2026, 9, 14, 14, tzinfo=UTC), "escalated": True},
-     "Acknowledged by U2 · snoozed until 2026-09-14 14:00 UTC · escalated",
+     "Acknowledged by U2 · snoozed until Sep 14 14:00 UTC · escalated",
      True),
     ({"status": "auto-resolved"}, "back to normal (auto-resolved)", False),
 ])

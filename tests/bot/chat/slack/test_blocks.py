@@ -18,7 +18,6 @@ from bot.chat.slack.blocks import (
     date_token,
     escape,
     mention,
-    money,
     notice_blocks,
 )
 from tests.bot.chat.slack import (
@@ -180,15 +179,6 @@ def test_escape_and_clip_never_break_an_entity_or_token() -> None:
     assert clip_mrkdwn(escape("ab&cd"), 5) == "ab…"
     assert clip_mrkdwn("ab " + date_token(T0), 10) == "ab …"
     assert clip_mrkdwn("short", 5) == "short"
-
-
-@pytest.mark.parametrize(("amount", "shown"), [
-    (0, "$0.00"), (0.001, "<$0.01"), (0.42, "$0.42"), (9.999, "$10.00"), (412.5, "$412.50"),
-    (999.99, "$999.99"), (999.996, "$1,000"), (1234.56, "$1,235"), (2_500_000, "$2,500,000"),
-    (-12, "-$12.00"), (-0.001, "<$0.01"),
-])
-def test_money(amount: float, shown: str) -> None:
-    assert money(amount) == shown
 
 
 def test_date_token_has_a_utc_fallback_and_reads_naive_times_as_utc() -> None:
