@@ -31,9 +31,11 @@ from sqlalchemy.engine import Engine
 
 from bot.costs.command import HelpAnswer, Scope, respond
 from bot.costs.views import format_mrkdwn
-from storage import repositories as repo
 from storage.db import make_engine, session_scope, upgrade
 from storage.models import SERIES_COLUMNS, Anomaly, RunbookEntry
+from storage.queries import points as points_q
+from storage.queries import runs
+from storage.queries import state as state_q
 
 FIRST_HOUR = datetime(2025, 1, 1, tzinfo=UTC)
 PROJECTS = 100
@@ -90,7 +92,7 @@ def build(engine: Engine, *, lines: int, days: int, seed: int = 7) -> int:
     """Fill an empty store; returns the number of points written."""
     rng = np.random.default_rng(seed)
     with engine.begin() as connection:
-        ids = repo.resolve_series(connection=connection, series=series_frame(lines), cache={})
+        ids = points_q.resolve_series(connection=connection, series=series_frame(lines), cache={})
     levels = rng.lognormal(0.0, 1.2, len(ids))
     hours = pd.date_range(FIRST_HOUR, periods=days * 24, freq="h")
     written = 0
@@ -98,7 +100,7 @@ def build(engine: Engine, *, lines: int, days: int, seed: int = 7) -> int:
     for month in np.unique(months):
         month_index = hours[months == month]
         with session_scope(engine) as session:
-            run = repo.create_ingest_run(
+            run = runs.create_ingest_run(
                 db_session=session, delivery_id=f"bench-{month_index[0]:%Y-%m}",
                 source="bench", file_path="bench", checksum="", fingerprint="", file_size=0)
             run_id = run.id
@@ -107,8 +109,8 @@ def build(engine: Engine, *, lines: int, days: int, seed: int = 7) -> int:
             for start in range(0, len(ids), SERIES_PER_BATCH):
                 part = slice(start, start + SERIES_PER_BATCH)
                 points = _month_points(ids[part], month_index, levels[part], rng)
-                written += repo.insert_points(connection=connection, run_id=run_id,
-                                              points=points)
+                written += points_q.insert_points(connection=connection, run_id=run_id,
+                                                  points=points)
     _add_incidents(engine, hours[-1].to_pydatetime(), rng)
     return written
 
@@ -146,7 +148,7 @@ def store(path: Path | None, *, lines: int, days: int) -> Iterator[Engine]:
             upgrade(engine)
             shape = {"lines": lines, "days": days}
             with session_scope(engine) as session:
-                state = repo.get_state(db_session=session, name=MARKER) or {}
+                state = state_q.get_state(db_session=session, name=MARKER) or {}
             if {k: state.get(k) for k in shape} == shape:
                 built = state.get("build_seconds")
                 print(f"reusing the store in {db}"
@@ -158,8 +160,8 @@ def store(path: Path | None, *, lines: int, days: int) -> Iterator[Engine]:
                 points = build(engine, lines=lines, days=days)
                 seconds = time.perf_counter() - started
                 with session_scope(engine) as session:
-                    repo.set_state(db_session=session, name=MARKER,
-                                   value={**shape, "build_seconds": seconds})
+                    state_q.set_state(db_session=session, name=MARKER,
+                                      value={**shape, "build_seconds": seconds})
                 print(f"built {points:,} points ({lines:,} lines x {days} days) in "
                       f"{seconds:.1f}s ({points / seconds:,.0f} points/s)")
             yield engine

@@ -42,8 +42,7 @@ from bot.errors import USER_ERRORS, UserError, user_message
 from bot.ingest.service import IngestReport, ingest_path
 from bot.settings import Settings, load_settings
 from bot.wiring import Services, build_services
-from storage import chatops
-from storage import repositories as repo
+from storage import queries
 from storage.db import current_revision, make_engine, session_scope, upgrade
 from storage.timeutil import as_utc
 
@@ -216,8 +215,8 @@ def detect(
 def _posted_to(services: Services, incidents: list[Incident]) -> dict[int, list[str]]:
     """The chat platforms each incident's alert was queued for (``spendwatch run`` does it)."""
     with session_scope(services.engine) as session:
-        return {i.id: sorted(a.platform for a in chatops.alerts_of(db_session=session,
-                                                                   anomaly_id=i.id))
+        return {i.id: sorted(a.platform for a in queries.outbox.alerts_of(db_session=session,
+                                                                          anomaly_id=i.id))
                 for i in incidents}
 
 
@@ -366,7 +365,7 @@ def runs(config: ConfigOption = None, limit: int = 20) -> None:
     services = _services(config)
     try:
         with session_scope(services.engine) as session:
-            rows = repo.list_ingest_runs(db_session=session, limit=limit)
+            rows = queries.runs.list_ingest_runs(db_session=session, limit=limit)
             table = Table(title="Ingest runs", title_justify="left")
             for column in ("id", "file", "status", "kept", "rejected", "points", "finished"):
                 table.add_column(column)

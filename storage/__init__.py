@@ -1,1 +1,1 @@
-"""Persistence: SQLModel tables, the engine factory, repositories and Alembic migrations."""
+"""Persistence: SQLModel tables, the engine factory, queries by table, Alembic migrations."""

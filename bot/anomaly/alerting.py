@@ -21,7 +21,7 @@ from bot.anomaly.enums import AnomalyResponse, EventKind
 from bot.anomaly.poll import PollResult
 from bot.anomaly.service import announce, notify, post_escalation
 from bot.settings import Settings
-from storage import chatops
+from storage import queries
 from storage.timeutil import as_utc
 
 __all__ = ["queue_escalations", "queue_news", "reopen"]
@@ -64,7 +64,7 @@ def _post(session: Session, settings: Settings, anomaly_id: int, platforms: tupl
 
 def reopen(*, db_session: Session, anomaly_id: int, now: datetime) -> None:
     """A flare after people resolved it needs people again (the runbook entry stays)."""
-    anomaly = chatops.get_anomaly(db_session=db_session, anomaly_id=anomaly_id)
+    anomaly = queries.anomalies.get_anomaly(db_session=db_session, anomaly_id=anomaly_id)
     text = "Spend rose again soon after it had settled; same incident."
     if anomaly is not None and anomaly.response == AnomalyResponse.RESOLVED:
         anomaly.response, anomaly.response_by, anomaly.response_at = AnomalyResponse.NONE, None, now
@@ -79,9 +79,9 @@ def queue_escalations(*, db_session: Session, settings: Settings, now: datetime)
     escalation = settings.escalation
     channel = escalation.channel or settings.routing.default_channel
     queued = 0
-    for anomaly in chatops.unacknowledged(db_session=db_session):
+    for anomaly in queries.anomalies.unacknowledged(db_session=db_session):
         anomaly_id = int(anomaly.id or 0)
-        alerts = list(chatops.alerts_of(db_session=db_session, anomaly_id=anomaly_id))
+        alerts = list(queries.outbox.alerts_of(db_session=db_session, anomaly_id=anomaly_id))
         if not alerts:
             continue
         if anomaly.snoozed_until and as_utc(anomaly.snoozed_until) > now:

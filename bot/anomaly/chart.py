@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from bot.anomaly.chart_image import spend_chart
 from bot.detection.series import SeasonalDetector
-from storage import repositories as repo
+from storage import queries
 from storage.models import Alert, Anomaly
 
 __all__ = ["alert_chart"]
@@ -29,7 +29,7 @@ def alert_chart(session: Session, alert: Alert) -> tuple[bytes, str] | None:
         return None
     end = pd.Timestamp(anomaly.last_seen_at).tz_convert("UTC") + pd.Timedelta(hours=1)
     start = end - pd.Timedelta(days=HISTORY_DAYS)
-    points = repo.load_points(
+    points = queries.points.load_points(
         connection=session.connection(), start=start.to_pydatetime(),
         end=end.to_pydatetime(), project=anomaly.project, environment=anomaly.environment,
         columns=("charge_category",))

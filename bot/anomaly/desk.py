@@ -10,8 +10,8 @@ person, anything else a bug.
 
 An anomaly and its playbook answers are read, changed and written back, so two actions at the
 same moment must apply one after the other: PostgreSQL locks the rows (``for_update`` in
-``storage.chatops``), and within a process every desk on the same engine also takes one lock
-for each action (SQLite has no row locks).
+``storage.queries.anomalies``), and within a process every desk on the same engine also
+takes one lock for each action (SQLite has no row locks).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from bot.anomaly.service import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS, StepStar
 from bot.anomaly.views import AlertView, RunbookView, main_service, runbook_view
 from bot.playbook import Playbook, PlaybookState, next_step
 from bot.settings import Settings
-from storage import chatops
+from storage import queries
 from storage.db import session_scope
 
 __all__ = [
@@ -113,17 +113,18 @@ class AnomalyDesk:
 
     def exists(self, anomaly_id: int) -> bool:
         with session_scope(self._engine) as session:
-            return chatops.get_anomaly(db_session=session, anomaly_id=anomaly_id) is not None
+            found = queries.anomalies.get_anomaly(db_session=session, anomaly_id=anomaly_id)
+            return found is not None
 
     def home(self, *, user: str) -> HomeView:
         owners = visible_owners(self.settings.routing, user=user)
         with session_scope(self._engine) as session:
-            rows = chatops.anomalies_by_status(db_session=session, owners=owners,
-                                               limit=HOME_ALERTS)
+            rows = queries.anomalies.anomalies_by_status(db_session=session, owners=owners,
+                                                         limit=HOME_ALERTS)
             alerts = [service.load_alert_view(db_session=session, anomaly_id=int(a.id or 0),
                                               playbook=self.playbook) for a in rows]
-            recent = chatops.recent_runbook(db_session=session, owners=owners,
-                                            limit=HOME_RESOLUTIONS)
+            recent = queries.runbooks.recent_runbook(db_session=session, owners=owners,
+                                                     limit=HOME_RESOLUTIONS)
             return HomeView(alerts, [(f"{e.project} · {e.environment}", runbook_view(e))
                                      for e in recent])
 
@@ -143,9 +144,9 @@ class AnomalyDesk:
             check_may_see(self.settings.routing, user=user, owner=anomaly.owner,
                           channel=channel)
             workload = (anomaly.project, anomaly.environment, main_service(anomaly))
-            rows = chatops.runbook_for(db_session=session, project=anomaly.project,
-                                       environment=anomaly.environment,
-                                       service_name=workload[2] or None)
+            rows = queries.runbooks.runbook_for(db_session=session, project=anomaly.project,
+                                                environment=anomaly.environment,
+                                                service_name=workload[2] or None)
             filed = next((runbook_view(e) for e in rows if e.anomaly_id == anomaly_id), None)
             return WorkloadRunbook(workload, [runbook_view(e) for e in rows], filed)
 

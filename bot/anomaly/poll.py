@@ -25,7 +25,7 @@ from bot.anomaly.enums import AnomalyKind, AnomalyStatus
 from bot.anomaly.lifecycle import HOUR, Incident, Lifecycle, LifecycleEvent, catch_up
 from bot.detection.engine import Contributor, SpendMatrix, detect_hour, thresholds_for_matrix
 from bot.settings import Settings
-from storage import repositories as repo
+from storage import queries
 from storage.db import session_scope
 from storage.models import Anomaly
 
@@ -52,11 +52,11 @@ def poll_store(*, engine: Engine, settings: Settings, days: int = 28) -> PollRes
     end = matrix.hour(matrix.hours - 1) + HOUR
     window = pd.Timedelta(hours=detection.reopen_within_hours + detection.quiet_hours_to_resolve)
     with session_scope(engine) as session:
-        state = repo.get_state(db_session=session, name=STATE)
-        stored = repo.active_anomalies(db_session=session,
-                                       resolved_since=(end - window).to_pydatetime())
+        state = queries.state.get_state(db_session=session, name=STATE)
+        stored = queries.anomalies.active_anomalies(db_session=session,
+                                                    resolved_since=(end - window).to_pydatetime())
         incidents = [_incident(row) for row in stored]
-        first_id = repo.max_anomaly_id(db_session=session) + 1
+        first_id = queries.anomalies.max_anomaly_id(db_session=session) + 1
     lifecycle = Lifecycle(quiet_hours=detection.quiet_hours_to_resolve,
                           reopen_hours=detection.reopen_within_hours, first_id=first_id)
     lifecycle.restore(incidents)
@@ -76,21 +76,21 @@ def poll_store(*, engine: Engine, settings: Settings, days: int = 28) -> PollRes
     touched = {id(e.incident): e.incident for e in events}
     with session_scope(engine) as session:
         for incident in touched.values():
-            repo.save_anomaly(db_session=session, anomaly=_row(incident))
-        repo.set_state(db_session=session, name=STATE,
-                       value={"last_hour": matrix.hour(matrix.hours - 1).isoformat()})
+            queries.anomalies.save_anomaly(db_session=session, anomaly=_row(incident))
+        queries.state.set_state(db_session=session, name=STATE,
+                                value={"last_hour": matrix.hour(matrix.hours - 1).isoformat()})
     return PollResult(events, list(lifecycle.open.values()), judged)
 
 
 def _load_matrix(engine: Engine, days: int) -> SpendMatrix | None:
     with engine.connect() as connection:
-        _, newest = repo.data_range(connection=connection)
+        _, newest = queries.points.data_range(connection=connection)
         if newest is None:
             return None
         end = pd.Timestamp(newest) + HOUR
         start = end - pd.Timedelta(days=days)
-        points = repo.load_points(connection=connection, start=start.to_pydatetime(),
-                                  end=end.to_pydatetime(), columns=COLUMNS)
+        points = queries.points.load_points(connection=connection, start=start.to_pydatetime(),
+                                            end=end.to_pydatetime(), columns=COLUMNS)
     usage = points[points["charge_category"] == "Usage"].rename(columns={"effective_cost": "cost"})
     if usage.empty:
         return None

@@ -60,8 +60,7 @@ from bot.playbook import (
 )
 from bot.playbook.answers import to_records
 from bot.settings import Settings
-from storage import chatops
-from storage import repositories as repo
+from storage import queries
 from storage.models import Anomaly, PlaybookRun, RunbookEntry
 from storage.timeutil import as_utc
 
@@ -108,10 +107,10 @@ def default_playbook(settings: Settings) -> Playbook:
 def load_alert_view(*, db_session: Session, anomaly_id: int,
                     playbook: Playbook | None) -> AlertView:
     anomaly = _anomaly(db_session, anomaly_id)
-    runbook = list(chatops.runbook_for(db_session=db_session, project=anomaly.project,
-                                       environment=anomaly.environment,
-                                       service_name=main_service(anomaly) or None))
-    run = chatops.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
+    runbook = list(queries.runbooks.runbook_for(db_session=db_session, project=anomaly.project,
+                                                environment=anomaly.environment,
+                                                service_name=main_service(anomaly) or None))
+    run = queries.runbooks.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
     state = PlaybookState.model_validate(run.answers) if run and run.answers else None
     return build_alert_view(anomaly, runbook=runbook, playbook=playbook, state=state)
 
@@ -126,27 +125,29 @@ def announce(*, db_session: Session, settings: Settings, anomaly_id: int, platfo
     """Queue the first post of an anomaly (and its chart) to the owner's channel, once per
     platform; False when it was queued for ``platform`` before."""
     anomaly = _anomaly(db_session, anomaly_id)
-    if chatops.alert_for(db_session=db_session, anomaly_id=anomaly_id, platform=platform):
+    if queries.outbox.alert_for(db_session=db_session, anomaly_id=anomaly_id, platform=platform):
         return False
     channel = settings.routing.channel_for(anomaly.owner)
-    alert = chatops.create_alert(db_session=db_session, anomaly_id=anomaly_id,
-                                 platform=platform, channel=channel, now=now)
+    alert = queries.outbox.create_alert(db_session=db_session, anomaly_id=anomaly_id,
+                                        platform=platform, channel=channel, now=now)
     for operation in (Operation.POST, Operation.CHART):
-        chatops.enqueue(db_session=db_session, platform=platform, channel=channel,
-                        operation=operation, alert_id=alert.id, now=now)
+        queries.outbox.enqueue(db_session=db_session, platform=platform, channel=channel,
+                               operation=operation, alert_id=alert.id, now=now)
     return True
 
 
 def notify(*, db_session: Session, anomaly_id: int, now: datetime, text: str | None = None,
            actor: str | None = None) -> None:
     """Queue an in-place update of every alert of the anomaly, and a thread reply if ``text``."""
-    for alert in chatops.alerts_of(db_session=db_session, anomaly_id=anomaly_id):
-        chatops.enqueue(db_session=db_session, platform=alert.platform, channel=alert.channel,
-                        operation=Operation.UPDATE, alert_id=alert.id, now=now)
+    for alert in queries.outbox.alerts_of(db_session=db_session, anomaly_id=anomaly_id):
+        queries.outbox.enqueue(db_session=db_session, platform=alert.platform,
+                               channel=alert.channel, operation=Operation.UPDATE,
+                               alert_id=alert.id, now=now)
         if text:
-            chatops.enqueue(db_session=db_session, platform=alert.platform, channel=alert.channel,
-                            operation=Operation.REPLY, alert_id=alert.id, now=now,
-                            payload={"text": text, "actor": actor})
+            queries.outbox.enqueue(db_session=db_session, platform=alert.platform,
+                                   channel=alert.channel, operation=Operation.REPLY,
+                                   alert_id=alert.id, now=now,
+                                   payload={"text": text, "actor": actor})
 
 
 def load_runbook(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
@@ -154,8 +155,8 @@ def load_runbook(*, db_session: Session, settings: Settings, anomaly_id: int, us
     """The runbook of the anomaly's workload (title, entries), for someone who may see it."""
     anomaly = _anomaly(db_session, anomaly_id)
     check_may_see(settings.routing, user=user, owner=anomaly.owner, channel=channel)
-    entries = chatops.runbook_for(db_session=db_session, project=anomaly.project,
-                                  environment=anomaly.environment)
+    entries = queries.runbooks.runbook_for(db_session=db_session, project=anomaly.project,
+                                           environment=anomaly.environment)
     return (f"{anomaly.project} · {anomaly.environment}",
             [RunbookView(e.created_at, e.author, e.root_cause, e.fix, e.prevention)
              for e in entries])
@@ -238,13 +239,13 @@ def escalate(*, db_session: Session, settings: Settings, anomaly_id: int, user: 
 
 def post_escalation(*, db_session: Session, anomaly: Anomaly, channel: str, now: datetime,
                     reason: str) -> None:
-    for alert in chatops.alerts_of(db_session=db_session, anomaly_id=int(anomaly.id or 0)):
-        chatops.enqueue(db_session=db_session, platform=alert.platform, channel=channel,
-                        operation=Operation.NOTICE, alert_id=alert.id, now=now,
-                        payload={"text": f"Escalated spend anomaly on {anomaly.project} · "
-                                         f"{anomaly.environment} (owner {anomaly.owner}): "
-                                         f"{reason}",
-                                 "link_alert": True})
+    for alert in queries.outbox.alerts_of(db_session=db_session, anomaly_id=int(anomaly.id or 0)):
+        queries.outbox.enqueue(db_session=db_session, platform=alert.platform, channel=channel,
+                               operation=Operation.NOTICE, alert_id=alert.id, now=now,
+                               payload={"text": f"Escalated spend anomaly on {anomaly.project} · "
+                                                f"{anomaly.environment} (owner {anomaly.owner}): "
+                                                f"{reason}",
+                                        "link_alert": True})
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,7 @@ def open_step(*, db_session: Session, settings: Settings, playbook: Playbook, an
               channel: str | None = None) -> StepStarted:
     """Start the playbook (first click) or continue it: the step to show next."""
     anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
-    run = chatops.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
+    run = queries.runbooks.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
     if run is None:
         state = start(playbook, by=user, at=now)
         run = PlaybookRun(anomaly_id=anomaly_id, playbook=playbook.name,
@@ -297,8 +298,8 @@ def submit_step(*, db_session: Session, settings: Settings, playbook: Playbook,
     stored state, so the form can move on as if it had been the first time.
     """
     anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
-    run = chatops.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id,
-                                   for_update=True)
+    run = queries.runbooks.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id,
+                                            for_update=True)
     if run is None:
         raise ResponseError("start the playbook from the alert first")
     state = PlaybookState.model_validate(run.answers)
@@ -337,7 +338,7 @@ def _finish(db_session: Session, playbook: Playbook, anomaly: Anomaly, state: Pl
         prevention=done.prevention, author=user, created_at=now,
         answers=to_records(answered_steps(playbook, state)),
     )
-    chatops.add_runbook_entry(db_session=db_session, entry=entry)
+    queries.runbooks.add_runbook_entry(db_session=db_session, entry=entry)
     _respond(anomaly, AnomalyResponse.RESOLVED, user, now, note=done.root_cause[:2000])
     _record(db_session, anomaly, user, now, AuditAction.RESOLVED,
             "finished the playbook; the resolution is now in the workload's runbook",
@@ -351,8 +352,8 @@ def _with(text: str, *extras: tuple[str, str | None]) -> str:
 
 
 def _anomaly(db_session: Session, anomaly_id: int, *, for_update: bool = False) -> Anomaly:
-    anomaly = chatops.get_anomaly(db_session=db_session, anomaly_id=anomaly_id,
-                                  for_update=for_update)
+    anomaly = queries.anomalies.get_anomaly(db_session=db_session, anomaly_id=anomaly_id,
+                                            for_update=for_update)
     if anomaly is None:
         raise ResponseError(f"anomaly {anomaly_id} does not exist (any more); "
                             f"use /cost anomalies to see the open ones")
@@ -382,8 +383,8 @@ def _record(db_session: Session, anomaly: Anomaly, user: str, now: datetime,
             action: AuditAction,
             text: str, detail: dict | None = None) -> Anomaly:
     db_session.add(anomaly)
-    repo.add_audit(db_session=db_session, actor=user, action=action, subject_type="anomaly",
-                   subject_id=str(anomaly.id), detail=detail)
+    queries.audit.add_audit(db_session=db_session, actor=user, action=action,
+                            subject_type="anomaly", subject_id=str(anomaly.id), detail=detail)
     notify(db_session=db_session, anomaly_id=int(anomaly.id or 0), now=now, text=text,
            actor=user)
     return anomaly

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
 from bot.costs import service
 from bot.costs.periods import Period, period_for
-from storage import cost_queries as cq
+from storage import queries
 from storage.timeutil import as_utc
 
 __all__ = [
@@ -362,7 +362,7 @@ def _pick(kind: str, name: str, choices: list[str], where: str = "") -> str:
 def _workload(
     connection: Connection, project: str, environment: str | None, scope: Scope
 ) -> tuple[str, str | None]:
-    pairs = cq.workloads(connection=connection, owners=scope.owners)
+    pairs = queries.costs.workloads(connection=connection, owners=scope.owners)
     found = _pick("project", project, sorted({p for p, _ in pairs}))
     if environment is None:
         return found, None
@@ -392,8 +392,8 @@ def _project_cost(
                                 environment=environment, owners=scope.owners)
     services = _lines(summary.rows)
     edges = _day_edges(period.start, period.end)
-    totals = cq.daily_totals(connection=connection, edges=edges, project=project,
-                             environment=environment, owners=scope.owners)
+    totals = queries.costs.daily_totals(connection=connection, edges=edges, project=project,
+                                        environment=environment, owners=scope.owners)
     days = tuple(DaySpend(a, b, t) for a, b, t in zip(edges, edges[1:], totals, strict=False))
     total = SpendLine(project, summary.total, summary.previous_total)
     return ProjectCostAnswer(project, environment, period, total,
@@ -422,15 +422,15 @@ def _top(
 
 
 def _anomalies(connection: Connection, scope: Scope) -> AnomaliesAnswer:
-    rows, count = cq.anomalies(connection=connection, exclude_statuses=CLOSED_STATUSES,
-                               owners=scope.owners, limit=ANOMALY_LIMIT)
+    rows, count = queries.costs.anomalies(connection=connection, exclude_statuses=CLOSED_STATUSES,
+                                          owners=scope.owners, limit=ANOMALY_LIMIT)
     return AnomaliesAnswer(_from_rows(AnomalyLine, rows), count)
 
 
 def _runbook(connection: Connection, query: RunbookQuery, scope: Scope) -> RunbookAnswer:
     project, _ = _workload(connection, query.project, None, scope)
-    rows, count = cq.runbook_entries(connection=connection, project=project,
-                                     limit=RUNBOOK_LIMIT)
+    rows, count = queries.costs.runbook_entries(connection=connection, project=project,
+                                                limit=RUNBOOK_LIMIT)
     return RunbookAnswer(project, _from_rows(RunbookLine, rows), count)
 
 

@@ -4,7 +4,7 @@ Why the database sums: the question used to be answered twice, by the CLI over a
 of every hourly point of both periods, and by ``/cost`` in SQL, and the two could disagree (a
 credit netted into a service's spend in chat but listed apart in the CLI; two look-ups of the
 newest hour). The frame also grew with the store: a 30-day report of a large store read
-millions of points into memory. The SQL path (``storage.cost_queries.spend_compared``) sums per
+millions of points into memory. The SQL path (``storage.queries.costs.spend_compared``) sums per
 series and period over the ``(series_id, hour)`` index and returns one row per key and charge
 category, so an answer costs the same whatever the store's size. Everything a report adds to
 those sums (breakdowns, the charges other than usage apart, the order, the cut, the totals) is
@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 
 from bot.costs.periods import Period, ReportError
 from bot.ingest.allocation import UNALLOCATED
-from storage import cost_queries as cq
+from storage import queries
 
 __all__ = [
     "BREAKDOWNS", "DUST", "METRICS", "USAGE", "CostSummary", "Cut", "cut", "data_end",
@@ -113,11 +113,11 @@ def percent_change(now: float, before: float) -> float | None:
 
 def data_end(connection: Connection) -> datetime | None:
     """Just after the newest hour with data (where a period given no end ends); None if empty."""
-    newest = cq.newest_hour(connection=connection)
+    newest = queries.costs.newest_hour(connection=connection)
     return None if newest is None else newest + timedelta(hours=1)
 
 
-def _frame(rows: Sequence[cq.SpendRow], *, usage: bool) -> pd.DataFrame:
+def _frame(rows: Sequence[queries.costs.SpendRow], *, usage: bool) -> pd.DataFrame:
     """Usage rows (key, amounts, share of usage) or other charges (charge_category, key,
     amounts), built column by column: a frame per answer must cost well under a millisecond."""
     costs = np.array([r.cost for r in rows], dtype=float)
@@ -147,7 +147,7 @@ def summarise(
         raise ReportError(f"--by {by!r} is not a breakdown; use one of {', '.join(BREAKDOWNS)}")
     if metric not in METRICS:
         raise ReportError(f"--metric {metric!r} is unknown; use effective or billed")
-    found = cq.spend_compared(
+    found = queries.costs.spend_compared(
         connection=connection, by=BREAKDOWNS[by], metric=f"{metric}_cost", project=project,
         environment=environment, owners=owners, start=period.start, end=period.end,
         previous_start=period.previous_start, previous_end=period.previous_end)

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from bot.ingest.report import HeldScope, ScopeTotals
 from bot.ingest.writer import Scope
-from storage import repositories as repo
+from storage import queries
 
 __all__ = ["Settlement", "settle"]
 
@@ -53,11 +53,11 @@ def settle(
         for scope in scopes:
             writers.setdefault(scope, []).append(run_id)
     outcome = Settlement()
-    if not repo.other_runs_stored(connection=connection, run_ids=new_runs):
+    if not queries.points.other_runs_stored(connection=connection, run_ids=new_runs):
         return outcome  # the first delivery in this store: nothing to compare or replace
     for (account, period), runs in writers.items():
-        stored = repo.scope_totals_by_run(connection=connection, account=account, period=period,
-                                          exclude_runs=new_runs)
+        stored = queries.points.scope_totals_by_run(connection=connection, account=account,
+                                                    period=period, exclude_runs=new_runs)
         current, new = ScopeTotals(), ScopeTotals()
         for run_id in runs:
             totals = new_runs[run_id][(account, period)]
@@ -76,11 +76,11 @@ def settle(
             ))
             for run_id in runs:
                 outcome.withdrawn[run_id] = outcome.withdrawn.get(run_id, 0) + (
-                    repo.delete_scope_points(connection=connection, account=account,
-                                             period=period, run_ids=[run_id]))
+                    queries.points.delete_scope_points(connection=connection, account=account,
+                                                       period=period, run_ids=[run_id]))
                 outcome.held_runs.add(run_id)
             continue
-        replaced = repo.replace_scopes(
+        replaced = queries.points.replace_scopes(
             connection=connection, delivery_id=delivery_id, scopes=[(account, period)])
         outcome.replaced[runs[0]] = outcome.replaced.get(runs[0], 0) + replaced
     return outcome

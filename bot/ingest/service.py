@@ -37,7 +37,7 @@ from bot.ingest.report import FileReport, HeldScope, IngestReport, ScopeTotals
 from bot.ingest.sources.focus import FocusFileError, discover_files, hash_file, read_chunks
 from bot.ingest.writer import PointWriter, Scope
 from bot.settings import Settings
-from storage import repositories as repo
+from storage import queries
 from storage.models import IngestRun
 
 __all__ = ["FileReport", "HeldScope", "IngestReport", "aggregate", "convert_currency",
@@ -139,8 +139,8 @@ class _Delivery:
                               message=f"{file}: cannot be read ({exc.strerror or exc})")
         fingerprint = _fingerprint(file, stat, self.settings, self.defaults)
         with _session(connection) as session:
-            previous = repo.current_run_for_fingerprint(db_session=session,
-                                                        fingerprint=fingerprint)
+            previous = queries.runs.current_run_for_fingerprint(db_session=session,
+                                                                fingerprint=fingerprint)
         if previous is not None and not self.force:
             twin = self._twin(previous.file_size, lambda: previous.checksum)
             if twin is None:
@@ -171,7 +171,7 @@ class _Delivery:
         # billing period (a multi-part export) does not replace it
         assert previous.id is not None
         with _session(connection) as session:
-            repo.adopt_run(db_session=session, run_id=previous.id, delivery_id=self.id)
+            queries.runs.adopt_run(db_session=session, run_id=previous.id, delivery_id=self.id)
         self.kept.add(previous.id)
         self._remember(previous.file_size, previous.checksum, file)
         return FileReport(
@@ -186,14 +186,14 @@ class _Delivery:
         message = (f"byte-identical to {twin} (same SHA-256) in this delivery: counted once; "
                    f"remove one of the two if the export wrote it twice")
         with _session(connection) as session:
-            run = repo.create_ingest_run(
+            run = queries.runs.create_ingest_run(
                 db_session=session, delivery_id=self.id, source=self.source,
                 file_path=str(file), checksum=checksum, fingerprint=fingerprint,
                 file_size=stat.st_size)
             assert run.id is not None  # flushed: the database has given it its id
-            repo.finish_ingest_run(db_session=session, run_id=run.id,
-                                   status=RunStatus.DUPLICATE,
-                                   message=message)
+            queries.runs.finish_ingest_run(db_session=session, run_id=run.id,
+                                           status=RunStatus.DUPLICATE,
+                                           message=message)
             run_id = run.id
         return FileReport(path=str(file), status=FileStatus.DUPLICATE, run_id=run_id,
                           message=message)
@@ -201,7 +201,7 @@ class _Delivery:
     def _read(self, connection: Connection, file: Path, stat: os.stat_result,
               fingerprint: str) -> FileReport:
         with _session(connection) as session:
-            run_id = repo.create_ingest_run(
+            run_id = queries.runs.create_ingest_run(
                 db_session=session, delivery_id=self.id, source=self.source,
                 file_path=str(file), checksum="", fingerprint=fingerprint,
                 file_size=stat.st_size).id
@@ -230,8 +230,8 @@ class _Delivery:
         finally:
             writer.close()
         with _session(connection) as session:
-            repo.finish_ingest_run(db_session=session, run_id=run_id,
-                                   checksum=hasher.hexdigest(), **writer.run_fields())
+            queries.runs.finish_ingest_run(db_session=session, run_id=run_id,
+                                           checksum=hasher.hexdigest(), **writer.run_fields())
         self.scopes[run_id] = writer.scopes
         self.file_of[run_id] = str(file)
         self._remember(stat.st_size, hasher.hexdigest(), file)
@@ -254,9 +254,9 @@ class _Delivery:
         report.message = message
         assert report.run_id is not None
         with _session(connection) as session:
-            repo.finish_ingest_run(db_session=session, run_id=report.run_id,
-                                   status=RunStatus.FAILED,
-                                   message=message)
+            queries.runs.finish_ingest_run(db_session=session, run_id=report.run_id,
+                                           status=RunStatus.FAILED,
+                                           message=message)
         return report
 
 
@@ -283,7 +283,7 @@ def _record_settlement(connection: Connection, reports: list[FileReport],
             report.points_written -= settlement.withdrawn.get(report.run_id, 0)
             report.message = "; ".join(h.message for h in settlement.held
                                        if report.path in h.files)
-            repo.finish_ingest_run(db_session=session, run_id=report.run_id,
-                                   status=RunStatus.HELD,
-                                   points_written=report.points_written,
-                                   message=report.message)
+            queries.runs.finish_ingest_run(db_session=session, run_id=report.run_id,
+                                           status=RunStatus.HELD,
+                                           points_written=report.points_written,
+                                           message=report.message)

@@ -23,7 +23,7 @@ from bot.ingest.hourly import aggregate, convert_currency, spread_hours
 from bot.ingest.report import FileReport, ScopeTotals
 from bot.ingest.sources.focus_parse import COLUMNS, NOTES, ParsedChunk
 from bot.settings import Settings
-from storage import repositories as repo
+from storage import queries
 from storage.models import SERIES_COLUMNS
 
 __all__ = ["FLUSH_POINTS", "QUARANTINE_COLUMNS", "PointWriter", "Scope"]
@@ -84,7 +84,7 @@ class PointWriter:
 
     def _with_series_ids(self, items: pd.DataFrame) -> pd.DataFrame:
         codes, distinct = factorize_rows(items[list(SERIES_COLUMNS)])
-        ids = repo.resolve_series(
+        ids = queries.points.resolve_series(
             connection=self.connection, series=distinct, cache=self.series_cache
         )
         for series_id, account in zip(ids, distinct["billing_account_id"], strict=True):
@@ -108,7 +108,7 @@ class PointWriter:
                 totals.index, totals["line_items"], totals["effective_cost"], strict=True):
             scope = (str(account), pd.Timestamp(period).to_pydatetime())
             self.scopes.setdefault(scope, ScopeTotals()).add(int(lines), float(cost))
-        self.report.points_written += repo.insert_points(
+        self.report.points_written += queries.points.insert_points(
             connection=self.connection, run_id=self.run_id, points=points
         )
 

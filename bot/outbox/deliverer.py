@@ -33,7 +33,7 @@ from sqlmodel import Session
 from bot.anomaly.views import AlertView
 from bot.chat.port import ChatSender, DeliveryError, Notice
 from bot.outbox.enums import AlertStatus, DeliveryOutcome, MessageStatus, Operation
-from storage import chatops
+from storage import queries
 from storage.db import session_scope
 from storage.models import Alert, OutboxMessage
 
@@ -76,7 +76,7 @@ class Deliverer:
     def _round(self) -> int:
         now = datetime.now(UTC)
         with session_scope(self.engine) as session:
-            due = [(m.id, m.channel) for m in chatops.claim_due(
+            due = [(m.id, m.channel) for m in queries.outbox.claim_due(
                 db_session=session, platform=self.sender.platform, now=now)]
         busy: set[str] = set()
         sent = 0
@@ -104,7 +104,7 @@ class Deliverer:
 
     def pending(self) -> int:
         with session_scope(self.engine) as session:
-            return chatops.count_pending(db_session=session, platform=self.sender.platform)
+            return queries.outbox.count_pending(db_session=session, platform=self.sender.platform)
 
     def _deliver(self, message_id: int) -> DeliveryOutcome:
         with session_scope(self.engine) as session:
@@ -121,8 +121,8 @@ class Deliverer:
                 return DeliveryOutcome.DEAD
             retried = message.attempts > 0
             now = datetime.now(UTC)
-            if not chatops.lease(db_session=session, message_id=message_id,
-                                 attempts=message.attempts, now=now, until=now + LEASE):
+            if not queries.outbox.lease(db_session=session, message_id=message_id,
+                                        attempts=message.attempts, now=now, until=now + LEASE):
                 return DeliveryOutcome.SKIPPED  # another replica took it
         try:
             ref = self._send(message_id, retried=retried)
@@ -163,8 +163,8 @@ class Deliverer:
             if operation in (Operation.POST, Operation.UPDATE) and alert is not None:
                 # every update queued before this render is shown by it
                 assert alert.id is not None  # read from the database
-                waiting = chatops.pending_for_alert(db_session=session, alert_id=alert.id,
-                                                    operation=Operation.UPDATE)
+                waiting = queries.outbox.pending_for_alert(db_session=session, alert_id=alert.id,
+                                                           operation=Operation.UPDATE)
                 self._covered[message_id] = max((int(m.id or 0) for m in waiting), default=0)
             if operation == Operation.POST:
                 assert alert is not None
@@ -207,10 +207,10 @@ class Deliverer:
             covered = self._covered.pop(message_id, 0)
             if message.operation in (Operation.POST, Operation.UPDATE) and covered:
                 # the message now shows what those updates were queued for
-                for older in chatops.pending_for_alert(db_session=session,
-                                                       alert_id=message.alert_id,
-                                                       operation=Operation.UPDATE,
-                                                       before_id=covered + 1):
+                for older in queries.outbox.pending_for_alert(db_session=session,
+                                                              alert_id=message.alert_id,
+                                                              operation=Operation.UPDATE,
+                                                              before_id=covered + 1):
                     older.status, older.sent_at = MessageStatus.SENT, now
                     older.result_ref = "covered"
                     session.add(older)

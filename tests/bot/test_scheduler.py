@@ -20,8 +20,8 @@ from bot.runner import Mode, Runtime
 from bot.scheduler import poll
 from bot.settings import FocusSourceSettings, load_settings
 from bot.wiring import build_services
-from storage import chatops
 from storage.models import Alert, Anomaly, OutboxMessage
+from storage.queries import outbox
 from tests.bot.test_cli import spendwatch, write_config
 from tests.support.focus_files import write_focus_csv
 from tests.support.slack_stub import SlackApiStub
@@ -36,8 +36,8 @@ def test_a_flare_after_people_resolved_it_asks_for_people_again(engine):
                           response="resolved", response_by="U1", evidence={})
         session.add(anomaly)
         session.flush()
-        chatops.create_alert(db_session=session, anomaly_id=anomaly.id, platform="slack",
-                             channel="C1", now=NOW)
+        outbox.create_alert(db_session=session, anomaly_id=anomaly.id, platform="slack",
+                            channel="C1", now=NOW)
         reopen(db_session=session, anomaly_id=int(anomaly.id), now=NOW)
         session.commit()
         stored = session.get(Anomaly, anomaly.id)

@@ -9,9 +9,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.settings import EscalationSettings, RoutingSettings, Settings
-from storage import chatops
 from storage.db import session_scope
 from storage.models import Anomaly, AuditLog, OutboxMessage
+from storage.queries import outbox as outbox_q
 
 REPO = Path(__file__).resolve().parent.parent.parent
 PLAYBOOKS = REPO / "playbooks"
@@ -48,8 +48,8 @@ def add_anomaly(engine: Engine, *, owner: str = "team-support", project: str = "
         session.add(row)
         session.flush()
         for platform in platforms:
-            chatops.create_alert(db_session=session, anomaly_id=int(row.id), platform=platform,
-                                 channel=channel or ROUTING.channel_for(owner), now=at)
+            outbox_q.create_alert(db_session=session, anomaly_id=int(row.id), platform=platform,
+                                  channel=channel or ROUTING.channel_for(owner), now=at)
         return int(row.id)
 
 

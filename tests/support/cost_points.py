@@ -8,9 +8,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from storage import repositories as repo
 from storage.db import session_scope
 from storage.models import SERIES_COLUMNS
+from storage.queries import points as points_q
+from storage.queries import runs
 
 SERIES = {
     **{c: "" for c in SERIES_COLUMNS},
@@ -34,7 +35,7 @@ def put_points(engine: Engine, rows: Iterable[Mapping[str, Any]]) -> None:
         records.append(record)
     frame = pd.DataFrame(records)
     with session_scope(engine) as session:
-        run = repo.create_ingest_run(db_session=session, delivery_id="test", source="test",
+        run = runs.create_ingest_run(db_session=session, delivery_id="test", source="test",
                                      file_path="test", checksum="", fingerprint="",
                                      file_size=0)
         run_id = run.id
@@ -42,7 +43,7 @@ def put_points(engine: Engine, rows: Iterable[Mapping[str, Any]]) -> None:
     distinct = pd.DataFrame(list(dict.fromkeys(keys)), columns=list(SERIES_COLUMNS))
     hours = pd.to_datetime(frame["hour"], utc=True)
     with engine.begin() as connection:
-        ids = repo.resolve_series(connection=connection, series=distinct, cache={})
+        ids = points_q.resolve_series(connection=connection, series=distinct, cache={})
         by_key = dict(zip(dict.fromkeys(keys), ids, strict=True))
         points = pd.DataFrame({
             "series_id": [by_key[k] for k in keys], "hour": hours,
@@ -51,4 +52,4 @@ def put_points(engine: Engine, rows: Iterable[Mapping[str, Any]]) -> None:
             "billed_cost": frame["billed_cost"], "effective_cost": frame["effective_cost"],
             "usage_quantity": 0.0, "line_items": 1,
         })
-        repo.insert_points(connection=connection, run_id=run_id, points=points)
+        points_q.insert_points(connection=connection, run_id=run_id, points=points)

@@ -11,8 +11,8 @@ from bot.anomaly.alerting import queue_escalations, queue_news, reopen
 from bot.anomaly.lifecycle import Incident, LifecycleEvent
 from bot.anomaly.poll import PollResult
 from bot.settings import Settings
-from storage import chatops
 from storage.db import session_scope
+from storage.queries import outbox as outbox_q
 from tests.support.anomalies import (
     DATA,
     ESCALATE,
@@ -157,8 +157,8 @@ def test_a_long_silence_reminds_and_escalates_in_one_round(engine, rules):
 def test_the_wait_counts_from_the_latest_post(engine, rules):
     anomaly_id = add_anomaly(engine, platforms=("slack",))
     with session_scope(engine) as session:  # posted on the console 20 minutes later
-        chatops.create_alert(db_session=session, anomaly_id=anomaly_id, platform="console",
-                             channel=SUPPORT, now=NOW + timedelta(minutes=20))
+        outbox_q.create_alert(db_session=session, anomaly_id=anomaly_id, platform="console",
+                              channel=SUPPORT, now=NOW + timedelta(minutes=20))
     assert escalations(engine, rules, 40) == 0
     assert escalations(engine, rules, 50) == 1
 

@@ -12,9 +12,9 @@ from bot.anomaly.access import NotAllowed, NothingChanged, may_act, may_see, vis
 from bot.anomaly.service import ResponseError, default_playbook
 from bot.playbook import StepError
 from bot.settings import EscalationSettings, RoutingSettings, Settings
-from storage import chatops
 from storage.db import session_scope
 from storage.models import Anomaly, AuditLog, OutboxMessage
+from storage.queries import outbox
 
 NOW = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 FINOPS, SUPPORT, DATA = "C0FINOPS", "C0SUPPORT", "C0DATA"
@@ -60,8 +60,8 @@ def anomaly_id(engine, rules) -> int:
                       evidence={})
         session.add(row)
         session.flush()
-        chatops.create_alert(db_session=session, anomaly_id=int(row.id), platform="slack",
-                             channel=SUPPORT, now=NOW)
+        outbox.create_alert(db_session=session, anomaly_id=int(row.id), platform="slack",
+                            channel=SUPPORT, now=NOW)
         return int(row.id)
 
 

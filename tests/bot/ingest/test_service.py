@@ -20,8 +20,8 @@ from sqlmodel import Session
 
 from bot.ingest.service import IngestReport, ingest_path
 from bot.settings import CurrencySettings
-from storage import repositories as repo
 from storage.models import CostPoint, CostSeries, IngestRun
+from storage.queries import points as points_q
 from tests.support.focus_files import (
     write_focus,
     write_focus_csv,
@@ -53,7 +53,7 @@ def hourly(day: int, hour: int, *, month: int = 4, **fields) -> dict:
 
 def points(engine, columns=("charge_category",)) -> pd.DataFrame:
     with engine.connect() as connection:
-        return repo.load_points(connection=connection, columns=columns)
+        return points_q.load_points(connection=connection, columns=columns)
 
 
 def total(engine, column: str = "effective_cost") -> float:

@@ -16,7 +16,8 @@ from bot.ingest.report import FileReport
 from bot.ingest.sources.focus import read_chunks
 from bot.ingest.writer import PointWriter
 from bot.settings import CurrencySettings, Settings
-from storage import repositories as repo
+from storage.queries import points as points_q
+from storage.queries import runs
 from tests.support.focus_files import write_focus_csv
 
 APRIL, MAY = datetime(2025, 4, 1, tzinfo=UTC), datetime(2025, 5, 1, tzinfo=UTC)
@@ -43,7 +44,7 @@ def write(engine, settings: Settings, file: Path) -> tuple[PointWriter, FileRepo
     """Read ``file`` through a PointWriter, as one file of a delivery does."""
     with engine.begin() as connection:
         with Session(bind=connection) as session:
-            run_id = int(repo.create_ingest_run(
+            run_id = int(runs.create_ingest_run(
                 db_session=session, delivery_id="d-1", source="test", file_path=str(file),
                 checksum="", fingerprint="f", file_size=file.stat().st_size).id)
         report = FileReport(path=str(file), status="ingested", run_id=run_id)
@@ -60,7 +61,7 @@ def write(engine, settings: Settings, file: Path) -> tuple[PointWriter, FileRepo
 
 def stored(engine) -> pd.DataFrame:
     with engine.connect() as connection:
-        return repo.load_points(connection=connection).sort_values("hour")
+        return points_q.load_points(connection=connection).sort_values("hour")
 
 
 def test_a_file_becomes_hourly_points_with_totals_per_account_and_period(engine, settings,
@@ -136,7 +137,7 @@ def test_points_are_written_in_bounded_batches_as_they_come(engine, settings, tm
     file = write_focus_csv(tmp_path / "daily.csv", [day])
     with engine.begin() as connection:
         with Session(bind=connection) as session:
-            run_id = int(repo.create_ingest_run(
+            run_id = int(runs.create_ingest_run(
                 db_session=session, delivery_id="d-1", source="test", file_path=str(file),
                 checksum="", fingerprint="f", file_size=1).id)
         report = FileReport(path=str(file), status="ingested", run_id=run_id)

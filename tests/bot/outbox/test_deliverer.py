@@ -17,8 +17,8 @@ from bot.anomaly.service import load_alert_view, notify
 from bot.anomaly.views import AlertView
 from bot.chat.port import DeliveryError, Notice
 from bot.outbox.deliverer import Deliverer
-from storage import chatops
 from storage.models import Alert, Anomaly, OutboxMessage
+from storage.queries import outbox as outbox_q
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
@@ -79,10 +79,10 @@ def anomaly(engine, number: int = 1, owner: str = "team-ai") -> int:
 
 def alert_with_post(engine, anomaly_id: int, channel: str = "C1") -> int:
     with Session(engine) as session:
-        alert = chatops.create_alert(db_session=session, anomaly_id=anomaly_id,
-                                     platform="slack", channel=channel, now=NOW)
-        chatops.enqueue(db_session=session, platform="slack", channel=channel,
-                        operation="post", alert_id=alert.id, now=NOW)
+        alert = outbox_q.create_alert(db_session=session, anomaly_id=anomaly_id,
+                                      platform="slack", channel=channel, now=NOW)
+        outbox_q.enqueue(db_session=session, platform="slack", channel=channel,
+                         operation="post", alert_id=alert.id, now=NOW)
         session.commit()
         return int(alert.id)
 

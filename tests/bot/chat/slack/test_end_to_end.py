@@ -36,8 +36,8 @@ from bot.settings import (
     Settings,
 )
 from bot.wiring import build_services
-from storage.chatops import get_playbook_run
 from storage.models import Alert, Anomaly, AuditLog, OutboxMessage, RunbookEntry
+from storage.queries.runbooks import get_playbook_run
 from tests.support.slack_requests import (
     block_actions_body,
     checkboxes_value,

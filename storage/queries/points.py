@@ -1,4 +1,7 @@
-"""Query functions: keyword-only, session (or connection) first, no business rules."""
+"""Cost series and their hourly points: written by ingest, read by detection and reports.
+
+Keyword-only, session (or connection) first, no business rules.
+"""
 
 from __future__ import annotations
 
@@ -11,103 +14,33 @@ import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.selectable import ScalarSelect
-from sqlmodel import Session, col
+from sqlmodel import col
 
-from bot.anomaly.enums import AnomalyStatus
 from bot.ingest.enums import RunStatus
 from storage.models import (
     SERIES_COLUMNS,
-    Anomaly,
-    AuditLog,
     CostPoint,
     CostSeries,
-    DetectorState,
     IngestRun,
 )
 from storage.timeutil import stored_utc
 
 __all__ = [
-    "active_anomalies",
-    "add_audit",
-    "adopt_run",
     "data_range",
-    "create_ingest_run",
     "delete_scope_points",
-    "finish_ingest_run",
-    "get_state",
     "insert_points",
-    "current_run_for_fingerprint",
-    "list_ingest_runs",
     "load_points",
-    "max_anomaly_id",
-    "open_anomalies",
     "other_runs_stored",
     "replace_scopes",
     "resolve_series",
-    "save_anomaly",
     "scope_totals_by_run",
-    "set_state",
 ]
 
+
 POINT_VALUE_COLUMNS = ("billed_cost", "effective_cost", "usage_quantity", "line_items")
+
+
 INSERT_BATCH = 20_000  # rows handed to the driver at once: bounds memory on big files
-
-
-def create_ingest_run(
-    *, db_session: Session, delivery_id: str, source: str, file_path: str, checksum: str,
-    fingerprint: str, file_size: int,
-) -> IngestRun:
-    run = IngestRun(
-        delivery_id=delivery_id,
-        source=source,
-        file_path=file_path,
-        checksum=checksum,
-        fingerprint=fingerprint,
-        file_size=file_size,
-        started_at=datetime.now(UTC),
-    )
-    db_session.add(run)
-    db_session.flush()
-    return run
-
-
-def finish_ingest_run(*, db_session: Session, run_id: int, **fields: Any) -> IngestRun:
-    run = db_session.get(IngestRun, run_id)
-    if run is None:
-        raise LookupError(f"ingest run {run_id} does not exist")
-    for key, value in fields.items():
-        setattr(run, key, value)
-    run.finished_at = datetime.now(UTC)
-    db_session.add(run)
-    return run
-
-
-def current_run_for_fingerprint(*, db_session: Session, fingerprint: str) -> IngestRun | None:
-    """The newest succeeded run with this fingerprint whose points are all still current."""
-    statement = (
-        select(IngestRun)
-        .where(
-            col(IngestRun.fingerprint) == fingerprint,
-            col(IngestRun.status) == RunStatus.SUCCEEDED,
-            col(IngestRun.superseded_at).is_(None),
-        )
-        .order_by(col(IngestRun.id).desc())
-        .limit(1)
-    )
-    return db_session.scalars(statement).first()
-
-
-def adopt_run(*, db_session: Session, run_id: int, delivery_id: str) -> None:
-    """Make an earlier, still current run part of this delivery."""
-    run = db_session.get(IngestRun, run_id)
-    if run is not None:
-        run.delivery_id = delivery_id
-        db_session.add(run)
-
-
-def list_ingest_runs(*, db_session: Session, limit: int = 20) -> Sequence[IngestRun]:
-    statement = select(IngestRun).order_by(col(IngestRun.id).desc()).limit(limit)
-    return db_session.scalars(statement).all()
 
 
 def resolve_series(
@@ -166,12 +99,6 @@ def replace_scopes(
             .values(superseded_at=datetime.now(UTC))
         )
     return removed
-
-
-def _scope(account: str, period: datetime) -> tuple[Any, ...]:
-    in_account = select(col(CostSeries.id)).where(col(CostSeries.billing_account_id) == account)
-    return (col(CostPoint.series_id).in_(in_account),
-            col(CostPoint.billing_period_start) == period)
 
 
 def other_runs_stored(*, connection: Connection, run_ids: Iterable[int]) -> bool:
@@ -245,27 +172,6 @@ def insert_points(*, connection: Connection, run_id: int, points: pd.DataFrame) 
     return len(points)
 
 
-def _point_rows(points: pd.DataFrame, run_id: int, *, postgres: bool) -> list[tuple]:
-    data = [
-        [run_id] * len(points),
-        np.asarray(points["series_id"], dtype=np.int64).tolist(),
-        _utc_text(points["hour"], postgres=postgres),
-        _utc_text(points["billing_period_start"], postgres=postgres),
-    ]
-    for column in POINT_VALUE_COLUMNS:
-        kind = int if column == "line_items" else float
-        data.append(np.asarray(points[column], dtype=kind).tolist())
-    return list(zip(*data, strict=True))
-
-
-def _utc_text(values: pd.Series, *, postgres: bool) -> list[str]:
-    codes, uniques = pd.factorize(values)
-    stamps = pd.DatetimeIndex(uniques)
-    stamps = stamps.tz_convert("UTC") if stamps.tz is not None else stamps
-    text = stamps.strftime("%Y-%m-%d %H:%M:%S+00" if postgres else "%Y-%m-%d %H:%M:%S.%f")
-    return np.asarray(text, dtype=object)[codes].tolist()
-
-
 def load_points(
     *,
     connection: Connection,
@@ -327,71 +233,28 @@ def data_range(*, connection: Connection) -> tuple[datetime | None, datetime | N
     return stored_utc(row[0]), stored_utc(row[1])
 
 
-def add_audit(
-    *, db_session: Session, actor: str, action: str, subject_type: str, subject_id: str,
-    detail: dict[str, Any] | None = None,
-) -> AuditLog:
-    entry = AuditLog(
-        at=datetime.now(UTC),
-        actor=actor,
-        action=action,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        detail=detail or {},
-    )
-    db_session.add(entry)
-    return entry
+def _scope(account: str, period: datetime) -> tuple[Any, ...]:
+    in_account = select(col(CostSeries.id)).where(col(CostSeries.billing_account_id) == account)
+    return (col(CostPoint.series_id).in_(in_account),
+            col(CostPoint.billing_period_start) == period)
 
 
-def get_state(*, db_session: Session, name: str) -> dict[str, Any] | None:
-    row = db_session.get(DetectorState, name)
-    return dict(row.value) if row is not None else None
+def _point_rows(points: pd.DataFrame, run_id: int, *, postgres: bool) -> list[tuple]:
+    data = [
+        [run_id] * len(points),
+        np.asarray(points["series_id"], dtype=np.int64).tolist(),
+        _utc_text(points["hour"], postgres=postgres),
+        _utc_text(points["billing_period_start"], postgres=postgres),
+    ]
+    for column in POINT_VALUE_COLUMNS:
+        kind = int if column == "line_items" else float
+        data.append(np.asarray(points[column], dtype=kind).tolist())
+    return list(zip(*data, strict=True))
 
 
-def set_state(*, db_session: Session, name: str, value: dict[str, Any]) -> None:
-    row = db_session.get(DetectorState, name) or DetectorState(name=name, updated_at=_now())
-    row.value = value
-    row.updated_at = _now()
-    db_session.add(row)
-
-
-def active_anomalies(*, db_session: Session, resolved_since: datetime) -> Sequence[Anomaly]:
-    """Open anomalies, and those resolved recently enough to be re-opened."""
-    statement = select(Anomaly).where(
-        (col(Anomaly.status) == AnomalyStatus.OPEN) | (col(Anomaly.resolved_at) >= resolved_since)
-    ).order_by(col(Anomaly.id))
-    return db_session.scalars(statement).all()
-
-
-def open_anomalies(*, db_session: Session) -> Sequence[Anomaly]:
-    statement = select(Anomaly).where(col(Anomaly.status) == AnomalyStatus.OPEN).order_by(
-        col(Anomaly.id))
-    return db_session.scalars(statement).all()
-
-
-# the columns the detector owns; what people did (response, snooze, ...) is never overwritten
-DETECTOR_COLUMNS = ("project", "environment", "owner", "phase", "kind", "status", "started_at",
-                    "detected_at", "last_seen_at", "resolved_at", "expected_cost", "actual_cost",
-                    "impact_usd", "peak_hourly_usd", "evidence")
-
-
-def save_anomaly(*, db_session: Session, anomaly: Anomaly) -> Anomaly:
-    """Insert, or update the detector's columns by id (the lifecycle numbers incidents)."""
-    stored = db_session.get(Anomaly, anomaly.id) if anomaly.id is not None else None
-    if stored is None:
-        db_session.add(anomaly)
-        db_session.flush()
-        return anomaly
-    for column in DETECTOR_COLUMNS:
-        setattr(stored, column, getattr(anomaly, column))
-    db_session.add(stored)
-    db_session.flush()
-    return stored
-
-
-def max_anomaly_id(*, db_session: Session) -> int:
-    return int(db_session.scalar(select(func.max(Anomaly.id))) or 0)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _utc_text(values: pd.Series, *, postgres: bool) -> list[str]:
+    codes, uniques = pd.factorize(values)
+    stamps = pd.DatetimeIndex(uniques)
+    stamps = stamps.tz_convert("UTC") if stamps.tz is not None else stamps
+    text = stamps.strftime("%Y-%m-%d %H:%M:%S+00" if postgres else "%Y-%m-%d %H:%M:%S.%f")
+    return np.asarray(text, dtype=object)[codes].tolist()

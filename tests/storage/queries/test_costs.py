@@ -10,9 +10,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from storage import cost_queries as cq
 from storage.db import make_engine, upgrade
 from storage.models import Anomaly, RunbookEntry
+from storage.queries import costs
 from tests.support.cost_points import put_points
 
 T0 = datetime(2025, 4, 1, tzinfo=UTC)
@@ -22,17 +22,17 @@ WINDOWS = {"start": T0 + 7 * DAY, "end": T0 + 14 * DAY, "previous_start": T0,
            "previous_end": T0 + 7 * DAY}
 
 
-def by_key(rows: list[cq.SpendRow]) -> dict[str, tuple[float, float]]:
+def by_key(rows: list[costs.SpendRow]) -> dict[str, tuple[float, float]]:
     assert len({r.key for r in rows}) == len(rows), rows
     return {r.key: (pytest.approx(r.cost), pytest.approx(r.previous)) for r in rows}
 
 
-def by_service(connection: Any, **options: Any) -> list[cq.SpendRow]:
-    return cq.spend_compared(connection=connection, by="service_name", **options, **WINDOWS)
+def by_service(connection: Any, **options: Any) -> list[costs.SpendRow]:
+    return costs.spend_compared(connection=connection, by="service_name", **options, **WINDOWS)
 
 
-def by_project(connection: Any, **options: Any) -> list[cq.SpendRow]:
-    return cq.spend_compared(connection=connection, by="project", **options, **WINDOWS)
+def by_project(connection: Any, **options: Any) -> list[costs.SpendRow]:
+    return costs.spend_compared(connection=connection, by="project", **options, **WINDOWS)
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_a_gap_between_the_periods_counts_for_neither(store: Engine) -> None:
     # month to date compares with as many hours of the month before: the periods may not touch
     windows = {**WINDOWS, "previous_end": T0 + DAY}
     with store.connect() as connection:
-        rows = cq.spend_compared(connection=connection, by="project", **windows)
+        rows = costs.spend_compared(connection=connection, by="project", **windows)
     assert "gone" not in by_key(rows)  # no point in either period: no row at all
     assert by_key(rows)["web"] == (75.0, 4.0)
 
@@ -99,28 +99,28 @@ def test_daily_totals_buckets_between_edges(engine: Engine) -> None:
     ])
     edges = [T0 + 2 * HOUR, T0 + DAY, T0 + 2 * DAY, T0 + 3 * DAY, T0 + 4 * DAY]
     with engine.connect() as connection:
-        totals = cq.daily_totals(connection=connection, project="web", edges=edges)
-        hidden = cq.daily_totals(connection=connection, project="web", edges=edges,
-                                 owners={"team-api"})
-        assert cq.daily_totals(connection=connection, project="web", edges=edges[:1]) == []
+        totals = costs.daily_totals(connection=connection, project="web", edges=edges)
+        hidden = costs.daily_totals(connection=connection, project="web", edges=edges,
+                                    owners={"team-api"})
+        assert costs.daily_totals(connection=connection, project="web", edges=edges[:1]) == []
     assert totals == pytest.approx([3.0, 4.0, 0.0, 8.0])
     assert hidden == [0.0, 0.0, 0.0, 0.0]
 
 
 def test_workloads_and_newest_hour(engine: Engine) -> None:
     with engine.connect() as connection:
-        assert cq.newest_hour(connection=connection) is None
-        assert cq.workloads(connection=connection) == []
+        assert costs.newest_hour(connection=connection) is None
+        assert costs.workloads(connection=connection) == []
     put_points(engine, [
         {"hour": T0, "cost": 1.0},
         {"hour": T0 + 30 * HOUR, "environment": "dev", "cost": 1.0},
         {"hour": T0 + 2 * HOUR, "project": "api", "owner": "team-api", "cost": 1.0},
     ])
     with engine.connect() as connection:
-        assert cq.workloads(connection=connection) == [
+        assert costs.workloads(connection=connection) == [
             ("api", "prod"), ("web", "dev"), ("web", "prod")]
-        assert cq.workloads(connection=connection, owners={"team-api"}) == [("api", "prod")]
-        newest = cq.newest_hour(connection=connection)
+        assert costs.workloads(connection=connection, owners={"team-api"}) == [("api", "prod")]
+        newest = costs.newest_hour(connection=connection)
     assert newest == T0 + 30 * HOUR
     assert newest.utcoffset() == timedelta(0)
 
@@ -142,11 +142,11 @@ def test_anomalies_newest_first_without_excluded_statuses(engine: Engine) -> Non
         session.commit()
     closed = {"resolved", "expected"}
     with engine.connect() as connection:
-        rows, total = cq.anomalies(connection=connection, exclude_statuses=closed)
-        first, count = cq.anomalies(connection=connection, exclude_statuses=closed, limit=1)
-        web, web_total = cq.anomalies(connection=connection, exclude_statuses=closed,
-                                      owners={"team-web"})
-        none, zero = cq.anomalies(connection=connection, exclude_statuses=closed, owners=set())
+        rows, total = costs.anomalies(connection=connection, exclude_statuses=closed)
+        first, count = costs.anomalies(connection=connection, exclude_statuses=closed, limit=1)
+        web, web_total = costs.anomalies(connection=connection, exclude_statuses=closed,
+                                         owners={"team-web"})
+        none, zero = costs.anomalies(connection=connection, exclude_statuses=closed, owners=set())
     assert [r["project"] for r in rows] == ["p4", "p3", "p1"] and total == 3
     assert [r["project"] for r in first] == ["p4"] and count == 3
     assert [r["project"] for r in web] == ["p3", "p1"] and web_total == 2
@@ -162,8 +162,8 @@ def test_runbook_entries_newest_first(engine: Engine) -> None:
                                      author="ana", created_at=T0 + n * DAY))
         session.commit()
     with engine.connect() as connection:
-        rows, total = cq.runbook_entries(connection=connection, project="web", limit=2)
-        assert cq.runbook_entries(connection=connection, project="nope") == ([], 0)
+        rows, total = costs.runbook_entries(connection=connection, project="web", limit=2)
+        assert costs.runbook_entries(connection=connection, project="nope") == ([], 0)
     assert [r["root_cause"] for r in rows] == ["cause 3", "cause 1"]
     assert total == 3
 
@@ -180,9 +180,9 @@ def test_sums_go_through_the_series_hour_index(sqlite_url: str) -> None:
         with engine.connect() as connection:
             by_project(connection)
             by_service(connection, project="web", metric="billed_cost")
-            cq.daily_totals(connection=connection, project="web",
-                            edges=[T0 + 7 * DAY, T0 + 8 * DAY, T0 + 9 * DAY])
-            cq.newest_hour(connection=connection)
+            costs.daily_totals(connection=connection, project="web",
+                               edges=[T0 + 7 * DAY, T0 + 8 * DAY, T0 + 9 * DAY])
+            costs.newest_hour(connection=connection)
             raw = connection.connection.driver_connection
             plans = [" | ".join(row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params))
                      for sql, params in statements if "cost_point" in sql]
@@ -203,8 +203,8 @@ def test_spend_per_key_and_charge_category_in_either_metric(engine: Engine) -> N
         {"hour": T0 + 20 * DAY, "project": "later", "cost": 9.0},  # in neither period: no row
     ])
     with engine.connect() as connection:
-        rows = cq.spend_compared(connection=connection, by="project", metric="billed_cost",
-                                 **WINDOWS)
+        rows = costs.spend_compared(connection=connection, by="project", metric="billed_cost",
+                                    **WINDOWS)
         with pytest.raises(ValueError, match="unknown metric"):
-            cq.spend_compared(connection=connection, by="project", metric="list_cost", **WINDOWS)
+            costs.spend_compared(connection=connection, by="project", metric="list_cost", **WINDOWS)
     assert sorted(rows) == [("web", "Credit", -4.0, -1.0), ("web", "Usage", 10.0, 0.0)]

@@ -1,0 +1,8 @@
+"""The queries, a module per table (or group of tables): ``queries.anomalies.get_anomaly(...)``.
+
+Keyword-only, session (or connection) first, no business rules.
+"""
+
+from storage.queries import anomalies, audit, costs, outbox, points, runbooks, runs, state
+
+__all__ = ["anomalies", "audit", "costs", "outbox", "points", "runbooks", "runs", "state"]
