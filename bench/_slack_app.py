@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
 
-from bot.runner import Mode, Runtime
+from bot.runner import Runtime
 from bot.settings import LimitSettings, RoutingSettings, ScheduleSettings, Settings
-from bot.wiring import build_services
 from tests.support.slack_requests import post
+from tests.support.slack_runtime import http_runtime
 from tests.support.slack_stub import SlackApiStub
 
 SECRET = "bench-signing-secret-0123456789ab"
@@ -31,17 +30,9 @@ def bench_settings(database_url: str, workdir: Path, pace: float) -> Settings:
     )
 
 
-@contextmanager
-def running_app(settings: Settings, stub: SlackApiStub) -> Iterator[Runtime]:
+def running_app(settings: Settings, stub: SlackApiStub) -> AbstractContextManager[Runtime]:
     """The real app in HTTP mode (no scheduler), talking to ``stub``."""
-    services = build_services(settings)
-    mode = Mode("http", bot_token=TOKEN, signing_secret=SECRET, api_url=stub.base_url)
-    runtime = Runtime(services, mode, port=0, host="127.0.0.1", schedule=False).start()
-    try:
-        yield runtime
-    finally:
-        runtime.stop()
-        services.close()
+    return http_runtime(settings, stub, token=TOKEN, secret=SECRET)
 
 
 def events_url(runtime: Runtime) -> str:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
 from bot.anomaly.levers import Lever, levers_for_services
-from bot.playbook import AnsweredStep, Playbook, PlaybookState, progress
+from bot.playbook import AnsweredStep, Playbook, PlaybookState, StepProgress, progress
 from bot.playbook.answers import from_records
 from storage.models import Anomaly, RunbookEntry
 
@@ -21,7 +21,6 @@ __all__ = [
     "ContributorView",
     "RESPONSES",
     "RunbookView",
-    "StepView",
     "build_alert_view",
     "main_service",
     "runbook_view",
@@ -54,14 +53,6 @@ class RunbookView:
 
 
 @dataclass(frozen=True)
-class StepView:
-    step_id: str
-    title: str
-    done: bool
-    by: str | None
-
-
-@dataclass(frozen=True)
 class AlertView:
     anomaly_id: int
     project: str
@@ -90,7 +81,7 @@ class AlertView:
     levers: list[Lever] = field(default_factory=list)
     last_fix: RunbookView | None = None
     runbook_entries: int = 0
-    playbook: list[StepView] = field(default_factory=list)
+    playbook: list[StepProgress] = field(default_factory=list)
     # the person the playbook's owner step made responsible (``resolution.owner``), once named
     responsible: str | None = None
 
@@ -143,7 +134,7 @@ def build_alert_view(
     ]
     steps, responsible = [], None
     if playbook is not None and state is not None:
-        steps = [StepView(p.step_id, p.title, p.done, p.by) for p in progress(playbook, state)]
+        steps = progress(playbook, state)
         responsible = _responsible(playbook, state)
     # what fixed it last time: an earlier incident's entry, not the one this one just wrote
     last = next((e for e in runbook if e.anomaly_id != anomaly.id), None)

@@ -1,7 +1,4 @@
-"""Anomalies: the detector's incidents and what people did about them.
-
-Keyword-only, session (or connection) first, no business rules.
-"""
+"""Anomalies: the detector's incidents and what people did about them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""The audit log: who did what to which anomaly, and when.
-
-Keyword-only, session (or connection) first, no business rules.
-"""
+"""The audit log: who did what to which anomaly, and when."""
 
 from __future__ import annotations
 

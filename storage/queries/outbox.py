@@ -1,7 +1,4 @@
-"""Alerts and the outbox: each anomaly's message per platform, and the messages to send.
-
-Keyword-only, session (or connection) first, no business rules.
-"""
+"""Alerts and the outbox: each anomaly's message per platform, and the messages to send."""
 
 from __future__ import annotations
 

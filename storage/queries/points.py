@@ -1,7 +1,4 @@
-"""Cost series and their hourly points: written by ingest, read by detection and reports.
-
-Keyword-only, session (or connection) first, no business rules.
-"""
+"""Cost series and their hourly points: written by ingest, read by detection and reports."""
 
 from __future__ import annotations
 

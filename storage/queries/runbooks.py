@@ -1,7 +1,4 @@
-"""Playbook runs and runbook entries: what a walk answered, and what fixed it last time.
-
-Keyword-only, session (or connection) first, no business rules.
-"""
+"""Playbook runs and runbook entries: what a walk answered, and what fixed it last time."""
 
 from __future__ import annotations
 

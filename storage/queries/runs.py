@@ -1,7 +1,4 @@
-"""Ingest runs: one per file of a delivery, with what it read, kept and refused.
-
-Keyword-only, session (or connection) first, no business rules.
-"""
+"""Ingest runs: one per file of a delivery, with what it read, kept and refused."""
 
 from __future__ import annotations
 

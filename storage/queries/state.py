@@ -1,7 +1,4 @@
-"""Named detector state: what the detection pass keeps between polls.
-
-Keyword-only, session (or connection) first, no business rules.
-"""
+"""Named detector state: what the detection pass keeps between polls."""
 
 from __future__ import annotations
 

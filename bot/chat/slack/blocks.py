@@ -30,10 +30,11 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
-from bot.anomaly.views import AlertView, ContributorView, RunbookView, StepView
+from bot.anomaly.views import AlertView, ContributorView, RunbookView
 from bot.chat.ids import SNOOZE_HOURS, ActionId, AlertRef
 from bot.chat.text import as_utc, money, signed, when
 from bot.chat.text import escape_mrkdwn as escape
+from bot.playbook import StepProgress
 
 __all__ = [
     "ACTIONS_BLOCK_ID",
@@ -317,7 +318,7 @@ def _progress(view: AlertView) -> SectionBlock | None:
     return section("\n".join(lines))
 
 
-def _step_line(step: StepView) -> str:
+def _step_line(step: StepProgress) -> str:
     if not step.done:
         return f"◻ {safe(step.title, 50)}"
     by = mention(step.by)

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.anomaly.levers import levers_for
-from bot.anomaly.views import AlertView, ContributorView, RunbookView, StepView
+from bot.anomaly.views import AlertView, ContributorView, RunbookView
+from bot.playbook import StepProgress
 
 T0 = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 ALICE = "U0ALICE01"
@@ -54,9 +55,9 @@ def runbook_entry(day: int, **overrides: Any) -> RunbookView:
     return dataclasses.replace(base, **overrides)
 
 
-def steps(done: int, total: int = 5) -> list[StepView]:
+def steps(done: int, total: int = 5) -> list[StepProgress]:
     titles = ["Owner", "What changed", "Stabilise spend", "Review before re-enable", "Document"]
-    return [StepView(f"s{i}", titles[i], i < done, ALICE if i < done else None)
+    return [StepProgress(f"s{i}", titles[i], i < done, ALICE if i < done else None)
             for i in range(total)]
 
 
