@@ -10,9 +10,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
-from storage.models import (
-    Anomaly,
-)
+from storage.models import Anomaly
 
 __all__ = [
     "active_anomalies",

@@ -7,9 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from storage.models import (
-    AuditLog,
-)
+from storage.models import AuditLog
 
 __all__ = [
     "add_audit",

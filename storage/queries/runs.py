@@ -10,9 +10,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from bot.ingest.enums import RunStatus
-from storage.models import (
-    IngestRun,
-)
+from storage.models import IngestRun
 
 __all__ = [
     "adopt_run",

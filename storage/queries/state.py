@@ -7,9 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from storage.models import (
-    DetectorState,
-)
+from storage.models import DetectorState
 
 __all__ = [
     "get_state",

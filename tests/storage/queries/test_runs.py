@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 from sqlmodel import Session
 
 from bot.ingest.service import ingest_path
 from storage.models import IngestRun
 from storage.queries import points, runs
+from tests.storage.queries.test_points import _row
 from tests.support.focus_files import write_focus_csv
-
-
-def _row(hour: int, cost: str, project: str, account: str = "ba-1") -> dict[str, str]:
-    return {
-        "BillingAccountId": account,
-        "ChargePeriodStart": f"2025-04-10T{hour:02d}:00:00Z",
-        "ChargePeriodEnd": f"2025-04-10T{hour + 1:02d}:00:00Z",
-        "BilledCost": cost,
-        "EffectiveCost": cost,
-        "Tags": json.dumps({"project": project, "environment": "prod"}),
-    }
 
 
 def test_a_replaced_run_is_no_longer_current(engine, settings, tmp_path):
