@@ -17,6 +17,10 @@ from tests.support.pg_server import PgProcess, PgServer, PgUnavailable
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
+# The terminal tables tests read are as wide as a terminal, whichever test first builds the
+# shared rich console and whichever worker runs it (rich wraps at 80 columns without a tty).
+os.environ["COLUMNS"] = "200"
+
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
