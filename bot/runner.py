@@ -35,6 +35,8 @@ __all__ = ["Mode", "Runtime", "choose_mode"]
 
 log = logging.getLogger(__name__)
 
+SWITCH_INTERVAL = 0.001  # seconds a thread may hold the GIL while others wait, in HTTP mode
+
 
 @dataclass(frozen=True)
 class Mode:
@@ -159,6 +161,12 @@ class Runtime:
         if self.mode.name == "http":
             from bot.chat.slack.http import events_route
             from bot.web import WebServer, build_web_app
+
+            # A click's answer passes between the event loop and a dispatch thread while the
+            # outbox thread renders and sends: with Python's default 5 ms GIL switch interval
+            # each hand-over can wait that long, which is what the slowest clicks of a burst
+            # waited for (bench/slack_ack.py: p99 about 225 ms at 5 ms, about 160 ms at 1 ms).
+            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
 
             route = events_route(app, signing_secret=self.mode.signing_secret or "",
                                  threads=LISTENER_THREADS)
