@@ -127,6 +127,12 @@ def read_header(stream: io.BufferedIOBase, path: Path) -> list[str]:
         line = line[len(_BOM):]
     if not line.strip():
         raise FocusFileError(f"{path}: empty file, no header row")
+    if b"\r" in line.rstrip(b"\r\n"):  # the first "line" runs on past a bare carriage return
+        raise FocusFileError(
+            f"{path}: its lines end with a carriage return alone (old Mac line endings), so "
+            f"no row after the header could be told apart; save it with LF or CRLF line "
+            f"endings (e.g. tr '\\r' '\\n' < file > fixed.csv) and ingest it again"
+        )
     try:
         line.decode("utf-8")
     except UnicodeDecodeError:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.ingest.sources.focus import FocusFileError
 from tests.bot.ingest.sources.test_focus import parse, reasons
 from tests.support.focus_files import write_focus_csv, write_focus_gzip
 
@@ -137,3 +138,19 @@ def test_one_bad_byte_in_the_focus_sample_refuses_only_its_row(tmp_path, shared_
     assert len(items) == 999
     assert list(reasons(rejected)) == [10]
     assert reasons(rejected)[10].startswith("row is not UTF-8 text")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_a_file_whose_lines_end_with_a_lone_carriage_return_is_refused_not_read_as_empty(
+        tmp_path: Path, suffix: str) -> None:
+    lf = write_focus_csv(tmp_path / "lf.csv", [{"EffectiveCost": "5"}, {"EffectiveCost": "7"}])
+    text = lf.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r")
+    path = tmp_path / f"mac{suffix}"
+    path.write_bytes(gzip.compress(text) if suffix.endswith(".gz") else text)
+    with pytest.raises(FocusFileError, match="carriage return alone.*LF or CRLF"):
+        parse(path)
+    # the same rows with CRLF endings are read, both of them
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(text.replace(b"\r", b"\r\n"))
+    items, rejected = parse(crlf)
+    assert sorted(items["effective_cost"].tolist()) == [5.0, 7.0] and rejected.empty
