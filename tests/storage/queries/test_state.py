@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from storage.db import session_scope
 from storage.models import DetectorState
@@ -24,7 +24,7 @@ def test_state_is_none_until_set_then_reads_back_and_is_replaced(engine):
         assert state.get_state(db_session=session, name="other") is None
         row = session.get(DetectorState, "detector")
         assert row.updated_at >= first
-        assert session.query(DetectorState).count() == 1, "one row per name, replaced in place"
+        assert len(session.exec(select(DetectorState)).all()) == 1, "one row per name, in place"
 
 
 def test_a_read_value_is_a_copy_changing_it_changes_nothing_stored(engine):
