@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from bot.chat.text import money
+from bot.chat.text import as_utc, money
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -123,9 +123,7 @@ def _series(
 
 def _naive_utc(moment: datetime) -> np.datetime64:
     """matplotlib reads naive datetime64 as UTC, the zone of the axis."""
-    stamp = pd.Timestamp(moment)
-    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
-    return stamp.tz_localize(None).to_datetime64()
+    return pd.Timestamp(as_utc(moment)).tz_localize(None).to_datetime64()
 
 
 def _draw_lines(ax: Axes, series: _Series) -> None:

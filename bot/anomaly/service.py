@@ -43,7 +43,7 @@ from bot.anomaly.access import (
 )
 from bot.anomaly.enums import AnomalyResponse, AuditAction
 from bot.anomaly.levers import levers_for_services
-from bot.anomaly.views import AlertView, RunbookView, build_alert_view, main_service
+from bot.anomaly.views import AlertView, RunbookView, build_alert_view, main_service, runbook_view
 from bot.chat.ids import SNOOZE_HOURS
 from bot.outbox.enums import Operation
 from bot.playbook import (
@@ -158,8 +158,7 @@ def load_runbook(*, db_session: Session, settings: Settings, anomaly_id: int, us
     entries = queries.runbooks.runbook_for(db_session=db_session, project=anomaly.project,
                                            environment=anomaly.environment)
     return (f"{anomaly.project} · {anomaly.environment}",
-            [RunbookView(e.created_at, e.author, e.root_cause, e.fix, e.prevention)
-             for e in entries])
+            [runbook_view(e) for e in entries])
 
 
 def acknowledge(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,

@@ -17,7 +17,6 @@ __all__ = [
     "anomalies_by_status",
     "get_anomaly",
     "max_anomaly_id",
-    "open_anomalies",
     "save_anomaly",
     "unacknowledged",
 ]
@@ -34,12 +33,6 @@ def active_anomalies(*, db_session: Session, resolved_since: datetime) -> Sequen
     statement = sa_select(Anomaly).where(
         (col(Anomaly.status) == AnomalyStatus.OPEN) | (col(Anomaly.resolved_at) >= resolved_since)
     ).order_by(col(Anomaly.id))
-    return db_session.scalars(statement).all()
-
-
-def open_anomalies(*, db_session: Session) -> Sequence[Anomaly]:
-    statement = sa_select(Anomaly).where(col(Anomaly.status) == AnomalyStatus.OPEN).order_by(
-        col(Anomaly.id))
     return db_session.scalars(statement).all()
 
 
