@@ -26,7 +26,7 @@ from rich.markup import escape
 
 from bot.chat.console.chat import ConsoleSender
 from bot.chat.console.commands import ConsoleChat
-from bot.errors import COMMAND_FAILED, user_message
+from bot.errors import COMMAND_FAILED, USER_ERRORS, user_message
 from bot.outbox.deliverer import Deliverer
 from bot.wiring import Services
 
@@ -130,7 +130,8 @@ class ConsoleInput:
             except EOFError:
                 return  # the input ended in the middle of a question
             except Exception as exc:
-                log.exception("console command %r failed", line.strip()[:100])
+                if not isinstance(exc, USER_ERRORS):  # a mistyped command is no bug
+                    log.exception("console command %r failed", line.strip()[:100])
                 text = user_message(exc, otherwise=COMMAND_FAILED)
                 self.chat.console.print(f"[red]{escape(text)}[/red]", highlight=False)
 

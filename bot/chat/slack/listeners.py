@@ -274,7 +274,8 @@ def _cost(ctx: SlackContext) -> Callable[..., None]:
                 environment_aliases=ctx.services.settings.allocation.environment_aliases)
             text = format_mrkdwn(answer)
         except Exception as exc:
-            log.exception("/cost %r failed", command.get("text", "")[:100])
+            if not isinstance(exc, USER_ERRORS):  # a question it cannot parse is no bug
+                log.exception("/cost %r failed", command.get("text", "")[:100])
             text = f":warning: {user_message(exc, otherwise=QUESTION_FAILED)}"
         if scope.owners == frozenset():
             text = ("_This channel is not mapped to a team (routing.owners), so it sees no "
