@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.anomaly.alerting import queue_escalations, queue_news
 from bot.anomaly.poll import PollResult, poll_store
 from bot.ingest.service import ingest_path
+from bot.ingest.sources.config import FocusSourceSettings
 from bot.ingest.sources.focus import FocusFileError
 from bot.outbox.worker import DeliveryWorker
 from bot.wiring import Services
@@ -47,9 +48,11 @@ def poll(services: Services, *, platforms: tuple[str, ...], now: datetime | None
 
 def _ingest_sources(services: Services) -> None:
     for index, source in enumerate(services.settings.sources):
+        if not isinstance(source, FocusSourceSettings) or source.local_path is None:
+            continue
         try:
             report = ingest_path(engine=services.engine, settings=services.settings,
-                                 path=source.path, source_label=source.label,
+                                 path=source.local_path, source_label=source.label,
                                  default_currency=source.currency)
             for failed in report.failed:
                 log.warning("source %s: %s", source.label, failed.message)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
+
+from bot.ingest.sources.config import FocusSourceSettings, SourceSettings
 
 __all__ = [
     "AllocationRule",
@@ -50,26 +52,6 @@ class ConfigError(Exception):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FocusSourceSettings(_Model):
-    """A FOCUS export drop: a file or a folder of ``.csv``, ``.csv.gz`` or ``.parquet`` files."""
-
-    type: Literal["focus"] = "focus"
-    path: Path
-    name: str | None = None
-    currency: str | None = Field(
-        default=None,
-        description="Currency to assume for files that have no BillingCurrency column.",
-    )
-
-    @property
-    def label(self) -> str:
-        return self.name or f"focus:{self.path}"
-
-
-# One source type so far; more become a union discriminated on ``type``.
-SourceSettings = FocusSourceSettings
 
 
 class AllocationRule(_Model):
@@ -255,7 +237,7 @@ class LimitSettings(_Model):
 
 class Settings(_Model):
     database_url: str = "sqlite:///spendwatch.db"
-    sources: list[SourceSettings] = Field(default_factory=list)
+    sources: list[SourceSettings] = Field(default_factory=list)  # see bot.ingest.sources.config
     # A re-delivery of a (billing account, billing period) with fewer rows, or less spend, than
     # this share of the delivery it would replace is held back: the current one stays until
     # `spendwatch ingest --force` accepts it. 0 turns the guard off.
@@ -270,6 +252,25 @@ class Settings(_Model):
     # folder of playbooks/*.yml; None: the playbooks shipped with the bot
     playbooks_dir: Path | None = None
     quarantine_dir: Path = Path("quarantine")
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _focus_by_default(cls, value: Any) -> Any:
+        """A source without ``type`` is a FOCUS export (the only kind there once was)."""
+        if isinstance(value, list):
+            return [{"type": "focus", **item} if isinstance(item, dict) and "type" not in item
+                    else item for item in value]
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _distinct_labels(cls, value: list[Any]) -> list[Any]:
+        labels = [source.label for source in value]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise ValueError(f"two sources are called {', '.join(twice)}; give each a "
+                             f"different name (its watermark is kept under it)")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -287,7 +288,9 @@ def check_sources(settings: Settings) -> None:
     """Refuse sources whose path does not exist (checked when a command starts polling them:
     a typo in the config must not become a bot that quietly watches nothing)."""
     missing = [f"sources.{index}.path: {source.path}"
-               for index, source in enumerate(settings.sources) if not source.path.exists()]
+               for index, source in enumerate(settings.sources)
+               if isinstance(source, FocusSourceSettings) and source.local_path is not None
+               and not source.local_path.exists()]
     if missing:
         raise ConfigError(f"{'; '.join(missing)}: no such file or folder; correct the path in "
                           f"the config (relative paths start at the config file's folder) or "
@@ -295,7 +298,8 @@ def check_sources(settings: Settings) -> None:
 
 
 def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    loc = _without_tags(error["loc"])
+    key = ".".join(str(part) for part in loc) or "(top level)"
     value = error.get("input")
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, error["loc"][:-1])
@@ -303,11 +307,28 @@ def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
         return f"{key}: unknown key (value {value!r}); {hint}"
     if error["type"] == "missing":
         return f"{key}: required but missing"
+    if error["type"] == "union_tag_invalid":
+        context = error.get("ctx") or {}
+        return (f"{key}.type: unknown source type {context.get('tag')!r}; use one of "
+                f"{context.get('expected_tags')}")
     shown = repr(value) if not isinstance(value, dict) else "{...}"
     return f"{key}: {error['msg']} (got {shown})"
 
 
+def _without_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The location as the YAML reads: without the discriminator tag pydantic inserts."""
+    out: list[Any] = []
+    for index, part in enumerate(loc):
+        if index >= 2 and loc[index - 2] == "sources" and isinstance(loc[index - 1], int):
+            continue  # sources.<n>.<type tag>
+        out.append(part)
+    return tuple(out)
+
+
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    if len(loc) == 3 and loc[0] == "sources" and isinstance(loc[1], int):
+        member = _SOURCE_TYPES.get(str(loc[2]))
+        return sorted(member.model_fields) if member else []
     current: Any = model
     for part in loc:
         if isinstance(part, int) or not (
@@ -334,6 +355,12 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     if isinstance(current, type) and issubclass(current, BaseModel):
         return sorted(current.model_fields)
     return []
+
+
+_SOURCE_TYPES: dict[str, type[BaseModel]] = {
+    str(member.model_fields["type"].default): member
+    for member in get_args(get_args(SourceSettings)[0])
+}
 
 
 def parse_settings(data: Any, *, origin: str = "configuration") -> Settings:
@@ -385,7 +412,9 @@ def load_settings(path: Path | str | None = None) -> Settings:
 
 def _resolve_paths(settings: Settings, *, base: Path) -> Settings:
     sources = [
-        s.model_copy(update={"path": s.path if s.path.is_absolute() else base / s.path})
+        s.model_copy(update={"path": str(base / s.local_path)})
+        if isinstance(s, FocusSourceSettings) and s.local_path is not None
+        and not s.local_path.is_absolute() else s
         for s in settings.sources
     ]
     quarantine = settings.quarantine_dir

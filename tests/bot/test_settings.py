@@ -116,7 +116,7 @@ def test_issue_example_is_accepted(tmp_path: Path) -> None:
     settings = load_settings(write_config(folder, ISSUE_EXAMPLE))
 
     assert settings.database_url == f"sqlite:///{folder / 'spendwatch.db'}"
-    assert settings.sources == [FocusSourceSettings(type="focus", path=folder / "exports")]
+    assert settings.sources == [FocusSourceSettings(type="focus", path=str(folder / "exports"))]
     tag_keys = settings.allocation.tag_keys
     assert tag_keys["project"] == ["project", "proj"]
     assert tag_keys["environment"] == ["environment", "env"]
@@ -131,7 +131,7 @@ def test_repo_example_file_loads() -> None:
     example = REPO / "spendwatch.example.yml"
     settings = load_settings(example)
 
-    assert settings.sources and settings.sources[0].path == REPO / "exports"
+    assert settings.sources and settings.sources[0].local_path == REPO / "exports"
     assert settings.currency.rates == {"EUR": 1.08}
     assert len(settings.allocation.rules) == 1
     assert settings.allocation.rules[0].set["project"] == "shared-db"
@@ -307,13 +307,13 @@ def test_unknown_source_key_names_path_and_allowed_keys(tmp_path: Path) -> None:
     message = config_error(tmp_path, "sources:\n  - {type: focus, paht: ./exports}\n")
     assert "sources.0.paht" in message
     assert "sources.0.path: required but missing" in message
-    assert "currency, name, path, type" in message
+    assert "backfill_days, currency, layout, name, path, storage_options, type" in message
 
 
 def test_source_without_type_is_a_focus_source(tmp_path: Path) -> None:
     settings = load_settings(write_config(tmp_path, "sources:\n  - path: ./exports\n"))
     assert settings.sources[0].type == "focus"
-    assert settings.sources[0].path == tmp_path / "exports"
+    assert settings.sources[0].local_path == tmp_path / "exports"
 
 
 def test_missing_source_path_is_reported(tmp_path: Path) -> None:
@@ -405,7 +405,7 @@ def test_source_paths_and_quarantine_resolve_against_config_folder(tmp_path: Pat
             """,
         )
     )
-    assert [s.path for s in settings.sources] == [
+    assert [s.local_path for s in settings.sources] == [
         folder / "exports" / "aws",
         folder / "azure.csv",
         absolute,

@@ -1,0 +1,167 @@
+"""How each kind of cost source is configured (``sources:`` in the YAML file).
+
+One model per ``type``, discriminated on it. Credentials are never part of a source's
+settings: they come from the environment (``OPENAI_ADMIN_KEY``, ``ANTHROPIC_ADMIN_KEY``, the
+password of a SQL URL through ``password_env``) or from the provider's usual chain (boto3 for
+AWS, the fsspec backends for object stores). Only pydantic here, so ``bot.settings`` can import
+it without pulling in the readers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "AnthropicSourceSettings",
+    "CostExplorerSourceSettings",
+    "FocusSourceSettings",
+    "ModelPrice",
+    "OpenAISourceSettings",
+    "SourceSettings",
+    "SqlSourceSettings",
+    "WindowSourceSettings",
+]
+
+OBJECT_STORE_SCHEMES = ("s3://", "gs://", "gcs://", "az://", "abfs://", "abfss://")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _SourceBase(_Model):
+    # shown in logs, `spendwatch sources` and alerts; also the key of the source's watermark,
+    # so renaming a source starts its backfill again
+    name: str | None = None
+    # the first read goes this many days back, so detection has a baseline from day one
+    backfill_days: int = Field(default=30, ge=0, le=400)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.default_label()
+
+    def default_label(self) -> str:
+        raise NotImplementedError
+
+
+class FocusSourceSettings(_SourceBase):
+    """A FOCUS export: a local file or folder, or an object-store prefix (s3://, gs://, az://).
+
+    ``layout`` says how the export is delivered: ``files`` reads every export file under the
+    path; ``aws-data-exports`` and ``azure-cost-exports`` read what each billing period's
+    manifest lists; ``auto`` tells them apart by the manifests it finds.
+    """
+
+    type: Literal["focus"] = "focus"
+    path: str
+    currency: str | None = Field(
+        default=None,
+        description="Currency to assume for files that have no BillingCurrency column.",
+    )
+    layout: Literal["auto", "files", "aws-data-exports", "azure-cost-exports"] = "auto"
+    # passed to the fsspec filesystem (endpoint_url, region, anon, ...); never secrets
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value
+
+    @property
+    def is_remote(self) -> bool:
+        return self.path.lower().startswith(OBJECT_STORE_SCHEMES)
+
+    @property
+    def local_path(self) -> Path | None:
+        return None if self.is_remote else Path(self.path)
+
+    def default_label(self) -> str:
+        return f"focus:{self.path}"
+
+
+class _WindowBase(_SourceBase):
+    # each read goes back this far behind the watermark, for late and restated data
+    overlap_hours: int = Field(default=48, ge=0, le=24 * 60)
+
+
+class ModelPrice(_Model):
+    """US dollars per million tokens (or per unit, for the usage kinds that count units)."""
+
+    input: float = Field(default=0.0, ge=0)
+    output: float = Field(default=0.0, ge=0)
+    cached_input: float | None = Field(default=None, ge=0)  # None: the input price
+    cache_write: float | None = Field(default=None, ge=0)  # Anthropic cache creation
+    per_unit: float | None = Field(default=None, ge=0)  # images, seconds, characters, ...
+
+
+class OpenAISourceSettings(_WindowBase):
+    """The OpenAI organization Costs API (the daily bill) and Usage API (hourly, priced)."""
+
+    type: Literal["openai"] = "openai"
+    base_url: str = "https://api.openai.com"
+    api_key_env: str = "OPENAI_ADMIN_KEY"
+    # model name (or fnmatch pattern) -> price; usage of a model without a price is counted
+    # at zero, and reported, until its day's cost replaces it
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+
+    def default_label(self) -> str:
+        return "openai"
+
+
+class AnthropicSourceSettings(_WindowBase):
+    """The Anthropic Admin API cost report (daily, cents) and messages usage report (hourly)."""
+
+    type: Literal["anthropic"] = "anthropic"
+    base_url: str = "https://api.anthropic.com"
+    api_key_env: str = "ANTHROPIC_ADMIN_KEY"
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+
+    def default_label(self) -> str:
+        return "anthropic"
+
+
+class CostExplorerSourceSettings(_WindowBase):
+    """AWS Cost Explorer ``GetCostAndUsage`` through boto3's credential chain."""
+
+    type: Literal["aws_cost_explorer"] = "aws_cost_explorer"
+    # hourly granularity needs the account's opt-in (and covers the last 14 days only)
+    hourly: bool = True
+    # the cost-allocation tag grouped by (with the service): it carries the project
+    tag_key: str = "project"
+    metric: Literal["AmortizedCost", "UnblendedCost", "NetAmortizedCost",
+                    "NetUnblendedCost", "BlendedCost"] = "AmortizedCost"
+    region: str = "us-east-1"
+    overlap_hours: int = Field(default=72, ge=0, le=24 * 60)
+
+    def default_label(self) -> str:
+        return "aws_cost_explorer"
+
+
+class SqlSourceSettings(_WindowBase):
+    """Any SQLAlchemy URL and a query returning FOCUS columns aggregated by hour.
+
+    The query takes ``:start`` and ``:end`` (the window, UTC) as bound parameters, so the
+    aggregation runs in the warehouse.
+    """
+
+    type: Literal["sql"] = "sql"
+    url: str
+    query: str
+    # the URL's password, from this environment variable (never written in the config)
+    password_env: str | None = None
+    currency: str | None = None  # for a query that returns no BillingCurrency
+
+    def default_label(self) -> str:
+        return "sql"
+
+
+WindowSourceSettings = (OpenAISourceSettings | AnthropicSourceSettings
+                        | CostExplorerSourceSettings | SqlSourceSettings)
+SourceSettings = Annotated[
+    FocusSourceSettings | OpenAISourceSettings | AnthropicSourceSettings
+    | CostExplorerSourceSettings | SqlSourceSettings,
+    Field(discriminator="type"),
+]
