@@ -124,17 +124,28 @@ class AnthropicSourceSettings(_WindowBase):
 
 
 class CostExplorerSourceSettings(_WindowBase):
-    """AWS Cost Explorer ``GetCostAndUsage`` through boto3's credential chain."""
+    """AWS Cost Explorer ``GetCostAndUsage`` through boto3's credential chain.
+
+    Each request costs $0.01; a poll makes one request per granularity (hourly for the last
+    14 days, daily before that) plus one per extra page.
+    """
 
     type: Literal["aws_cost_explorer"] = "aws_cost_explorer"
     # hourly granularity needs the account's opt-in (and covers the last 14 days only)
     hourly: bool = True
     # the cost-allocation tag grouped by (with the service): it carries the project
-    tag_key: str = "project"
+    tag_key: str = Field(default="project", min_length=1)
     metric: Literal["AmortizedCost", "UnblendedCost", "NetAmortizedCost",
                     "NetUnblendedCost", "BlendedCost"] = "AmortizedCost"
     region: str = "us-east-1"
+    # the BillingAccountId of the rows (Cost Explorer answers for the caller's account or
+    # organization)
+    account: str = Field(default="aws", min_length=1)
     overlap_hours: int = Field(default=72, ge=0, le=24 * 60)
+    # throttling (LimitExceededException), 5xx and network errors are tried this many times
+    retry_attempts: int = Field(default=4, ge=1, le=10)
+    retry_wait_seconds: float = Field(default=1.0, ge=0)
+    retry_wait_max_seconds: float = Field(default=30.0, ge=0)
 
     def default_label(self) -> str:
         return "aws_cost_explorer"
@@ -148,11 +159,17 @@ class SqlSourceSettings(_WindowBase):
     """
 
     type: Literal["sql"] = "sql"
-    url: str
-    query: str
+    url: str = Field(min_length=1)
+    query: str = Field(min_length=1)
     # the URL's password, from this environment variable (never written in the config)
     password_env: str | None = None
     currency: str | None = None  # for a query that returns no BillingCurrency
+    # rows per Arrow table handed on; bounds the memory a read holds at once
+    batch_rows: int = Field(default=100_000, ge=1_000, le=5_000_000)
+    # connecting (and a connection lost before the first row) is tried this many times
+    retry_attempts: int = Field(default=3, ge=1, le=10)
+    retry_wait_seconds: float = Field(default=1.0, ge=0)
+    retry_wait_max_seconds: float = Field(default=30.0, ge=0)
 
     def default_label(self) -> str:
         return "sql"
