@@ -39,7 +39,9 @@ from bot.costs import report as cost_report
 from bot.demo import DEMO_DIR, run_demo
 from bot.demodata import write_demo_data
 from bot.errors import USER_ERRORS, UserError, user_message
+from bot.ingest.poll import read_sources
 from bot.ingest.service import IngestReport, ingest_path
+from bot.ingest.status import print_outcomes, print_status, source_status, status_json
 from bot.settings import Settings, load_settings
 from bot.wiring import Services, build_services
 from storage import queries
@@ -96,7 +98,9 @@ def _services(config: Path | None) -> Services:
 
 @app.command()
 def ingest(
-    path: Annotated[Path, typer.Argument(help="A FOCUS file (.csv, .csv.gz, .parquet) or folder.")],
+    path: Annotated[Path | None, typer.Argument(
+        help="A FOCUS file (.csv, .csv.gz, .parquet) or folder. Without it, every source "
+             "under sources: in the config is read once, from where it stands.")] = None,
     config: ConfigOption = None,
     currency: Annotated[
         str | None, typer.Option(help="Currency of files that have no BillingCurrency column.")
@@ -110,10 +114,15 @@ def ingest(
                            "re-delivery much smaller than the one it replaces.")
     ] = False,
 ) -> None:
-    """Ingest FOCUS exports: a re-delivered billing period replaces the earlier one.
+    """Ingest FOCUS exports, or read every configured source once.
 
-    Exits 1 when a file failed or a re-delivery was held back.
+    A re-delivered billing period replaces the earlier one; a source read by window (an API,
+    a warehouse) replaces its hours from the window's start. Exits 1 when a file or a source
+    failed or a re-delivery was held back.
     """
+    if path is None:
+        _ingest_sources(config, currency=currency, billing_account=billing_account)
+        return
     services = _services(config)
     try:
         report = _ingest_with_progress(services, path, currency=currency, force=force,
@@ -123,6 +132,46 @@ def ingest(
     render.print_ingest(report)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _ingest_sources(config: Path | None, *, currency: str | None,
+                    billing_account: str | None) -> None:
+    if currency or billing_account:
+        raise UserError("--currency and --billing-account apply to a PATH given on the command "
+                        "line; for configured sources set sources[].currency in the config")
+    services = _services(config)
+    try:
+        if not services.settings.sources:
+            raise UserError("no sources are configured: add them under sources: in the config "
+                            "(see README, Sources), or give a PATH to ingest")
+        outcomes = read_sources(engine=services.engine, settings=services.settings,
+                                respect_backoff=False)
+    finally:
+        services.close()
+    print_outcomes(console, outcomes)
+    if not all(o.ok for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def sources(
+    config: ConfigOption = None,
+    output_format: Annotated[str, typer.Option(
+        "--format", help="table or json (to stdout).")] = "table",
+) -> None:
+    """Each source's status: last success, rows, newest data and lag, last error."""
+    if output_format not in ("table", "json"):
+        raise UserError(f"--format {output_format!r}: use table or json")
+    services = _services(config)
+    try:
+        with session_scope(services.engine) as session:
+            statuses = source_status(db_session=session, settings=services.settings)
+    finally:
+        services.close()
+    if output_format == "json":
+        typer.echo(status_json(statuses))
+    else:
+        print_status(console, statuses)
 
 
 def _ingest_with_progress(

@@ -22,9 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.anomaly.alerting import queue_escalations, queue_news
 from bot.anomaly.poll import PollResult, poll_store
-from bot.ingest.service import ingest_path
-from bot.ingest.sources.config import FocusSourceSettings
-from bot.ingest.sources.focus import FocusFileError
+from bot.ingest.poll import read_sources
 from bot.outbox.worker import DeliveryWorker
 from bot.wiring import Services
 from storage.db import job_lock, session_scope
@@ -47,23 +45,7 @@ def poll(services: Services, *, platforms: tuple[str, ...], now: datetime | None
 
 
 def _ingest_sources(services: Services) -> None:
-    for index, source in enumerate(services.settings.sources):
-        if not isinstance(source, FocusSourceSettings) or source.local_path is None:
-            continue
-        try:
-            report = ingest_path(engine=services.engine, settings=services.settings,
-                                 path=source.local_path, source_label=source.label,
-                                 default_currency=source.currency)
-            for failed in report.failed:
-                log.warning("source %s: %s", source.label, failed.message)
-            for held in report.held:  # stays held, and read again, until someone decides
-                log.warning("source %s: %s", source.label, held.message)
-        except FocusFileError as exc:  # e.g. the folder went away after the start-up check
-            log.warning("source %s (sources.%d.path): %s; detection goes on with the store",
-                        source.label, index, exc)
-        except Exception:
-            log.exception("source %s could not be ingested; detection goes on with the store",
-                          source.label)
+    read_sources(engine=services.engine, settings=services.settings)
 
 
 def check_escalations(services: Services, *, now: datetime | None = None) -> int:

@@ -8,6 +8,7 @@ and what is allowed, because the person reading it is editing a YAML file, not P
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -284,17 +285,26 @@ class Settings(_Model):
         return value
 
 
-def check_sources(settings: Settings) -> None:
-    """Refuse sources whose path does not exist (checked when a command starts polling them:
-    a typo in the config must not become a bot that quietly watches nothing)."""
-    missing = [f"sources.{index}.path: {source.path}"
-               for index, source in enumerate(settings.sources)
-               if isinstance(source, FocusSourceSettings) and source.local_path is not None
-               and not source.local_path.exists()]
-    if missing:
-        raise ConfigError(f"{'; '.join(missing)}: no such file or folder; correct the path in "
-                          f"the config (relative paths start at the config file's folder) or "
-                          f"create it, then start again")
+def check_sources(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse sources that cannot be read at all: a local path that does not exist, a key or
+    password variable that is not set (checked when a command starts polling them: a typo in
+    the config must not become a bot that quietly watches nothing)."""
+    environ = os.environ if environ is None else environ
+    problems = []
+    for index, source in enumerate(settings.sources):
+        if isinstance(source, FocusSourceSettings):
+            if source.local_path is not None and not source.local_path.exists():
+                problems.append(f"sources.{index}.path: {source.path}: no such file or folder; "
+                                f"correct the path in the config (relative paths start at the "
+                                f"config file's folder) or create it")
+            continue
+        variable = getattr(source, "api_key_env", None) or getattr(source, "password_env", None)
+        if variable and not environ.get(variable):
+            problems.append(f"sources.{index} ({source.label}): the environment variable "
+                            f"{variable} is not set; export it (the key or password stays out "
+                            f"of the config)")
+    if problems:
+        raise ConfigError("; ".join(problems) + "; then start again")
 
 
 def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:

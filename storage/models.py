@@ -66,7 +66,7 @@ class IngestRun(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: str = Field(index=True, max_length=36)
-    source: str = Field(max_length=500)
+    source: str = Field(index=True, max_length=500)
     file_path: str = Field(max_length=2000)
     checksum: str = Field(max_length=64)
     fingerprint: str = Field(index=True, max_length=64)
@@ -86,6 +86,36 @@ class IngestRun(SQLModel, table=True):
     # set when a later delivery replaced some of this run's points (it is no longer current)
     superseded_at: datetime | None = None
     message: str | None = None
+    # a read of a window source (an API, a warehouse) from this hour on; None for a file.
+    # A file delivery replaces (billing account, billing period) scopes of earlier files; a
+    # window read replaces its own source's points from this hour on.
+    window_start: datetime | None = None
+
+
+class SourceState(SQLModel, table=True):
+    """Where each configured source stands: its watermark, freshness and last error."""
+
+    __tablename__ = "source_state"
+
+    name: str = Field(primary_key=True, max_length=200)  # the source's label
+    kind: str = Field(max_length=30)  # its settings ``type``
+    # window sources: the next read starts here less the overlap (exclusive end of the last)
+    watermark: datetime | None = None
+    # the first hour still an estimate; the next read starts no later than this
+    provisional_from: datetime | None = None
+    # the newest hour the source had data for: its lag is now minus the end of this hour
+    newest_hour: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+    last_error_at: datetime | None = None
+    failures: int = 0  # failed reads in a row
+    retry_at: datetime | None = None  # not read again by the scheduler before this
+    rows_last: int = 0  # rows kept by the last successful read
+    rows_total: int = 0
+    points_last: int = 0
+    requests_last: int = 0
+    paid_requests_total: int = 0
 
 
 class CostSeries(SQLModel, table=True):

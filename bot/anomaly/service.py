@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlmodel import Session
@@ -91,6 +91,7 @@ __all__ = [
 SHIPPED_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 EXPECTED_MIN_CHARS = 5
 EXPECTED_MAX_CHARS = 500  # shown in full on the alert
+SOURCE_SEEN_WITHIN = timedelta(days=7)
 SNOOZE_TOLERANCE = timedelta(minutes=5)  # a snooze extending the current one less: unchanged
 
 
@@ -112,7 +113,23 @@ def load_alert_view(*, db_session: Session, anomaly_id: int,
                                                 service_name=main_service(anomaly) or None))
     run = queries.runbooks.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
     state = PlaybookState.model_validate(run.answers) if run and run.answers else None
-    return build_alert_view(anomaly, runbook=runbook, playbook=playbook, state=state)
+    return build_alert_view(anomaly, runbook=runbook, playbook=playbook, state=state,
+                            data_as_of=data_as_of(db_session=db_session))
+
+
+def data_as_of(*, db_session: Session, now: datetime | None = None
+               ) -> tuple[tuple[str, datetime], ...]:
+    """(source, end of its newest hour) for the sources read in the last week (a source
+    removed from the config stops being read, and drops out of this after a week)."""
+    since = (now or datetime.now(UTC)) - SOURCE_SEEN_WITHIN
+    out = []
+    for state in queries.sources.list_states(db_session=db_session):
+        if state.newest_hour is None or state.last_attempt_at is None:
+            continue
+        if as_utc(state.last_attempt_at) < since:
+            continue
+        out.append((state.name, as_utc(state.newest_hour) + timedelta(hours=1)))
+    return tuple(out)
 
 
 def load_anomaly(*, db_session: Session, anomaly_id: int) -> Anomaly:

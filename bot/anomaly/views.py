@@ -84,6 +84,8 @@ class AlertView:
     playbook: list[StepProgress] = field(default_factory=list)
     # the person the playbook's owner step made responsible (``resolution.owner``), once named
     responsible: str | None = None
+    # (source, end of its newest hour of data) for each source: "data as of"
+    data_as_of: tuple[tuple[str, datetime], ...] = ()
 
     @property
     def percent_over(self) -> float | None:
@@ -121,6 +123,7 @@ def build_alert_view(
     runbook: list[RunbookEntry],
     playbook: Playbook | None = None,
     state: PlaybookState | None = None,
+    data_as_of: tuple[tuple[str, datetime], ...] = (),
 ) -> AlertView:
     """The alert as it should read now; ``runbook`` is the workload's entries, newest first."""
     evidence = dict(anomaly.evidence or {})
@@ -156,6 +159,7 @@ def build_alert_view(
         runbook_entries=len(runbook),
         playbook=steps,
         responsible=responsible,
+        data_as_of=data_as_of,
     )
 
 

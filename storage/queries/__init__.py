@@ -3,6 +3,7 @@
 Keyword-only, session (or connection) first, no business rules.
 """
 
-from storage.queries import anomalies, audit, costs, outbox, points, runbooks, runs, state
+from storage.queries import anomalies, audit, costs, outbox, points, runbooks, runs, sources, state
 
-__all__ = ["anomalies", "audit", "costs", "outbox", "points", "runbooks", "runs", "state"]
+__all__ = ["anomalies", "audit", "costs", "outbox", "points", "runbooks", "runs", "sources",
+           "state"]

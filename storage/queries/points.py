@@ -231,9 +231,13 @@ def data_range(*, connection: Connection) -> tuple[datetime | None, datetime | N
 
 
 def _scope(account: str, period: datetime) -> tuple[Any, ...]:
+    """The points of a file delivery's (billing account, billing period); window reads of
+    other sources are never part of it, whatever account they carry."""
     in_account = select(col(CostSeries.id)).where(col(CostSeries.billing_account_id) == account)
+    from_files = select(col(IngestRun.id)).where(col(IngestRun.window_start).is_(None))
     return (col(CostPoint.series_id).in_(in_account),
-            col(CostPoint.billing_period_start) == period)
+            col(CostPoint.billing_period_start) == period,
+            col(CostPoint.ingest_run_id).in_(from_files))
 
 
 def _point_rows(points: pd.DataFrame, run_id: int, *, postgres: bool) -> list[tuple]:

@@ -440,3 +440,19 @@ def test_currency_codes_are_normalised(tmp_path: Path) -> None:
     settings = load_settings(write_config(tmp_path, "currency: {base: eur, rates: {usd: 0.9}}\n"))
     assert settings.currency.base == "EUR"
     assert settings.currency.rates == {"USD": 0.9}
+
+
+def test_a_source_whose_key_variable_is_not_set_is_refused_at_start(tmp_path: Path) -> None:
+    from bot.settings import check_sources, parse_settings
+
+    settings = parse_settings({"sources": [
+        {"type": "openai"},
+        {"type": "sql", "url": "postgresql+psycopg://finops@warehouse/costs",
+         "query": "SELECT 1", "password_env": "WAREHOUSE_PASSWORD", "name": "warehouse"}]})
+    with pytest.raises(ConfigError) as caught:
+        check_sources(settings, environ={})
+    message = str(caught.value)
+    assert "sources.0 (openai): the environment variable OPENAI_ADMIN_KEY is not set" in message
+    assert "sources.1 (warehouse)" in message and "WAREHOUSE_PASSWORD" in message
+    check_sources(settings, environ={"OPENAI_ADMIN_KEY": "sk-admin-x",
+                                     "WAREHOUSE_PASSWORD": "pw"})  # set: accepted

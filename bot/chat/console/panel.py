@@ -86,7 +86,12 @@ def _figures(view: AlertView) -> list[str]:
         + (f" · responsible [bold]{escape(view.responsible)}[/bold]" if view.responsible else "")
         + f" · phase {escape(view.phase or 'not set')} · peak {money(view.peak_hourly_usd)}/h",
     ]
-    return lines + ([f"[dim]Expected = {escape(view.baseline)}[/dim]"] if view.baseline else [])
+    if view.baseline:
+        lines.append(f"[dim]Expected = {escape(view.baseline)}[/dim]")
+    if view.data_as_of:
+        lines.append("[dim]Data as of " + ", ".join(
+            f"{when(moment)} ({escape(source)})" for source, moment in view.data_as_of) + "[/dim]")
+    return lines
 
 
 def _status(view: AlertView) -> str:

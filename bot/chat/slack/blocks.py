@@ -267,6 +267,9 @@ def _measure_line(view: AlertView) -> ContextBlock:
         parts.append(f"Expected = {safe(view.baseline, 200)}")
     if view.kind:
         parts.append(f"Kind: {safe(view.kind, 50)}")
+    if view.data_as_of:
+        parts.append("Data as of " + ", ".join(
+            f"{date_token(moment)} ({safe(source, 60)})" for source, moment in view.data_as_of))
     return context(" · ".join(parts))
 
 

@@ -479,3 +479,29 @@ def test_the_shipped_playbook_is_used_when_none_is_configured(monkeypatch):
     monkeypatch.delenv("SPENDWATCH_PLAYBOOKS", raising=False)
     assert service.default_playbook(Settings()).name == "default"
     assert PLAYBOOKS.is_dir()
+
+
+# -- freshness -------------------------------------------------------------------------------
+
+
+def test_the_alert_says_how_fresh_each_sources_data_is(engine, rules, playbook):
+    from datetime import UTC, datetime
+
+    from storage import queries
+
+    anomaly = add_anomaly(engine)
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        queries.sources.save_state(db_session=session, name="openai", kind="openai",
+                                   newest_hour=datetime(2026, 11, 20, 13, tzinfo=UTC),
+                                   last_attempt_at=now)
+        queries.sources.save_state(db_session=session, name="old-export", kind="focus",
+                                   newest_hour=datetime(2026, 9, 1, tzinfo=UTC),
+                                   last_attempt_at=now - timedelta(days=30))
+        queries.sources.save_state(db_session=session, name="never-read", kind="sql",
+                                   last_attempt_at=now)
+    with session_scope(engine) as session:
+        view = service.load_alert_view(db_session=session, anomaly_id=anomaly,
+                                       playbook=playbook)
+    # the end of the newest hour; a source no longer read, or without data, is left out
+    assert view.data_as_of == (("openai", datetime(2026, 11, 20, 14, tzinfo=UTC)),)

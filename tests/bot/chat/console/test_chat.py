@@ -272,3 +272,11 @@ def test_the_card_names_the_person_the_owner_step_made_responsible(engine, setti
     assert "responsible" not in before[:before.index("Playbook step 1 of 5")]
     assert "owner team-ai · responsible priya · phase run" in after  # the tag owner stays
     assert "owner team-ai · responsible priya" in out[out.rindex("Spend anomaly:"):]
+
+
+def test_the_panel_says_as_of_when_each_source_has_data(engine, settings):
+    view = replace(fresh_view(engine), data_as_of=(
+        ("openai", datetime(2026, 11, 20, 14, tzinfo=UTC)),
+        ("aws-cur", datetime(2026, 11, 19, tzinfo=UTC))))
+    out = panel_text(view)
+    assert "Data as of Nov 20 14:00 UTC (openai), Nov 19 00:00 UTC (aws-cur)" in out

@@ -270,3 +270,13 @@ def test_long_notice_is_cut_and_empty_one_refused() -> None:
     assert_escaped(block["text"]["text"])
     with pytest.raises(ValueError, match="needs some text"):
         notice_blocks("  ")
+
+
+def test_the_alert_says_as_of_when_each_source_has_data() -> None:
+    from datetime import UTC, datetime
+
+    view = alert_view(data_as_of=(("openai", datetime(2026, 11, 20, 14, tzinfo=UTC)),
+                                  ("<!channel> cur", datetime(2026, 11, 19, 0, tzinfo=UTC))))
+    texts = " ".join(mrkdwn_texts(payload(view)["blocks"]))
+    assert "Data as of <!date^1795183200^" in texts and "(openai)" in texts
+    assert "<!channel>" not in texts  # a source's name is escaped like any other text
