@@ -164,6 +164,7 @@ class SqlSourceSettings(_WindowBase):
     # the URL's password, from this environment variable (never written in the config)
     password_env: str | None = None
     currency: str | None = None  # for a query that returns no BillingCurrency
+    account: str | None = None  # for a query that returns no BillingAccountId
     # rows per Arrow table handed on; bounds the memory a read holds at once
     batch_rows: int = Field(default=100_000, ge=1_000, le=5_000_000)
     # connecting (and a connection lost before the first row) is tried this many times

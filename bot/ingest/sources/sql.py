@@ -13,7 +13,9 @@ batch is coerced to :data:`FOCUS_FIELDS` (columns matched case-insensitively, ti
 UTC) and yielded as one table.
 
 The password comes from ``password_env`` and is put into the URL here; error messages show
-the URL with the password hidden, and are passed through :func:`redact` as well. Errors while
+the URL with the password hidden, and are passed through :func:`redact` as well. No pool:
+a read's connection is closed when the read ends, so a source polled hourly holds nothing open
+in between. Errors while
 connecting (or a connection lost) are retryable; SQL errors (syntax, a missing table) are not
 and carry the database's own message.
 """
@@ -33,6 +35,7 @@ import pyarrow.compute as pc
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from tenacity.nap import sleep as nap_sleep
 
@@ -42,7 +45,7 @@ from bot.ingest.sources.config import SqlSourceSettings
 __all__ = ["REQUIRED_COLUMNS", "SqlSource"]
 
 REQUIRED_COLUMNS = ("ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory", "EffectiveCost",
-                    "BillingCurrency")
+                    "BillingCurrency", "BillingAccountId")
 # the statement that makes a session's clock UTC, per dialect
 _UTC_SESSION = {
     "duckdb": "SET TimeZone = 'UTC'",
@@ -120,7 +123,7 @@ class SqlSource:
     def _engine_for_read(self) -> Engine:
         if self._engine is None:
             try:
-                self._engine = create_engine(self._url(), pool_pre_ping=True)
+                self._engine = create_engine(self._url(), poolclass=NullPool)
             except NoSuchModuleError as exc:
                 raise SourceError(
                     f"{self.label}: no SQLAlchemy dialect or driver for {self.shown_url} "
@@ -223,17 +226,18 @@ class SqlSource:
         """FOCUS name -> the result's column name; refuses a result without what is needed."""
         by_key = {str(c).strip().lower(): str(c) for c in columns}
         names = {f: by_key[f.lower()] for f in FOCUS_FIELDS if f.lower() in by_key}
-        needed = [c for c in REQUIRED_COLUMNS
-                  if not (c == "BillingCurrency" and self.settings.currency)]
+        declared = {"BillingCurrency": self.settings.currency,
+                    "BillingAccountId": self.settings.account}
+        needed = [c for c in REQUIRED_COLUMNS if not declared.get(c)]
         missing = [c for c in needed if c not in names]
         if missing:
             raise SourceError(
                 f"{self.label}: the query returns no {', '.join(missing)} column"
                 f"{'s' if len(missing) > 1 else ''} (it returns {', '.join(map(str, columns))}); "
                 f"it must return FOCUS columns aggregated by hour: at least "
-                f"{', '.join(REQUIRED_COLUMNS[:-1])} and BillingCurrency (or set `currency` on "
-                f"the source), named as FOCUS names them, e.g. "
-                f"`date_trunc('hour', usage_start) AS ChargePeriodStart`"
+                f"{', '.join(REQUIRED_COLUMNS[:-2])}, BillingCurrency (or set `currency` on the "
+                f"source) and BillingAccountId (or set `account`), named as FOCUS names them, "
+                f"e.g. `date_trunc('hour', usage_start) AS ChargePeriodStart`"
             )
         return names
 
@@ -246,9 +250,10 @@ class SqlSource:
                 columns[field] = self._coerce(field, table.column(names[field]), kind)
             else:
                 columns[field] = pa.nulls(n, kind)
-        if self.settings.currency:
-            columns["BillingCurrency"] = pc.fill_null(columns["BillingCurrency"],
-                                                      self.settings.currency)
+        for field, value in (("BillingCurrency", self.settings.currency),
+                             ("BillingAccountId", self.settings.account)):
+            if value:
+                columns[field] = pc.fill_null(columns[field], value)
         if "BillingPeriodStart" not in names:
             columns["BillingPeriodStart"] = pc.floor_temporal(columns["ChargePeriodStart"],
                                                               unit="month")

@@ -12,11 +12,17 @@ from typing import Any
 import boto3
 import pyarrow as pa
 import pytest
+import sqlalchemy as sa
 from botocore.stub import Stubber
+from sqlalchemy import func, select
+from sqlmodel import Session
 
 from bot.ingest.sources.base import ReadStats, SourceError, Window
 from bot.ingest.sources.config import CostExplorerSourceSettings
 from bot.ingest.sources.cost_explorer import CostExplorerSource
+from bot.ingest.window import ingest_window
+from bot.settings import Settings
+from storage.models import CostPoint
 
 NOW = datetime(2026, 11, 30, 7, 20, tzinfo=UTC)
 END = datetime(2026, 11, 30, 7, tzinfo=UTC)  # the window ends at the last whole hour
@@ -246,3 +252,28 @@ def test_a_server_error_is_retried_and_another_error_is_reported_with_its_code(
 
     assert "BillExpirationException: The requested report expired." in str(caught.value)
     assert not caught.value.retryable
+
+
+def test_the_window_runner_stores_what_cost_explorer_answers(
+    source: CostExplorerSource, stubber: Stubber, engine: sa.Engine, settings: Settings,
+) -> None:
+    stubber.add_response("get_cost_and_usage", {"ResultsByTime": [
+        _bucket("2026-11-29T10:00:00Z", "2026-11-29T11:00:00Z",
+                _group("Amazon Bedrock", "alpha", "2.5")),
+        _bucket("2026-11-30T06:00:00Z", "2026-11-30T07:00:00Z",
+                _group("Amazon Bedrock", "alpha", "1.5"), estimated=True),
+    ]}, _request("HOURLY", "2026-11-17T00:00:00Z", "2026-11-30T08:00:00Z"))
+    stubber.add_response("get_cost_and_usage", {"ResultsByTime": [
+        _bucket("2026-11-12", "2026-11-13", _group("Amazon EC2", "", "48")),
+    ]}, _request("DAILY", "2026-11-10", "2026-11-17"))
+    source_settings = CostExplorerSourceSettings(backfill_days=20)
+
+    report = ingest_window(engine=engine, settings=settings, source_settings=source_settings,
+                           source=source, now=NOW)
+
+    assert report.ok, report.message
+    assert (report.rows_kept, report.rows_rejected, report.paid_requests) == (3, 0, 2)
+    assert report.provisional_from == _at("2026-11-30T06:00")
+    with Session(engine) as session:
+        total = session.scalar(select(func.sum(CostPoint.effective_cost)))
+    assert total == pytest.approx(52.0)

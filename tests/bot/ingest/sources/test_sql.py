@@ -15,10 +15,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import func, select
+from sqlmodel import Session
 
 from bot.ingest.sources.base import FOCUS_FIELDS, ReadStats, SourceError, Window
 from bot.ingest.sources.config import SqlSourceSettings
 from bot.ingest.sources.sql import SqlSource
+from bot.ingest.window import ingest_window
+from bot.settings import Settings
+from storage.models import CostPoint
 
 T0 = datetime(2026, 11, 1, 0, tzinfo=UTC)
 WINDOW = Window(start=T0 + timedelta(hours=1), end=T0 + timedelta(hours=3),
@@ -29,6 +34,7 @@ DUCKDB_QUERY = """
 SELECT date_trunc('hour', ChargePeriodStart) AS ChargePeriodStart,
        date_trunc('hour', ChargePeriodStart) + INTERVAL 1 HOUR AS ChargePeriodEnd,
        ChargeCategory, BillingCurrency, ServiceName, Tags, 'extra' AS NotFocus,
+       '111122223333' AS BillingAccountId,
        sum(EffectiveCost) AS EffectiveCost, sum(BilledCost) AS BilledCost
 FROM read_parquet('{path}')
 WHERE ChargePeriodStart >= :start AND ChargePeriodStart < :end
@@ -123,10 +129,12 @@ def test_results_come_in_tables_of_at_most_batch_rows(tmp_path: Path) -> None:
                'Usage' AS ChargeCategory, 'sku-' || range AS SkuId, 1.5 AS EffectiveCost
         FROM range(5000) WHERE :start <= TIMESTAMPTZ '2026-11-01 01:00:00+00'
     """
-    tables, _ = _read(_source("duckdb:///:memory:", query, batch_rows=1000, currency="EUR"))
+    tables, _ = _read(_source("duckdb:///:memory:", query, batch_rows=1000, currency="EUR",
+                                account="warehouse"))
     assert sum(t.num_rows for t in tables) == 5000
     assert len(tables) > 1 and max(t.num_rows for t in tables) <= 2048
     assert set(tables[0].column("BillingCurrency").to_pylist()) == {"EUR"}
+    assert set(tables[0].column("BillingAccountId").to_pylist()) == {"warehouse"}
     assert tables[0].column("EffectiveCost").type == pa.float64()
 
 
@@ -136,7 +144,8 @@ def test_a_query_missing_focus_columns_is_refused_naming_them(parquet: Path) -> 
         _read(_source("duckdb:///:memory:", query + " WHERE ChargePeriodStart >= :start "
                       "GROUP BY 1"))
     message = str(caught.value)
-    assert "ChargePeriodEnd, ChargeCategory, EffectiveCost, BillingCurrency" in message
+    assert ("no ChargePeriodEnd, ChargeCategory, EffectiveCost, BillingCurrency, "
+            "BillingAccountId columns") in message
     assert "must return FOCUS columns aggregated by hour" in message
     assert not caught.value.retryable
 
@@ -204,10 +213,11 @@ PG_QUERY = """
 SELECT date_trunc('hour', {column}) AS chargeperiodstart,
        date_trunc('hour', {column}) + interval '1 hour' AS ChargePeriodEnd,
        'Usage' AS chargecategory, 'USD' AS billingcurrency, service AS servicename,
+       'acct-1' AS BillingAccountId,
        jsonb_build_object('project', project) AS tags, sum(cost) AS effectivecost
 FROM line_items
 WHERE {column} >= :start AND {column} < :end
-GROUP BY 1, 2, 5, 6
+GROUP BY 1, 2, 5, 7
 ORDER BY 1, 5
 """
 
@@ -255,3 +265,21 @@ class socket_closed_port:  # noqa: N801 - reads as the context it is
 
     def __exit__(self, *_: object) -> None:
         return None
+
+
+def test_the_window_runner_stores_the_hourly_points_the_query_returns(
+    parquet: Path, engine: sa.Engine, settings: Settings,
+) -> None:
+    source_settings = SqlSourceSettings(url="duckdb:///:memory:", name="warehouse",
+                                        query=DUCKDB_QUERY.format(path=parquet))
+    now = T0 + timedelta(days=1, hours=5)
+
+    report = ingest_window(engine=engine, settings=settings, source_settings=source_settings,
+                           source=SqlSource(source_settings), now=now)
+
+    assert report.ok, report.message
+    assert report.rows_kept == 8 and report.rows_rejected == 0
+    with Session(engine) as session:
+        hours = session.exec(select(CostPoint.hour, func.sum(CostPoint.effective_cost))
+                             .group_by(CostPoint.hour).order_by(CostPoint.hour)).all()
+    assert [round(cost, 6) for _, cost in hours] == [12.0] * 4
