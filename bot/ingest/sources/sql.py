@@ -115,7 +115,8 @@ class SqlSource:
             for batch in stream.batches:
                 if batch.num_rows:
                     yield self._focus(batch, names)
-        except _DB_ERRORS as exc:
+        except (*_DB_ERRORS, pa.ArrowException, OSError) as exc:
+            # DuckDB's errors while its Arrow stream is read arrive as OSError
             raise self._error(exc, while_reading=True) from exc
         finally:
             stream.close()

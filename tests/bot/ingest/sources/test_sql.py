@@ -164,6 +164,19 @@ def test_a_bad_query_fails_with_the_databases_message_and_is_not_retried(
     assert source.settings.retry_attempts > 1
 
 
+def test_a_query_failing_part_way_through_its_rows_fails_the_read() -> None:
+    query = """
+        SELECT TIMESTAMPTZ '2026-11-01 01:00:00+00' AS ChargePeriodStart,
+               TIMESTAMPTZ '2026-11-01 02:00:00+00' AS ChargePeriodEnd, 'Usage' AS ChargeCategory,
+               CAST(CASE WHEN range < 300000 THEN '1' ELSE 'n/a' END AS DOUBLE) AS EffectiveCost
+        FROM range(400000) WHERE :start < :end
+    """
+    source = _source("duckdb:///:memory:", query, currency="USD", account="a", batch_rows=1000)
+    with pytest.raises(SourceError, match="Could not convert string 'n/a' to DOUBLE") as caught:
+        _read(source)
+    assert not caught.value.retryable
+
+
 def test_only_start_and_end_are_bound() -> None:
     with pytest.raises(SourceError, match=r"uses :project; only :start and :end"):
         _read(_source("duckdb:///:memory:", "SELECT :project, :start"))
