@@ -46,9 +46,10 @@ __all__ = ["REQUIRED_COLUMNS", "SqlSource"]
 
 REQUIRED_COLUMNS = ("ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory", "EffectiveCost",
                     "BillingCurrency", "BillingAccountId")
-# the statement that makes a session's clock UTC, per dialect
+# what a session is set up with, per dialect: its clock in UTC; on DuckDB also no insertion
+# order kept for results without an ORDER BY, so it streams them without holding them back
 _UTC_SESSION = {
-    "duckdb": "SET TimeZone = 'UTC'",
+    "duckdb": "SET TimeZone = 'UTC'; SET preserve_insertion_order = false",
     "postgresql": "SET TIME ZONE 'UTC'",
     "snowflake": "ALTER SESSION SET TIMEZONE = 'UTC'",
 }
