@@ -5,7 +5,7 @@ the part of the window Cost Explorer keeps hours for (the last 14 days, when the
 opted in), one ``DAILY`` range for anything older, and the pages each needs; nothing is asked
 twice. Requests are counted in ``stats`` and their cost logged once per read. An account
 without hourly data is read daily instead, with a note on how to opt in, and is not asked for
-hours again for a day.
+hours again for a day (remembered by label for the life of the process).
 
 Rows are one per service, tag value and period. A day is clipped to the window and its cost
 taken in proportion to the hours kept (the runner spreads days evenly over their hours), so a
@@ -73,6 +73,9 @@ _BAD_CREDENTIALS = {"UnrecognizedClientException", "InvalidClientTokenId",
 _NETWORK = (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError,
             ReadTimeoutError)
 _HOUR = timedelta(hours=1)
+# label -> when Cost Explorer last refused hours to that source; kept for the process, since
+# the poller builds a new reader for every read
+_HOURLY_REFUSED: dict[str, datetime] = {}
 
 
 class _HourlyUnavailable(Exception):
@@ -102,7 +105,6 @@ class CostExplorerSource:
         self._session = session
         self._client: CostExplorerClient | None = None
         self._sleep = sleep or nap_sleep
-        self._hourly_refused_at: datetime | None = None
 
     @property
     def label(self) -> str:
@@ -124,11 +126,11 @@ class CostExplorerSource:
     def read(self, window: Window, stats: ReadStats) -> Iterator[pa.Table]:
         paid_before = stats.paid_requests
         try:
-            for piece in self._plan(window):
+            for piece in self._plan(window, stats):
                 try:
                     yield from self._read_range(piece, window, stats)
                 except _HourlyUnavailable as exc:
-                    self._hourly_refused_at = window.now
+                    _HOURLY_REFUSED[self.label] = window.now
                     stats.notes.append(
                         f"{self.label}: Cost Explorer has no hourly data for this account "
                         f"({exc}); read daily instead. To get hours, {HOURLY_HOW_TO}."
@@ -141,7 +143,7 @@ class CostExplorerSource:
             logger.info("Cost Explorer: %d paid requests ($%.2f) for %s",
                         paid, paid * PRICE_PER_REQUEST, self.label)
 
-    def _plan(self, window: Window) -> list[_Range]:
+    def _plan(self, window: Window, stats: ReadStats) -> list[_Range]:
         """Hourly for the hours Cost Explorer keeps, then daily for what is older.
 
         Hourly comes first: an account without hours refuses it before anything is read, and
@@ -149,10 +151,14 @@ class CostExplorerSource:
         start, end = window.start, window.end
         if start >= end:
             return []
-        refused = self._hourly_refused_at
-        hourly = self.settings.hourly and (
-            refused is None or window.now - refused >= HOURLY_RETRY_AFTER)
-        if not hourly:
+        if not self.settings.hourly:
+            return [_Range("DAILY", start, end)]
+        refused = _HOURLY_REFUSED.get(self.label)
+        if refused is not None and window.now - refused < HOURLY_RETRY_AFTER:
+            stats.notes.append(
+                f"{self.label}: read daily; Cost Explorer refused hourly data at "
+                f"{refused:%Y-%m-%d %H:%M} UTC and is asked again a day after that. To get "
+                f"hours, {HOURLY_HOW_TO}.")
             return [_Range("DAILY", start, end)]
         hourly_from = max(start, _ceil_day(window.now - timedelta(days=HOURLY_DAYS)))
         ranges = []

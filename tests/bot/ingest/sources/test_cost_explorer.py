@@ -17,6 +17,7 @@ from botocore.stub import Stubber
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from bot.ingest.sources import cost_explorer
 from bot.ingest.sources.base import ReadStats, SourceError, Window
 from bot.ingest.sources.config import CostExplorerSourceSettings
 from bot.ingest.sources.cost_explorer import CostExplorerSource
@@ -57,6 +58,11 @@ def _request(granularity: str, start: str, end: str, token: str | None = None
     if token:
         request["NextPageToken"] = token
     return request
+
+
+@pytest.fixture(autouse=True)
+def no_refusal_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cost_explorer, "_HOURLY_REFUSED", {})
 
 
 @pytest.fixture(scope="module")
@@ -190,11 +196,13 @@ def test_an_account_without_hourly_data_is_read_daily_with_how_to_enable_it(
     assert (stats.requests, stats.paid_requests) == (2, 1)
     assert "Hourly granularity" in stats.notes[0] and "hourly: false" in stats.notes[0]
 
-    # the next poll does not ask for hours again
-    stubber.add_response("get_cost_and_usage", {"ResultsByTime": []},
-                         _request("DAILY", "2026-11-29", "2026-12-01"))
-    _, again = _read(source, _at("2026-11-29T00:00"))
-    assert again.requests == 1 and again.notes == []
+    # the next poll, by a new reader as the poller makes one, does not ask for hours again
+    next_poll = CostExplorerSource(source.settings, sleep=lambda _: None)
+    with Stubber(next_poll.client) as next_stubber:
+        next_stubber.add_response("get_cost_and_usage", {"ResultsByTime": []},
+                                  _request("DAILY", "2026-11-29", "2026-12-01"))
+        _, again = _read(next_poll, _at("2026-11-29T00:00"))
+    assert again.requests == 1 and "read daily" in again.notes[0]
 
 
 def test_access_denied_names_the_iam_action_to_allow(
