@@ -9,8 +9,8 @@ line items to an hourly point), then, each run in a fresh child process:
 * sql read only: ``SqlSource.read`` alone (the query and the Arrow batches, nothing stored);
 * file: ``ingest_path`` on the same file, as ``spendwatch ingest`` does.
 
-Prints line items per second and each child's peak RSS (VmHWM), medians over ``--repeat``, and the
-ratio sql / file.
+Prints line items per second and each child's peak RSS (VmHWM), medians over ``--repeat``
+(each round runs every mode once), and the ratio sql / file.
 
     python bench/sql_source.py --rows 10000000 --repeat 3
 """
@@ -147,15 +147,21 @@ def main() -> None:
         print(f"parquet: {rows:,} line items over {hours:,} hours, "
               f"{path.stat().st_size / 2**20:,.0f} MiB, generated in "
               f"{time.perf_counter() - t0:.1f}s")
+        modes = args.modes.split(",")
+        # one run of every mode per round, so load from elsewhere on the machine weighs on
+        # all of them alike
+        runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+        for _ in range(args.repeat):
+            for mode in modes:
+                runs[mode].append(_run_child(mode, path, workdir, hours))
         rates: dict[str, float] = {}
-        for mode in args.modes.split(","):
-            runs = [_run_child(mode, path, workdir, hours) for _ in range(args.repeat)]
-            seconds = statistics.median(r["seconds"] for r in runs)
-            peak = statistics.median(r["peak_mib"] for r in runs)
+        for mode in modes:
+            seconds = statistics.median(r["seconds"] for r in runs[mode])
+            peak = statistics.median(r["peak_mib"] for r in runs[mode])
             rates[mode] = rows / seconds
             print(f"  {mode:<9} {rates[mode]:>12,.0f} line items/s  {seconds:6.2f}s  "
-                  f"peak RSS {peak:,.0f} MiB  ({int(runs[0]['rows_out']):,} rows handed on; "
-                  f"median of {len(runs)})")
+                  f"peak RSS {peak:,.0f} MiB  ({int(runs[mode][0]['rows_out']):,} rows handed "
+                  f"on; median of {len(runs[mode])})")
         if "sql" in rates and "file" in rates:
             print(f"  ratio sql / file: {rates['sql'] / rates['file']:.2f}")
         if "sql-read" in rates and "file" in rates:
