@@ -93,6 +93,7 @@ class RemoteObject:
     token: str  # ETag, version id or generation: changes with the content
     modified: str
     fs: Any = field(compare=False, repr=False)
+    block_size: int = field(default=CSV_BLOCK_BYTES, compare=False)  # per range request
 
     @property
     def name(self) -> str:
@@ -111,9 +112,9 @@ class RemoteObject:
         byte just to hash it would cost a whole download (Parquet)."""
         return f"{_scheme(self.url)}-token:{self.token}" if self.token else None
 
-    def open(self, *, block_size: int = CSV_BLOCK_BYTES, cache_type: str = "readahead"
+    def open(self, *, block_size: int | None = None, cache_type: str = "readahead"
              ) -> IO[bytes]:
-        return self.fs.open(_bare(self.url), "rb", block_size=block_size,
+        return self.fs.open(_bare(self.url), "rb", block_size=block_size or self.block_size,
                             cache_type=cache_type)
 
 
