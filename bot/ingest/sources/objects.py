@@ -149,9 +149,14 @@ def file_size(file: ExportFile) -> int:
     return file.size if isinstance(file, RemoteObject) else file.stat().st_size
 
 
-def open_filesystem(url: str, storage_options: Mapping[str, Any],
-                    environ: Mapping[str, str] = os.environ) -> Any:
-    """The fsspec filesystem for ``url``, new for each call (a listing is never stale)."""
+def open_filesystem(url: str, storage_options: Mapping[str, Any]) -> Any:
+    """The fsspec filesystem for ``url``, new for each call (a listing is never stale).
+
+    The backends take endpoints and credentials from the environment themselves: botocore
+    ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` and its credential chain, gcsfs
+    ``STORAGE_EMULATOR_HOST`` and application default credentials, adlfs
+    ``AZURE_STORAGE_CONNECTION_STRING`` / ``AZURE_STORAGE_ACCOUNT_NAME`` and azure-identity.
+    """
     import fsspec  # type: ignore[import-untyped]
 
     protocol = url.split("://", 1)[0].lower()
@@ -165,23 +170,14 @@ def open_filesystem(url: str, storage_options: Mapping[str, Any],
             f"{url}: reading {protocol}:// needs the {module} package; "
             f"install it with pip install 'spendwatch[{extra}]'"
         ) from None
-    options = dict(storage_options)
-    if module == "adlfs" and "connection_string" not in options and "account_name" not in options:
-        if environ.get("AZURE_STORAGE_CONNECTION_STRING"):
-            options["connection_string"] = environ["AZURE_STORAGE_CONNECTION_STRING"]
-        elif environ.get("AZURE_STORAGE_ACCOUNT_NAME"):
-            options["account_name"] = environ["AZURE_STORAGE_ACCOUNT_NAME"]
-    if module == "gcsfs" and environ.get("STORAGE_EMULATOR_HOST"):
-        options.setdefault("endpoint_url", environ["STORAGE_EMULATOR_HOST"])
     return _remote_call(url, lambda: fsspec.filesystem(protocol, skip_instance_cache=True,
-                                                       **options))
+                                                       **storage_options))
 
 
-def discover_deliveries(source: FocusSourceSettings,
-                        environ: Mapping[str, str] = os.environ) -> list[Delivery]:
+def discover_deliveries(source: FocusSourceSettings) -> list[Delivery]:
     """The deliveries under ``source.path``, after one listing of it."""
     url = source.path
-    fs = open_filesystem(url, source.storage_options, environ)
+    fs = open_filesystem(url, source.storage_options)
     protocol = url.split("://", 1)[0].lower()
     listing = _listing(fs, protocol, url)
     layout = source.layout

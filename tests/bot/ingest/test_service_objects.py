@@ -242,3 +242,39 @@ def test_missing_credentials_say_where_they_come_from(engine, settings, s3_env, 
 
     with pytest.raises(FocusFileError, match="AWS credentials in the environment"):
         ingest_source(engine=engine, settings=settings, source=source(s3_env, "plain"))
+
+
+def test_byte_identical_objects_are_counted_once_and_bad_rows_quarantined_by_name(
+        engine, settings, s3_env, tmp_path):
+    parquet = write_focus_parquet(tmp_path / "may.parquet", month(5, 2))
+    put_file(s3_env, "plain/a/may.parquet", parquet)
+    put_file(s3_env, "plain/b/may.parquet", parquet)  # the export wrote it twice
+    rows = [*month(4, 1, hours=3), hourly(3, 1, EffectiveCost="lots")]
+    put_file(s3_env, "plain/april.csv.gz", write_focus_gzip(tmp_path / "a.csv.gz", rows))
+
+    report = ingest_source(engine=engine, settings=settings, source=source(s3_env, "plain"))
+
+    statuses = {f.path.split("/plain/")[1]: f.status for f in report.files}
+    assert statuses == {"a/may.parquet": "ingested", "april.csv.gz": "ingested",
+                        "b/may.parquet": "duplicate"}
+    duplicate = next(f for f in report.files if f.status == "duplicate")
+    assert "same ETag/version in the store" in (duplicate.message or "")
+    assert by_month(engine) == {"2025-04": 3.0, "2025-05": 48.0}
+    april = next(f for f in report.files if f.path.endswith("april.csv.gz"))
+    assert april.rows_rejected == 1
+    assert Path(april.quarantine_path or "").name.endswith("-april.csv.gz.rejected.csv")
+
+
+def test_a_much_smaller_restatement_of_a_period_is_held_back(engine, settings, s3_env,
+                                                             tmp_path):
+    put_aws_period(s3_env, tmp_path / "1", "2025-04", month(4, 1))
+    ingest_source(engine=engine, settings=settings, source=source(s3_env, "exports"))
+    put_aws_period(s3_env, tmp_path / "2", "2025-04", month(4, 1, hours=3))  # cut short
+
+    report = ingest_source(engine=engine, settings=settings, source=source(s3_env, "exports"))
+
+    assert [f.status for f in report.files] == ["held"]
+    assert by_month(engine) == {"2025-04": 24.0}
+    forced = ingest_source(engine=engine, settings=settings,
+                           source=source(s3_env, "exports"), force=True)
+    assert forced.ok and by_month(engine) == {"2025-04": 3.0}
