@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 
 import pytest
+from pydantic import ValidationError
 
 from bot.ingest.sources.config import FocusSourceSettings
 from bot.ingest.sources.focus import FocusFileError, read_chunks
@@ -142,6 +143,28 @@ def test_the_endpoint_comes_from_aws_endpoint_url_s3_too(s3_env, monkeypatch):
     (delivery,) = discover_deliveries(settings_for(s3_env, "plain"))
 
     assert [f.name for f in delivery.files] == ["x.csv"]
+
+
+@pytest.mark.parametrize("options", [{"secret": "s3cr3t-value"}, {"key": "AKIA0000"},
+                                     {"connection_string": "AccountKey=s3cr3t-value"},
+                                     {"token": "ya29.s3cr3t-value"}, {"sas_token": "sv=1"}])
+def test_credentials_in_storage_options_are_refused_without_echoing_them(options):
+    with pytest.raises(ValidationError) as refused:
+        FocusSourceSettings(path="s3://bucket/exports", storage_options=options)
+
+    message = str(refused.value)
+    assert "must not hold credentials" in message and "environment" in message
+    assert all(str(v) not in message for v in options.values())
+
+
+def test_object_store_options_are_kept_and_refused_on_a_local_path():
+    options = {"region_name": "eu-west-1", "anon": False, "requester_pays": True}
+    remote = FocusSourceSettings(path="gs://bucket/x", storage_options={"token": "anon"},
+                                 layout="files")
+    assert remote.is_remote and remote.local_path is None
+    assert FocusSourceSettings(path="s3://b/x", storage_options=options).storage_options == options
+    with pytest.raises(ValidationError, match="apply to object-store paths"):
+        FocusSourceSettings(path="/data/exports", layout="aws-data-exports")
 
 
 def _span(header: str | None) -> int:
