@@ -310,8 +310,9 @@ def _parquet_chunks(
         resolved = _resolve(path, schema.names, defaults, delivery)
         wanted = sorted({c for cols in resolved.values() for c in cols})
         text = [c for c in wanted if pa.types.is_string(schema.field(c).type)]
+        metadata = parquet.metadata
         parquet.close(force=True)
-        parquet = open_parquet(path, read_dictionary=text, metadata=parquet.metadata)
+        parquet = open_parquet(path, read_dictionary=text, metadata=metadata)
     except (pa.ArrowInvalid, OSError) as exc:
         raise FocusFileError(f"{path}: not a readable Parquet file ({exc})") from None
     size = file_size(path)
