@@ -279,9 +279,9 @@ def _azure_delivery(fs: Any, protocol: str, listing: Mapping[str, RemoteObject],
     except FocusFileError as exc:
         return Delivery(name=name, files=[], manifest=manifests[0].url, error=str(exc))
     container = _bare(manifest.url).split("/", 1)[0]
-    keys = [f"{container}/{str(b['blobName']).lstrip('/')}" for b in blobs]
-    delivery = _listed(name, manifest, listing, keys, protocol)
-    sizes = {f"{container}/{str(b['blobName']).lstrip('/')}": b.get("byteCount") for b in blobs}
+    sizes = {_blob_key(container, str(b["blobName"]), listing): b.get("byteCount")
+             for b in blobs}
+    delivery = _listed(name, manifest, listing, list(sizes), protocol)
     for obj in delivery.files:
         expected = sizes.get(_bare(obj.url))
         if isinstance(expected, int) and expected != obj.size:
@@ -290,6 +290,16 @@ def _azure_delivery(fs: Any, protocol: str, listing: Mapping[str, RemoteObject],
                 f"(being rewritten?); the period is left as it was until the next run")
             break
     return delivery
+
+
+def _blob_key(container: str, blob_name: str, listing: Mapping[str, RemoteObject]) -> str:
+    """The listing key of a manifest's blob name (relative to the container; a name that
+    already starts with the container is taken as it is when that is what exists)."""
+    blob_name = blob_name.lstrip("/")
+    key = f"{container}/{blob_name}"
+    if key not in listing and blob_name.startswith(f"{container}/") and blob_name in listing:
+        return blob_name
+    return key
 
 
 def _listed(name: str, manifest: RemoteObject, listing: Mapping[str, RemoteObject],

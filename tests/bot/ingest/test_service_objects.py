@@ -120,6 +120,53 @@ def test_a_bucket_gives_the_same_points_as_the_same_files_in_a_folder(
     assert by_month(engine) == {"2025-04": 36.0, "2025-05": 54.0}
 
 
+def put_layout(s3: S3Env, layout: str, april: Path, may: Path) -> str:
+    """April's CSV.gz and May's Parquet, delivered as ``layout`` delivers; the source prefix."""
+    if layout == "files":
+        put_file(s3, "drop/2025-04/export.csv.gz", april)
+        put_file(s3, "drop/2025-05/export.parquet", may)
+        return "drop"
+    for local, period, name in ((april, "2025-04", "00001.csv.gz"),
+                                (may, "2025-05", "00001.snappy.parquet")):
+        if layout == "aws-data-exports":
+            data = put_file(s3, f"exports/{EXPORT}/data/BILLING_PERIOD={period}/{EXPORT}-{name}",
+                            local)
+            s3.put(f"exports/{EXPORT}/metadata/BILLING_PERIOD={period}/{EXPORT}-Manifest.json",
+                   json.dumps({"executionId": "e1", "dataFiles": [data]}).encode())
+        else:
+            folder = f"focus/daily/{period.replace('-', '')}01-{period.replace('-', '')}28/run-1"
+            blob = f"{folder}/part_0_{name.split('.', 1)[1]}"
+            put_file(s3, blob, local)
+            s3.put(f"{folder}/manifest.json", json.dumps({
+                "runInfo": {"submittedTime": "2025-05-03T00:00:00Z"},
+                "blobs": [{"blobName": blob,
+                           "byteCount": local.stat().st_size}]}).encode())
+    return "exports" if layout == "aws-data-exports" else "focus"
+
+
+@pytest.mark.parametrize("layout", ["files", "aws-data-exports", "azure-cost-exports"])
+def test_each_layout_gives_the_points_of_the_same_files_ingested_locally(
+        engine, settings, s3_env, tmp_path, layout):
+    folder = tmp_path / "local"
+    april = write_focus_gzip(folder / "april.csv.gz", month(4, 1.5))
+    may = write_focus_parquet(folder / "may.parquet", month(5, 2.25))
+    prefix = put_layout(s3_env, layout, april, may)
+
+    report = ingest_source(engine=engine, settings=settings, source=source(s3_env, prefix))
+
+    assert report.ok, [f.message for f in report.files]
+    assert [f.status for f in report.files] == ["ingested", "ingested"]
+    local_settings = Settings(database_url=f"sqlite:///{tmp_path / 'local.db'}",
+                              quarantine_dir=tmp_path / "q")
+    local_engine = make_engine(local_settings.database_url)
+    upgrade(local_engine)
+    try:
+        ingest_path(engine=local_engine, settings=local_settings, path=folder)
+        pd.testing.assert_frame_equal(points(engine), points(local_engine))
+    finally:
+        local_engine.dispose()
+
+
 def test_a_second_poll_reads_no_unchanged_object(engine, settings, s3_env, tmp_path):
     put_file(s3_env, "plain/april.csv.gz", write_focus_gzip(tmp_path / "a.csv.gz", month(4, 1)))
     put_file(s3_env, "plain/may.parquet", write_focus_parquet(tmp_path / "m.parquet",
