@@ -94,7 +94,8 @@ def ingest_source(
     A local path is one delivery (:func:`ingest_path`). On an object store, each delivery of
     the source's layout (a billing period of an AWS or Azure export, or every file of
     ``layout: files``) is ingested on its own; a period that cannot be read (its manifest
-    lists a file that is missing) is reported as failed and the others go on. Raises
+    lists a file that is missing, or one of its files fails) is reported as failed, nothing of
+    it applied, and the others go on. Raises
     :class:`FocusFileError` when the path cannot be listed at all.
     """
     if source.local_path is not None:
@@ -110,7 +111,8 @@ def ingest_source(
             continue
         reports.append(_ingest_delivery(
             engine=engine, settings=settings, files=found.files, source=source.label,
-            defaults=(source.currency, None), force=force, progress=progress))
+            defaults=(source.currency, None), force=force, progress=progress,
+            whole=found.manifest is not None))
     return IngestReport(
         delivery_id=" ".join(r.delivery_id for r in reports if r.delivery_id),
         files=[f for r in reports for f in r.files],
@@ -127,19 +129,38 @@ def _ingest_delivery(
     defaults: tuple[str | None, str | None],
     force: bool,
     progress: ProgressHook | None,
+    whole: bool = False,
 ) -> IngestReport:
+    """One delivery in one transaction. ``whole``: the files a manifest lists are one
+    snapshot, so when one of them fails none of them is applied."""
     delivery = _Delivery(settings=settings, source=source, defaults=defaults, force=force,
                          progress=progress)
-    with engine.begin() as connection:
-        reports = [delivery.ingest(connection, file) for file in files]
-        settlement = settle(
-            connection=connection, delivery_id=delivery.id, new_runs=delivery.scopes,
-            kept_runs=delivery.kept, file_of=delivery.file_of,
-            min_share=settings.redelivery_min_share, force=force,
-            currency=settings.currency.base,
-        )
-        _record_settlement(connection, reports, settlement)
+    try:
+        with engine.begin() as connection:
+            reports = [delivery.ingest(connection, file) for file in files]
+            failed = [r for r in reports if r.status == FileStatus.FAILED]
+            if whole and failed:
+                raise _Abandoned(failed[0].path)
+            settlement = settle(
+                connection=connection, delivery_id=delivery.id, new_runs=delivery.scopes,
+                kept_runs=delivery.kept, file_of=delivery.file_of,
+                min_share=settings.redelivery_min_share, force=force,
+                currency=settings.currency.base,
+            )
+            _record_settlement(connection, reports, settlement)
+    except _Abandoned as abandoned:
+        for report in reports:
+            report.run_id = None  # rolled back with the rest
+            if report.status not in (FileStatus.FAILED, FileStatus.UNCHANGED):
+                report.status, report.points_written = FileStatus.FAILED, 0
+                report.message = (f"not applied: {abandoned} of the same delivery failed, so "
+                                  f"none of it is; what is stored for its period stays")
+        return IngestReport(delivery_id=delivery.id, files=reports)
     return IngestReport(delivery_id=delivery.id, files=reports, held=settlement.held)
+
+
+class _Abandoned(Exception):
+    """A whole delivery is rolled back: one of its files failed."""
 
 
 def _identity(file: ExportFile) -> tuple[int, dict[str, object]]:

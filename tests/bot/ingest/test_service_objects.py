@@ -237,6 +237,28 @@ def test_a_manifest_listing_a_missing_file_fails_that_period_and_keeps_the_other
     assert by_month(engine) == {"2025-04": 72.0, "2025-05": 48.0}
 
 
+def test_a_period_with_an_unreadable_part_is_not_applied_at_all(engine, settings, s3_env,
+                                                                 tmp_path):
+    put_aws_period(s3_env, tmp_path / "1", "2025-04", month(4, 1))
+    put_aws_period(s3_env, tmp_path / "1", "2025-05", month(5, 2))
+    ingest_source(engine=engine, settings=settings, source=source(s3_env, "exports/"))
+    broken = s3_env.put(f"exports/{EXPORT}/data/BILLING_PERIOD=2025-05/{EXPORT}-00002.snappy."
+                        f"parquet", b"PAR1 this is not parquet")
+    put_aws_period(s3_env, tmp_path / "2", "2025-05", month(5, 5), extra_listed=(broken,))
+
+    report = ingest_source(engine=engine, settings=settings, source=source(s3_env, "exports/"))
+
+    may = {f.path.rsplit("-", 1)[1]: f for f in report.files if "2025-05" in f.path}
+    assert may["00002.snappy.parquet"].status == "failed"
+    assert "not a readable Parquet file" in (may["00002.snappy.parquet"].message or "")
+    assert may["00001.snappy.parquet"].status == "failed"
+    assert (may["00001.snappy.parquet"].message or "").startswith(f"not applied: {broken}")
+    assert by_month(engine) == {"2025-04": 24.0, "2025-05": 48.0}  # May as it was, not half
+    put_aws_period(s3_env, tmp_path / "3", "2025-05", month(5, 5))  # the next execution
+    again = ingest_source(engine=engine, settings=settings, source=source(s3_env, "exports/"))
+    assert again.ok and by_month(engine) == {"2025-04": 24.0, "2025-05": 120.0}
+
+
 def test_azure_cost_exports_read_the_newest_run_of_each_period(
         engine, settings, s3_env, tmp_path):
     base = "costs/focus-daily/20250401-20250430"
