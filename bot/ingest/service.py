@@ -336,12 +336,14 @@ class _Delivery:
 
     def _on_bytes(self, file: ExportFile, size: int) -> Callable[[int], None]:
         done = 0
+        # the parts of every billing period of a provider's export have the same file name
+        name = str(file) if isinstance(file, RemoteObject) else file.name
 
         def on_bytes(n: int) -> None:
             nonlocal done
             done += n
             if self.progress:
-                self.progress(file.name, min(done, size), size)
+                self.progress(name, min(done, size), size)
 
         return on_bytes
 

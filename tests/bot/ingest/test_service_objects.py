@@ -151,11 +151,15 @@ def test_each_layout_gives_the_points_of_the_same_files_ingested_locally(
     april = write_focus_gzip(folder / "april.csv.gz", month(4, 1.5))
     may = write_focus_parquet(folder / "may.parquet", month(5, 2.25))
     prefix = put_layout(s3_env, layout, april, may)
+    told: dict[str, tuple[int, int]] = {}
 
-    report = ingest_source(engine=engine, settings=settings, source=source(s3_env, prefix))
+    report = ingest_source(engine=engine, settings=settings, source=source(s3_env, prefix),
+                           progress=lambda name, done, size: told.update({name: (done, size)}))
 
     assert report.ok, [f.message for f in report.files]
     assert [f.status for f in report.files] == ["ingested", "ingested"]
+    assert {name: done == size for name, (done, size) in told.items()} == {
+        f.path: True for f in report.files}  # one bar per object, by URL, run to the end
     local_settings = Settings(database_url=f"sqlite:///{tmp_path / 'local.db'}",
                               quarantine_dir=tmp_path / "q")
     local_engine = make_engine(local_settings.database_url)
