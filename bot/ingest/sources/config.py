@@ -9,10 +9,11 @@ it without pulling in the readers.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "AnthropicSourceSettings",
@@ -26,6 +27,10 @@ __all__ = [
 ]
 
 OBJECT_STORE_SCHEMES = ("s3://", "gs://", "gcs://", "az://", "abfs://", "abfss://")
+# storage_options keys that carry a credential (fsspec backends accept them, spendwatch does not)
+_SECRET_OPTION = re.compile(r"(?i)secret|token|password|key$|_key|connection_string|sas|"
+                            r"credential")
+_NO_SECRET = ("anon", "google_default", "cloud")  # gcsfs token values that name a method
 
 
 class _Model(BaseModel):
@@ -55,6 +60,9 @@ class FocusSourceSettings(_SourceBase):
     manifest lists; ``auto`` tells them apart by the manifests it finds.
     """
 
+    # a rejected storage_options may hold a credential: errors never echo what was given
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
     type: Literal["focus"] = "focus"
     path: str
     currency: str | None = Field(
@@ -69,6 +77,29 @@ class FocusSourceSettings(_SourceBase):
     @classmethod
     def _text(cls, value: object) -> object:
         return str(value) if isinstance(value, Path) else value
+
+    @field_validator("storage_options")
+    @classmethod
+    def _no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        secret = sorted(k for k, v in value.items()
+                        if _SECRET_OPTION.search(k) and not (k == "token" and v in _NO_SECRET))
+        if secret:
+            raise ValueError(
+                f"storage_options must not hold credentials ({', '.join(secret)}); set them in "
+                f"the environment instead (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                f"GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_CONNECTION_STRING) or use the "
+                f"provider's role or managed identity"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _remote_only_options(self) -> FocusSourceSettings:
+        if not self.is_remote and (self.storage_options or self.layout not in ("auto", "files")):
+            raise ValueError(
+                f"{self.path}: layout and storage_options apply to object-store paths "
+                f"(s3://, gs://, az://); a local path is read as files: drop them"
+            )
+        return self
 
     @property
     def is_remote(self) -> bool:
