@@ -119,8 +119,8 @@ def org_from_spend(spend: Iterable[tuple[datetime, str, str, float]],
     billed: dict[tuple[datetime, str, str], Decimal] = defaultdict(Decimal)
     for hour, project, model, dollars in spend:
         price = book.lookup(model)
-        if price is None:
-            raise ValueError(f"no price for {model!r}: add it to the prices given")
+        if price is None or price.input <= 0 and price.output <= 0:
+            raise ValueError(f"no token price for {model!r}: add input/output to the prices")
         share = output_share if price.input > 0 else 1.0
         share = share if price.output > 0 else 0.0
         pid = prefix + project
