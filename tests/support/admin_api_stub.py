@@ -117,7 +117,9 @@ def org_from_spend(spend: Iterable[tuple[datetime, str, str, float]],
     prefix = "proj_" if provider == "openai" else "wrkspc_"
     org = Org()
     billed: dict[tuple[datetime, str, str], Decimal] = defaultdict(Decimal)
-    for hour, project, model, dollars in spend:
+    for when, project, model, amount in spend:
+        # pandas Timestamps and numpy floats (a DataFrame's itertuples) are welcome too
+        hour, dollars = datetime.fromtimestamp(when.timestamp(), UTC), float(amount)
         price = book.lookup(model)
         if price is None or price.input <= 0 and price.output <= 0:
             raise ValueError(f"no token price for {model!r}: add input/output to the prices")
@@ -131,9 +133,9 @@ def org_from_spend(spend: Iterable[tuple[datetime, str, str, float]],
             output_tokens=round(dollars * share / price.output * 1e6) if share > 0 else 0))
         day = hour.replace(hour=0, minute=0, second=0, microsecond=0)
         if billed_until is not None and day + timedelta(days=1) <= billed_until:
-            billed[(day, pid, model)] += Decimal(repr(dollars)) * Decimal(repr(bill_factor))
+            billed[(day, pid, model)] += Decimal(str(dollars)) * Decimal(str(bill_factor))
     for (day, pid, model), total in sorted(billed.items()):
-        output = (total * Decimal(repr(output_share))).quantize(Decimal("1e-9"))
+        output = (total * Decimal(str(output_share))).quantize(Decimal("1e-9"))
         for kind, amount in (("input", total - output), ("output", output)):
             item = (f"{model}, {kind}" if provider == "openai"
                     else f"{model}, {kind} tokens")

@@ -248,3 +248,17 @@ def test_the_requests_ask_for_hourly_usage_and_daily_costs_as_published(stub):
     assert costs.params["end_time"] == [str(int((DAY1 + timedelta(days=3)).timestamp()))]
     assert usage.headers["authorization"] == f"Bearer {stub.openai_key}"
     assert stats.requests == len(stub.calls) == 3
+
+
+def test_a_spend_table_as_a_dataframe_comes_back_hour_by_hour(stub):
+    spend = pd.DataFrame(spend_table(), columns=["hour", "project", "model", "cost"])
+    stub.openai = org_from_spend(spend.itertuples(index=False), PRICES, provider="openai",
+                                 billed_until=NOON_DAY3)
+
+    rows = read(source(stub, organization="org-story"))
+
+    both = rows.merge(spend, left_on=["ChargePeriodStart", "SubAccountName", "SkuId"],
+                      right_on=["hour", "project", "model"])
+    assert len(both) == len(spend) == len(rows)
+    assert (both.EffectiveCost - both.cost).abs().max() < 1e-4
+    assert set(rows.BillingAccountId) == {"org-story"}
