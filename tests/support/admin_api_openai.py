@@ -37,6 +37,8 @@ def route_openai(stub: AdminApiStub, path: str, params: Mapping[str, list[str]],
         # whole, so a test can check that the source never repeats it
         raise _error(f"Incorrect API key provided: {presented.removeprefix('Bearer ')}.",
                      401, "invalid_api_key")
+    if "group_by[]" in params:
+        raise _error("Unknown parameter: 'group_by[]'. Repeat group_by instead.")
     if path == "/v1/organization/projects":
         return _projects(stub, params)
     if path == "/v1/organization/costs":

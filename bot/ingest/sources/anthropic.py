@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from bot.ingest.sources.base import ReadStats, SourceError, Window
 from bot.ingest.sources.config import AnthropicSourceSettings
-from bot.ingest.sources.http import JsonApi, RetryPolicy, read_key
+from bot.ingest.sources.http import JsonApi, read_key, retry_policy
 from bot.ingest.sources.pricing import PriceBook, Quantities
 from bot.ingest.sources.reconcile import (
     Account,
@@ -95,9 +95,7 @@ class AnthropicSource:
 
     def _api(self, key: str) -> JsonApi:
         s = self.settings
-        retry = RetryPolicy(attempts=s.retry_attempts, wait=s.retry_wait_seconds,
-                            wait_max=s.retry_wait_max_seconds,
-                            retry_after_max=s.retry_after_max_seconds, sleep=self._sleep)
+        retry = retry_policy(s, self._sleep)
         return JsonApi(provider=self.label, base_url=s.base_url,
                        headers={"x-api-key": key, "anthropic-version": API_VERSION},
                        secret=key, auth_hint=AUTH_HINT, retry=retry,

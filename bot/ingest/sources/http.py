@@ -31,8 +31,9 @@ from tenacity import (
 )
 
 from bot.ingest.sources.base import ReadStats, SourceError, redact
+from bot.ingest.sources.config import AnthropicSourceSettings, OpenAISourceSettings
 
-__all__ = ["JsonApi", "RetryPolicy", "read_key"]
+__all__ = ["JsonApi", "RetryPolicy", "read_key", "retry_policy"]
 
 logger = logging.getLogger(__name__)
 
@@ -221,3 +222,11 @@ def read_key(environ: Mapping[str, str], variable: str, *, provider: str, hint: 
         raise SourceError(f"{provider}: no API key: set the environment variable {variable} "
                           f"to {hint}.")
     return key
+
+
+def retry_policy(settings: OpenAISourceSettings | AnthropicSourceSettings,
+                 sleep: Callable[[float], None] = time.sleep) -> RetryPolicy:
+    """The retry settings of an admin-API source."""
+    return RetryPolicy(attempts=settings.retry_attempts, wait=settings.retry_wait_seconds,
+                       wait_max=settings.retry_wait_max_seconds,
+                       retry_after_max=settings.retry_after_max_seconds, sleep=sleep)
