@@ -86,10 +86,10 @@ class AnthropicSource:
         with self._api(key) as api:
             workspaces = self._workspaces(api, stats)
             usage = list(self._usage(api, start, window.end, workspaces, stats))
-            charges, reported = self._costs(api, start, day_ceil(window.end), workspaces,
+            charges = self._costs(api, start, day_ceil(window.end), workspaces,
                                             stats)
-        table = reconcile(usage=usage, charges=charges, reported_days=reported,
-                          window=window, provider=self._provider, stats=stats)
+        table = reconcile(usage=usage, charges=charges, window=window,
+                          provider=self._provider, stats=stats)
         if table.num_rows:
             yield table
 
@@ -131,20 +131,18 @@ class AnthropicSource:
 
     def _costs(self, api: JsonApi, start: datetime, end: datetime,
                workspaces: Mapping[str, str],
-               stats: ReadStats) -> tuple[list[DayCharge], set[datetime]]:
+               stats: ReadStats) -> list[DayCharge]:
         path = "/v1/organizations/cost_report"
         pages = api.pages(path, {"starting_at": _rfc3339(start), "ending_at": _rfc3339(end),
                                  "bucket_width": "1d",
                                  "group_by[]": ["workspace_id", "description"],
                                  "limit": COSTS_LIMIT}, stats=stats)
         charges: list[DayCharge] = []
-        reported: set[datetime] = set()
         for number, page in enumerate(pages, 1):
             where = f"{self.label} {path} page {number}"
             for bucket in page["data"]:
                 try:
                     day = day_floor(_bucket_start(bucket))
-                    reported.add(day)
                     for result in bucket.get("results") or []:
                         currency = str(result.get("currency") or "USD")
                         if currency.upper() != "USD":
@@ -159,7 +157,7 @@ class AnthropicSource:
                 except (AttributeError, KeyError, TypeError, ValueError,
                         InvalidOperation) as exc:
                     raise _malformed(where, exc) from None
-        return charges, reported
+        return charges
 
 
 def _quantities(result: Mapping[str, Any]) -> Quantities:

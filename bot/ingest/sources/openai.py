@@ -104,9 +104,9 @@ class OpenAISource:
             projects = self._projects(api, stats)
             usage = [item for kind in self.settings.usage_kinds
                      for item in self._usage(api, kind, start, window.end, projects, stats)]
-            charges, reported = self._costs(api, start, end, projects, stats)
-        table = reconcile(usage=usage, charges=charges, reported_days=reported,
-                          window=window, provider=self._provider, stats=stats)
+            charges = self._costs(api, start, end, projects, stats)
+        table = reconcile(usage=usage, charges=charges, window=window,
+                          provider=self._provider, stats=stats)
         if table.num_rows:
             yield table
 
@@ -149,25 +149,23 @@ class OpenAISource:
 
     def _costs(self, api: JsonApi, start: datetime, end: datetime,
                projects: Mapping[str, str],
-               stats: ReadStats) -> tuple[list[DayCharge], set[datetime]]:
+               stats: ReadStats) -> list[DayCharge]:
         path = "/v1/organization/costs"
         pages = api.pages(path, {"start_time": _unix(start), "end_time": _unix(end),
                                  "bucket_width": "1d", "group_by": ["project_id", "line_item"],
                                  "limit": COSTS_LIMIT}, stats=stats)
         charges: list[DayCharge] = []
-        reported: set[datetime] = set()
         for number, page in enumerate(pages, 1):
             where = f"{self.label} {path} page {number}"
             for bucket in page["data"]:
                 try:
                     day = day_floor(_bucket_start(bucket))
-                    reported.add(day)
                     for result in bucket.get("results") or []:
                         charges.append(self._charge(day, result, projects, where))
                 except (AttributeError, KeyError, TypeError, ValueError,
                         InvalidOperation) as exc:
                     raise _malformed(where, exc) from None
-        return charges, reported
+        return charges
 
     def _charge(self, day: datetime, result: Mapping[str, Any], projects: Mapping[str, str],
                 where: str) -> DayCharge:

@@ -12,7 +12,9 @@ another that appears. Bill lines that match no usage (tools, storage, fine-tunin
 their own, spread evenly over the day.
 
 A complete day the cost report has no charges for while usage was seen is taken as a bill not
-yet out (the report lags), not as a free day: its estimate stays, provisional.
+yet out (the report lags), not as a free day: its estimate stays, provisional, for up to
+:data:`BILL_WAIT`; after that it stays an estimate but is no longer waited for (and a note
+says so), so the next reads can move on.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 SERVICE_CATEGORY = "AI and Machine Learning"
 REGION = "global"
+# a day whose bill has not come this long after it ended is no longer waited for: its
+# estimate stays, said in a note, so one missing bill cannot hold every later read back
+BILL_WAIT = timedelta(days=3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +90,13 @@ def day_ceil(moment: datetime) -> datetime:
     return floor if floor == moment else floor + DAY
 
 
-def reconcile(*, usage: Iterable[UsageHour], charges: Iterable[DayCharge],
-              reported_days: set[datetime], window: Window, provider: Provider,
-              stats: ReadStats) -> pa.Table:
+def reconcile(*, usage: Iterable[UsageHour], charges: Iterable[DayCharge], window: Window,
+              provider: Provider, stats: ReadStats) -> pa.Table:
     """FOCUS rows for ``window``: billed days from ``charges``, the others estimated.
 
-    ``reported_days`` are the day starts the cost report answered for (with or without
-    charges); ``charges`` and ``usage`` may start before ``window.start`` (from its day's
-    start), so a day is always spread whole; only hours in the window are returned.
+    ``charges`` and ``usage`` may start before ``window.start`` (from its day's start), so a
+    day is always spread whole; only hours in the window are returned. A day is billed once
+    it is over and has charges (or had no usage at all).
     """
     usage_by_day: dict[datetime, list[UsageHour]] = defaultdict(list)
     for item in usage:
@@ -103,16 +107,19 @@ def reconcile(*, usage: Iterable[UsageHour], charges: Iterable[DayCharge],
 
     rows: list[dict[str, Any]] = []
     unpriced: set[str] = set()
+    unbilled: list[datetime] = []
     day = day_floor(window.start)
     while day < window.end:
         hours = usage_by_day.get(day, [])
         billed = charges_by_day.get(day, [])
-        final = (day + DAY <= window.now and day in reported_days
-                 and (bool(billed) or not hours))
-        if final:
+        over = day + DAY <= window.now
+        if over and (billed or not hours):
             rows.extend(_billed_rows(day, hours, billed, provider))
         else:
-            stats.provisional(day)
+            if day + DAY + BILL_WAIT > window.now:
+                stats.provisional(day)
+            else:
+                unbilled.append(day)
             rows.extend(_row(provider, u.hour, u.account, u.sku, u.dollars or 0.0,
                              u.quantity, u.unit) for u in hours)
             unpriced.update(u.sku for u in hours if u.dollars is None)
@@ -122,6 +129,12 @@ def reconcile(*, usage: Iterable[UsageHour], charges: Iterable[DayCharge],
             f"{provider.name}: no price for model {sku!r}; its usage counts as $0 until its "
             f"day's bill replaces it. Add prices.{sku} (input/output USD per million tokens) "
             "to the source's settings.")
+    if unbilled:
+        days = ", ".join(f"{d:%Y-%m-%d}" for d in unbilled)
+        stats.notes.append(
+            f"{provider.name}: the cost report still has nothing for {days} "
+            f"{BILL_WAIT.days} days on, though usage was seen; those hours stay priced "
+            "estimates. Check the provider's cost console for that day.")
     rows = [row for row in rows if window.start <= row["ChargePeriodStart"] < window.end]
     rows.sort(key=lambda row: (row["ChargePeriodStart"], row["SubAccountId"], row["SkuId"]))
     return focus_table(rows)

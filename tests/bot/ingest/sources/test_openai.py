@@ -262,3 +262,17 @@ def test_a_spend_table_as_a_dataframe_comes_back_hour_by_hour(stub):
     assert len(both) == len(spend) == len(rows)
     assert (both.EffectiveCost - both.cost).abs().max() < 1e-4
     assert set(rows.BillingAccountId) == {"org-story"}
+
+
+def test_a_bill_that_never_comes_leaves_the_estimate_and_stops_holding_reads_back(stub):
+    stub.openai = org_from_spend(spend_table(), PRICES, provider="openai")
+    stats = ReadStats()
+    now = DAY1 + timedelta(days=5)
+
+    rows = read(source(stub), now=now, stats=stats)
+
+    assert daily(rows)[DAY1] == pytest.approx(48, abs=1e-3)
+    # day 1 ended four days ago, day 2 three: no longer waited for; day 3 still is
+    assert stats.provisional_from == DAY1 + timedelta(days=2)
+    assert len(stats.notes) == 1
+    assert "nothing for 2026-11-01, 2026-11-02" in stats.notes[0]
