@@ -40,7 +40,8 @@ from bot.demo import DEMO_DIR, run_demo
 from bot.demodata import write_demo_data
 from bot.errors import USER_ERRORS, UserError, user_message
 from bot.ingest.poll import read_sources
-from bot.ingest.service import IngestReport, ingest_path
+from bot.ingest.service import IngestReport, ingest_path, ingest_source
+from bot.ingest.sources.config import FocusSourceSettings
 from bot.ingest.status import print_outcomes, print_status, source_status, status_json
 from bot.settings import Settings, load_settings
 from bot.wiring import Services, build_services
@@ -98,9 +99,10 @@ def _services(config: Path | None) -> Services:
 
 @app.command()
 def ingest(
-    path: Annotated[Path | None, typer.Argument(
-        help="A FOCUS file (.csv, .csv.gz, .parquet) or folder. Without it, every source "
-             "under sources: in the config is read once, from where it stands.")] = None,
+    path: Annotated[str | None, typer.Argument(
+        help="A FOCUS file (.csv, .csv.gz, .parquet) or folder, or an object-store prefix "
+             "(s3://, gs://, az://). Without it, every source under sources: in the config is "
+             "read once, from where it stands.")] = None,
     config: ConfigOption = None,
     currency: Annotated[
         str | None, typer.Option(help="Currency of files that have no BillingCurrency column.")
@@ -175,7 +177,7 @@ def sources(
 
 
 def _ingest_with_progress(
-    services: Services, path: Path, *, currency: str | None, force: bool,
+    services: Services, path: str, *, currency: str | None, force: bool,
     billing_account: str | None = None,
 ) -> IngestReport:
     progress = Progress(
@@ -189,9 +191,16 @@ def _ingest_with_progress(
             tasks[name] = progress.add_task(name, total=total)
         progress.update(tasks[name], completed=done)
 
+    source = FocusSourceSettings(path=path, currency=currency)
+    if source.is_remote and billing_account:
+        raise UserError("--billing-account applies to local files; an object-store export "
+                        "carries BillingAccountId in its rows")
     with progress:
+        if source.is_remote:
+            return ingest_source(engine=services.engine, settings=services.settings,
+                                 source=source, force=force, progress=update)
         return ingest_path(
-            engine=services.engine, settings=services.settings, path=path,
+            engine=services.engine, settings=services.settings, path=Path(path),
             default_currency=currency, default_account=billing_account, force=force,
             progress=update,
         )

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from bot.ingest.enums import FileStatus
 from bot.ingest.report import IngestReport
-from bot.ingest.service import ingest_path
+from bot.ingest.service import ingest_source
 from bot.ingest.sources.base import redact
 from bot.ingest.sources.config import FocusSourceSettings, SourceSettings
 from bot.ingest.sources.focus import FocusFileError
@@ -85,14 +85,8 @@ def read_source(*, engine: Engine, settings: Settings, source: SourceSettings, n
 def _read_focus(engine: Engine, settings: Settings, source: FocusSourceSettings,
                 now: datetime, index: int) -> SourceOutcome:
     label = source.label
-    if source.local_path is None:
-        message = (f"{label}: object-store paths are not supported by this build; "
-                   f"copy the export to a local folder")
-        _record_failure(engine, settings, label, source.type, message, now)
-        return SourceOutcome(label, source.type, ok=False, message=message)
     try:
-        report = ingest_path(engine=engine, settings=settings, path=source.local_path,
-                             source_label=label, default_currency=source.currency)
+        report = ingest_source(engine=engine, settings=settings, source=source)
     except FocusFileError as exc:  # e.g. the folder went away after the start-up check
         log.warning("source %s (sources.%d.path): %s; detection goes on with the store",
                     label, index, exc)

@@ -9,6 +9,13 @@ would replace is held back instead (``bot.ingest.guard``). Files of the same del
 source at the current export (overwrite-style delivery, or the newest delivery folder), not at
 a folder that keeps every historical version side by side.
 
+An export on an object store (``ingest_source`` with an ``s3://``, ``gs://`` or ``az://``
+path) is read where it lies, in the provider's layout (``sources.objects``): each billing
+period that a manifest describes is a delivery of its own, so a restated period replaces that
+period alone. An object is unchanged when its URL, change token (ETag, version, generation),
+size and modification time are those of a current run; a local file when its path, size and
+modification time are.
+
 Each file is streamed chunk by chunk inside a savepoint: a file that fails leaves nothing of
 itself and the others go on; a crash leaves the previous snapshot in place. Rows that cannot be
 used are written to a quarantine CSV with their row number and the reason; the summary counts
@@ -20,9 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,14 +40,17 @@ from bot.ingest.enums import FileStatus, RunStatus
 from bot.ingest.guard import Settlement, settle
 from bot.ingest.hourly import aggregate, convert_currency, spread_hours
 from bot.ingest.report import FileReport, HeldScope, IngestReport, ScopeTotals
+from bot.ingest.sources.base import redact
+from bot.ingest.sources.config import FocusSourceSettings
 from bot.ingest.sources.focus import FocusFileError, discover_files, hash_file, read_chunks
+from bot.ingest.sources.objects import ExportFile, RemoteObject, discover_deliveries
 from bot.ingest.writer import PointWriter, Scope
 from bot.settings import Settings
 from storage import queries
 from storage.models import IngestRun
 
 __all__ = ["FileReport", "HeldScope", "IngestReport", "aggregate", "convert_currency",
-           "ingest_path", "spread_hours"]
+           "ingest_path", "ingest_source", "spread_hours"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,36 +75,119 @@ def ingest_path(
     a re-delivery much smaller than the one it replaces.
     """
     files = discover_files(Path(path))
-    delivery = _Delivery(settings=settings, source=source_label or f"focus:{path}",
-                         defaults=(default_currency, default_account), force=force,
+    return _ingest_delivery(engine=engine, settings=settings, files=files,
+                            source=source_label or f"focus:{path}",
+                            defaults=(default_currency, default_account), force=force,
+                            progress=progress)
+
+
+def ingest_source(
+    *,
+    engine: Engine,
+    settings: Settings,
+    source: FocusSourceSettings,
+    force: bool = False,
+    progress: ProgressHook | None = None,
+) -> IngestReport:
+    """Ingest a configured FOCUS source: a local file or folder, or an object-store prefix.
+
+    A local path is one delivery (:func:`ingest_path`). On an object store, each delivery of
+    the source's layout (a billing period of an AWS or Azure export, or every file of
+    ``layout: files``) is ingested on its own; a period that cannot be read (its manifest
+    lists a file that is missing, or one of its files fails) is reported as failed, nothing of
+    it applied, and the others go on. Raises
+    :class:`FocusFileError` when the path cannot be listed at all.
+    """
+    if source.local_path is not None:
+        return ingest_path(engine=engine, settings=settings, path=source.local_path,
+                           source_label=source.label, default_currency=source.currency,
+                           force=force, progress=progress)
+    reports: list[IngestReport] = []
+    for found in discover_deliveries(source):
+        if found.error is not None:
+            failed = FileReport(path=found.manifest or found.name, status=FileStatus.FAILED,
+                                message=found.error)
+            reports.append(IngestReport(delivery_id="", files=[failed]))
+            continue
+        reports.append(_ingest_delivery(
+            engine=engine, settings=settings, files=found.files, source=source.label,
+            defaults=(source.currency, None), force=force, progress=progress,
+            whole=found.manifest is not None))
+    return IngestReport(
+        delivery_id=" ".join(r.delivery_id for r in reports if r.delivery_id),
+        files=[f for r in reports for f in r.files],
+        held=[h for r in reports for h in r.held],
+    )
+
+
+def _ingest_delivery(
+    *,
+    engine: Engine,
+    settings: Settings,
+    files: Sequence[ExportFile],
+    source: str,
+    defaults: tuple[str | None, str | None],
+    force: bool,
+    progress: ProgressHook | None,
+    whole: bool = False,
+) -> IngestReport:
+    """One delivery in one transaction. ``whole``: the files a manifest lists are one
+    snapshot, so when one of them fails none of them is applied."""
+    delivery = _Delivery(settings=settings, source=source, defaults=defaults, force=force,
                          progress=progress)
-    with engine.begin() as connection:
-        reports = [delivery.ingest(connection, file) for file in files]
-        settlement = settle(
-            connection=connection, delivery_id=delivery.id, new_runs=delivery.scopes,
-            kept_runs=delivery.kept, file_of=delivery.file_of,
-            min_share=settings.redelivery_min_share, force=force,
-            currency=settings.currency.base,
-        )
-        _record_settlement(connection, reports, settlement)
+    try:
+        with engine.begin() as connection:
+            reports = [delivery.ingest(connection, file) for file in files]
+            failed = [r for r in reports if r.status == FileStatus.FAILED]
+            if whole and failed:
+                raise _Abandoned(failed[0].path)
+            settlement = settle(
+                connection=connection, delivery_id=delivery.id, new_runs=delivery.scopes,
+                kept_runs=delivery.kept, file_of=delivery.file_of,
+                min_share=settings.redelivery_min_share, force=force,
+                currency=settings.currency.base,
+            )
+            _record_settlement(connection, reports, settlement)
+    except _Abandoned as abandoned:
+        for report in reports:
+            report.run_id = None  # rolled back with the rest
+            if report.status not in (FileStatus.FAILED, FileStatus.UNCHANGED):
+                report.status, report.points_written = FileStatus.FAILED, 0
+                report.message = (f"not applied: {abandoned} of the same delivery failed, so "
+                                  f"none of it is; what is stored for its period stays")
+        return IngestReport(delivery_id=delivery.id, files=reports)
     return IngestReport(delivery_id=delivery.id, files=reports, held=settlement.held)
 
 
-def _fingerprint(file: Path, stat: os.stat_result, settings: Settings,
+class _Abandoned(Exception):
+    """A whole delivery is rolled back: one of its files failed."""
+
+
+def _identity(file: ExportFile) -> tuple[int, dict[str, object]]:
+    """(size, what identifies this version of the file); raises OSError for a local file
+    that cannot be read."""
+    if isinstance(file, RemoteObject):
+        return file.size, file.identity()
+    stat = file.stat()
+    return stat.st_size, {"path": str(file.resolve()), "size": stat.st_size,
+                          "mtime_ns": stat.st_mtime_ns}
+
+
+def _fingerprint(identity: dict[str, object], settings: Settings,
                  defaults: tuple[str | None, str | None]) -> str:
     """The file as last written, plus every setting that changes what its rows become.
 
     A file is "unchanged" when its path, size and modification time are those of a run that is
     still current, with the same settings (the test rsync and make use). Content changes
-    rewrite the file and so its modification time. After a user follows a rejection message
-    (a currency rate, --currency, --billing-account, an allocation rule), the same file is
-    read again. The content checksum itself is computed while the file is read, at no extra pass.
+    rewrite the file and so its modification time. An object in a store is identified by its
+    URL, size, modification time and change token (ETag, version id or generation). After a
+    user follows a rejection message (a currency rate, --currency, --billing-account, an
+    allocation rule), the same file is read again. The content checksum itself is computed
+    while the file is read, at no extra pass.
     """
     currency, account = defaults
     relevant = {
-        "path": str(file.resolve()),
-        "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
+        **identity,
         "allocation": settings.allocation.model_dump(mode="json"),
         "currency": settings.currency.model_dump(mode="json"),
         "default_currency": (currency or "").strip().upper(),
@@ -131,13 +223,13 @@ class _Delivery:
         self.file_of: dict[int, str] = {}
         self._seen: dict[int, list[tuple[str, str]]] = {}  # size -> (sha256, path) read
 
-    def ingest(self, connection: Connection, file: Path) -> FileReport:
+    def ingest(self, connection: Connection, file: ExportFile) -> FileReport:
         try:
-            stat = file.stat()
+            size, identity = _identity(file)
         except OSError as exc:
             return FileReport(path=str(file), status=FileStatus.FAILED,
                               message=f"{file}: cannot be read ({exc.strerror or exc})")
-        fingerprint = _fingerprint(file, stat, self.settings, self.defaults)
+        fingerprint = _fingerprint(identity, self.settings, self.defaults)
         with _session(connection) as session:
             previous = queries.runs.current_run_for_fingerprint(db_session=session,
                                                                 fingerprint=fingerprint)
@@ -146,10 +238,10 @@ class _Delivery:
             if twin is None:
                 return self._unchanged(connection, file, previous)
         else:
-            twin = self._twin(stat.st_size, lambda: _sha256(file))
+            twin = self._twin(size, lambda: _checksum(file))
         if twin is not None:
-            return self._duplicate(connection, file, stat, fingerprint, *twin)
-        return self._read(connection, file, stat, fingerprint)
+            return self._duplicate(connection, file, size, fingerprint, *twin)
+        return self._read(connection, file, size, fingerprint)
 
     def _twin(self, size: int, checksum: Callable[[], str | None]) -> tuple[str, str] | None:
         """(path, SHA-256) of the file of this delivery with the same content, if any.
@@ -163,10 +255,11 @@ class _Delivery:
         twin = next((path for seen, path in same_size if seen == digest), None)
         return (twin, digest) if twin is not None and digest is not None else None
 
-    def _remember(self, size: int, checksum: str, file: Path) -> None:
+    def _remember(self, size: int, checksum: str, file: ExportFile) -> None:
         self._seen.setdefault(size, []).append((checksum, str(file)))
 
-    def _unchanged(self, connection: Connection, file: Path, previous: IngestRun) -> FileReport:
+    def _unchanged(self, connection: Connection, file: ExportFile, previous: IngestRun
+                   ) -> FileReport:
         # still current: it joins this delivery, so a changed sibling file of the same
         # billing period (a multi-part export) does not replace it
         assert previous.id is not None
@@ -181,15 +274,16 @@ class _Delivery:
             message=f"unchanged since ingest run {previous.id}; nothing to do",
         )
 
-    def _duplicate(self, connection: Connection, file: Path, stat: os.stat_result,
+    def _duplicate(self, connection: Connection, file: ExportFile, size: int,
                    fingerprint: str, twin: str, checksum: str) -> FileReport:
-        message = (f"byte-identical to {twin} (same SHA-256) in this delivery: counted once; "
+        same = "same ETag/version in the store" if "-token:" in checksum else "same SHA-256"
+        message = (f"byte-identical to {twin} ({same}) in this delivery: counted once; "
                    f"remove one of the two if the export wrote it twice")
         with _session(connection) as session:
             run = queries.runs.create_ingest_run(
                 db_session=session, delivery_id=self.id, source=self.source,
                 file_path=str(file), checksum=checksum, fingerprint=fingerprint,
-                file_size=stat.st_size)
+                file_size=size)
             assert run.id is not None  # flushed: the database has given it its id
             queries.runs.finish_ingest_run(db_session=session, run_id=run.id,
                                            status=RunStatus.DUPLICATE,
@@ -198,24 +292,26 @@ class _Delivery:
         return FileReport(path=str(file), status=FileStatus.DUPLICATE, run_id=run_id,
                           message=message)
 
-    def _read(self, connection: Connection, file: Path, stat: os.stat_result,
+    def _read(self, connection: Connection, file: ExportFile, size: int,
               fingerprint: str) -> FileReport:
         with _session(connection) as session:
             run_id = queries.runs.create_ingest_run(
                 db_session=session, delivery_id=self.id, source=self.source,
                 file_path=str(file), checksum="", fingerprint=fingerprint,
-                file_size=stat.st_size).id
+                file_size=size).id
         assert run_id is not None
         report = FileReport(path=str(file), status=FileStatus.INGESTED, run_id=run_id)
         writer = PointWriter(settings=self.settings, allocator=self.allocator, report=report,
-                             file=file, run_id=run_id, connection=connection)
+                             file=Path(file.name) if isinstance(file, RemoteObject) else file,
+                             run_id=run_id, connection=connection)
         hasher = hashlib.sha256()
+        token = _token_checksum(file)
         savepoint = connection.begin_nested()
         try:
             currency, account = self.defaults
             for chunk in read_chunks(file, default_currency=currency, default_account=account,
-                                     delivery=True, hasher=hasher,
-                                     on_bytes=self._on_bytes(file, stat.st_size)):
+                                     delivery=True, hasher=None if token else hasher,
+                                     on_bytes=self._on_bytes(file, size)):
                 writer.add(chunk)
             writer.flush()
             savepoint.commit()
@@ -225,26 +321,29 @@ class _Delivery:
         except Exception as exc:  # one file's failure must not stop the others of the delivery
             logger.exception("ingesting %s failed", file)
             savepoint.rollback()
-            return self._fail(connection, report,
-                              f"{file}: {type(exc).__name__}: {exc}".splitlines()[0])
+            return self._fail(connection, report, redact(
+                f"{file}: {type(exc).__name__}: {exc}".splitlines()[0]))
         finally:
             writer.close()
+        checksum = token or hasher.hexdigest()
         with _session(connection) as session:
             queries.runs.finish_ingest_run(db_session=session, run_id=run_id,
-                                           checksum=hasher.hexdigest(), **writer.run_fields())
+                                           checksum=checksum, **writer.run_fields())
         self.scopes[run_id] = writer.scopes
         self.file_of[run_id] = str(file)
-        self._remember(stat.st_size, hasher.hexdigest(), file)
+        self._remember(size, checksum, file)
         return report
 
-    def _on_bytes(self, file: Path, size: int) -> Callable[[int], None]:
+    def _on_bytes(self, file: ExportFile, size: int) -> Callable[[int], None]:
         done = 0
+        # the parts of every billing period of a provider's export have the same file name
+        name = str(file) if isinstance(file, RemoteObject) else file.name
 
         def on_bytes(n: int) -> None:
             nonlocal done
             done += n
             if self.progress:
-                self.progress(file.name, min(done, size), size)
+                self.progress(name, min(done, size), size)
 
         return on_bytes
 
@@ -260,7 +359,22 @@ class _Delivery:
         return report
 
 
-def _sha256(file: Path) -> str | None:
+def _token_checksum(file: ExportFile) -> str | None:
+    """The store's change token of a Parquet object, standing in for its SHA-256.
+
+    Parquet is read by range requests of the columns spendwatch uses; hashing every byte would
+    download the whole object. A CSV is read whole anyway, and hashed as it streams by.
+    """
+    if isinstance(file, RemoteObject) and file.name.lower().endswith(".parquet"):
+        return file.checksum()
+    return None
+
+
+def _checksum(file: ExportFile) -> str | None:
+    return _token_checksum(file) or _sha256(file)
+
+
+def _sha256(file: ExportFile) -> str | None:
     hasher = hashlib.sha256()
     try:
         hash_file(file, hasher)

@@ -10,7 +10,11 @@ import yaml
 from typer.testing import CliRunner
 
 from bot.cli import app
+from tests.support import moto_s3 as moto
 from tests.support.focus_files import write_focus_csv
+from tests.support.moto_s3 import S3Env
+
+moto_s3, s3_env = moto.moto_s3, moto.s3_env  # the fixtures
 
 ROWS = [{"BillingAccountId": "acct-1", "ChargePeriodStart": f"2026-11-02T{h:02d}:00:00Z",
          "ChargePeriodEnd": f"2026-11-02T{h + 1:02d}:00:00Z",
@@ -68,3 +72,43 @@ def test_ingest_without_sources_says_what_to_do(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["ingest", "--config", str(config)])
     assert result.exit_code != 0
     assert "no sources are configured" in str(result.exception)
+
+
+# -- an export bucket (moto's S3 server) -------------------------------------------------------
+
+
+
+def upload(s3_env: S3Env, tmp_path: Path, key: str) -> None:
+    write_focus_csv(tmp_path / "upload.csv", ROWS)
+    s3_env.client.put_object(Bucket=s3_env.bucket, Key=key,
+                             Body=(tmp_path / "upload.csv").read_bytes())
+
+
+def test_a_bucket_source_is_read_then_left_alone_until_it_changes(
+        tmp_path: Path, s3_env: S3Env) -> None:
+    upload(s3_env, tmp_path, "focus/2026-11/part-1.csv")
+    config = write_config(tmp_path, [{"type": "focus", "name": "bucket",
+                                      "path": f"s3://{s3_env.bucket}/focus/"}])
+    code, out = run("ingest", "--config", str(config))
+    assert code == 0, out
+    s3_env.server.clear()
+    code, out = run("ingest", "--config", str(config))
+    assert code == 0, out
+    data_gets = [r for r in s3_env.server.requests
+                 if r.method == "GET" and r.path.endswith(".csv")]
+    assert data_gets == []  # unchanged by its ETag: not downloaded again
+    code, out = run("sources", "--config", str(config), "--format", "json")
+    [status] = json.loads(out)
+    assert status["rows_total"] == 10 and status["healthy"]
+
+
+def test_ingest_takes_a_bucket_path_on_the_command_line(tmp_path: Path, s3_env: S3Env) -> None:
+    upload(s3_env, tmp_path, "drop/e.csv")
+    config = write_config(tmp_path, [])
+    code, out = run("ingest", f"s3://{s3_env.bucket}/drop/", "--config", str(config))
+    assert code == 0, out
+    assert "e.csv" in out
+    code, out = run("costs", "--config", str(config), "--format", "json", "--start",
+                    "2026-11-02", "--end", "2026-11-03", "--by", "project")
+    assert code == 0, out
+    assert sum(row["cost"] for row in json.loads(out)) == 25.0

@@ -9,10 +9,11 @@ it without pulling in the readers.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "AnthropicSourceSettings",
@@ -26,6 +27,10 @@ __all__ = [
 ]
 
 OBJECT_STORE_SCHEMES = ("s3://", "gs://", "gcs://", "az://", "abfs://", "abfss://")
+# storage_options keys that carry a credential (fsspec backends accept them, spendwatch does not)
+_SECRET_OPTION = re.compile(r"(?i)secret|token|password|key$|_key|connection_string|sas|"
+                            r"credential")
+_NO_SECRET = ("anon", "google_default", "cloud")  # gcsfs token values that name a method
 
 
 class _Model(BaseModel):
@@ -55,6 +60,9 @@ class FocusSourceSettings(_SourceBase):
     manifest lists; ``auto`` tells them apart by the manifests it finds.
     """
 
+    # a rejected storage_options may hold a credential: errors never echo what was given
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
     type: Literal["focus"] = "focus"
     path: str
     currency: str | None = Field(
@@ -69,6 +77,29 @@ class FocusSourceSettings(_SourceBase):
     @classmethod
     def _text(cls, value: object) -> object:
         return str(value) if isinstance(value, Path) else value
+
+    @field_validator("storage_options")
+    @classmethod
+    def _no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        secret = sorted(k for k, v in value.items()
+                        if _SECRET_OPTION.search(k) and not (k == "token" and v in _NO_SECRET))
+        if secret:
+            raise ValueError(
+                f"storage_options must not hold credentials ({', '.join(secret)}); set them in "
+                f"the environment instead (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                f"GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_CONNECTION_STRING) or use the "
+                f"provider's role or managed identity"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _remote_only_options(self) -> FocusSourceSettings:
+        if not self.is_remote and (self.storage_options or self.layout not in ("auto", "files")):
+            raise ValueError(
+                f"{self.path}: layout and storage_options apply to object-store paths "
+                f"(s3://, gs://, az://); a local path is read as files: drop them"
+            )
+        return self
 
     @property
     def is_remote(self) -> bool:
@@ -88,36 +119,60 @@ class _WindowBase(_SourceBase):
 
 
 class ModelPrice(_Model):
-    """US dollars per million tokens (or per unit, for the usage kinds that count units)."""
+    """US dollars per million tokens (or per unit, for the usage kinds that count units).
+
+    ``cached_input`` prices cache reads (None: the input price); ``cache_write`` prices
+    Anthropic's 5-minute cache writes and ``cache_write_1h`` its 1-hour ones (None: the
+    5-minute price, then the input price); ``per_unit`` prices images, seconds of audio or
+    characters, whichever the usage kind counts.
+    """
 
     input: float = Field(default=0.0, ge=0)
     output: float = Field(default=0.0, ge=0)
-    cached_input: float | None = Field(default=None, ge=0)  # None: the input price
-    cache_write: float | None = Field(default=None, ge=0)  # Anthropic cache creation
-    per_unit: float | None = Field(default=None, ge=0)  # images, seconds, characters, ...
+    cached_input: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+    cache_write_1h: float | None = Field(default=None, ge=0)
+    per_unit: float | None = Field(default=None, ge=0)
 
 
-class OpenAISourceSettings(_WindowBase):
+class _AdminApiBase(_WindowBase):
+    # the key, read from this environment variable at each read (never from the config)
+    api_key_env: str
+    # shown as BillingAccountId; a fixed label unless set (the APIs do not name the org)
+    organization: str | None = None
+    # model name (or fnmatch pattern, longest wins) -> price; usage of a model without a
+    # price is counted at zero, and reported, until its day's cost replaces it
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    # retries inside one read, for 429 (Retry-After honoured), 5xx and network errors
+    retry_attempts: int = Field(default=4, ge=1, le=10)
+    retry_wait_seconds: float = Field(default=1.0, ge=0)
+    retry_wait_max_seconds: float = Field(default=30.0, ge=0)
+    # a Retry-After longer than this ends the read (retryable); the runner tries later
+    retry_after_max_seconds: float = Field(default=60.0, ge=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class OpenAISourceSettings(_AdminApiBase):
     """The OpenAI organization Costs API (the daily bill) and Usage API (hourly, priced)."""
 
     type: Literal["openai"] = "openai"
     base_url: str = "https://api.openai.com"
     api_key_env: str = "OPENAI_ADMIN_KEY"
-    # model name (or fnmatch pattern) -> price; usage of a model without a price is counted
-    # at zero, and reported, until its day's cost replaces it
-    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    # the Usage API endpoints read and priced hourly (the rest shows up with the daily bill)
+    usage_kinds: tuple[Literal["completions", "embeddings", "images", "audio_speeches",
+                               "audio_transcriptions", "moderations"], ...] = (
+        "completions", "embeddings", "images", "audio_speeches", "audio_transcriptions")
 
     def default_label(self) -> str:
         return "openai"
 
 
-class AnthropicSourceSettings(_WindowBase):
+class AnthropicSourceSettings(_AdminApiBase):
     """The Anthropic Admin API cost report (daily, cents) and messages usage report (hourly)."""
 
     type: Literal["anthropic"] = "anthropic"
     base_url: str = "https://api.anthropic.com"
     api_key_env: str = "ANTHROPIC_ADMIN_KEY"
-    prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
     def default_label(self) -> str:
         return "anthropic"

@@ -40,6 +40,7 @@ from bot.ingest.sources.focus_parse import (
     resolve_columns,
 )
 from bot.ingest.sources.identical import FullRows, count_identical
+from bot.ingest.sources.objects import ExportFile, file_size, open_binary, open_parquet
 
 __all__ = [
     "CHARGE_CATEGORIES",
@@ -69,7 +70,7 @@ def discover_files(path: Path) -> list[Path]:
 
 
 def read_chunks(
-    path: Path,
+    path: ExportFile,
     *,
     default_currency: str | None = None,
     default_account: str | None = None,
@@ -87,7 +88,8 @@ def read_chunks(
     BillingPeriodEnd is refused. CSV is cut into blocks of about ``chunk_bytes``.
     ``on_bytes`` is told, after each chunk, how many more bytes of the file (compressed bytes
     for .gz) that chunk accounts for. ``hasher`` (a ``hashlib`` object) is fed every byte of
-    the file as it is read, so the checksum costs no second pass.
+    the file as it is read, so the checksum costs no second pass. ``path`` may be an object
+    in a store (``objects.RemoteObject``): it is read by range requests, never downloaded.
     """
     defaults = {
         "currency": default_currency.strip().upper() if default_currency else "",
@@ -103,10 +105,10 @@ def read_chunks(
                                hasher)
 
 
-def hash_file(path: Path, hasher: Hasher) -> None:
+def hash_file(path: ExportFile, hasher: Hasher) -> None:
     """Feed the whole file to ``hasher``, a block at a time."""
     try:
-        with open(path, "rb") as handle:
+        with open_binary(path) as handle:
             while block := handle.read(1 << 20):
                 hasher.update(block)
     except OSError as exc:
@@ -125,7 +127,7 @@ class _Frame:
 
 
 def _csv_chunks(
-    path: Path,
+    path: ExportFile,
     defaults: dict[str, str],
     delivery: bool,
     chunk_bytes: int,
@@ -152,7 +154,7 @@ def _csv_chunks(
         raw.close()
 
 
-def _resolve(path: Path, header: list[str], defaults: dict[str, str], delivery: bool
+def _resolve(path: ExportFile, header: list[str], defaults: dict[str, str], delivery: bool
              ) -> dict[str, list[str]]:
     resolved = resolve_columns(header)
     if not resolved:
@@ -262,14 +264,14 @@ def _prefetch(blocks: Iterator[_Frame], depth: int = 2) -> Iterator[_Frame]:
 class _ParquetRows:
     """Every column of some rows of a Parquet file, read by row group only when asked."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: ExportFile) -> None:
         self._path = path
         self._file: pq.ParquetFile | None = None
         self._group: tuple[int, pa.Table] | None = None
 
     def rows(self, row_numbers: np.ndarray) -> list[str]:
         if self._file is None:  # its own handle: the reader thread is using the other one
-            self._file = pq.ParquetFile(self._path)
+            self._file = open_parquet(self._path)
         sizes = [self._file.metadata.row_group(g).num_rows
                  for g in range(self._file.num_row_groups)]
         starts = np.concatenate(([0], np.cumsum(sizes)))
@@ -285,7 +287,7 @@ class _ParquetRows:
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            self._file.close(force=True)
         self._file, self._group = None, None
 
     def _row_group(self, group: int) -> pa.Table:
@@ -296,22 +298,24 @@ class _ParquetRows:
 
 
 def _parquet_chunks(
-    path: Path,
+    path: ExportFile,
     defaults: dict[str, str],
     delivery: bool,
     on_bytes: Callable[[int], None] | None,
     chunk_rows: int,
 ) -> Iterator[ParsedChunk]:
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = open_parquet(path)
         schema = parquet.schema_arrow
         resolved = _resolve(path, schema.names, defaults, delivery)
         wanted = sorted({c for cols in resolved.values() for c in cols})
         text = [c for c in wanted if pa.types.is_string(schema.field(c).type)]
-        parquet = pq.ParquetFile(path, read_dictionary=text)
+        metadata = parquet.metadata
+        parquet.close(force=True)
+        parquet = open_parquet(path, read_dictionary=text, metadata=metadata)
     except (pa.ArrowInvalid, OSError) as exc:
         raise FocusFileError(f"{path}: not a readable Parquet file ({exc})") from None
-    size = path.stat().st_size
+    size = file_size(path)
     total_rows = max(parquet.metadata.num_rows, 1)
     full_rows = _ParquetRows(path)
 
@@ -329,4 +333,4 @@ def _parquet_chunks(
         raise FocusFileError(f"{path}: not a readable Parquet file ({exc})") from None
     finally:
         full_rows.close()
-        parquet.close()
+        parquet.close(force=True)

@@ -21,7 +21,6 @@ import gzip
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -29,6 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from bot.ingest.sources.focus_parse import NULL_VALUES, FocusFileError
+from bot.ingest.sources.objects import ExportFile, open_binary
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -110,10 +110,13 @@ class _HashingReader(io.RawIOBase):
 
 
 def open_csv(
-    path: Path, hasher: Hasher | None
+    path: ExportFile, hasher: Hasher | None
 ) -> tuple[io.BufferedIOBase, io.BufferedIOBase]:
-    """(text stream, raw file): the raw file tells how many bytes of the file were read."""
-    raw: io.BufferedIOBase = open(path, "rb")  # noqa: SIM115 (closed by the caller)
+    """(text stream, raw file): the raw file tells how many bytes of the file were read.
+
+    An object in a store is read in range requests of bounded size as the stream is consumed.
+    """
+    raw: io.BufferedIOBase = open_binary(path)  # type: ignore[assignment]
     if hasher is not None:
         raw = io.BufferedReader(_HashingReader(raw, hasher), buffer_size=1 << 20)
     if path.name.lower().endswith(".gz"):
@@ -121,7 +124,7 @@ def open_csv(
     return raw, raw
 
 
-def read_header(stream: io.BufferedIOBase, path: Path) -> list[str]:
+def read_header(stream: io.BufferedIOBase, path: ExportFile) -> list[str]:
     line = stream.readline()
     if line.startswith(_BOM):
         line = line[len(_BOM):]

@@ -17,12 +17,25 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from bot.anomaly.poll import poll_store
-from bot.ingest.service import ingest_path
+from bot.ingest.service import ingest_path, ingest_source
+from bot.ingest.sources.config import (
+    AnthropicSourceSettings,
+    FocusSourceSettings,
+    ModelPrice,
+    OpenAISourceSettings,
+)
+from bot.ingest.sources.registry import window_source
+from bot.ingest.window import ingest_window
 from bot.settings import Settings
 from storage.db import make_engine, session_scope, upgrade
 from storage.models import Anomaly
+from tests.support import moto_s3 as moto
+from tests.support.admin_api_stub import AdminApiStub, org_from_spend
 from tests.support.focus_files import write_focus_csv
-from tests.support.spend_story import END, INCIDENTS, focus_rows, hourly_spend
+from tests.support.moto_s3 import S3Env
+from tests.support.spend_story import END, INCIDENTS, START, focus_rows, hourly_spend
+
+moto_s3, s3_env = moto.moto_s3, moto.s3_env  # the fixtures
 
 NOW = END + timedelta(minutes=20)  # the story's last hour has just ended
 
@@ -62,3 +75,57 @@ def reference(tmp_path: Path, spend) -> set[tuple[str, datetime, str, float]]:
 
 def test_the_story_is_detected_from_a_focus_file(reference) -> None:
     assert len(reference) == 2
+
+
+PRICES = {"gpt-4o": ModelPrice(input=2.5, output=10.0),
+          "gpt-4o-mini": ModelPrice(input=0.15, output=0.6),
+          "gpt-4.1": ModelPrice(input=2.0, output=8.0)}
+
+
+def read_window(tmp_path: Path, name: str, source_settings) -> tuple[Engine, Settings]:
+    engine, settings = store(tmp_path, name)
+    report = ingest_window(engine=engine, settings=settings, source_settings=source_settings,
+                           source=window_source(source_settings), now=NOW)
+    assert report.ok, report.message
+    return engine, settings
+
+
+def spend_rows(spend) -> list[tuple]:
+    return list(spend[["hour", "project", "model", "cost"]].itertuples(index=False))
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_the_admin_apis_give_the_same_detection(provider: str, reference, spend, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Usage priced hour by hour, then each finished day replaced by the provider's bill."""
+    with AdminApiStub() as stub:
+        org = org_from_spend(spend_rows(spend), PRICES, provider=provider, billed_until=NOW)
+        backfill = (NOW - START).days + 1
+        if provider == "openai":
+            stub.openai = org
+            monkeypatch.setenv("OPENAI_ADMIN_KEY", stub.openai_key)
+            config = OpenAISourceSettings(base_url=stub.url, prices=PRICES,
+                                          organization="org-story", backfill_days=backfill)
+        else:
+            stub.anthropic = org
+            monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", stub.anthropic_key)
+            config = AnthropicSourceSettings(base_url=stub.url, prices=PRICES,
+                                             organization="org-story", backfill_days=backfill)
+        engine, settings = read_window(tmp_path, provider, config)
+    found = incidents(engine, settings)
+    engine.dispose()
+    assert found == reference
+
+
+def test_an_export_bucket_gives_the_same_detection(reference, spend, tmp_path: Path,
+                                                   s3_env: S3Env) -> None:
+    write_focus_csv(tmp_path / "upload.csv", focus_rows(spend))
+    s3_env.client.put_object(Bucket=s3_env.bucket, Key="focus/story.csv",
+                             Body=(tmp_path / "upload.csv").read_bytes())
+    engine, settings = store(tmp_path, "bucket")
+    report = ingest_source(engine=engine, settings=settings, source=FocusSourceSettings(
+        path=f"s3://{s3_env.bucket}/focus/"))
+    assert report.ok
+    found = incidents(engine, settings)
+    engine.dispose()
+    assert found == reference
