@@ -155,9 +155,7 @@ def ingest_window(*, engine: Engine, settings: Settings, source_settings: Window
             rows_last=report.rows_kept, rows_total=total + report.rows_kept,
             points_last=report.points_written, requests_last=stats.requests,
             paid_requests_total=paid + stats.paid_requests)
-    if stats.paid_requests:
-        logger.info("source %s: %d paid request(s) this read ($%.2f)", label,
-                    stats.paid_requests, stats.paid_requests * 0.01)
+    # a source that bills its requests logs them itself, failed reads included
     for note in stats.notes:
         logger.warning("source %s: %s", label, note)
     return report
