@@ -128,7 +128,7 @@ def ingest_window(*, engine: Engine, settings: Settings, source_settings: Window
     report = WindowReport(source=label, kind=kind, ok=False, window=window)
     stats = ReadStats()
     try:
-        with engine.begin() as connection:
+        with engine.begin() as connection, _closing(source):
             _read_into(connection, settings, source_settings, source, window, stats, report)
     except (SourceError, FocusFileError) as exc:
         _failed(engine, report, failures, settings, now, str(exc))
@@ -247,6 +247,17 @@ def _failed(engine: Engine, report: WindowReport, failures: int, settings: Setti
         queries.sources.save_state(
             db_session=session, name=report.source, kind=report.kind, last_attempt_at=now,
             last_error=message, last_error_at=now, failures=failures, retry_at=now + wait)
+
+
+@contextmanager
+def _closing(source: WindowSource) -> Iterator[None]:
+    """Release what a reader holds (a warehouse engine, an HTTP client) once it is read."""
+    try:
+        yield
+    finally:
+        close = getattr(source, "close", None)
+        if callable(close):
+            close()
 
 
 @contextmanager

@@ -12,7 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
+from botocore.stub import Stubber
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -20,10 +26,13 @@ from bot.anomaly.poll import poll_store
 from bot.ingest.service import ingest_path, ingest_source
 from bot.ingest.sources.config import (
     AnthropicSourceSettings,
+    CostExplorerSourceSettings,
     FocusSourceSettings,
     ModelPrice,
     OpenAISourceSettings,
+    SqlSourceSettings,
 )
+from bot.ingest.sources.cost_explorer import CostExplorerSource
 from bot.ingest.sources.registry import window_source
 from bot.ingest.window import ingest_window
 from bot.settings import Settings
@@ -115,6 +124,88 @@ def test_the_admin_apis_give_the_same_detection(provider: str, reference, spend,
     found = incidents(engine, settings)
     engine.dispose()
     assert found == reference
+
+
+def test_a_warehouse_query_gives_the_same_detection(reference, spend, tmp_path: Path) -> None:
+    """Raw line items (three per hour and line) stay in Parquet; DuckDB sums them by hour."""
+    rows = [row | {"EffectiveCost": float(row["EffectiveCost"]) / 3} for row in
+            focus_rows(spend) for _ in range(3)]
+    table = pa.Table.from_pylist(rows)
+    for name in ("ChargePeriodStart", "ChargePeriodEnd", "BillingPeriodStart",
+                 "BillingPeriodEnd"):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pc.strptime(
+            table.column(name), format="%Y-%m-%dT%H:%M:%SZ", unit="us", error_is_null=False
+        ).cast(pa.timestamp("us", tz="UTC")))
+    pq.write_table(table, tmp_path / "line_items.parquet")
+    query = f"""
+        SELECT ChargePeriodStart, ChargePeriodEnd, BillingPeriodStart, BillingPeriodEnd,
+               ChargeCategory, BillingCurrency, BillingAccountId, ServiceProviderName,
+               ServiceName, ServiceCategory, SkuId, SubAccountId, SubAccountName, Tags,
+               SUM(EffectiveCost) AS EffectiveCost
+        FROM read_parquet('{tmp_path / "line_items.parquet"}')
+        WHERE ChargePeriodStart >= :start AND ChargePeriodStart < :end
+        GROUP BY ALL"""
+    config = SqlSourceSettings(url="duckdb:///:memory:", query=query,
+                               backfill_days=(NOW - START).days + 1)
+    engine, settings = read_window(tmp_path, "sql", config)
+    found = incidents(engine, settings)
+    engine.dispose()
+    assert found == reference
+
+
+def test_cost_explorer_gives_the_same_detection_as_the_same_hours_and_days(
+        spend, tmp_path: Path) -> None:
+    """Cost Explorer keeps hours for 14 days only: older spend comes by the day. The FOCUS
+    file holds the same: days before that, hours after; both must detect alike."""
+    hourly_from = datetime(2026, 10, 8, tzinfo=UTC)  # midnight after now - 14 days
+    by_day = spend.assign(day=spend["hour"].dt.floor("D"))
+    early = by_day[by_day["hour"] < hourly_from]
+    daily = early.groupby(["day", "project", "model"], as_index=False)["cost"].sum()
+    late = spend[spend["hour"] >= hourly_from]
+    rows = focus_rows(late)
+    for day, project, model, cost in daily.itertuples(index=False):
+        row = focus_rows(pd.DataFrame({"hour": [day], "project": [project], "model": [model],
+                                       "cost": [round(cost, 2)]}))[0]
+        row["ChargePeriodEnd"] = (day + pd.Timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows.append(row)
+    engine, settings = store(tmp_path, "ce-reference")
+    write_focus_csv(tmp_path / "ce-export" / "story.csv", rows)
+    assert ingest_path(engine=engine, settings=settings, path=tmp_path / "ce-export").ok
+    expected = incidents(engine, settings)
+    engine.dispose()
+    assert {(p, s) for p, s, _, _ in expected} == INCIDENTS
+
+    def bucket(start: pd.Timestamp, width: pd.Timedelta, frame: pd.DataFrame, fmt: str) -> dict:
+        groups = [{"Keys": ["OpenAI API", f"project${project}"],
+                   "Metrics": {"AmortizedCost": {"Amount": f"{cost:.2f}", "Unit": "USD"},
+                               "UsageQuantity": {"Amount": "1", "Unit": "N/A"}}}
+                  for project, cost in frame[["project", "cost"]].itertuples(index=False)]
+        return {"TimePeriod": {"Start": start.strftime(fmt),
+                               "End": (start + width).strftime(fmt)},
+                "Total": {}, "Groups": groups, "Estimated": False}
+
+    hours = [bucket(hour, pd.Timedelta(hours=1), frame, "%Y-%m-%dT%H:%M:%SZ")
+             for hour, frame in late.groupby("hour")]
+    days = [bucket(day, pd.Timedelta(days=1), frame, "%Y-%m-%d")
+            for day, frame in daily.groupby("day")]
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                            region_name="us-east-1")
+    config = CostExplorerSourceSettings(backfill_days=(NOW - START).days + 1,
+                                        account="org-story", retry_wait_seconds=0)
+    reader = CostExplorerSource(config, session=session, sleep=lambda _: None)
+    with Stubber(reader.client) as stubber:
+        stubber.add_response("get_cost_and_usage", {"ResultsByTime": hours})
+        stubber.add_response("get_cost_and_usage", {"ResultsByTime": days})
+        engine, settings = store(tmp_path, "ce")
+        report = ingest_window(engine=engine, settings=settings, source_settings=config,
+                               source=reader, now=NOW)
+        stubber.assert_no_pending_responses()
+    assert report.ok, report.message
+    assert report.paid_requests == 2  # one for the hours, one for the days: nothing more
+    found = incidents(engine, settings)
+    engine.dispose()
+    assert found == expected
 
 
 def test_an_export_bucket_gives_the_same_detection(reference, spend, tmp_path: Path,
