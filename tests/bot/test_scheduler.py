@@ -20,6 +20,7 @@ from bot.runner import Mode, Runtime
 from bot.scheduler import poll
 from bot.settings import FocusSourceSettings, load_settings
 from bot.wiring import build_services
+from storage.db import session_scope
 from storage.models import Alert, Anomaly, OutboxMessage
 from storage.queries import outbox
 from tests.bot.test_cli import spendwatch, write_config
@@ -212,3 +213,37 @@ def total(engine) -> float:
     from storage.models import CostPoint
     with Session(engine) as session:
         return float(session.exec(select(func.sum(CostPoint.effective_cost))).one())
+
+
+def test_an_api_source_refusing_its_key_is_one_warning_and_the_export_is_still_judged(
+        config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch):
+    from bot.ingest.sources.config import OpenAISourceSettings
+    from storage import queries
+    from tests.support.admin_api_stub import AdminApiStub
+
+    drop = tmp_path / "drop"
+    export(drop / "e.csv", hours=HOURS, live_until=HOURS)
+    wrong = "sk-admin-wrongKEY0123456789abcdefXYZ"
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", wrong)
+    with AdminApiStub() as stub:
+        settings = load_settings(config)
+        services = build_services(settings.model_copy(update={"sources": [
+            OpenAISourceSettings(base_url=stub.url, retry_attempts=1),
+            FocusSourceSettings(path=drop, name="drop")]}))
+        try:
+            with caplog.at_level(logging.WARNING):
+                result = poll(services, platforms=("slack",))
+            with session_scope(services.engine) as session:
+                openai = queries.sources.get_state(db_session=session, name="openai")
+                export_state = queries.sources.get_state(db_session=session, name="drop")
+                assert openai is not None and export_state is not None
+                assert openai.failures == 1 and "401" in (openai.last_error or "")
+                assert wrong not in (openai.last_error or "")
+                assert export_state.failures == 0 and export_state.rows_total > 0
+        finally:
+            services.close()
+    assert len(result.open) == len(LIVE), "the export was ingested and judged"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("openai" in w and "401" in w for w in warnings)
+    assert not any(wrong in w for w in warnings)
