@@ -241,8 +241,10 @@ def _failed(engine: Engine, report: WindowReport, failures: int, settings: Setti
     report.message = message
     failures += 1
     wait = backoff(failures, poll=timedelta(minutes=settings.schedule.poll_minutes))
-    logger.warning("source %s: %s (failure %d in a row; the scheduler tries again after "
-                   "%s; the other sources go on)", report.source, message, failures, wait)
+    minutes = int(wait.total_seconds() // 60)
+    after = f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+    logger.warning("source %s: %s (failure %d in a row; the scheduler tries again in %s; "
+                   "the other sources go on)", report.source, message, failures, after)
     with session_scope(engine) as session:
         queries.sources.save_state(
             db_session=session, name=report.source, kind=report.kind, last_attempt_at=now,
