@@ -115,6 +115,7 @@ def test_without_input_the_console_prints_and_waits_without_spinning(tmp_path):
     run = Run(tmp_path, stdin=subprocess.DEVNULL)  # as under a process manager
     try:
         run.wait_for(r"anomaly \d+ · #C0FINOPS · console-1")
+        time.sleep(2)  # the alert's chart and thread are still being drawn just after it
         busy = _cpu_seconds(run.process.pid)
         time.sleep(3)
         if busy is not None:
