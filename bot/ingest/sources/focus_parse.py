@@ -268,7 +268,7 @@ def parse_frame(frame: pd.DataFrame, *, row_numbers: np.ndarray) -> ParsedChunk:
     if "billing_account_id" in frame:
         reject(np.asarray(items["billing_account_id"] == ""), "BillingAccountId is empty")
     tags = frame.get("tags")
-    items["tags"] = tags.astype(object) if tags is not None else None
+    items["tags"] = tags if tags is not None else None  # raw text: allocation reads it
 
     result = pd.DataFrame(items, index=frame.index)
     backwards = (result["end"] < result["start"]).to_numpy()

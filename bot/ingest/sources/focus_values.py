@@ -35,13 +35,20 @@ def describe_values(raw: pd.Series, prefix: str) -> np.ndarray:
 
 
 def clean_text(raw: pd.Series, *, upper: bool = False) -> pd.Categorical:
-    """Stripped text as a categorical; work is done once per distinct value."""
+    """Stripped text as a categorical; work is done once per distinct value.
+
+    Missing values become ``""``. The categories are the cleaned values in order of first
+    appearance among the distinct values, then ``""`` if no value cleans to it.
+    """
     codes, uniques = factorize(raw)
-    cleaned = pd.Series(uniques, dtype=object).astype(str).str.strip()
-    if upper:
-        cleaned = cleaned.str.upper()
-    final_codes, categories = pd.factorize(pd.concat([cleaned, pd.Series([""])]))
-    return pd.Categorical.from_codes(final_codes[codes], categories=categories, validate=False)
+    position: dict[str, int] = {}
+    lookup = np.empty(len(uniques) + 1, dtype=np.intp)  # the last slot: missing values
+    for index, value in enumerate(uniques.tolist()):
+        text = str(value).strip()
+        lookup[index] = position.setdefault(text.upper() if upper else text, len(position))
+    lookup[-1] = position.setdefault("", len(position))
+    categories = pd.Index(list(position), dtype="str")
+    return pd.Categorical.from_codes(lookup[codes], categories=categories, validate=False)
 
 
 def canonical_category(raw: pd.Series) -> pd.Series:
