@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,8 +208,7 @@ def csv_blocks(
     parser = _Parser(header, wanted)
     first_row = 2
     carry = b""
-    while True:
-        data = stream.read(chunk_bytes)
+    for data, position in _read_ahead(stream, raw, chunk_bytes):
         buffer = carry + data
         if not buffer:
             return
@@ -218,14 +219,57 @@ def csv_blocks(
         piece, carry = buffer[:cut], buffer[cut:]
         if not data and piece.count(b'"') % 2:
             block = Block(parser.empty(), np.array([], dtype=np.int64),
-                          [(first_row, _text(piece), CUT_SHORT)], raw.tell(), None)
+                          [(first_row, _text(piece), CUT_SHORT)], position, None)
             records = 1
         else:
-            block, records = _block(parser, piece, first_row, raw.tell())
+            block, records = _block(parser, piece, first_row, position)
         first_row += records
         yield block
         if not data:
             return
+
+
+def _read_ahead(stream: io.BufferedIOBase, raw: io.BufferedIOBase, chunk_bytes: int
+                ) -> Iterator[tuple[bytes, int]]:
+    """Blocks of ``stream`` and the position in ``raw`` each ends at; the last one empty.
+
+    The next block is read in a thread of its own while this one is parsed: reading,
+    decompressing and hashing release the GIL, so they take no time from parsing.
+    """
+    ahead: queue.Queue[tuple[bytes, int] | BaseException] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item: tuple[bytes, int] | BaseException) -> None:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                data = stream.read(chunk_bytes)
+                hand_over((data, raw.tell()))
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the parsing thread, raised there
+            hand_over(exc)
+
+    thread = threading.Thread(target=read, name="focus-csv-io", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ahead.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if not item[0]:
+                return
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _block(parser: _Parser, piece: bytes, first_row: int, bytes_done: int
@@ -235,7 +279,8 @@ def _block(parser: _Parser, piece: bytes, first_row: int, bytes_done: int
     undecodable: list[Rejected] = []
     parsed_piece = piece
     try:
-        piece.decode("utf-8")
+        if not piece.isascii():  # ASCII is UTF-8, and far cheaper to check than to decode
+            piece.decode("utf-8")
     except UnicodeDecodeError:
         parsed_piece, kept, undecodable = _without_undecodable(piece, first_row)
     table, invalid = parser.parse(parsed_piece) if parsed_piece.strip() else (parser.empty(), [])
@@ -302,9 +347,10 @@ def last_record_end(buffer: bytes) -> int:
     position = buffer.rfind(b"\n")
     if position < 0:
         return 0
-    if buffer.count(b'"', 0, position) % 2 == 0:
-        return position + 1
     data = np.frombuffer(buffer, dtype=np.uint8)
+    # NumPy counts faster than bytes.count, and lets the other threads run meanwhile
+    if np.count_nonzero(data[:position] == _QUOTE) % 2 == 0:
+        return position + 1
     newlines = np.flatnonzero(data == _NEWLINE)
     outside = newlines[np.searchsorted(np.flatnonzero(data == _QUOTE), newlines) % 2 == 0]
     return int(outside[-1]) + 1 if len(outside) else 0
