@@ -253,10 +253,6 @@ def _prefetch(blocks: Iterator[_T], depth: int = 2) -> Iterator[_T]:
             items.put(done)
         except BaseException as exc:  # handed to the consumer, re-raised there
             items.put(exc)
-        finally:  # stop reading now (and close the file's reader thread), not when collected
-            close = getattr(blocks, "close", None)
-            if close is not None:
-                close()
 
     worker = threading.Thread(target=produce, name="focus-csv-reader", daemon=True)
     worker.start()

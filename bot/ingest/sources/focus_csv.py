@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,7 +206,8 @@ def csv_blocks(
     parser = _Parser(header, wanted)
     first_row = 2
     carry = b""
-    for data, position in _read_ahead(stream, raw, chunk_bytes):
+    while True:
+        data = stream.read(chunk_bytes)
         buffer = carry + data
         if not buffer:
             return
@@ -219,57 +218,14 @@ def csv_blocks(
         piece, carry = buffer[:cut], buffer[cut:]
         if not data and piece.count(b'"') % 2:
             block = Block(parser.empty(), np.array([], dtype=np.int64),
-                          [(first_row, _text(piece), CUT_SHORT)], position, None)
+                          [(first_row, _text(piece), CUT_SHORT)], raw.tell(), None)
             records = 1
         else:
-            block, records = _block(parser, piece, first_row, position)
+            block, records = _block(parser, piece, first_row, raw.tell())
         first_row += records
         yield block
         if not data:
             return
-
-
-def _read_ahead(stream: io.BufferedIOBase, raw: io.BufferedIOBase, chunk_bytes: int
-                ) -> Iterator[tuple[bytes, int]]:
-    """Blocks of ``stream`` and the position in ``raw`` each ends at; the last one empty.
-
-    The next block is read in a thread of its own while this one is parsed: reading,
-    decompressing and hashing release the GIL, so they take no time from parsing.
-    """
-    ahead: queue.Queue[tuple[bytes, int] | BaseException] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def hand_over(item: tuple[bytes, int] | BaseException) -> None:
-        while not stop.is_set():
-            try:
-                ahead.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def read() -> None:
-        try:
-            while not stop.is_set():
-                data = stream.read(chunk_bytes)
-                hand_over((data, raw.tell()))
-                if not data:
-                    return
-        except BaseException as exc:  # handed to the parsing thread, raised there
-            hand_over(exc)
-
-    thread = threading.Thread(target=read, name="focus-csv-io", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = ahead.get()
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-            if not item[0]:
-                return
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 def _block(parser: _Parser, piece: bytes, first_row: int, bytes_done: int
