@@ -7,8 +7,10 @@ Generates a FOCUS 1.2 export where line items aggregate about ten to one into ho
 * spendwatch: discovery, checksum, streaming parse, validation, allocation, aggregation and the
   SQLite write, exactly as ``spendwatch ingest`` does.
 
-Prints rows per second (median of ``--repeat`` runs) and the ratio; with ``--memory`` it also
-ingests in a child process and prints that process's peak RSS.
+Prints rows per second (median of ``--repeat`` runs) and the ratio, and the CPU seconds each
+took (all threads): on a shared, noisy machine CPU time varies less than wall time, and shows
+how much of the work the threads overlap. With ``--memory`` it ingests in a child process and
+prints that process's peak RSS.
 
     python bench/ingest.py --rows 1000000 --repeat 3
     python bench/ingest.py --rows 10000000 --repeat 1 --memory --skip-baseline
@@ -18,11 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +176,19 @@ def peak_memory(path: Path, workdir: Path) -> tuple[float, float]:
     return float(seconds), int(peak_kib) / 1024
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(run: Callable[[], float], cpu: list[float]) -> float:
+    """``run()``'s own wall time; the process's CPU time meanwhile is appended to ``cpu``."""
+    before = _cpu_seconds()
+    wall = run()
+    cpu.append(_cpu_seconds() - before)
+    return wall
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -196,20 +214,28 @@ def main() -> None:
                 print(f"  spendwatch (child process): {rows / seconds:,.0f} rows/s, "
                       f"peak RSS {peak:,.0f} MiB")
                 continue
-            ours, theirs = [], []
+            ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
             for _ in range(args.repeat):
                 if not args.skip_baseline:
-                    theirs.append(baseline(path))
-                ours.append(spendwatch_ingest(path, workdir))
+                    theirs.append(_timed(partial(baseline, path), theirs_cpu))
+                ours.append(_timed(partial(spendwatch_ingest, path, workdir), ours_cpu))
             ours_rate = rows / statistics.median(ours)
             print(f"  spendwatch ingest -> SQLite: {ours_rate:,.0f} rows/s "
-                  f"(median of {len(ours)}: {statistics.median(ours):.2f}s)")
+                  f"(median of {len(ours)}: {statistics.median(ours):.2f}s; "
+                  f"CPU {statistics.median(ours_cpu):.2f}s; runs {_seconds(ours)})")
             if theirs:
                 base_rate = rows / statistics.median(theirs)
                 print(f"  pandas read + groupby:       {base_rate:,.0f} rows/s "
-                      f"(median of {len(theirs)}: {statistics.median(theirs):.2f}s)")
-                print(f"  ratio spendwatch / pandas:   {ours_rate / base_rate:.2f}")
+                      f"(median of {len(theirs)}: {statistics.median(theirs):.2f}s; "
+                      f"CPU {statistics.median(theirs_cpu):.2f}s; runs {_seconds(theirs)})")
+                cpu_ratio = statistics.median(theirs_cpu) / statistics.median(ours_cpu)
+                print(f"  ratio spendwatch / pandas:   {ours_rate / base_rate:.2f} "
+                      f"(by CPU time: {cpu_ratio:.2f})")
             path.unlink()
+
+
+def _seconds(runs: list[float]) -> str:
+    return " ".join(f"{r:.2f}s" for r in runs)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,15 @@ def factorize(values: pd.Series | pd.Categorical) -> tuple[np.ndarray, np.ndarra
     return codes, np.asarray(uniques, dtype=object)
 
 
+def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """Codes (missing: -1) and how many distinct values; a categorical's categories are only
+    counted, not converted."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return np.asarray(values.cat.codes), len(values.cat.categories)
+    codes, uniques = pd.factorize(values)
+    return codes, len(uniques)
+
+
 def factorize_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """Codes for each row and the distinct rows, like ``pd.factorize`` over several columns.
 
@@ -30,9 +39,9 @@ def factorize_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     key = np.zeros(n, dtype=np.int64)
     span = 1
     for name in frame.columns:
-        codes, values = factorize(frame[name])
-        size = len(values) + 1
-        codes = np.where(codes < 0, len(values), codes)
+        codes, count = _codes(frame[name])
+        size = count + 1
+        codes = np.where(codes < 0, count, codes)
         if span * size >= 2**62:
             key, _ = pd.factorize(key)
             key = key.astype(np.int64)

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Hashable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
 from bot.ingest.allocation import Allocator
 from bot.ingest.enums import RunStatus
-from bot.ingest.frames import factorize_rows
-from bot.ingest.hourly import aggregate, convert_currency, spread_hours
+from bot.ingest.frames import factorize, factorize_rows
+from bot.ingest.hourly import aggregate, convert_currency, hourly_points
 from bot.ingest.report import FileReport, ScopeTotals
 from bot.ingest.sources.focus_parse import COLUMNS, NOTES, ParsedChunk
 from bot.settings import Settings
 from storage import queries
-from storage.models import SERIES_COLUMNS
+from storage.models import FOCUS_LINE_COLUMNS
 
 __all__ = ["FLUSH_POINTS", "QUARANTINE_COLUMNS", "PointWriter", "Scope"]
 
@@ -32,6 +34,31 @@ __all__ = ["FLUSH_POINTS", "QUARANTINE_COLUMNS", "PointWriter", "Scope"]
 QUARANTINE_COLUMNS = ["row_number", "reason", "raw", *COLUMNS]
 FLUSH_POINTS = 200_000
 Scope = tuple[str, datetime]  # (billing account, billing period start)
+# what a point's series is made of, once allocated: the export's text columns and the tags
+LINE_COLUMNS = ("tags", *FOCUS_LINE_COLUMNS, "charge_category", "currency", "usage_unit")
+
+
+MAX_REMEMBERED_LINES = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """What a distinct line of the export becomes."""
+
+    series_id: int
+    factor: float  # to the base currency
+    usage: bool  # spread over its hours
+    problem: str | None  # with its tags, counted per row
+
+
+def _line_keys(lines: pd.DataFrame) -> list[tuple[object, ...]]:
+    """Each distinct line as a tuple of its values (None where missing)."""
+    columns = []
+    for name in LINE_COLUMNS:
+        codes, values = factorize(lines[name])
+        present = values.tolist() + [None]
+        columns.append([present[code] for code in codes.tolist()])
+    return list(zip(*columns, strict=True))
 
 
 class PointWriter:
@@ -52,6 +79,8 @@ class PointWriter:
         self.scopes: dict[Scope, ScopeTotals] = {}
         self.series_cache: dict[tuple[str, ...], int] = {}
         self.account_of: dict[int, str] = {}
+        self._rates = {settings.currency.base: 1.0, **settings.currency.rates}
+        self._lines: dict[tuple[object, ...], _Line] = {}
         self._quarantine: TextIO | None = None
         self._quarantine_writer: csv.DictWriter[Hashable] | None = None  # keyed by frame columns
 
@@ -62,16 +91,8 @@ class PointWriter:
             report.cost_basis = cost_basis(chunk.cost_columns)
         for key, count in chunk.notes.items():
             report.notes[NOTES[key]] = report.notes.get(NOTES[key], 0) + count
-        items = chunk.items
-        if not items.empty:
-            items, currency_rejects = convert_currency(items, self.settings)
-            if not currency_rejects.empty:
-                self._quarantine_rows(currency_rejects)
-            items, problems = self.allocator.allocate_frame(items)
-            for problem, count in problems.items():
-                report.warnings[problem] = report.warnings.get(problem, 0) + count
-            report.rows_kept += len(items)
-            points = aggregate(spread_hours(self._with_series_ids(items)))
+        if not chunk.items.empty:
+            points = self._points(chunk.items)
             self.buffer.append(points)
             self.buffered += len(points)
             if self.buffered >= FLUSH_POINTS:
@@ -82,15 +103,65 @@ class PointWriter:
         if not chunk.rejected.empty:
             self._quarantine_rows(chunk.rejected)
 
-    def _with_series_ids(self, items: pd.DataFrame) -> pd.DataFrame:
-        codes, distinct = factorize_rows(items[list(SERIES_COLUMNS)])
-        ids = queries.points.resolve_series(
-            connection=self.connection, series=distinct, cache=self.series_cache
+    def _points(self, items: pd.DataFrame) -> pd.DataFrame:
+        """Hourly points of parsed line items, their series created as needed.
+
+        Currency, allocation and series are worked out once per distinct *line* (the text
+        columns of a row, tags included) and remembered across chunks; the rows get them by
+        line code: an export repeats a few thousand lines over millions of rows.
+        """
+        codes, lines = factorize_rows(items[list(LINE_COLUMNS)])
+        keys = _line_keys(lines)
+        known = np.array([key[LINE_COLUMNS.index("currency")] in self._rates for key in keys])
+        if not known.all():
+            ok = known[codes]
+            _, refused = convert_currency(items.loc[~ok], self.settings)
+            self._quarantine_rows(refused)
+            items = items.loc[ok]
+            codes, lines = factorize_rows(items[list(LINE_COLUMNS)])
+            keys = _line_keys(lines)
+        self.report.rows_kept += len(items)
+        if len(self._lines) > MAX_REMEMBERED_LINES:  # tags unique per resource: stay bounded
+            self._lines.clear()
+        new = [index for index, key in enumerate(keys) if key not in self._lines]
+        if new:
+            self._add_lines(lines.iloc[new], [keys[i] for i in new])
+        known_lines = [self._lines[key] for key in keys]
+        rows = np.bincount(codes, minlength=len(lines))
+        for line, count in zip(known_lines, rows.tolist(), strict=True):
+            if line.problem and count:
+                self.report.warnings[line.problem] = (
+                    self.report.warnings.get(line.problem, 0) + count)
+        ids = np.array([line.series_id for line in known_lines], dtype=np.int64)
+        factors = np.array([line.factor for line in known_lines], dtype=float)
+        usage = np.array([line.usage for line in known_lines], dtype=bool)
+        values = {name: items[name].to_numpy(dtype=float)
+                  for name in ("billed_cost", "effective_cost", "usage_quantity")}
+        if not np.all(factors == 1.0):
+            for name in ("billed_cost", "effective_cost"):
+                values[name] = values[name] * factors[codes]
+        return hourly_points(
+            series_id=ids[codes], start=items["start"], end=items["end"],
+            billing_period_start=items.get("billing_period_start"), usage=usage[codes],
+            values=values,
         )
-        for series_id, account in zip(ids, distinct["billing_account_id"], strict=True):
-            self.account_of[int(series_id)] = str(account)
-        identity = [c for c in SERIES_COLUMNS if c != "charge_category"]
-        return items.drop(columns=identity).assign(series_id=ids[codes])
+
+    def _add_lines(self, lines: pd.DataFrame, keys: list[tuple[object, ...]]) -> None:
+        """Allocate lines not seen before and find (or create) their series."""
+        currency = LINE_COLUMNS.index("currency")
+        factors = [self._rates[str(key[currency])] for key in keys]
+        lines = lines.reset_index(drop=True).assign(currency=self.settings.currency.base)
+        allocated, _ = self.allocator.allocate_frame(lines)
+        ids = queries.points.resolve_series(
+            connection=self.connection, series=allocated, cache=self.series_cache
+        )
+        tags = LINE_COLUMNS.index("tags")
+        category = LINE_COLUMNS.index("charge_category")
+        for key, series_id, factor, account in zip(
+                keys, ids.tolist(), factors, allocated["billing_account_id"], strict=True):
+            self.account_of[series_id] = str(account)
+            self._lines[key] = _Line(series_id, factor, key[category] == "Usage",
+                                     self.allocator.parse_tags(key[tags]).problem)
 
     def flush(self) -> None:
         if not self.buffer:

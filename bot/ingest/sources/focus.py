@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
+_T = TypeVar("_T")
 
 
 def discover_files(path: Path) -> list[Path]:
@@ -168,9 +170,20 @@ def _resolve(path: ExportFile, header: list[str], defaults: dict[str, str], deli
 
 def _parsed(frames: Iterator[_Frame], on_bytes: Callable[[int], None] | None
             ) -> Iterator[ParsedChunk]:
-    """Parse the frames read ahead in a thread; count identical rows; tell the bytes done."""
+    """Chunks parsed ahead in a thread (see :func:`_parse`); tell the bytes done."""
     reported = 0
-    for item in _prefetch(frames):
+    for chunk, position in _prefetch(_parse(frames)):
+        if on_bytes:
+            on_bytes(position - reported)
+        reported = position
+        yield chunk
+
+
+def _parse(frames: Iterator[_Frame]) -> Iterator[tuple[ParsedChunk, int]]:
+    """Parse frames; count identical rows. Runs in the reader thread, so that parsing the
+    next chunk overlaps with storing the last one (Arrow, NumPy and SQLite release the GIL
+    for much of their work)."""
+    for item in frames:
         chunk = parse_frame(item.frame, row_numbers=item.row_numbers)
         if item.full_rows is not None:
             identical = count_identical(chunk.items, item.full_rows)
@@ -178,10 +191,7 @@ def _parsed(frames: Iterator[_Frame], on_bytes: Callable[[int], None] | None
                 chunk.notes["identical"] = identical
         if item.rejected:
             chunk = _with_rejected_rows(chunk, item.rejected)
-        if on_bytes:
-            on_bytes(item.position - reported)
-        reported = item.position
-        yield chunk
+        yield chunk, item.position
 
 
 def _frames(
@@ -225,7 +235,7 @@ def _with_rejected_rows(chunk: ParsedChunk, rejected: list[tuple[int, str, str]]
     return replace(chunk, rejected=both, rows_read=chunk.rows_read + len(rejected))
 
 
-def _prefetch(blocks: Iterator[_Frame], depth: int = 2) -> Iterator[_Frame]:
+def _prefetch(blocks: Iterator[_T], depth: int = 2) -> Iterator[_T]:
     """Read and parse ahead in a thread (pyarrow releases the GIL while parsing)."""
     items: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()

@@ -177,20 +177,9 @@ def canonical_frame(
     columns = dict(zip(names, batch.columns, strict=True))
     arrays: dict[str, pa.Array] = {}
     for canonical, actual in resolved.items():
-        present = [
-            _usable(columns[a.lstrip("\ufeff")], numeric=canonical in NUMERIC_FIELDS)
-            for a in actual
-            if a.lstrip("\ufeff") in columns
-        ]
-        if not present:
-            continue
-        array = present[0] if len(present) == 1 else pc.coalesce(*present)
-        if canonical in defaults:
-            array = pc.coalesce(array, pa.scalar(defaults[canonical], type=array.type))
-        textual = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
-        if textual and canonical not in NUMERIC_FIELDS:
-            array = pc.dictionary_encode(array)
-        arrays[canonical] = array
+        raw = [columns[a.lstrip("\ufeff")] for a in actual if a.lstrip("\ufeff") in columns]
+        if raw:
+            arrays[canonical] = _canonical_array(canonical, raw, defaults.get(canonical))
     for canonical, value in defaults.items():
         if canonical not in arrays:
             indices = pa.array(np.zeros(batch.num_rows, dtype=np.int32))
@@ -205,6 +194,41 @@ def canonical_frame(
             if nulls:
                 frame[name] = column.cat.remove_categories(nulls)
     return frame
+
+
+def _canonical_array(canonical: str, raw: list[pa.Array | pa.ChunkedArray],
+                     default: str | None) -> pa.Array | pa.ChunkedArray:
+    """One canonical column from the file's columns for it: coalesced, defaulted, and text
+    dictionary-encoded."""
+    numeric = canonical in NUMERIC_FIELDS
+    if len(raw) == 1 and default is None and not numeric:
+        encoded = _reencoded(raw[0])
+        if encoded is not None:
+            return encoded
+    present = [_usable(a, numeric=numeric) for a in raw]
+    array = present[0] if len(present) == 1 else pc.coalesce(*present)
+    if default is not None:
+        array = pc.coalesce(array, pa.scalar(default, type=array.type))
+    textual = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+    if textual and not numeric:
+        array = pc.dictionary_encode(array)
+    return array
+
+
+def _reencoded(array: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray | None:
+    """A Parquet dictionary column as ``dictionary_encode`` would give its decoded text (the
+    values used, in order of first appearance), without decoding every row: only the indices
+    are encoded again. None if the column is not one dictionary of distinct text values."""
+    if not isinstance(array, pa.DictionaryArray) or not (
+        pa.types.is_string(array.type.value_type)
+        or pa.types.is_large_string(array.type.value_type)
+    ):
+        return None
+    used = pc.dictionary_encode(array.indices)
+    dictionary = array.dictionary.take(used.dictionary).cast(pa.string())
+    if dictionary.null_count or len(pc.unique(dictionary)) != len(dictionary):
+        return None
+    return pa.DictionaryArray.from_arrays(used.indices, dictionary)
 
 
 def _usable(array: pa.Array | pa.ChunkedArray, *, numeric: bool) -> pa.Array | pa.ChunkedArray:
@@ -268,7 +292,7 @@ def parse_frame(frame: pd.DataFrame, *, row_numbers: np.ndarray) -> ParsedChunk:
     if "billing_account_id" in frame:
         reject(np.asarray(items["billing_account_id"] == ""), "BillingAccountId is empty")
     tags = frame.get("tags")
-    items["tags"] = tags.astype(object) if tags is not None else None
+    items["tags"] = tags if tags is not None else None  # raw text: allocation reads it
 
     result = pd.DataFrame(items, index=frame.index)
     backwards = (result["end"] < result["start"]).to_numpy()
@@ -279,11 +303,18 @@ def parse_frame(frame: pd.DataFrame, *, row_numbers: np.ndarray) -> ParsedChunk:
     negative = usage & ((result["effective_cost"] < 0) | (result["billed_cost"] < 0)).to_numpy()
     notes = {key: int((mask & ok).sum()) for key, mask in
              (("negative_usage", negative), *empty_costs.items())}
-    good = result.loc[ok].reset_index(drop=True)
-    good["row_number"] = row_numbers[ok]
-    bad = frame.loc[~ok].astype(object).reset_index(drop=True)
-    bad.insert(0, "reason", reject.reasons[~ok])
-    bad.insert(0, "row_number", row_numbers[~ok])
+    if reject.bad.any():
+        good = result.loc[ok].reset_index(drop=True)
+        good["row_number"] = row_numbers[ok]
+        bad = frame.loc[~ok].astype(object).reset_index(drop=True)
+        bad.insert(0, "reason", reject.reasons[~ok])
+        bad.insert(0, "row_number", row_numbers[~ok])
+    else:  # the common case, without a copy of every column
+        good = result.reset_index(drop=True)
+        good["row_number"] = np.asarray(row_numbers).copy()
+        nothing = np.array([], dtype=object)
+        bad = pd.DataFrame({"row_number": np.asarray(row_numbers)[:0].copy(), "reason": nothing,
+                            **{name: nothing for name in frame.columns}})
     cost_columns = tuple(COLUMNS[c][0] for c in ("effective_cost", "billed_cost") if c in frame)
     return ParsedChunk(items=good, rejected=bad, rows_read=len(frame),
                        notes={k: v for k, v in notes.items() if v}, cost_columns=cost_columns)

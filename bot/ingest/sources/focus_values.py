@@ -35,13 +35,20 @@ def describe_values(raw: pd.Series, prefix: str) -> np.ndarray:
 
 
 def clean_text(raw: pd.Series, *, upper: bool = False) -> pd.Categorical:
-    """Stripped text as a categorical; work is done once per distinct value."""
+    """Stripped text as a categorical; work is done once per distinct value.
+
+    Missing values become ``""``. The categories are the cleaned values in order of first
+    appearance among the distinct values, then ``""`` if no value cleans to it.
+    """
     codes, uniques = factorize(raw)
-    cleaned = pd.Series(uniques, dtype=object).astype(str).str.strip()
-    if upper:
-        cleaned = cleaned.str.upper()
-    final_codes, categories = pd.factorize(pd.concat([cleaned, pd.Series([""])]))
-    return pd.Categorical.from_codes(final_codes[codes], categories=categories, validate=False)
+    position: dict[str, int] = {}
+    lookup = np.empty(len(uniques) + 1, dtype=np.intp)  # the last slot: missing values
+    for index, value in enumerate(uniques.tolist()):
+        text = str(value).strip()
+        lookup[index] = position.setdefault(text.upper() if upper else text, len(position))
+    lookup[-1] = position.setdefault("", len(position))
+    categories = pd.Index(list(position), dtype="str")
+    return pd.Categorical.from_codes(lookup[codes], categories=categories, validate=False)
 
 
 def canonical_category(raw: pd.Series) -> pd.Series:
@@ -86,7 +93,30 @@ def to_utc(raw: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_dtype(raw.dtype):
         return raw.dt.tz_localize("UTC")
     codes, uniques = factorize(raw)
-    text = pd.Series(uniques, dtype=object).astype(str).str.strip()
+    texts = [str(u).strip() for u in uniques.tolist()]
+    found = {text: _DATES.get(text) for text in texts}
+    missing = [text for text, value in found.items() if value is None]
+    if missing:
+        parsed = dict(zip(missing, _parse_dates(missing), strict=True))
+        found.update(parsed)
+        if len(_DATES) > _MAX_DATES:
+            _DATES.clear()
+        _DATES.update(parsed)
+    values = np.array([found[text] for text in texts] + [_NAT], dtype=np.int64)
+    out = values[codes].view("datetime64[ns]")
+    return pd.Series(pd.DatetimeIndex(out).tz_localize("UTC"), index=raw.index)
+
+
+# Dates already parsed (text -> UTC nanoseconds): an export's chunks share most of their
+# dates, each hour's rows sitting in one or two chunks. Bounded, as exports of daily rows
+# over years have a few thousand dates, not millions.
+_DATES: dict[str, int] = {}
+_MAX_DATES = 100_000
+_NAT = np.iinfo(np.int64).min  # NaT's nanoseconds
+
+
+def _parse_dates(texts: list[str]) -> list[int]:
+    text = pd.Series(texts, dtype=object)
     parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
     for fmt in _US_DATE_FORMATS:
         missing = parsed.isna()
@@ -94,5 +124,4 @@ def to_utc(raw: pd.Series) -> pd.Series:
             break
         parsed[missing] = pd.to_datetime(text[missing], format=fmt, utc=True, errors="coerce")
     values = parsed.dt.tz_localize(None).to_numpy("datetime64[ns]")
-    out = np.append(values, np.datetime64("NaT", "ns"))[codes]
-    return pd.Series(pd.to_datetime(out, utc=True), index=raw.index)
+    return values.view(np.int64).tolist()
