@@ -70,8 +70,10 @@ def spend():
     return hourly_spend()
 
 
-@pytest.fixture
-def reference(tmp_path: Path, spend) -> set[tuple[str, datetime, str, float]]:
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, spend
+              ) -> set[tuple[str, datetime, str, float]]:
+    tmp_path = tmp_path_factory.mktemp("reference")
     engine, settings = store(tmp_path, "reference")
     write_focus_csv(tmp_path / "export" / "story.csv", focus_rows(spend))
     report = ingest_path(engine=engine, settings=settings, path=tmp_path / "export")
