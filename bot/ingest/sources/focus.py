@@ -14,6 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -41,7 +42,13 @@ from bot.ingest.sources.focus_parse import (
     resolve_columns,
 )
 from bot.ingest.sources.identical import FullRows, count_identical
-from bot.ingest.sources.objects import ExportFile, file_size, open_binary, open_parquet
+from bot.ingest.sources.objects import (
+    ExportFile,
+    RemoteObject,
+    file_size,
+    open_binary,
+    open_parquet,
+)
 
 __all__ = [
     "CHARGE_CATEGORIES",
@@ -52,6 +59,8 @@ __all__ = [
 ]
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
+CHUNK_BYTES = 64 << 20  # of CSV read and parsed at once
+CHUNK_ROWS = 250_000  # rows validated and stored at once
 _T = TypeVar("_T")
 
 
@@ -77,8 +86,8 @@ def read_chunks(
     default_currency: str | None = None,
     default_account: str | None = None,
     delivery: bool = False,
-    chunk_bytes: int = 16 << 20,
-    chunk_rows: int = 100_000,
+    chunk_bytes: int = CHUNK_BYTES,
+    chunk_rows: int = CHUNK_ROWS,
     on_bytes: Callable[[int], None] | None = None,
     hasher: Hasher | None = None,
 ) -> Iterator[ParsedChunk]:
@@ -98,21 +107,57 @@ def read_chunks(
         "billing_account_id": default_account.strip() if default_account else "",
     }
     defaults = {k: v for k, v in defaults.items() if v}
-    if path.name.lower().endswith(".parquet"):
-        if hasher is not None:
-            hash_file(path, hasher)
+    parquet = path.name.lower().endswith(".parquet")
+    if hasher is not None and (parquet or not isinstance(path, RemoteObject)):
+        # a local file is hashed in a thread of its own, from the page cache, while it is
+        # parsed (hashlib lets other threads run); a remote CSV is hashed as it streams by,
+        # never downloaded twice
+        with _hashing(path, hasher):
+            yield from read_chunks(path, default_currency=default_currency,
+                                   default_account=default_account, delivery=delivery,
+                                   chunk_bytes=chunk_bytes, chunk_rows=chunk_rows,
+                                   on_bytes=on_bytes)
+        return
+    if parquet:
         yield from _parquet_chunks(path, defaults, delivery, on_bytes, chunk_rows)
     else:
         yield from _csv_chunks(path, defaults, delivery, chunk_bytes, on_bytes, chunk_rows,
                                hasher)
 
 
-def hash_file(path: ExportFile, hasher: Hasher) -> None:
-    """Feed the whole file to ``hasher``, a block at a time."""
+@contextmanager
+def _hashing(path: ExportFile, hasher: Hasher) -> Iterator[None]:
+    """Feed the file to ``hasher`` in a thread while the body runs; wait for it at the end."""
+    failed: list[FocusFileError] = []
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            hash_file(path, hasher, stop)
+        except FocusFileError as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, name="focus-checksum", daemon=True)
+    worker.start()
+    try:
+        yield
+    except BaseException:
+        stop.set()  # the read failed or was abandoned: the checksum is not wanted
+        raise
+    finally:
+        worker.join()
+    if failed:
+        raise failed[0]
+
+
+def hash_file(path: ExportFile, hasher: Hasher, stop: threading.Event | None = None) -> None:
+    """Feed the whole file to ``hasher``, a block at a time (until ``stop`` is set)."""
     try:
         with open_binary(path) as handle:
             while block := handle.read(1 << 20):
                 hasher.update(block)
+                if stop is not None and stop.is_set():
+                    return
     except OSError as exc:
         raise FocusFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
@@ -145,7 +190,8 @@ def _csv_chunks(
         header = read_header(stream, path)
         resolved = _resolve(path, header, defaults, delivery)
         wanted = sorted({c for cols in resolved.values() for c in cols})
-        blocks = csv_blocks(stream, raw, header, wanted, chunk_bytes)
+        # cutting and parsing blocks, then validating their rows, each in a thread of its own
+        blocks = _prefetch(csv_blocks(stream, raw, header, wanted, chunk_bytes), depth=1)
         yield from _parsed(_frames(blocks, resolved, defaults, chunk_rows), on_bytes)
     except (OSError, EOFError) as exc:
         raise FocusFileError(f"{path}: cannot be read ({exc})") from None

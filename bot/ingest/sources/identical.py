@@ -2,7 +2,7 @@
 
 A provider may legitimately bill the same line item twice, so identical rows are kept; but a
 file that repeats its rows is worth a word. Rows are compared within each chunk the reader
-parses at once (up to 100,000 rows or 16 MiB of CSV), which bounds the memory it takes; rows
+parses at once (up to 250,000 rows or 64 MiB of CSV), which bounds the memory it takes; rows
 repeated farther apart than that are not noticed.
 
 The values spendwatch parsed pick the candidates, rows that may be identical (in real
