@@ -377,10 +377,15 @@ def _parquet_chunks(
 
     def frames() -> Iterator[_Frame]:
         offset = 0
+        pool = pa.default_memory_pool()
         for batch in parquet.iter_batches(batch_size=chunk_rows, columns=wanted):
             frame = canonical_frame(batch, resolved, defaults=defaults)
             numbers = np.arange(offset + 2, offset + 2 + len(frame))
             offset += len(frame)
+            del batch
+            # the allocator keeps freed batches for reuse unless told: memory would grow with
+            # the file
+            pool.release_unused()
             yield _Frame(frame, numbers, [], size * offset // total_rows, full_rows.rows)
 
     try:
