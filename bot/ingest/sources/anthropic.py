@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from bot.ingest.sources.base import ReadStats, SourceError, Window
 from bot.ingest.sources.config import AnthropicSourceSettings
-from bot.ingest.sources.http import JsonApi, read_key, retry_policy
+from bot.ingest.sources.http import JsonApi, count_field, malformed, read_key, retry_policy
 from bot.ingest.sources.pricing import PriceBook, Quantities
 from bot.ingest.sources.reconcile import (
     Account,
@@ -127,7 +127,7 @@ class AnthropicSource:
                                         account=_account(result.get("workspace_id"),
                                                          workspaces))
                 except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                    raise _malformed(where, exc) from None
+                    raise malformed(where, exc) from None
 
     def _costs(self, api: JsonApi, start: datetime, end: datetime,
                workspaces: Mapping[str, str],
@@ -156,26 +156,17 @@ class AnthropicSource:
                             account=_account(result.get("workspace_id"), workspaces)))
                 except (AttributeError, KeyError, TypeError, ValueError,
                         InvalidOperation) as exc:
-                    raise _malformed(where, exc) from None
+                    raise malformed(where, exc) from None
         return charges
 
 
 def _quantities(result: Mapping[str, Any]) -> Quantities:
     creation = result.get("cache_creation") or {}
-    return Quantities(input=_num(result, "uncached_input_tokens"),
-                      cached_input=_num(result, "cache_read_input_tokens"),
-                      cache_write=_num(creation, "ephemeral_5m_input_tokens"),
-                      cache_write_1h=_num(creation, "ephemeral_1h_input_tokens"),
-                      output=_num(result, "output_tokens"))
-
-
-def _num(result: Mapping[str, Any], field: str) -> float:
-    value = result.get(field, 0)
-    if value is None:
-        return 0.0
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{field} is {value!r}, not a number")
-    return float(value)
+    return Quantities(input=count_field(result, "uncached_input_tokens"),
+                      cached_input=count_field(result, "cache_read_input_tokens"),
+                      cache_write=count_field(creation, "ephemeral_5m_input_tokens"),
+                      cache_write_1h=count_field(creation, "ephemeral_1h_input_tokens"),
+                      output=count_field(result, "output_tokens"))
 
 
 def _account(workspace_id: object, workspaces: Mapping[str, str]) -> Account:
@@ -196,9 +187,3 @@ def _bucket_start(bucket: Mapping[str, Any]) -> datetime:
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _malformed(where: str, exc: Exception) -> SourceError:
-    return SourceError(f"{where} is malformed ({type(exc).__name__}: {exc}). Nothing from "
-                       "this read was kept; if it persists the API changed: report it.",
-                       retryable=True)

@@ -230,3 +230,20 @@ def retry_policy(settings: OpenAISourceSettings | AnthropicSourceSettings,
     return RetryPolicy(attempts=settings.retry_attempts, wait=settings.retry_wait_seconds,
                        wait_max=settings.retry_wait_max_seconds,
                        retry_after_max=settings.retry_after_max_seconds, sleep=sleep)
+
+
+def count_field(result: Mapping[str, Any], field: str) -> float:
+    """A count in an API result: absent or null is 0; anything but a number is malformed."""
+    value = result.get(field, 0)
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{field} is {value!r}, not a number")
+    return float(value)
+
+
+def malformed(where: str, exc: Exception) -> SourceError:
+    """The error of a response page whose content is not what the API publishes."""
+    return SourceError(f"{where} is malformed ({type(exc).__name__}: {exc}). Nothing from "
+                       "this read was kept; if it persists the API changed: report it.",
+                       retryable=True)

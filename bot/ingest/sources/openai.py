@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from bot.ingest.sources.base import ReadStats, SourceError, Window
 from bot.ingest.sources.config import OpenAISourceSettings
-from bot.ingest.sources.http import JsonApi, read_key, retry_policy
+from bot.ingest.sources.http import JsonApi, count_field, malformed, read_key, retry_policy
 from bot.ingest.sources.pricing import PriceBook, Quantities
 from bot.ingest.sources.reconcile import (
     Account,
@@ -51,12 +51,7 @@ PROJECTS_LIMIT = 100
 NO_PROJECT = Account("default", "Default project")
 
 def _num(result: Mapping[str, Any], field: str, where: str) -> float:
-    value = result.get(field, 0)
-    if value is None:
-        return 0.0
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{where}: {field} is {value!r}, not a number")
-    return float(value)
+    return count_field(result, field)  # ``where`` is named by the page's error
 
 
 def _completions(r: Mapping[str, Any], where: str) -> Quantities:
@@ -145,7 +140,7 @@ class OpenAISource:
                                         quantity=used.tokens or used.units, unit=unit,
                                         dollars=self._prices.cost(model, used))
                 except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                    raise _malformed(where, exc) from None
+                    raise malformed(where, exc) from None
 
     def _costs(self, api: JsonApi, start: datetime, end: datetime,
                projects: Mapping[str, str],
@@ -164,7 +159,7 @@ class OpenAISource:
                         charges.append(self._charge(day, result, projects, where))
                 except (AttributeError, KeyError, TypeError, ValueError,
                         InvalidOperation) as exc:
-                    raise _malformed(where, exc) from None
+                    raise malformed(where, exc) from None
         return charges
 
     def _charge(self, day: datetime, result: Mapping[str, Any], projects: Mapping[str, str],
@@ -202,9 +197,3 @@ def _bucket_start(bucket: Mapping[str, Any]) -> datetime:
 
 def _unix(moment: datetime) -> int:
     return int(moment.timestamp())
-
-
-def _malformed(where: str, exc: Exception) -> SourceError:
-    return SourceError(f"{where} is malformed ({type(exc).__name__}: {exc}). Nothing from "
-                       "this read was kept; if it persists the API changed: report it.",
-                       retryable=True)
