@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from bot.chat.enums import Platform
 from bot.ingest.sources.config import FocusSourceSettings, SourceSettings
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "RoutingSettings",
     "ScheduleSettings",
     "Settings",
+    "TeamsRouting",
+    "TeamsSettings",
     "check_sources",
     "load_settings",
 ]
@@ -185,30 +188,67 @@ class DetectionSettings(_Model):
         return merged
 
 
+class TeamsRouting(_Model):
+    """Where alerts go in Microsoft Teams: ``owners`` maps an owner to a conversation id (a
+    channel's ``19:...@thread.tacv2``, a group chat's or a personal chat's id), ``default``
+    takes the owners mapped nowhere (FinOps), and ``escalation`` the escalation posts
+    (default: ``default``)."""
+
+    owners: dict[str, str] = Field(default_factory=dict)
+    default: str | None = None
+    escalation: str | None = None
+
+
 class RoutingSettings(_Model):
     """Where alerts go and who may act on them.
 
-    ``owners`` maps an owner (the tag value, e.g. ``team-support``) to its channel id; spend of
-    an unmapped owner, and unallocated spend, goes to ``default_channel`` (FinOps). A channel
-    mapped to an owner sees that owner's projects in ``/cost``; the default channel sees all.
-    ``responders`` optionally lists the user ids who may act on an owner's anomalies (else
-    anyone may, from the owner's or the default channel); ``finops`` users may act on
-    everything. The rules are in ``bot.anomaly.access``.
+    ``owners`` maps an owner (the tag value, e.g. ``team-support``) to its Slack channel id;
+    spend of an unmapped owner, and unallocated spend, goes to ``default_channel`` (FinOps).
+    ``teams`` does the same for Microsoft Teams. An owner's alerts go where the owner lives:
+    to each platform that maps the owner, or, when no running platform does, to the default
+    of each. A channel (or conversation) mapped to an owner sees that owner's projects in
+    ``/cost``; a default sees all. ``responders`` optionally lists the people who may act on
+    an owner's anomalies (Slack user ids and Entra ID object ids side by side; else anyone
+    may, from the owner's or the default channel); ``finops`` people may act on everything.
+    The rules are in ``bot.anomaly.access``.
     """
 
     default_channel: str = "C0FINOPS"
     owners: dict[str, str] = Field(default_factory=dict)
+    teams: TeamsRouting = Field(default_factory=TeamsRouting)
     responders: dict[str, list[str]] = Field(default_factory=dict)
     finops: list[str] = Field(default_factory=list)
 
-    def channel_for(self, owner: str) -> str:
-        return self.owners.get(owner, self.default_channel)
+    def channel_for(self, owner: str, platform: str = Platform.SLACK,
+                    platforms: tuple[str, ...] = ()) -> str | None:
+        """The channel of ``owner``'s alerts on ``platform``; None when the owner lives on
+        another of the running ``platforms`` and not on this one."""
+        if platform != Platform.TEAMS:
+            mapped: str | None = self.owners.get(owner)
+            default: str | None = self.default_channel
+        else:
+            mapped, default = self.teams.owners.get(owner), self.teams.default
+        if mapped is not None:
+            return mapped
+        if any(self._maps(other, owner) for other in platforms if other != platform):
+            return None
+        return default
+
+    def escalation_for(self, platform: str, configured: str | None) -> str | None:
+        """Where escalations are posted on ``platform`` (``configured``: escalation.channel)."""
+        if platform == Platform.TEAMS:
+            return self.teams.escalation or self.teams.default
+        return configured or self.default_channel
+
+    def _maps(self, platform: str, owner: str) -> bool:
+        return owner in (self.teams.owners if platform == Platform.TEAMS else self.owners)
 
     def owners_of(self, channel: str) -> set[str] | None:
-        """Owners a channel may see; None means all (the default channel)."""
-        if channel == self.default_channel:
+        """Owners a channel (or Teams conversation) may see; None means all (a default)."""
+        if channel in (self.default_channel, self.teams.default):
             return None
-        return {owner for owner, mapped in self.owners.items() if mapped == channel}
+        return {owner for mapping in (self.owners, self.teams.owners)
+                for owner, mapped in mapping.items() if mapped == channel}
 
 
 class ScheduleSettings(_Model):
@@ -226,6 +266,37 @@ class EscalationSettings(_Model):
     ack_minutes: int = Field(default=30, ge=1)
     escalate_minutes: int = Field(default=120, ge=1)
     channel: str | None = None
+
+
+class TeamsSettings(_Model):
+    """Microsoft's endpoints for the Teams adapter (``bot.chat.teams``); the credentials come
+    from ``TEAMS_CLIENT_ID``, ``TEAMS_CLIENT_SECRET`` and ``TEAMS_TENANT_ID``.
+
+    ``openid_metadata_url``: where inbound tokens' issuer is described; the signing keys are
+    read from the same URL with ``/keys`` in place of its last part ``/openidconfiguration``.
+    ``token_url``: the token endpoint the bot's own tokens come from (``{tenant}`` is replaced
+    by ``TEAMS_TENANT_ID``). Both default to Microsoft's; a test points them at a stand-in.
+    """
+
+    openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    token_url: str = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
+    # at most one message per conversation this often (Teams allows about one per second)
+    pace_seconds: float = Field(default=1.0, ge=0, le=60)
+
+    @field_validator("openid_metadata_url")
+    @classmethod
+    def _keys_beside(cls, value: str) -> str:
+        if not value.rstrip("/").endswith("/openidconfiguration"):
+            raise ValueError("must end in /openidconfiguration (the keys are read from the "
+                             "same URL with /keys in its place)")
+        return value.rstrip("/")
+
+    @field_validator("openid_metadata_url", "token_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s):// URL")
+        return value
 
 
 class LimitSettings(_Model):
@@ -250,6 +321,7 @@ class Settings(_Model):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    teams: TeamsSettings = Field(default_factory=TeamsSettings)
     # folder of playbooks/*.yml; None: the playbooks shipped with the bot
     playbooks_dir: Path | None = None
     quarantine_dir: Path = Path("quarantine")

@@ -118,6 +118,25 @@ class SourceState(SQLModel, table=True):
     paid_requests_total: int = 0
 
 
+class ChatConversation(SQLModel, table=True):
+    """A conversation the bot was added to on a platform that needs an address to post
+    (Teams): where to send (``service_url``), kept from the install and from the latest
+    activity that came from it."""
+
+    __tablename__ = "chat_conversation"
+
+    platform: str = Field(primary_key=True, max_length=20)
+    conversation_id: str = Field(primary_key=True, max_length=400)
+    service_url: str = Field(max_length=400)
+    tenant_id: str | None = Field(default=None, max_length=100)
+    kind: str | None = Field(default=None, max_length=30)  # channel, groupChat, personal
+    name: str | None = Field(default=None, max_length=400)
+    team_id: str | None = Field(default=None, max_length=400)
+    installed_at: datetime | None = None  # the bot was added (None: only written from)
+    removed_at: datetime | None = None  # the bot was removed from it
+    seen_at: datetime  # the latest activity from it
+
+
 class CostSeries(SQLModel, table=True):
     """One line of spend: everything that identifies it, allocation included.
 

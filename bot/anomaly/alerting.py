@@ -58,7 +58,7 @@ def _post(session: Session, settings: Settings, anomaly_id: int, platforms: tupl
           now: datetime) -> None:
     for platform in platforms:
         if announce(db_session=session, settings=settings, anomaly_id=anomaly_id,
-                    platform=platform, now=now):
+                    platform=platform, platforms=platforms, now=now):
             log.info("anomaly %d: its alert is queued for %s", anomaly_id, platform)
 
 
@@ -77,7 +77,6 @@ def reopen(*, db_session: Session, anomaly_id: int, now: datetime) -> None:
 def queue_escalations(*, db_session: Session, settings: Settings, now: datetime) -> int:
     """Reminders and escalations due now; returns how many were queued."""
     escalation = settings.escalation
-    channel = escalation.channel or settings.routing.default_channel
     queued = 0
     for anomaly in queries.anomalies.unacknowledged(db_session=db_session):
         anomaly_id = int(anomaly.id or 0)
@@ -99,7 +98,7 @@ def queue_escalations(*, db_session: Session, settings: Settings, now: datetime)
         if anomaly.escalated_at is None and waited >= timedelta(
                 minutes=escalation.escalate_minutes):
             anomaly.escalated_at = now
-            post_escalation(db_session=db_session, anomaly=anomaly, channel=channel, now=now,
+            post_escalation(db_session=db_session, settings=settings, anomaly=anomaly, now=now,
                             reason=f"not acknowledged for {minutes} minutes")
             notify(db_session=db_session, anomaly_id=anomaly_id, now=now,
                    text="Escalated to the FinOps channel: not acknowledged in time.")

@@ -138,13 +138,16 @@ def load_anomaly(*, db_session: Session, anomaly_id: int) -> Anomaly:
 
 
 def announce(*, db_session: Session, settings: Settings, anomaly_id: int, platform: str,
-             now: datetime) -> bool:
+             now: datetime, platforms: tuple[str, ...] = ()) -> bool:
     """Queue the first post of an anomaly (and its chart) to the owner's channel, once per
-    platform; False when it was queued for ``platform`` before."""
+    platform; False when it was queued for ``platform`` before, or when the owner lives on
+    another of the running ``platforms`` and not on this one (``routing.channel_for``)."""
     anomaly = _anomaly(db_session, anomaly_id)
     if queries.outbox.alert_for(db_session=db_session, anomaly_id=anomaly_id, platform=platform):
         return False
-    channel = settings.routing.channel_for(anomaly.owner)
+    channel = settings.routing.channel_for(anomaly.owner, platform, platforms)
+    if channel is None:
+        return False
     alert = queries.outbox.create_alert(db_session=db_session, anomaly_id=anomaly_id,
                                         platform=platform, channel=channel, now=now)
     for operation in (Operation.POST, Operation.CHART):
@@ -248,14 +251,18 @@ def escalate(*, db_session: Session, settings: Settings, anomaly_id: int, user: 
     anomaly.escalated_at = now
     _record(db_session, anomaly, user, now, AuditAction.ESCALATED,
             f"escalated to the FinOps channel ({target})")
-    post_escalation(db_session=db_session, anomaly=anomaly, channel=target, now=now,
+    post_escalation(db_session=db_session, settings=settings, anomaly=anomaly, now=now,
                     reason=f"escalated by {user}")
     return anomaly
 
 
-def post_escalation(*, db_session: Session, anomaly: Anomaly, channel: str, now: datetime,
+def post_escalation(*, db_session: Session, settings: Settings, anomaly: Anomaly, now: datetime,
                     reason: str) -> None:
+    """A post in the escalation channel of each platform the anomaly was alerted on."""
     for alert in queries.outbox.alerts_of(db_session=db_session, anomaly_id=int(anomaly.id or 0)):
+        channel = settings.routing.escalation_for(alert.platform, settings.escalation.channel)
+        if channel is None:
+            continue  # no escalation conversation on this platform: the thread reply says it
         queries.outbox.enqueue(db_session=db_session, platform=alert.platform, channel=channel,
                                operation=Operation.NOTICE, alert_id=alert.id, now=now,
                                payload={"text": f"Escalated spend anomaly on {anomaly.project} · "

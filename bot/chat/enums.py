@@ -17,4 +17,5 @@ class Platform(StrEnum):
     """The chat platform an alert is posted to and a message is sent on."""
 
     SLACK = "slack"  # Slack, in Socket Mode or over HTTP (``bot.chat.slack``)
+    TEAMS = "teams"  # Microsoft Teams, over HTTP on /api/messages (``bot.chat.teams``)
     CONSOLE = "console"  # the terminal of ``spendwatch run`` without Slack tokens

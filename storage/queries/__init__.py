@@ -3,7 +3,18 @@
 Keyword-only, session (or connection) first, no business rules.
 """
 
-from storage.queries import anomalies, audit, costs, outbox, points, runbooks, runs, sources, state
+from storage.queries import (
+    anomalies,
+    audit,
+    conversations,
+    costs,
+    outbox,
+    points,
+    runbooks,
+    runs,
+    sources,
+    state,
+)
 
-__all__ = ["anomalies", "audit", "costs", "outbox", "points", "runbooks", "runs", "sources",
-           "state"]
+__all__ = ["anomalies", "audit", "conversations", "costs", "outbox", "points", "runbooks",
+           "runs", "sources", "state"]
