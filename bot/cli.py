@@ -367,11 +367,12 @@ def demo(
 @app.command()
 def run(
     config: ConfigOption = None,
-    port: Annotated[int, typer.Option(help="HTTP mode: port for /slack/events and /healthz.")
-                    ] = 3000,
+    port: Annotated[int, typer.Option(help="HTTP mode: port for /slack/events, Teams' "
+                                           "/api/messages and /healthz.")] = 3000,
     host: Annotated[str, typer.Option(help="HTTP mode: address to listen on.")] = "0.0.0.0",
 ) -> None:
-    """Run the scheduler and the chat side: Slack (Socket Mode or HTTP) or the console."""
+    """Run the scheduler and the chat side: Slack (Socket Mode or HTTP), Teams, or the
+    console."""
     import signal
     import threading
 
@@ -385,8 +386,9 @@ def run(
         signal.signal(signum, lambda *_: stop.set())
     try:
         runtime.start()
-        where = f" on port {runtime.http_port}" if mode.name == "http" else ""
-        console.print(f"spendwatch is running ({mode.name} mode{where}); polling every "
+        where = f" on port {runtime.http_port}" if mode.serves_http else ""
+        chats = ", ".join(runtime.parts["deliverers"])
+        console.print(f"spendwatch is running ({chats}; {mode.name} mode{where}); polling every "
                       f"{services.settings.schedule.poll_minutes} min. Ctrl-C stops it.")
         stop.wait()
     finally:

@@ -5,7 +5,11 @@
   ``bot.web`` under uvicorn (``/slack/events``, signatures verified; ``/healthz``);
 * ``SLACK_API_URL`` overrides the Web API base URL (GovSlack, tests);
 * no Slack settings: the console chat (alerts printed as cards; the keys they offer, ``help``
-  and ``/cost`` read from standard input, see ``bot.chat.console.input``).
+  and ``/cost`` read from standard input, see ``bot.chat.console.input``);
+* ``TEAMS_CLIENT_ID``, ``TEAMS_CLIENT_SECRET`` and ``TEAMS_TENANT_ID``: Microsoft Teams too,
+  on ``/api/messages`` of the same web server (``bot.chat.teams``), beside Slack in either
+  mode or alone (then there is no console chat). Each platform has its own outbox deliverer;
+  one worker thread sends for all of them.
 
 Start-up checks come first: the configured sources exist, the playbook loads, and Slack takes
 the tokens (``bot.chat.slack.startup``); each failure is one line for the user.
@@ -19,11 +23,12 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.anomaly.service import default_playbook
 from bot.chat.port import ChatSender
+from bot.chat.teams.auth import TeamsCredentials, TeamsError, teams_credentials
 from bot.outbox.deliverer import Deliverer
 from bot.outbox.worker import DeliveryWorker
 from bot.playbook import Playbook
@@ -40,17 +45,35 @@ SWITCH_INTERVAL = 0.001  # seconds a thread may hold the GIL while others wait, 
 
 @dataclass(frozen=True)
 class Mode:
-    name: str  # socket | http | console
+    name: str  # Slack's: socket | http | console | none (Teams alone)
     bot_token: str | None = None
     app_token: str | None = None
     signing_secret: str | None = None
     api_url: str | None = None
+    teams: TeamsCredentials | None = None
 
     def __repr__(self) -> str:  # never print secrets, even by accident
-        return f"Mode({self.name!r}, api_url={self.api_url!r})"
+        return f"Mode({self.name!r}, api_url={self.api_url!r}, teams={self.teams is not None})"
+
+    @property
+    def serves_http(self) -> bool:
+        return self.name == "http" or self.teams is not None
 
 
 def choose_mode(env: Mapping[str, str]) -> Mode:
+    try:
+        teams = teams_credentials(env)
+    except TeamsError as exc:
+        raise ConfigError(str(exc)) from None
+    slack = _slack_mode(env)
+    if teams is None:
+        return slack
+    if slack.name == "console":
+        return Mode("none", teams=teams)
+    return replace(slack, teams=teams)
+
+
+def _slack_mode(env: Mapping[str, str]) -> Mode:
     bot = env.get("SLACK_BOT_TOKEN") or None
     app = env.get("SLACK_APP_TOKEN") or None
     secret = env.get("SLACK_SIGNING_SECRET") or None
@@ -86,24 +109,34 @@ class Runtime:
     def start(self) -> Runtime:
         check_sources(self.services.settings)  # a mistyped path stops here, not every poll
         self.playbook = default_playbook(self.services.settings)  # a broken YAML stops here
-        sender = self._sender()
-        deliverer = self.services.deliverer(
-            sender, playbook=self.playbook,
-            min_interval=(self.services.settings.schedule.channel_pace_seconds
-                          if self.mode.name != "console" else 0.0))
-        worker = DeliveryWorker(deliverer, interval=self.services.settings.schedule
-                                .deliver_seconds).start()
-        self.parts.update(deliverer=deliverer, worker=worker)
-        if self.mode.name in ("http", "socket"):
-            try:
+        settings = self.services.settings
+        try:
+            senders: list[tuple[ChatSender, float]] = []
+            if self.mode.name != "none":
+                pace = (settings.schedule.channel_pace_seconds
+                        if self.mode.name != "console" else 0.0)
+                senders.append((self._sender(), pace))
+            if self.mode.teams is not None:
+                senders.append((self._start_teams(self.mode.teams), settings.teams.pace_seconds))
+            deliverers = {sender.platform: self.services.deliverer(
+                sender, playbook=self.playbook, min_interval=pace) for sender, pace in senders}
+            worker = DeliveryWorker(list(deliverers.values()),
+                                    interval=settings.schedule.deliver_seconds).start()
+            self.parts.update(deliverer=next(iter(deliverers.values())), deliverers=deliverers,
+                              worker=worker)
+            if "teams" in self.parts:
+                self.parts["teams_context"].wake = worker.wake
+            if self.mode.name in ("http", "socket"):
                 self._start_slack(worker)
-            except BaseException:
-                self.stop()  # no threads left behind by a start that failed
-                raise
+            if self.mode.serves_http:
+                self._start_web()
+        except BaseException:
+            self.stop()  # no threads left behind by a start that failed
+            raise
         if self.mode.name == "console":
-            self._start_console_input(deliverer)
+            self._start_console_input(self.parts["deliverer"])
         if self.schedule:
-            scheduler = build_scheduler(self.services, platforms=(sender.platform,),
+            scheduler = build_scheduler(self.services, platforms=tuple(deliverers),
                                         worker=worker)
             scheduler.start()
             self.parts["scheduler"] = scheduler
@@ -122,6 +155,8 @@ class Runtime:
             self.parts["listeners"].shutdown(wait=False, cancel_futures=True)
         if "worker" in self.parts:
             self.parts["worker"].stop()
+        if "teams" in self.parts:
+            self.parts["teams"].stop()
 
     @property
     def deliverer(self) -> Deliverer:
@@ -160,24 +195,51 @@ class Runtime:
         self.parts["listeners"] = app.listener_runner.listener_executor
         if self.mode.name == "http":
             from bot.chat.slack.http import events_route
-            from bot.web import WebServer, build_web_app
 
-            # A click's answer passes between the event loop and a dispatch thread while the
-            # outbox thread renders and sends: with Python's default 5 ms GIL switch interval
-            # each hand-over can wait that long, which is what the slowest clicks of a burst
-            # waited for (bench/slack_ack.py: p99 about 225 ms at 5 ms, about 160 ms at 1 ms).
-            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
-
-            route = events_route(app, signing_secret=self.mode.signing_secret or "",
-                                 threads=LISTENER_THREADS)
-            server = WebServer(build_web_app([route]), host=self.host, port=self.port)
-            self.parts["http"] = server.start()
-            log.info("HTTP mode: Slack requests on :%d/slack/events", server.port)
+            self.parts.setdefault("routes", []).append(events_route(
+                app, signing_secret=self.mode.signing_secret or "", threads=LISTENER_THREADS))
         else:
             from bot.chat.slack.startup import connect_socket_mode
 
             self.parts["socket"] = connect_socket_mode(app, app_token=self.mode.app_token or "")
             log.info("Socket Mode: connected")
+
+    def _start_teams(self, credentials: TeamsCredentials) -> ChatSender:
+        from bot.chat.enums import Platform
+        from bot.chat.teams.app import TeamsBot
+        from bot.chat.teams.handlers import TeamsContext, register
+        from bot.chat.teams.sender import TeamsSender
+        from bot.outbox.conversations import ConversationBook
+
+        settings = self.services.settings
+        book = ConversationBook(self.services.engine, platform=Platform.TEAMS)
+        ctx = TeamsContext(services=self.services, playbook=self.playbook, book=book)
+        bot = TeamsBot(credentials, openid_metadata_url=settings.teams.openid_metadata_url,
+                       token_url=settings.teams.token_url,
+                       register=lambda app, _: register(app, ctx))
+        self.parts.update(teams=bot, teams_context=ctx)
+        bot.start()
+        desk = self.services.desk(self.playbook)
+        sender = TeamsSender(bot, book=book, step_for=desk.current_step,
+                             chart_for=self.services.chart_png)
+        ctx.charts = sender
+        self.parts.setdefault("routes", []).append(bot.route())
+        return sender
+
+    def _start_web(self) -> None:
+        from bot.web import WebServer, build_web_app
+
+        # A click's answer passes between the event loop and a dispatch thread while the
+        # outbox thread renders and sends: with Python's default 5 ms GIL switch interval
+        # each hand-over can wait that long, which is what the slowest clicks of a burst
+        # waited for (bench/slack_ack.py: p99 about 225 ms at 5 ms, about 160 ms at 1 ms).
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
+        server = WebServer(build_web_app(self.parts.get("routes", [])), host=self.host,
+                           port=self.port)
+        self.parts["http"] = server.start()
+        served = [p for p, on in (("Slack on /slack/events", self.mode.name == "http"),
+                                  ("Teams on /api/messages", self.mode.teams is not None)) if on]
+        log.info("HTTP mode on :%d: %s", server.port, ", ".join(served))
 
     @property
     def http_port(self) -> int:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from bot.anomaly.chart import alert_chart
+from bot.anomaly.chart import alert_chart, anomaly_chart
 from bot.anomaly.desk import AnomalyDesk
 from bot.anomaly.service import default_playbook, load_alert_view
 from bot.chat.port import ChatSender
@@ -14,7 +14,7 @@ from bot.chat.text import use_currency
 from bot.outbox.deliverer import Deliverer
 from bot.playbook import Playbook
 from bot.settings import Settings
-from storage.db import make_engine, upgrade
+from storage.db import make_engine, session_scope, upgrade
 
 __all__ = ["Services", "build_services"]
 
@@ -37,6 +37,12 @@ class Services:
             engine=self.engine, sender=sender, chart=alert_chart, min_interval=min_interval,
             render=lambda session, alert: load_alert_view(
                 db_session=session, anomaly_id=alert.anomaly_id, playbook=playbook))
+
+    def chart_png(self, anomaly_id: int) -> bytes | None:
+        """The PNG of the anomaly's chart, for platforms whose alert carries it (Teams)."""
+        with session_scope(self.engine) as session:
+            rendered = anomaly_chart(session, anomaly_id)
+        return rendered[0] if rendered else None
 
     def close(self) -> None:
         self.engine.dispose()

@@ -16,7 +16,7 @@ from bot.detection.series import SeasonalDetector
 from storage import queries
 from storage.models import Alert, Anomaly
 
-__all__ = ["alert_chart"]
+__all__ = ["alert_chart", "anomaly_chart"]
 
 SHOWN_HOURS = 72
 HISTORY_DAYS = 28
@@ -24,7 +24,12 @@ HISTORY_DAYS = 28
 
 def alert_chart(session: Session, alert: Alert) -> tuple[bytes, str] | None:
     """PNG and title for the alert's workload, or None when the store has no points for it."""
-    anomaly = session.get(Anomaly, alert.anomaly_id)
+    return anomaly_chart(session, alert.anomaly_id)
+
+
+def anomaly_chart(session: Session, anomaly_id: int) -> tuple[bytes, str] | None:
+    """PNG and title for the anomaly's workload, or None when the store has no points for it."""
+    anomaly = session.get(Anomaly, anomaly_id)
     if anomaly is None:
         return None
     end = pd.Timestamp(anomaly.last_seen_at).tz_convert("UTC") + pd.Timedelta(hours=1)

@@ -31,6 +31,7 @@ from bot.anomaly.access import (
     NotAllowed,
     NothingChanged,
     ResponseError,
+    check_may_act,
     check_may_see,
     visible_owners,
 )
@@ -150,6 +151,18 @@ class AnomalyDesk:
             filed = next((runbook_view(e) for e in rows if e.anomaly_id == anomaly_id), None)
             return WorkloadRunbook(workload, [runbook_view(e) for e in rows], filed)
 
+    def current_step(self, anomaly_id: int) -> StepStarted | None:
+        """The playbook step a walk in progress is at, for a card that shows the walk."""
+        with session_scope(self._engine) as session:
+            return service.current_step(db_session=session, playbook=self.playbook,
+                                        anomaly_id=anomaly_id)
+
+    def alert_view(self, anomaly_id: int) -> AlertView:
+        """The alert as the store has it now (what the outbox would draw)."""
+        with session_scope(self._engine) as session:
+            return service.load_alert_view(db_session=session, anomaly_id=anomaly_id,
+                                           playbook=self.playbook)
+
     def channel_owners(self, *, channel: str | None) -> frozenset[str] | None:
         """The owners whose spend a request from ``channel`` sees (``/cost``); None means all:
         the FinOps channel, and the local console (``channel`` None)."""
@@ -174,6 +187,13 @@ class AnomalyDesk:
         with self._action() as (session, now):
             service.snooze(db_session=session, settings=self.settings, anomaly_id=anomaly_id,
                            user=user, hours=hours, now=now, channel=channel)
+
+    def check_may_act(self, anomaly_id: int, *, user: str, channel: str | None = None) -> None:
+        """Before a form is shown: ``user`` may act on this anomaly (NotAllowed if not)."""
+        with session_scope(self._engine) as session:
+            anomaly = service.load_anomaly(db_session=session, anomaly_id=anomaly_id)
+            check_may_act(self.settings.routing, user=user, owner=anomaly.owner,
+                          channel=channel)
 
     def check_may_mark_expected(self, anomaly_id: int, *, user: str,
                                 channel: str | None = None) -> None:

@@ -312,6 +312,26 @@ def open_step(*, db_session: Session, settings: Settings, playbook: Playbook, an
                        lever_options(anomaly))
 
 
+def current_step(*, db_session: Session, playbook: Playbook, anomaly_id: int
+                 ) -> StepStarted | None:
+    """The step a walk in progress is at (the first undone one); None before the playbook was
+    started, once it is complete, or when the anomaly is closed. Reads only: a card that
+    shows the walk is drawn from it, whoever looks."""
+    anomaly = _anomaly(db_session, anomaly_id)
+    if anomaly.response in (AnomalyResponse.RESOLVED, AnomalyResponse.EXPECTED):
+        return None
+    run = queries.runbooks.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
+    if run is None or run.playbook != playbook.name:
+        return None
+    state = PlaybookState.model_validate(run.answers)
+    step = next_step(playbook, state)
+    if step is None:
+        return None
+    ids = [s.id for s in playbook.steps]
+    return StepStarted(anomaly, step, (ids.index(step.id) + 1, len(ids)), state,
+                       lever_options(anomaly))
+
+
 def submit_step(*, db_session: Session, settings: Settings, playbook: Playbook,
                 anomaly_id: int, step_id: str, values: dict[str, object], user: str,
                 now: datetime, channel: str | None = None) -> PlaybookState:

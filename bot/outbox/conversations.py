@@ -58,6 +58,14 @@ class ConversationBook:
                 db_session=session, platform=self.platform, conversation_id=base)
             return row.service_url if row is not None else None
 
+    def kind(self, conversation_id: str) -> str | None:
+        """``channel``, ``groupChat`` or ``personal``, as Teams said; None when unknown."""
+        with session_scope(self._engine) as session:
+            row = queries.conversations.get_conversation(
+                db_session=session, platform=self.platform,
+                conversation_id=conversation_id.partition(";messageid=")[0])
+            return row.kind if row is not None else None
+
     def conversations(self) -> list[Conversation]:
         with session_scope(self._engine) as session:
             return [Conversation(r.conversation_id, r.service_url, r.kind, r.name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 
 from bot.outbox.deliverer import Deliverer
 
@@ -20,10 +21,12 @@ log = logging.getLogger(__name__)
 
 
 class DeliveryWorker:
-    """Sends the outbox in a thread; :meth:`wake` makes it look now."""
+    """Sends the outbox of each platform in a thread; :meth:`wake` makes it look now."""
 
-    def __init__(self, deliverer: Deliverer, *, interval: float, settle: float = 0.1) -> None:
-        self.deliverer = deliverer
+    def __init__(self, deliverer: Deliverer | Sequence[Deliverer], *, interval: float,
+                 settle: float = 0.1) -> None:
+        self.deliverers = [deliverer] if isinstance(deliverer, Deliverer) else list(deliverer)
+        self.deliverer = self.deliverers[0]
         self.interval = interval
         # after a wake, wait this long: the clicks of a busy moment land first, and their
         # updates of one alert collapse into one render instead of competing with them
@@ -47,7 +50,7 @@ class DeliveryWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                while self.deliverer.run_once():
+                while sum(deliverer.run_once() for deliverer in self.deliverers):
                     pass
             except Exception:
                 log.exception("the outbox round failed; retrying in %.1f s", self.interval)

@@ -1,0 +1,141 @@
+"""The Teams side of the bot: the Teams SDK's ``App`` on the bot's one web server.
+
+``microsoft-teams-apps`` (Microsoft's supported Python SDK for Teams bots) parses activities,
+routes them to the handlers of :mod:`bot.chat.teams.handlers`, turns their results into invoke
+responses, and sends and updates messages on the Teams service (``App.send``).
+
+How it is mounted, and why:
+
+* **One event loop of its own.** The SDK is asyncio code whose HTTP client keeps its
+  connections on the loop that opened them. Activities arrive on the web server's loop, but
+  the outbox sends from its own thread; both hand their work to one loop thread here
+  (:meth:`TeamsBot.call`), so every SDK call runs on the same loop and neither the web server
+  (which Slack shares) nor the outbox waits on the other.
+* **Our route, the SDK's handler.** The SDK registers ``POST /api/messages`` through an
+  ``HttpServerAdapter``; :class:`_RouteAdapter` keeps that handler and
+  :meth:`TeamsBot.route` serves it as a Starlette route of ``bot.web``, behind the checks of
+  :mod:`bot.chat.teams.inbound` (400 for a body that is not an activity, 401 for a token that
+  is not Microsoft's for this bot).
+* **Tokens of our own.** Outbound tokens come from
+  :class:`bot.chat.teams.auth.ClientCredentialsToken` through the SDK's token-provider option,
+  and inbound keys from ``teams.openid_metadata_url`` through its cloud settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from microsoft_teams.api.auth.cloud_environment import PUBLIC, with_overrides
+from microsoft_teams.apps import App
+from microsoft_teams.apps.http.adapter import HttpRequest, HttpResponse, HttpRouteHandler
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.chat.teams.auth import ClientCredentialsToken, TeamsCredentials
+from bot.chat.teams.inbound import ActivityShape, InvalidToken, TokenCheck
+
+__all__ = ["MESSAGES_PATH", "TeamsBot"]
+
+log = logging.getLogger(__name__)
+
+MESSAGES_PATH = "/api/messages"
+T = TypeVar("T")
+
+
+class _RouteAdapter:
+    """The SDK's ``HttpServerAdapter``: keeps the handler it registers; we serve it."""
+
+    def __init__(self) -> None:
+        self.handler: HttpRouteHandler | None = None
+
+    def register_route(self, method: str, path: str, handler: HttpRouteHandler) -> None:
+        if method != "POST" or path != MESSAGES_PATH:
+            raise ValueError(f"unexpected Teams route {method} {path}")
+        self.handler = handler
+
+    def serve_static(self, path: str, directory: str) -> None:
+        raise NotImplementedError("spendwatch serves no Teams tabs")
+
+    async def start(self, port: int) -> None:
+        raise NotImplementedError("the bot's web server (bot.web) serves Teams")
+
+    async def stop(self) -> None:
+        return None
+
+
+class TeamsBot:
+    """The SDK app on its loop thread; :meth:`route` for the web server, :meth:`call` for
+    everything that talks to Teams from other threads."""
+
+    def __init__(self, credentials: TeamsCredentials, *, openid_metadata_url: str,
+                 token_url: str, register: Callable[[App, TeamsBot], None]) -> None:
+        self.credentials = credentials
+        self.tokens = ClientCredentialsToken(credentials, token_url=token_url)
+        self.check = TokenCheck(client_id=credentials.client_id,
+                                openid_metadata_url=openid_metadata_url)
+        self._adapter = _RouteAdapter()
+        self.app = App(
+            client_id=credentials.client_id, tenant_id=credentials.tenant_id,
+            token=self.tokens, http_server_adapter=self._adapter,
+            cloud=with_overrides(PUBLIC, openid_metadata_url=openid_metadata_url),
+            telemetry={"agent365": False})
+        register(self.app, self)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="teams",
+                                        daemon=True)
+
+    def start(self) -> TeamsBot:
+        self._thread.start()
+        self.call(self.app.initialize(), timeout=30)
+        if self._adapter.handler is None:
+            raise RuntimeError("the Teams SDK registered no /api/messages handler")
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if not self._thread.is_alive():
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+
+    def call(self, coro: Coroutine[Any, Any, T], *, timeout: float = 30.0) -> T:
+        """Run ``coro`` on the Teams loop and wait for it (from any other thread)."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        """Run ``coro`` on the Teams loop; await the result from another loop."""
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    def route(self) -> Route:
+        return Route(MESSAGES_PATH, self._messages, methods=["POST"])
+
+    async def _messages(self, request: Request) -> Response:
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+            activity = ActivityShape.check(body)
+        except ValueError as exc:
+            log.warning("Teams: refused a request that is not an activity: %s", exc)
+            return JSONResponse({"error": f"not an activity: {exc}"}, status_code=400)
+        try:
+            await asyncio.to_thread(self.check.verify, request.headers.get("authorization", ""),
+                                    service_url=activity.serviceUrl)
+        except InvalidToken as exc:
+            log.warning("Teams: refused a %s activity: %s", activity.type[:40], exc)
+            return JSONResponse({"error": "Unauthorized"}, status_code=401)
+        handler = self._adapter.handler
+        assert handler is not None, "start() first"
+        answer: HttpResponse = await self.submit(
+            _handle(handler, HttpRequest(body=body, headers=dict(request.headers))))
+        if answer.get("body") is not None:
+            return JSONResponse(answer["body"], status_code=answer["status"])
+        return Response(status_code=answer["status"])
+
+
+async def _handle(handler: HttpRouteHandler, request: HttpRequest) -> HttpResponse:
+    return await handler(request)

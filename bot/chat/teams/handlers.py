@@ -1,0 +1,288 @@
+"""Every Teams handler, registered in one place (:func:`register`).
+
+Handlers translate activities into calls on the anomaly desk
+(:class:`bot.anomaly.desk.AnomalyDesk`), which decides who may act or see
+(``bot.anomaly.access``) from the person's Entra ID object id (``from.aadObjectId``, listed in
+``routing.responders`` beside Slack ids) and the conversation the activity came from. The
+desk's work (short database transactions) runs on worker threads, never on the Teams loop.
+
+* **Card actions** (``adaptiveCard/action`` invokes, :mod:`bot.chat.teams.verbs`) answer with
+  the alert's card as the store has it after the action, so it refreshes in place for the
+  clicker at once; the same change reaches everyone through the outbox's update. A form the
+  playbook refuses comes back with each error under its input and what was typed kept. What
+  a person may not do, or a click that changes nothing, is answered with a message instead,
+  and the card stays as it was. An ``Action.Submit`` fallback (clients without Universal
+  Actions) arrives as a message with a ``value`` and does the same, answered in text.
+* **Messages**: ``cost ...`` (the same questions as Slack's ``/cost``, scoped to what the
+  conversation may see) answered with a card; anything else gets the help.
+* **Install, add and remove** (``installationUpdate``, ``conversationUpdate``) record the
+  conversation and its ``serviceUrl``; every activity refreshes the address
+  (:class:`bot.outbox.conversations.ConversationBook`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.chat.teams.cards import Panel, PanelKind, alert_card, plain, text_card
+from bot.chat.teams.verbs import (
+    CardAction,
+    CardActionError,
+    Verb,
+    expected_reason,
+    parse_action,
+    snooze_hours,
+    step_values,
+)
+from microsoft_teams.api.activities.conversation.conversation_update import (
+    ConversationUpdateActivity,
+)
+from microsoft_teams.api.activities.install_update.add import InstalledActivity
+from microsoft_teams.api.activities.install_update.remove import UninstalledActivity
+from microsoft_teams.api.activities.invoke.adaptive_card.action import AdaptiveCardInvokeActivity
+from microsoft_teams.api.activities.message.message import MessageActivity, MessageActivityInput
+from microsoft_teams.apps import ActivityContext, App
+
+from bot.anomaly.desk import AnomalyDesk, NothingChanged
+from bot.chat.ratelimit import RateLimited, RateLimiter
+from bot.chat.teams.sender import CARD_TYPE, card_attachment
+from bot.costs.command import Scope
+from bot.costs.command import respond as answer_cost
+from bot.costs.views import format_plain
+from bot.errors import ACTION_FAILED, QUESTION_FAILED, USER_ERRORS, user_message
+from bot.playbook import Playbook, StepError
+from bot.wiring import Services
+
+__all__ = ["TeamsContext", "answer_action", "answer_message", "register"]
+
+log = logging.getLogger(__name__)
+
+MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
+ERROR_TYPE = "application/vnd.microsoft.error"
+_MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+
+
+class AddressBook(Protocol):
+    def remember(self, conversation_id: str, *, service_url: str, tenant_id: str | None = None,
+                 kind: str | None = None, name: str | None = None, team_id: str | None = None,
+                 installed: bool | None = None) -> None: ...
+
+
+class Charts(Protocol):
+    def cached_chart(self, view: Any) -> str | None: ...
+
+
+@dataclass
+class TeamsContext:
+    """What the handlers work with: the desk, the conversation book, the per-person limits,
+    a way to wake the outbox, and the sender's charts (an answer never draws one)."""
+
+    services: Services
+    playbook: Playbook
+    book: AddressBook
+    charts: Charts | None = None
+    wake: Callable[[], None] = lambda: None
+    actions: RateLimiter = field(init=False)
+    commands: RateLimiter = field(init=False)
+
+    @property
+    def desk(self) -> AnomalyDesk:
+        return self.services.desk(self.playbook)
+
+    def __post_init__(self) -> None:
+        limits = self.services.settings.limits
+        self.actions = RateLimiter(limits.actions_per_minute)
+        self.commands = RateLimiter(limits.commands_per_minute)
+
+
+def register(app: App, ctx: TeamsContext) -> None:
+    """Wire every Teams handler to ``app``."""
+
+    @app.use
+    async def remember_address(turn: ActivityContext[Any]) -> None:
+        activity = turn.activity
+        conversation = getattr(activity, "conversation", None)
+        if conversation is not None and activity.service_url:
+            await asyncio.to_thread(
+                ctx.book.remember, _base(conversation.id), service_url=activity.service_url,
+                tenant_id=getattr(conversation, "tenant_id", None),
+                kind=getattr(conversation, "conversation_type", None))
+        await turn.next()
+
+    @app.on_card_action
+    async def on_card_action(turn: ActivityContext[AdaptiveCardInvokeActivity]) -> Any:
+        activity = turn.activity
+        value = activity.value.model_dump(mode="json", exclude_none=True)
+        return await asyncio.to_thread(answer_action, ctx, value, user=_user(activity),
+                                       channel=_base(activity.conversation.id))
+
+    @app.on_message
+    async def on_message(turn: ActivityContext[MessageActivity]) -> None:
+        activity = turn.activity
+        user, channel = _user(activity), _base(activity.conversation.id)
+        if isinstance(activity.value, dict) and activity.value:  # an Action.Submit fallback
+            answer = await asyncio.to_thread(answer_action, ctx, activity.value, user=user,
+                                             channel=channel)
+            text = (answer["value"] if answer["type"] == MESSAGE_TYPE
+                    else answer["value"].get("message") if answer["type"] == ERROR_TYPE
+                    else "Done: the alert card shows it in a moment.")
+            await turn.send(MessageActivityInput(text=str(text), text_format="plain"))
+            return
+        card = await asyncio.to_thread(answer_message, ctx, activity.text or "", user=user,
+                                       channel=channel)
+        await turn.send(MessageActivityInput(attachments=[card_attachment(card)]))
+
+    @app.on_install_add
+    async def on_install_add(turn: ActivityContext[InstalledActivity]) -> None:
+        await asyncio.to_thread(_record_install, ctx, turn.activity, True)
+
+    @app.on_install_remove
+    async def on_install_remove(turn: ActivityContext[UninstalledActivity]) -> None:
+        await asyncio.to_thread(_record_install, ctx, turn.activity, False)
+
+    @app.on_conversation_update
+    async def on_conversation_update(turn: ActivityContext[ConversationUpdateActivity]) -> None:
+        activity = turn.activity
+        bot_id = activity.recipient.id
+        if any(m.id == bot_id for m in activity.members_added or []):
+            await asyncio.to_thread(_record_install, ctx, activity, True)
+        elif any(m.id == bot_id for m in activity.members_removed or []):
+            await asyncio.to_thread(_record_install, ctx, activity, False)
+
+
+# -- card actions -------------------------------------------------------------------------------
+
+
+def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> dict[str, Any]:
+    """The invoke response to one card action: the refreshed card, or a message."""
+    try:
+        action = parse_action(value)
+    except CardActionError as exc:
+        log.warning("Teams: refused a card action: %s", exc)
+        return {"statusCode": 400, "type": ERROR_TYPE,
+                "value": {"code": "BadRequest", "message": f"{exc}"}}
+    desk = ctx.desk
+    panel: Panel | None = None
+    errors: dict[str, str] | None = None
+    try:
+        ctx.actions.check(user)
+        panel = _act(desk, action, user=user, channel=channel)
+    except StepError as exc:
+        errors = dict(exc.errors)
+    except NothingChanged as exc:
+        return _message(user_message(exc))
+    except RateLimited as exc:
+        return _message(user_message(exc))
+    except ValueError as exc:  # a snooze or reason input that cannot be read
+        errors = {"reason" if action.verb == Verb.EXPECTED_SAVE else "snooze": str(exc)}
+        panel = Panel(PanelKind.EXPECTED if action.verb == Verb.EXPECTED_SAVE
+                      else PanelKind.SNOOZE)
+    except Exception as exc:
+        if not isinstance(exc, USER_ERRORS):
+            log.exception("a Teams card action failed")
+        return _message(user_message(exc, otherwise=ACTION_FAILED))
+    ctx.wake()
+    try:
+        view = desk.alert_view(action.anomaly_id)
+        step = desk.current_step(action.anomaly_id) if action.verb != Verb.BACK else None
+    except Exception as exc:
+        if not isinstance(exc, USER_ERRORS):
+            log.exception("a Teams card could not be drawn")
+        return _message(user_message(exc, otherwise=ACTION_FAILED))
+    card = alert_card(view, step=step if panel is None else None,
+                      chart_uri=ctx.charts.cached_chart(view) if ctx.charts else None,
+                      errors=errors, panel=panel, inputs=action.inputs if errors else None)
+    return {"statusCode": 200, "type": CARD_TYPE, "value": card}
+
+
+def _act(desk: AnomalyDesk, action: CardAction, *, user: str, channel: str) -> Panel | None:
+    """Do what the click asks; the panel to open, if any. Errors go up to the caller."""
+    anomaly = action.anomaly_id
+    verb = action.verb
+    if verb == Verb.ACK:
+        desk.acknowledge(anomaly, user=user, channel=channel)
+    elif verb == Verb.SNOOZE:
+        desk.check_may_act(anomaly, user=user, channel=channel)
+        return Panel(PanelKind.SNOOZE)
+    elif verb == Verb.SNOOZE_SAVE:
+        desk.snooze(anomaly, user=user, hours=snooze_hours(action.inputs), channel=channel)
+    elif verb == Verb.EXPECTED:
+        desk.check_may_mark_expected(anomaly, user=user, channel=channel)
+        return Panel(PanelKind.EXPECTED)
+    elif verb == Verb.EXPECTED_SAVE:
+        desk.mark_expected(anomaly, user=user, reason=expected_reason(action.inputs),
+                           channel=channel)
+    elif verb == Verb.ESCALATE:
+        desk.escalate(anomaly, user=user, channel=channel)
+    elif verb == Verb.RUNBOOK:
+        title, entries = desk.runbook(anomaly, user=user, channel=channel)
+        return Panel(PanelKind.RUNBOOK, title=title, entries=tuple(entries))
+    elif verb == Verb.STEP_OPEN:
+        desk.open_step(anomaly, user=user, channel=channel)
+    elif verb == Verb.STEP_SAVE:
+        step = desk.playbook.step(action.step_id or "")
+        desk.save_step(anomaly, step_id=step.id, values=step_values(step, action.inputs),
+                       user=user, channel=channel)
+    return None
+
+
+def _message(text: str) -> dict[str, Any]:
+    return {"statusCode": 200, "type": MESSAGE_TYPE, "value": text}
+
+
+# -- cost questions -----------------------------------------------------------------------------
+
+
+def answer_message(ctx: TeamsContext, text: str, *, user: str, channel: str) -> dict[str, Any]:
+    """The card answering a message to the bot: a ``cost`` question, or the help."""
+    words = _MENTION.sub(" ", text).strip()
+    question = words[len("cost"):].strip() if words.lower().startswith("cost") else "help"
+    try:
+        ctx.commands.check(user)
+        owners = ctx.desk.channel_owners(channel=channel)
+        scope = Scope.everything() if owners is None else Scope.of_owners(owners)
+        answer = answer_cost(question, connection_or_engine=ctx.services.engine, scope=scope,
+                             environment_aliases=ctx.services.settings.allocation
+                             .environment_aliases)
+        lines = format_plain(answer).replace("/cost ", "cost ").splitlines()
+        if scope.owners == frozenset():
+            lines.insert(0, "This conversation is not mapped to a team (routing.teams.owners), "
+                            "so it sees no spend; ask in the FinOps conversation.")
+    except Exception as exc:
+        if not isinstance(exc, USER_ERRORS):
+            log.exception("Teams cost question %r failed", question[:100])
+        lines = [user_message(exc, otherwise=QUESTION_FAILED)]
+    title = f"cost {question}".strip() if question != "help" else "cost help"
+    return text_card(plain(title), lines)
+
+
+# -- installs -----------------------------------------------------------------------------------
+
+
+def _record_install(ctx: TeamsContext, activity: Any, installed: bool) -> None:
+    data = getattr(activity, "channel_data", None)
+    channel = getattr(data, "channel", None)
+    team = getattr(data, "team", None)
+    conversation = activity.conversation
+    ctx.book.remember(_base(conversation.id), service_url=activity.service_url,
+                      tenant_id=getattr(conversation, "tenant_id", None),
+                      kind=getattr(conversation, "conversation_type", None),
+                      name=getattr(channel, "name", None) or getattr(conversation, "name", None),
+                      team_id=getattr(team, "id", None), installed=installed)
+    log.info("Teams: the bot was %s conversation %s", "added to" if installed else
+             "removed from", _base(conversation.id)[:80])
+
+
+def _user(activity: Any) -> str:
+    sender = activity.from_
+    return str(getattr(sender, "aad_object_id", None) or sender.id)
+
+
+def _base(conversation_id: str) -> str:
+    """A channel thread's conversation id is its channel's plus ``;messageid=<root>``."""
+    return conversation_id.partition(";messageid=")[0]

@@ -1,0 +1,103 @@
+"""The front door of ``/api/messages``: what an activity must be before the Teams SDK sees it.
+
+Teams POSTs each activity with ``Authorization: Bearer <JWT>``. :class:`TokenCheck` accepts a
+token only when all of these hold (Microsoft's rules for Bot Framework tokens, see
+https://learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-connector-authentication):
+
+* it is RS256-signed by one of the keys published beside ``teams.openid_metadata_url`` (the
+  same URL with ``/keys`` in place of ``/openidconfiguration``);
+* ``iss`` is ``https://api.botframework.com``;
+* ``aud`` is the bot's ``TEAMS_CLIENT_ID``;
+* its ``serviceurl`` claim equals the activity's ``serviceUrl``;
+* it is within its lifetime, allowing 5 minutes of clock skew.
+
+The SDK checks tokens too, but more loosely (it also takes Entra ID tokens from other callers
+and ``api://`` audiences); this check is the contract the bot promises, and it runs first.
+A body that is not an activity (not JSON, no ``type``, no ``conversation.id``, no
+``serviceUrl``, or a shape the SDK's own activity models refuse, such as an invoke without a
+``name``) is refused with 400 before any of that, and nothing reaches the SDK (which would
+answer 500).
+
+Keys are fetched with :class:`jwt.PyJWKClient` (cached, refetched for an unknown ``kid``), on
+a worker thread, so a slow key server never stalls the event loop that Slack shares.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import jwt
+from microsoft_teams.api.activities import ActivityTypeAdapter
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+__all__ = ["ActivityShape", "BOT_ISSUER", "InvalidToken", "TokenCheck", "keys_url"]
+
+log = logging.getLogger(__name__)
+
+BOT_ISSUER = "https://api.botframework.com"
+CLOCK_SKEW = 300  # seconds
+
+
+class InvalidToken(Exception):
+    """The request's token is missing, malformed, forged, expired or not for this bot."""
+
+
+def keys_url(openid_metadata_url: str) -> str:
+    return re.sub(r"/openidconfiguration$", "/keys", openid_metadata_url.rstrip("/"))
+
+
+class _Account(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+
+
+class ActivityShape(BaseModel):
+    """The least an activity must carry for the bot to read it."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    type: str
+    serviceUrl: str  # noqa: N815 (the wire name)
+    conversation: _Account
+
+    @classmethod
+    def check(cls, body: Any) -> ActivityShape:
+        """The activity, or ValueError naming the field that is missing or wrong."""
+        if not isinstance(body, dict):
+            raise ValueError("the body is not a JSON object")
+        try:
+            shape = cls.model_validate(body)
+            ActivityTypeAdapter.validate_python(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(body)"
+            raise ValueError(f"{where}: {first['msg']}"[:300]) from None
+        return shape
+
+
+class TokenCheck:
+    def __init__(self, *, client_id: str, openid_metadata_url: str) -> None:
+        self.client_id = client_id
+        self._keys = jwt.PyJWKClient(keys_url(openid_metadata_url), cache_keys=True,
+                                     lifespan=3600, timeout=10)
+
+    def verify(self, authorization: str, *, service_url: str) -> dict[str, Any]:
+        """The token's claims; InvalidToken saying why it was refused (never the token)."""
+        if not authorization.startswith("Bearer "):
+            raise InvalidToken("no bearer token")
+        raw = authorization.removeprefix("Bearer ").strip()
+        try:
+            key = self._keys.get_signing_key_from_jwt(raw)
+            claims: dict[str, Any] = jwt.decode(
+                raw, key.key, algorithms=["RS256"], audience=self.client_id,
+                issuer=BOT_ISSUER, leeway=CLOCK_SKEW,
+                options={"require": ["exp", "iss", "aud"]})
+        except jwt.PyJWKClientConnectionError as exc:
+            raise InvalidToken(f"the signing keys could not be read ({exc})") from None
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"{type(exc).__name__}: {exc}") from None
+        claimed = str(claims.get("serviceurl") or claims.get("serviceUrl") or "")
+        if claimed.rstrip("/") != service_url.rstrip("/"):
+            raise InvalidToken("the token's serviceurl is not the activity's serviceUrl")
+        return claims

@@ -1,0 +1,312 @@
+"""The Teams side end to end, over real HTTP, as a team would use it.
+
+The real bot serves ``/api/messages`` on a free port with the Teams SDK; activities are POSTed
+as Teams sends them, with tokens signed by a local issuer the bot is configured to trust
+(``teams.openid_metadata_url``); its own tokens and messages go to a local stand-in for
+Entra ID and the Teams service (:class:`tests.support.teams_stub.TeamsStub`). Cost data is the
+generated demo export, whose classic incident is going on in the newest hours.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.chat.teams.schema import validate_card
+from bot.demodata import write_demo_data
+from bot.demodata.catalogue import LINES
+from bot.runner import Mode, Runtime
+from bot.scheduler import poll
+from bot.settings import (
+    FocusSourceSettings,
+    RoutingSettings,
+    ScheduleSettings,
+    Settings,
+    TeamsRouting,
+)
+from storage.models import Alert, Anomaly, AuditLog, ChatConversation, OutboxMessage, RunbookEntry
+from tests.support.slack_runtime import until
+from tests.support.teams_requests import (
+    APP_ID,
+    action,
+    bot_added,
+    card_action,
+    credentials,
+    inputs,
+    message,
+    post,
+    teams_runtime,
+)
+from tests.support.teams_stub import TeamsStub
+
+SUPPORT = "19:a1b2c3d4e5f60718293a4b5c6d7e8f90@thread.tacv2"
+FINOPS = "19:f1e2d3c4b5a60718293a4b5c6d7e8f91@thread.tacv2"
+SRE, ANN, OUTSIDER = "aad-sre-0001", "aad-ann-0002", "aad-out-0003"
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo-data")
+    write_demo_data(out, days=21, seed=42)
+    return out
+
+
+@pytest.fixture
+def stub() -> Iterator[TeamsStub]:
+    with TeamsStub(client_id=APP_ID) as stub:
+        yield stub
+
+
+def _owners() -> dict[str, str]:
+    return {line.owner: SUPPORT for line in LINES if line.owner}
+
+
+@pytest.fixture
+def configured(settings: Settings, demo_data: Path) -> Settings:
+    return settings.model_copy(update={
+        "sources": [FocusSourceSettings(path=demo_data, name="demo")],
+        "routing": RoutingSettings(teams=TeamsRouting(owners=_owners(), default=FINOPS)),
+        "schedule": ScheduleSettings(channel_pace_seconds=0.05),
+    })
+
+
+@pytest.fixture
+def runtime(configured: Settings, stub: TeamsStub) -> Iterator[Runtime]:
+    with teams_runtime(configured, stub) as running:
+        yield running
+
+
+def deliver(runtime: Runtime) -> None:
+    runtime.parts["deliverers"]["teams"].drain(timeout=30)
+
+
+def install(runtime: Runtime, stub: TeamsStub, *conversations: str) -> None:
+    for conversation in conversations:
+        answer = post(runtime, stub, bot_added(stub, conversation))
+        assert answer.status_code == 200, answer.text
+
+
+def announce(runtime: Runtime, stub: TeamsStub) -> tuple[Anomaly, str]:
+    """Poll once; the live incident's card lands in the owner's channel. (anomaly, card id)"""
+    install(runtime, stub, SUPPORT, FINOPS)
+    result = poll(runtime.services, platforms=("teams",))
+    assert result.open, "the demo's live incident should be open"
+    deliver(runtime)
+    with Session(runtime.services.engine) as session:
+        anomaly = session.exec(select(Anomaly).where(Anomaly.status == "open")).first()
+        alert = session.exec(select(Alert).where(Alert.anomaly_id == anomaly.id)).one()
+    assert alert.platform == "teams" and alert.channel == SUPPORT
+    assert alert.message_ref is not None
+    return anomaly, alert.message_ref
+
+
+def card_of(stub: TeamsStub, ref: str) -> dict[str, Any]:
+    card = stub.messages[ref].card
+    assert card is not None
+    return card
+
+
+def click(runtime: Runtime, stub: TeamsStub, card: dict[str, Any], verb: str, *,
+          user: str = SRE, typed: dict[str, Any] | None = None, ref: str) -> dict[str, Any]:
+    answer = post(runtime, stub, card_action(stub, SUPPORT, ref, action(card, verb), typed,
+                                             user=user))
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def fill(card: dict[str, Any], choices: dict[str, str]) -> dict[str, Any]:
+    """What a person enters into the step shown on the card: every input answered."""
+    typed: dict[str, Any] = {}
+    for box in inputs(card):
+        kind, key = box["type"], box["id"]
+        if kind == "Input.ChoiceSet":
+            values = [c["value"] for c in box.get("choices", [])]
+            wanted = next((w for k, w in choices.items() if k in key), None)
+            typed[key] = next((v for v in values if wanted and v.startswith(wanted)), values[0])
+        elif kind == "Input.Toggle":
+            typed[key] = box.get("valueOn", "true")
+        else:
+            typed[key] = f"{key} answered by the on-call engineer"
+    return typed
+
+
+def test_alert_ack_walk_and_runbook_in_teams(runtime, stub):
+    anomaly, ref = announce(runtime, stub)
+    card = card_of(stub, ref)
+    assert validate_card({k: v for k, v in card.items() if k != "msteams"}) == []
+    shown = json.dumps(card)
+    assert anomaly.project in shown and "AmazonCloudWatch" in shown
+    assert "data:image/png;base64," in shown, "the chart is in the card"
+    assert len(stub.in_conversation(SUPPORT)) == 1
+
+    answer = click(runtime, stub, card, "ack", ref=ref)
+    assert answer["type"] == "application/vnd.microsoft.card.adaptive"
+    assert "ack" not in [a.get("verb") for a in _actions(answer["value"])]
+    deliver(runtime)
+    assert len(stub.messages[ref].versions) >= 2, "the card was updated in place"
+    assert SRE in json.dumps(card_of(stub, ref)) or "Acknowledged" in json.dumps(
+        card_of(stub, ref))
+
+    card = click(runtime, stub, card_of(stub, ref), "step_open", ref=ref)["value"]
+    steps = 0
+    while any(a.get("verb") == "step_save" for a in _actions(card)):
+        typed = fill(card, {"change": "logging", "lever": "logging."})
+        answer = click(runtime, stub, card, "step_save", typed=typed, ref=ref,
+                       user=SRE if steps < 2 else ANN)
+        assert answer["type"] == "application/vnd.microsoft.card.adaptive", answer
+        card = answer["value"]
+        steps += 1
+        assert steps <= 5
+    assert steps == 5
+    deliver(runtime)
+
+    with Session(runtime.services.engine) as session:
+        stored = session.get(Anomaly, anomaly.id)
+        entries = session.exec(select(RunbookEntry)).all()
+        audit = [a.action for a in session.exec(select(AuditLog)).all()]
+        states = {m.status for m in session.exec(select(OutboxMessage)).all()}
+    assert stored.response == "resolved" and stored.response_by == ANN
+    assert len(entries) == 1 and entries[0].project == anomaly.project
+    assert {"acknowledged", "playbook_started", "stabilised", "resolved"} <= set(audit)
+    assert states == {"sent"}
+    final = card_of(stub, ref)
+    assert validate_card({k: v for k, v in final.items() if k != "msteams"}) == []
+    assert "step_open" not in [a.get("verb") for a in _actions(final)]
+    assert len(stub.in_conversation(SUPPORT)) == 1, "updated in place, never re-posted"
+    replies = stub.replies(SUPPORT, ref)
+    assert any("acknowledged" in (r.activity.get("text") or "") for r in replies)
+
+
+def test_a_refused_step_shows_its_errors_and_keeps_what_was_typed(runtime, stub):
+    anomaly, ref = announce(runtime, stub)
+    card = click(runtime, stub, card_of(stub, ref), "step_open", ref=ref)["value"]
+    card = click(runtime, stub, card, "step_save", typed=fill(card, {}), ref=ref)["value"]
+    boxes = {b["id"]: b for b in inputs(card)}
+    typed = {key: "" for key in boxes}  # "what changed" left empty
+    answer = click(runtime, stub, card, "step_save", typed=typed, ref=ref)
+    refused = answer["value"]
+    text = json.dumps(refused)
+    assert '"color": "Attention"' in text
+    assert validate_card({k: v for k, v in refused.items() if k != "msteams"}) == []
+    with Session(runtime.services.engine) as session:
+        audit = [a.action for a in session.exec(select(AuditLog)).all()]
+    assert "stabilised" not in audit
+
+
+def test_forged_expired_and_misaddressed_tokens_are_refused_and_change_nothing(runtime, stub):
+    body = bot_added(stub, SUPPORT)
+    for token in (stub.forged_token(), stub.token(issued_at=time.time() - 3600),
+                  stub.token(audience="00000000-0000-0000-0000-000000000000"),
+                  stub.token(issuer="https://sts.windows.net/evil/"),
+                  stub.token(service_url="https://evil.example.com/"),
+                  "not-a-jwt", ""):
+        answer = post(runtime, stub, body, token=token)
+        assert answer.status_code == 401, (token[:20], answer.text)
+    with Session(runtime.services.engine) as session:
+        assert session.exec(select(ChatConversation)).all() == []
+    assert post(runtime, stub, body).status_code == 200
+    with Session(runtime.services.engine) as session:
+        assert [c.conversation_id for c in session.exec(select(ChatConversation))] == [SUPPORT]
+
+
+def test_a_body_that_is_not_an_activity_gets_400(runtime, stub):
+    assert post(runtime, stub, b"{not json").status_code == 400
+    no_conversation = bot_added(stub, SUPPORT)
+    del no_conversation["conversation"]
+    answer = post(runtime, stub, no_conversation)
+    assert answer.status_code == 400 and "conversation" in answer.text
+
+
+def test_a_429_and_a_500_lose_nothing_and_duplicate_nothing(runtime, stub):
+    stub.fail_next("POST", 429, retry_after=1)
+    stub.fail_next("PUT", 500)
+    anomaly, ref = announce(runtime, stub)
+    posts = stub.service_calls("POST")
+    assert posts[0].status == 429 and any(c.status == 201 for c in posts)
+    click(runtime, stub, card_of(stub, ref), "ack", ref=ref)
+    until(lambda: any(c.method == "PUT" and c.status == 500 for c in stub.calls))
+    deliver(runtime)
+    assert len(stub.in_conversation(SUPPORT)) == 1
+    assert any(c.method == "PUT" and c.status == 200 for c in stub.calls)
+    with Session(runtime.services.engine) as session:
+        states = {m.status for m in session.exec(select(OutboxMessage)).all()}
+    assert states == {"sent"}
+    assert len(stub.tokens_issued) == 1, "one access token serves every call until it expires"
+
+
+def test_someone_outside_the_responders_is_told_and_nothing_changes(configured, stub):
+    routing = configured.routing.model_copy(update={"responders": {
+        line.owner: [SRE] for line in LINES if line.owner}})
+    with teams_runtime(configured.model_copy(update={"routing": routing}), stub) as runtime:
+        anomaly, ref = announce(runtime, stub)
+        answer = click(runtime, stub, card_of(stub, ref), "ack", user=OUTSIDER, ref=ref)
+        assert answer["type"] == "application/vnd.microsoft.activity.message"
+        assert "responders" in answer["value"]
+        with Session(runtime.services.engine) as session:
+            assert session.get(Anomaly, anomaly.id).response == "none"
+
+
+def test_cost_questions_by_message_are_scoped_to_the_conversation(runtime, stub):
+    announce(runtime, stub)
+    assert post(runtime, stub, message(stub, FINOPS, "<at>spendwatch</at> cost top")
+                ).status_code == 200
+    until(lambda: len(stub.in_conversation(FINOPS)) >= 1)
+    answer = stub.in_conversation(FINOPS)[-1].card
+    assert answer is not None and "$" in json.dumps(answer)
+    assert validate_card({k: v for k, v in answer.items() if k != "msteams"}) == []
+    other = "19:0000000000000000000000000000000a@thread.tacv2"
+    install(runtime, stub, other)
+    post(runtime, stub, message(stub, other, "cost top"))
+    until(lambda: len(stub.in_conversation(other)) >= 1)
+    assert "not mapped" in _text(stub.in_conversation(other)[-1].card)
+    post(runtime, stub, message(stub, FINOPS, "what is this"))
+    until(lambda: len(stub.in_conversation(FINOPS)) >= 2)
+    assert "cost top" in _text(stub.in_conversation(FINOPS)[-1].card)
+
+
+def test_slack_and_teams_from_one_config_each_alert_where_its_owner_lives(
+        configured, stub, tmp_path):
+    from tests.support.slack_stub import SlackApiStub
+
+    owners = sorted({line.owner for line in LINES if line.owner})
+    routing = RoutingSettings(default_channel="C0FINOPS",
+                              owners={owner: "C0SUPPORT" for owner in owners[1:]},
+                              teams=TeamsRouting(owners={owners[0]: SUPPORT}, default=FINOPS))
+    with SlackApiStub(ts_base=int(time.time())) as slack:
+        mode = Mode("http", bot_token="xoxb-1-2-test", signing_secret="s" * 32,
+                    api_url=slack.base_url, teams=credentials(stub))
+        with teams_runtime(configured.model_copy(update={"routing": routing}), stub,
+                           mode=mode) as runtime:
+            install(runtime, stub, SUPPORT, FINOPS)
+            poll(runtime.services, platforms=("slack", "teams"))
+            for deliverer in runtime.parts["deliverers"].values():
+                deliverer.drain(timeout=30)
+            with Session(runtime.services.engine) as session:
+                alerts = session.exec(select(Alert)).all()
+                anomalies = {a.id: a for a in session.exec(select(Anomaly)).all()}
+    assert alerts
+    platforms: dict[int, set[str]] = {}
+    for alert in alerts:
+        platforms.setdefault(alert.anomaly_id, set()).add(alert.platform)
+    for anomaly_id, seen in platforms.items():
+        owner = anomalies[anomaly_id].owner
+        expected = ({"teams"} if owner == owners[0] else {"slack"} if owner in owners
+                    else {"slack", "teams"})
+        assert seen == expected, (owner, seen)
+
+
+def _text(card: dict[str, Any] | None) -> str:
+    """What a card says, as read (monospace lines keep their spaces as no-break spaces)."""
+    return json.dumps(card, ensure_ascii=False).replace("\u00a0", " ")
+
+
+def _actions(card: dict[str, Any]) -> list[dict[str, Any]]:
+    from tests.support.teams_requests import actions
+
+    return actions(card)
