@@ -80,6 +80,8 @@ class AlertView:
     contributors: list[ContributorView] = field(default_factory=list)
     levers: list[Lever] = field(default_factory=list)
     last_fix: RunbookView | None = None
+    # the entry this anomaly's own playbook wrote, once it has (a resolved card shows it)
+    filed: RunbookView | None = None
     runbook_entries: int = 0
     playbook: list[StepProgress] = field(default_factory=list)
     # the person the playbook's owner step made responsible (``resolution.owner``), once named
@@ -141,6 +143,7 @@ def build_alert_view(
         responsible = _responsible(playbook, state)
     # what fixed it last time: an earlier incident's entry, not the one this one just wrote
     last = next((e for e in runbook if e.anomaly_id != anomaly.id), None)
+    filed = next((e for e in runbook if e.anomaly_id == anomaly.id), None)
     return AlertView(
         anomaly_id=int(anomaly.id or 0), project=anomaly.project,
         environment=anomaly.environment, owner=anomaly.owner, phase=anomaly.phase,
@@ -156,6 +159,7 @@ def build_alert_view(
         contributors=contributors,
         levers=levers_for_services([(c.service, "") for c in contributors[:3]]),
         last_fix=runbook_view(last) if last else None,
+        filed=runbook_view(filed) if filed else None,
         runbook_entries=len(runbook),
         playbook=steps,
         responsible=responsible,

@@ -1,0 +1,10 @@
+"""Microsoft Teams: the alert as one Adaptive Card updated in place, its actions, the app package.
+
+The card side is pure: :mod:`~bot.chat.teams.cards` draws an
+:class:`~bot.anomaly.views.AlertView` (and the open playbook step or panel) as an Adaptive
+Card 1.5, :mod:`~bot.chat.teams.verbs` reads what a click sends back into a typed action and
+the raw values the playbook engine reads, :mod:`~bot.chat.teams.schema` checks a card against
+the published 1.5 schema, and :mod:`~bot.chat.teams.package` builds the app package a Teams
+admin uploads. Talking to Teams (the SDK, the endpoint, sending) lives in the other modules of
+this package; none of it opens the store.
+"""
