@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from bot.anomaly.chart import alert_chart
+from bot.anomaly.chart import anomaly_chart
 from bot.anomaly.desk import AnomalyDesk, ResponseError, StepStarted
 from bot.anomaly.enums import AnomalyStatus
 from bot.anomaly.poll import poll_store
@@ -59,7 +59,6 @@ from bot.playbook import ChecklistField, SelectField, Step, StepError
 from bot.settings import Settings
 from bot.wiring import Services, build_services
 from storage.db import session_scope
-from storage.models import Alert
 
 __all__ = ["SAMPLE_USER", "SampleCard", "SampleError", "sample_cards"]
 
@@ -250,11 +249,8 @@ class _Drawer:
 
     def chart(self) -> str | None:
         if self._chart is None:
-            now = datetime.now(UTC)
             with session_scope(self.engine) as session:
-                drawn = alert_chart(session, Alert(anomaly_id=self.anomaly_id, platform="teams",
-                                                   channel="sample", created_at=now,
-                                                   updated_at=now))
+                drawn = anomaly_chart(session, self.anomaly_id)
             self._chart = (compact_chart_uri(drawn[0], max_bytes=CHART_MAX_BYTES) if drawn
                            else None)
         return self._chart

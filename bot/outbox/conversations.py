@@ -49,6 +49,10 @@ class ConversationBook:
                 kind=kind, name=name, team_id=team_id, installed=installed)
         self._known[conversation_id] = service_url
 
+    def is_known(self, conversation_id: str, service_url: str) -> bool:
+        """Recorded at this address already (in memory: no database, no thread needed)."""
+        return self._known.get(conversation_id) == service_url
+
     def service_url(self, conversation_id: str) -> str | None:
         """Where to send to ``conversation_id`` (a thread's id is its channel's); None when the
         bot never heard from it."""

@@ -25,7 +25,7 @@ class DeliveryWorker:
 
     def __init__(self, deliverer: Deliverer | Sequence[Deliverer], *, interval: float,
                  settle: float = 0.1) -> None:
-        self.deliverers = [deliverer] if isinstance(deliverer, Deliverer) else list(deliverer)
+        self.deliverers = list(deliverer) if isinstance(deliverer, Sequence) else [deliverer]
         self.deliverer = self.deliverers[0]
         self.interval = interval
         # after a wake, wait this long: the clicks of a busy moment land first, and their

@@ -250,8 +250,9 @@ class TeamsStub:
             return 401, {"error": "invalid_client",
                          "error_description": "AADSTS7000215: Invalid client secret provided."}, {}
         now = int(time.time())
-        token = jwt.encode({"aud": "https://api.botframework.com", "iss": f"{self.url}{self.tenant}/",
-                            "appid": self.client_id, "tid": self.tenant, "iat": now, "nbf": now,
+        token = jwt.encode({"aud": "https://api.botframework.com",
+                            "iss": f"{self.url}{self.tenant}/", "appid": self.client_id,
+                            "tid": self.tenant, "iat": now, "nbf": now,
                             "exp": now + self.token_lifetime, "jti": secrets.token_hex(8)},
                            self._access_key, algorithm="HS256")
         with self._lock:

@@ -29,16 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.chat.teams.cards import Panel, PanelKind, alert_card, plain, text_card
-from bot.chat.teams.verbs import (
-    CardAction,
-    CardActionError,
-    Verb,
-    expected_reason,
-    parse_action,
-    snooze_hours,
-    step_values,
-)
 from microsoft_teams.api.activities.conversation.conversation_update import (
     ConversationUpdateActivity,
 )
@@ -48,9 +38,19 @@ from microsoft_teams.api.activities.invoke.adaptive_card.action import AdaptiveC
 from microsoft_teams.api.activities.message.message import MessageActivity, MessageActivityInput
 from microsoft_teams.apps import ActivityContext, App
 
-from bot.anomaly.desk import AnomalyDesk, NothingChanged
+from bot.anomaly.desk import AnomalyDesk, NotAllowed, NothingChanged, ResponseError
 from bot.chat.ratelimit import RateLimited, RateLimiter
+from bot.chat.teams.cards import Panel, PanelKind, alert_card, plain, text_card
 from bot.chat.teams.sender import CARD_TYPE, card_attachment
+from bot.chat.teams.verbs import (
+    CardAction,
+    CardActionError,
+    Verb,
+    expected_reason,
+    parse_action,
+    snooze_hours,
+    step_values,
+)
 from bot.costs.command import Scope
 from bot.costs.command import respond as answer_cost
 from bot.costs.views import format_plain
@@ -64,16 +64,23 @@ log = logging.getLogger(__name__)
 
 MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
 ERROR_TYPE = "application/vnd.microsoft.error"
+# a form's save -> (its panel, the input its error shows under)
+_PANEL_OF = {Verb.EXPECTED_SAVE: (PanelKind.EXPECTED, "reason"),
+             Verb.SNOOZE_SAVE: (PanelKind.SNOOZE, "hours")}
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 
 class AddressBook(Protocol):
+    def is_known(self, conversation_id: str, service_url: str) -> bool: ...
+
     def remember(self, conversation_id: str, *, service_url: str, tenant_id: str | None = None,
                  kind: str | None = None, name: str | None = None, team_id: str | None = None,
                  installed: bool | None = None) -> None: ...
 
 
 class Charts(Protocol):
+    names: dict[str, str]
+
     def cached_chart(self, view: Any) -> str | None: ...
 
 
@@ -107,7 +114,12 @@ def register(app: App, ctx: TeamsContext) -> None:
     async def remember_address(turn: ActivityContext[Any]) -> None:
         activity = turn.activity
         conversation = getattr(activity, "conversation", None)
-        if conversation is not None and activity.service_url:
+        sender = getattr(activity, "from_", None)
+        name = getattr(sender, "name", None)
+        if ctx.charts is not None and sender is not None and name:
+            ctx.charts.names[_user(activity)] = str(name)[:100]
+        if conversation is not None and activity.service_url and not ctx.book.is_known(
+                _base(conversation.id), activity.service_url):
             await asyncio.to_thread(
                 ctx.book.remember, _base(conversation.id), service_url=activity.service_url,
                 tenant_id=getattr(conversation, "tenant_id", None),
@@ -178,10 +190,14 @@ def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> 
         return _message(user_message(exc))
     except RateLimited as exc:
         return _message(user_message(exc))
-    except ValueError as exc:  # a snooze or reason input that cannot be read
-        errors = {"reason" if action.verb == Verb.EXPECTED_SAVE else "snooze": str(exc)}
-        panel = Panel(PanelKind.EXPECTED if action.verb == Verb.EXPECTED_SAVE
-                      else PanelKind.SNOOZE)
+    except (ValueError, ResponseError) as exc:
+        if isinstance(exc, NotAllowed) or action.verb not in _PANEL_OF:
+            if not isinstance(exc, USER_ERRORS):
+                log.exception("a Teams card action failed")
+            return _message(user_message(exc, otherwise=ACTION_FAILED))
+        # a snooze or reason the desk refused: the panel again, the error under its input
+        errors = {_PANEL_OF[action.verb][1]: user_message(exc)}
+        panel = Panel(_PANEL_OF[action.verb][0])
     except Exception as exc:
         if not isinstance(exc, USER_ERRORS):
             log.exception("a Teams card action failed")

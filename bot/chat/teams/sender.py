@@ -31,7 +31,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
-from bot.chat.teams.cards import alert_card, compact_chart_uri, plain
 from microsoft_teams.api.activities.message.message import MessageActivityInput
 from microsoft_teams.api.models.attachment.attachment import Attachment
 
@@ -40,6 +39,7 @@ from bot.anomaly.views import AlertView
 from bot.chat.enums import Platform
 from bot.chat.port import DeliveryError, Notice
 from bot.chat.teams.app import TeamsBot
+from bot.chat.teams.cards import alert_card, compact_chart_uri, plain
 
 __all__ = ["CARD_TYPE", "TeamsSender", "card_attachment"]
 
@@ -68,6 +68,8 @@ class TeamsSender:
         self.chart_for = chart_for
         self.timeout = timeout
         self._charts: dict[tuple[int, datetime], str | None] = {}
+        # Entra ID object id -> display name, as activities from Teams carry them
+        self.names: dict[str, str] = {}
 
     # -- the alert card -----------------------------------------------------------------------
 
@@ -101,11 +103,18 @@ class TeamsSender:
     def reply(self, channel: str, ref: str, notice: Notice, *, key: str) -> str:
         threaded = self.book.kind(channel) == "channel"
         target = f"{channel};messageid={ref}" if threaded else channel
-        return self._send(target, _text_activity(notice), address=channel)
+        return self._send(target, self._text(notice), address=channel)
 
     def post_notice(self, channel: str, notice: Notice, *, key: str,
                     link: tuple[str, str] | None = None) -> str:
-        return self._send(channel, _text_activity(notice))
+        return self._send(channel, self._text(notice))
+
+    def _text(self, notice: Notice) -> MessageActivityInput:
+        """Plain text (nothing typed becomes a link or a mention), led by who acted: their
+        Teams name when they have acted in Teams since the bot started, else their id."""
+        who = self.names.get(notice.actor, notice.actor) if notice.actor else None
+        text = f"{who} · {notice.text}" if who else notice.text
+        return MessageActivityInput(text=text[:4000], text_format="plain")
 
     def upload_chart(self, channel: str, ref: str, png: bytes, *, title: str,
                      key: str) -> None:
@@ -145,10 +154,6 @@ def _card_activity(card: dict[str, Any], view: AlertView) -> MessageActivityInpu
     activity = MessageActivityInput(summary=plain(f"Spend anomaly: {view.title}")[:200])
     activity.attachments = [card_attachment(card)]
     return activity
-
-
-def _text_activity(notice: Notice) -> MessageActivityInput:
-    return MessageActivityInput(text=notice.text[:4000], text_format="plain")
 
 
 def _delivery_error(exc: httpx.HTTPStatusError, conversation: str) -> DeliveryError:

@@ -10,8 +10,10 @@ generated demo export, whose classic incident is going on in the newest hours.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +24,22 @@ from bot.chat.teams.schema import validate_card
 from bot.demodata import write_demo_data
 from bot.demodata.catalogue import LINES
 from bot.runner import Mode, Runtime
-from bot.scheduler import poll
+from bot.scheduler import check_escalations, poll
 from bot.settings import (
+    EscalationSettings,
     FocusSourceSettings,
     RoutingSettings,
     ScheduleSettings,
     Settings,
     TeamsRouting,
 )
+from bot.wiring import build_services
 from storage.models import Alert, Anomaly, AuditLog, ChatConversation, OutboxMessage, RunbookEntry
 from tests.support.slack_runtime import until
 from tests.support.teams_requests import (
     APP_ID,
     action,
+    activity,
     bot_added,
     card_action,
     credentials,
@@ -55,6 +60,32 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo-data")
     write_demo_data(out, days=21, seed=42)
     return out
+
+
+@pytest.fixture(scope="module")
+def polled(demo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store with the demo ingested and detected once, no chat yet: each test starts
+    from a copy (the next poll finds the open incident and alerts on it)."""
+    folder = tmp_path_factory.mktemp("polled")
+    settings = Settings(database_url=f"sqlite:///{folder / 'spendwatch.db'}",
+                        quarantine_dir=folder / "quarantine",
+                        sources=[FocusSourceSettings(path=demo_data, name="demo")])
+    services = build_services(settings)
+    try:
+        poll(services, platforms=())
+    finally:
+        services.close()
+    return folder / "spendwatch.db"
+
+
+@pytest.fixture
+def settings(polled: Path, tmp_path: Path) -> Settings:
+    """SQLite here: the desk and the outbox these tests drive are the same code as Slack's,
+    which its tests run on PostgreSQL too; the one store Teams adds is exercised on
+    PostgreSQL by ``test_the_walk_on_postgresql``."""
+    shutil.copy(polled, tmp_path / "spendwatch.db")
+    return Settings(database_url=f"sqlite:///{tmp_path / 'spendwatch.db'}",
+                    quarantine_dir=tmp_path / "quarantine")
 
 
 @pytest.fixture
@@ -181,6 +212,26 @@ def test_alert_ack_walk_and_runbook_in_teams(runtime, stub):
     assert len(stub.in_conversation(SUPPORT)) == 1, "updated in place, never re-posted"
     replies = stub.replies(SUPPORT, ref)
     assert any("acknowledged" in (r.activity.get("text") or "") for r in replies)
+
+
+@pytest.mark.postgres
+def test_the_walk_on_postgresql(postgres_url, demo_data, stub, tmp_path):
+    settings = Settings(database_url=postgres_url, quarantine_dir=tmp_path / "quarantine",
+                        sources=[FocusSourceSettings(path=demo_data, name="demo")],
+                        routing=RoutingSettings(teams=TeamsRouting(owners=_owners(),
+                                                                   default=FINOPS)))
+    with teams_runtime(settings, stub) as runtime:
+        anomaly, ref = announce(runtime, stub)
+        card = click(runtime, stub, card_of(stub, ref), "ack", ref=ref)["value"]
+        card = click(runtime, stub, card, "step_open", ref=ref)["value"]
+        answer = click(runtime, stub, card, "step_save", typed=fill(card, {}), ref=ref)
+        assert answer["type"] == "application/vnd.microsoft.card.adaptive"
+        deliver(runtime)
+        with Session(runtime.services.engine) as session:
+            conversations = session.exec(select(ChatConversation)).all()
+            assert session.get(Anomaly, anomaly.id).response == "investigating"
+        assert {c.conversation_id for c in conversations} == {SUPPORT, FINOPS}
+        assert len(stub.in_conversation(SUPPORT)) == 1
 
 
 def test_a_refused_step_shows_its_errors_and_keeps_what_was_typed(runtime, stub):
@@ -310,3 +361,88 @@ def _actions(card: dict[str, Any]) -> list[dict[str, Any]]:
     from tests.support.teams_requests import actions
 
     return actions(card)
+
+
+def _posted_minutes_ago(runtime: Runtime, minutes: float) -> None:
+    with Session(runtime.services.engine) as session:
+        alert = session.exec(select(Alert)).one()
+        alert.created_at = datetime.now(UTC) - timedelta(minutes=minutes)
+        session.add(alert)
+        session.commit()
+
+
+def test_unacknowledged_cards_remind_in_the_thread_then_escalate(configured, stub):
+    escalation = EscalationSettings(ack_minutes=1, escalate_minutes=2)
+    with teams_runtime(configured.model_copy(update={"escalation": escalation}),
+                       stub) as runtime:
+        anomaly, ref = announce(runtime, stub)
+        assert check_escalations(runtime.services) == 0, "too early for a reminder"
+        _posted_minutes_ago(runtime, 1.1)
+        assert check_escalations(runtime.services) == 1
+        deliver(runtime)
+        reminders = [r.activity.get("text", "") for r in stub.replies(SUPPORT, ref)]
+        assert any("Reminder" in text and anomaly.owner in text for text in reminders)
+        _posted_minutes_ago(runtime, 2.1)
+        assert check_escalations(runtime.services) == 1
+        deliver(runtime)
+        posts = stub.in_conversation(FINOPS)
+        assert len(posts) == 1 and anomaly.project in posts[0].activity["text"]
+        assert posts[0].activity.get("textFormat") == "plain"
+        assert check_escalations(runtime.services) == 0, "each happens once"
+
+
+def test_snooze_and_expected_open_their_panels_and_check_what_is_entered(runtime, stub):
+    anomaly, ref = announce(runtime, stub)
+    panel = click(runtime, stub, card_of(stub, ref), "snooze", ref=ref)["value"]
+    hours = next(b for b in inputs(panel) if b["type"] == "Input.ChoiceSet")
+    answer = click(runtime, stub, panel, "snooze_save", typed={hours["id"]: "4"}, ref=ref)
+    assert answer["type"] == "application/vnd.microsoft.card.adaptive"
+    with Session(runtime.services.engine) as session:
+        assert session.get(Anomaly, anomaly.id).snoozed_until is not None
+
+    panel = click(runtime, stub, answer["value"], "expected", ref=ref)["value"]
+    reason = next(b for b in inputs(panel) if b["type"] == "Input.Text")
+    refused = click(runtime, stub, panel, "expected_save", typed={reason["id"]: "ok"}, ref=ref)
+    assert '"color": "Attention"' in json.dumps(refused["value"])
+    with Session(runtime.services.engine) as session:
+        assert session.get(Anomaly, anomaly.id).response != "expected"
+    done = click(runtime, stub, refused["value"], "expected_save",
+                 typed={reason["id"]: "load test of the new search index"}, ref=ref)
+    assert "expected_save" not in [a.get("verb") for a in _actions(done["value"])]
+    with Session(runtime.services.engine) as session:
+        stored = session.get(Anomaly, anomaly.id)
+    assert stored.response == "expected" and "load test" in (stored.response_note or "")
+
+
+def test_a_click_from_a_client_without_universal_actions_still_acts(runtime, stub):
+    anomaly, ref = announce(runtime, stub)
+    data = dict(action(card_of(stub, ref), "ack")["data"])
+    submitted = activity(stub, "message", conversation=f"{SUPPORT};messageid={ref}",
+                         user=SRE, value=data, replyToId=ref)
+    assert post(runtime, stub, submitted).status_code == 200
+    with Session(runtime.services.engine) as session:
+        assert session.get(Anomaly, anomaly.id).response == "acknowledged"
+    until(lambda: any("Done" in (r.activity.get("text") or "")
+                      for r in stub.replies(SUPPORT, ref)) or any(
+        "Done" in (m.activity.get("text") or "") for m in stub.in_conversation(SUPPORT)))
+
+
+def test_a_conversation_the_bot_was_removed_from_is_set_aside_with_what_to_do(runtime, stub):
+    install(runtime, stub, SUPPORT, FINOPS)
+    stub.fail_next("POST", 403, times=3)
+    poll(runtime.services, platforms=("teams",))
+    deliver(runtime)
+    with Session(runtime.services.engine) as session:
+        dead = [m for m in session.exec(select(OutboxMessage)).all() if m.status == "dead"]
+    assert dead and "add the app there again" in (dead[0].last_error or "")
+    assert stub.in_conversation(SUPPORT) == []
+
+
+def test_nothing_is_sent_to_a_conversation_the_bot_never_joined(runtime, stub):
+    poll(runtime.services, platforms=("teams",))
+    runtime.parts["deliverers"]["teams"].run_once()
+    with Session(runtime.services.engine) as session:
+        waiting = session.exec(select(OutboxMessage)).all()
+    assert waiting and all(m.status == "pending" for m in waiting)
+    assert "has not been added" in (waiting[0].last_error or "")
+    assert stub.service_calls() == []
