@@ -157,6 +157,12 @@ class AnomalyDesk:
             return service.current_step(db_session=session, playbook=self.playbook,
                                         anomaly_id=anomaly_id)
 
+    def card_state(self, anomaly_id: int) -> tuple[AlertView, StepStarted | None]:
+        """The alert view and the walk's current step, in one read (a Teams card's inputs)."""
+        with session_scope(self._engine) as session:
+            return service.load_card_state(db_session=session, anomaly_id=anomaly_id,
+                                           playbook=self.playbook)
+
     def alert_view(self, anomaly_id: int) -> AlertView:
         """The alert as the store has it now (what the outbox would draw)."""
         with session_scope(self._engine) as session:

@@ -107,14 +107,20 @@ def default_playbook(settings: Settings) -> Playbook:
 
 def load_alert_view(*, db_session: Session, anomaly_id: int,
                     playbook: Playbook | None) -> AlertView:
-    anomaly = _anomaly(db_session, anomaly_id)
-    runbook = list(queries.runbooks.runbook_for(db_session=db_session, project=anomaly.project,
+    return _view_and_run(db_session, anomaly_id, playbook)[0]
+
+
+def _view_and_run(session: Session, anomaly_id: int, playbook: Playbook | None
+                  ) -> tuple[AlertView, Anomaly, PlaybookRun | None, PlaybookState | None]:
+    anomaly = _anomaly(session, anomaly_id)
+    runbook = list(queries.runbooks.runbook_for(db_session=session, project=anomaly.project,
                                                 environment=anomaly.environment,
                                                 service_name=main_service(anomaly) or None))
-    run = queries.runbooks.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
+    run = queries.runbooks.get_playbook_run(db_session=session, anomaly_id=anomaly_id)
     state = PlaybookState.model_validate(run.answers) if run and run.answers else None
-    return build_alert_view(anomaly, runbook=runbook, playbook=playbook, state=state,
-                            data_as_of=data_as_of(db_session=db_session))
+    view = build_alert_view(anomaly, runbook=runbook, playbook=playbook, state=state,
+                            data_as_of=data_as_of(db_session=session))
+    return view, anomaly, run, state
 
 
 def data_as_of(*, db_session: Session, now: datetime | None = None
@@ -318,12 +324,24 @@ def current_step(*, db_session: Session, playbook: Playbook, anomaly_id: int
     started, once it is complete, or when the anomaly is closed. Reads only: a card that
     shows the walk is drawn from it, whoever looks."""
     anomaly = _anomaly(db_session, anomaly_id)
+    run = queries.runbooks.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
+    return _walk_at(anomaly, run, playbook)
+
+
+def load_card_state(*, db_session: Session, anomaly_id: int, playbook: Playbook
+                    ) -> tuple[AlertView, StepStarted | None]:
+    """The alert view and the walk's current step, read once (what a card is drawn from)."""
+    view, anomaly, run, state = _view_and_run(db_session, anomaly_id, playbook)
+    return view, _walk_at(anomaly, run, playbook, state)
+
+
+def _walk_at(anomaly: Anomaly, run: PlaybookRun | None, playbook: Playbook,
+             state: PlaybookState | None = None) -> StepStarted | None:
     if anomaly.response in (AnomalyResponse.RESOLVED, AnomalyResponse.EXPECTED):
         return None
-    run = queries.runbooks.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
     if run is None or run.playbook != playbook.name:
         return None
-    state = PlaybookState.model_validate(run.answers)
+    state = state or PlaybookState.model_validate(run.answers)
     step = next_step(playbook, state)
     if step is None:
         return None

@@ -204,8 +204,8 @@ def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> 
         return _message(user_message(exc, otherwise=ACTION_FAILED))
     ctx.wake()
     try:
-        view = desk.alert_view(action.anomaly_id)
-        step = desk.current_step(action.anomaly_id) if action.verb != Verb.BACK else None
+        view, step = desk.card_state(action.anomaly_id)
+        step = step if action.verb != Verb.BACK else None
     except Exception as exc:
         if not isinstance(exc, USER_ERRORS):
             log.exception("a Teams card could not be drawn")

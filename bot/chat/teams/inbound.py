@@ -18,14 +18,18 @@ A body that is not an activity (not JSON, no ``type``, no ``conversation.id``, n
 ``name``) is refused with 400 before any of that, and nothing reaches the SDK (which would
 answer 500).
 
-Keys are fetched with :class:`jwt.PyJWKClient` (cached, refetched for an unknown ``kid``), on
-a worker thread, so a slow key server never stalls the event loop that Slack shares.
+Keys are read with :class:`jwt.PyJWKClient` and kept by ``kid`` for an hour; a token naming a
+key not in hand refetches them, but at most once a minute, so a stream of tokens with made-up
+``kid`` values cannot turn into a stream of requests to the key server. Fetches happen on the
+Teams loop (``bot.chat.teams.app``), never on the event loop that Slack shares.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from typing import Any
 
 import jwt
@@ -38,6 +42,8 @@ log = logging.getLogger(__name__)
 
 BOT_ISSUER = "https://api.botframework.com"
 CLOCK_SKEW = 300  # seconds
+KEYS_LIFETIME = 3600.0  # seconds the published keys are trusted before they are read again
+REFETCH_AFTER = 60.0  # an unknown kid refetches the keys at most this often
 
 
 class InvalidToken(Exception):
@@ -79,8 +85,11 @@ class ActivityShape(BaseModel):
 class TokenCheck:
     def __init__(self, *, client_id: str, openid_metadata_url: str) -> None:
         self.client_id = client_id
-        self._keys = jwt.PyJWKClient(keys_url(openid_metadata_url), cache_keys=True,
-                                     lifespan=3600, timeout=10)
+        self._client = jwt.PyJWKClient(keys_url(openid_metadata_url), cache_jwk_set=False,
+                                       timeout=10)
+        self._keys: dict[str, Any] = {}
+        self._fetched = float("-inf")  # monotonic time of the last fetch
+        self._lock = threading.Lock()
 
     def verify(self, authorization: str, *, service_url: str) -> dict[str, Any]:
         """The token's claims; InvalidToken saying why it was refused (never the token)."""
@@ -88,16 +97,29 @@ class TokenCheck:
             raise InvalidToken("no bearer token")
         raw = authorization.removeprefix("Bearer ").strip()
         try:
-            key = self._keys.get_signing_key_from_jwt(raw)
+            kid = jwt.get_unverified_header(raw).get("kid")
             claims: dict[str, Any] = jwt.decode(
-                raw, key.key, algorithms=["RS256"], audience=self.client_id,
+                raw, self._key(str(kid)), algorithms=["RS256"], audience=self.client_id,
                 issuer=BOT_ISSUER, leeway=CLOCK_SKEW,
                 options={"require": ["exp", "iss", "aud"]})
-        except jwt.PyJWKClientConnectionError as exc:
-            raise InvalidToken(f"the signing keys could not be read ({exc})") from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"{type(exc).__name__}: {exc}") from None
         claimed = str(claims.get("serviceurl") or claims.get("serviceUrl") or "")
         if claimed.rstrip("/") != service_url.rstrip("/"):
             raise InvalidToken("the token's serviceurl is not the activity's serviceUrl")
         return claims
+
+    def _key(self, kid: str) -> Any:
+        with self._lock:
+            age = time.monotonic() - self._fetched
+            if age >= KEYS_LIFETIME or (kid not in self._keys and age >= REFETCH_AFTER):
+                self._fetched = time.monotonic()
+                try:
+                    self._keys = {k.key_id: k.key for k in self._client.get_jwk_set().keys
+                                  if k.key_id}
+                except jwt.PyJWKClientError as exc:  # keep the keys in hand, if any
+                    log.warning("Teams: the signing keys could not be read: %s", exc)
+            key = self._keys.get(kid)
+        if key is None:
+            raise InvalidToken(f"signed with key {kid[:40]!r}, which the issuer does not publish")
+        return key
