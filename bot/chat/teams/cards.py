@@ -92,9 +92,12 @@ def alert_card(
 ) -> Json:
     """The alert card as it should read now.
 
-    ``step`` shows that playbook step's form inline; ``panel`` opens a panel; ``errors`` and
-    ``inputs`` (what was typed, from the refused action) refill a form that was refused. A
-    closed alert keeps only "View runbook": forms and other panels are not drawn on it.
+    ``step`` shows that playbook step's form inline; ``panel`` opens a panel. ``errors`` are
+    shown under their input: a step's field ids (the engine's ``StepError.errors``),
+    ``"reason"`` in the expected panel, ``"hours"`` in the snooze panel. ``inputs`` (the
+    refused action's :attr:`~bot.chat.teams.verbs.CardAction.inputs`) refill what was typed.
+    A closed alert keeps only "View runbook": forms and other panels are not drawn on it.
+    ``chart_uri`` comes from :func:`compact_chart_uri`.
     """
     errors = errors or {}
     typed = inputs or {}
@@ -329,14 +332,14 @@ def text_card(title: str, lines: Sequence[str]) -> Json:
 # -- the chart ----------------------------------------------------------------------------------
 
 
-def compact_chart_uri(png: bytes, *, max_bytes: int = 20_000) -> str | None:
+def compact_chart_uri(png: bytes, *, max_bytes: int = CHART_MAX_BYTES) -> str | None:
     """The chart as a ``data:image/png;base64,...`` URI of at most ``max_bytes`` PNG bytes.
 
     The alert chart is a 1000x450 PNG of a few flat colours, so a palette of 64 (then fewer)
     colours loses little a reader sees; the width steps down until it fits (a smaller width
     is tried after fewer colours, since scaling adds in-between colours). None when even the
     smallest try does not fit (the card then goes without the chart) or ``png`` is not an
-    image. The alert card passes ``CHART_MAX_BYTES``.
+    image. The default leaves room for the rest of the card within ``CARD_BUDGET_BYTES``.
     """
     from PIL import Image, UnidentifiedImageError
 

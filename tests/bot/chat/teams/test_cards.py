@@ -353,6 +353,9 @@ def test_the_snooze_panel_offers_the_hours_the_domain_accepts():
     back = actions(card)[-1]
     assert back["associatedInputs"] == "none"  # going back does not validate the form
     assert_valid(card)
+    refused = alert_card(alert_view(), panel=Panel(PanelKind.SNOOZE),
+                         errors={"hours": "snooze for 1, 4, 24 hours, not 5"})
+    assert "snooze for 1, 4, 24 hours, not 5" in shown(refused)
 
 
 def test_the_expected_panel_holds_the_reason_to_the_domain_limits_and_shows_its_error():
@@ -388,7 +391,7 @@ def test_the_runbook_panel_lists_entries_newest_first_and_counts_the_rest():
 def test_the_chart_is_compacted_to_fit_and_stays_a_png():
     png = chart_png()
     assert len(png) > CHART_MAX_BYTES
-    uri = compact_chart_uri(png, max_bytes=CHART_MAX_BYTES)
+    uri = compact_chart_uri(png)
     assert uri is not None and uri.startswith("data:image/png;base64,")
     small = base64.b64decode(uri.split(",", 1)[1])
     assert len(small) <= CHART_MAX_BYTES
