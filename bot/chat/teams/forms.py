@@ -77,13 +77,12 @@ class Panel:
     entries: tuple[RunbookView, ...] = ()
 
 
-
-
 # -- panels -------------------------------------------------------------------------------------
 
 
 def panel_form(view: AlertView, panel: Panel, errors: Mapping[str, str],
-           typed: Mapping[str, Any]) -> Json:
+               typed: Mapping[str, Any]) -> Json:
+    """The open panel, with its own buttons (confirm, and Back to close it)."""
     if panel.kind is PanelKind.SNOOZE:
         return _snooze_panel(view, errors, typed)
     if panel.kind is PanelKind.EXPECTED:
@@ -173,7 +172,8 @@ def _runbook_panel(view: AlertView, panel: Panel) -> Json:
 
 
 def step_form(view: AlertView, started: StepStarted, errors: Mapping[str, str],
-               typed: Mapping[str, Any]) -> Json:
+              typed: Mapping[str, Any]) -> Json:
+    """"Step k of n", the step's help, one input per field, and Save (Finish on the last)."""
     step = started.step
     index, total = started.position
     items: list[Json] = [heading(f"Step {index} of {total}: {one_line(step.title, 50)}")]
