@@ -173,7 +173,8 @@ def _runbook_panel(view: AlertView, panel: Panel) -> Json:
 
 def step_form(view: AlertView, started: StepStarted, errors: Mapping[str, str],
               typed: Mapping[str, Any]) -> Json:
-    """"Step k of n", the step's help, one input per field, and Save (Finish on the last)."""
+    """The step's heading (Step k of n), its help, one input per field, and Save (Finish on
+    the last step)."""
     step = started.step
     index, total = started.position
     items: list[Json] = [heading(f"Step {index} of {total}: {one_line(step.title, 50)}")]
