@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from jsonschema import Draft6Validator
 from PIL import Image
 
 from bot.anomaly.chart_image import spend_chart
@@ -29,7 +30,7 @@ from bot.chat.teams.cards import (
     plain,
     text_card,
 )
-from bot.chat.teams.schema import validate_card
+from bot.chat.teams.schema import load_packaged_json, validate_card
 from bot.chat.teams.verbs import (
     EXPECTED_INPUT,
     SNOOZE_INPUT,
@@ -353,6 +354,9 @@ def test_the_snooze_panel_offers_the_hours_the_domain_accepts():
     back = actions(card)[-1]
     assert back["associatedInputs"] == "none"  # going back does not validate the form
     assert_valid(card)
+    refused = alert_card(alert_view(), panel=Panel(PanelKind.SNOOZE),
+                         errors={"hours": "snooze for 1, 4, 24 hours, not 5"})
+    assert "snooze for 1, 4, 24 hours, not 5" in shown(refused)
 
 
 def test_the_expected_panel_holds_the_reason_to_the_domain_limits_and_shows_its_error():
@@ -388,7 +392,7 @@ def test_the_runbook_panel_lists_entries_newest_first_and_counts_the_rest():
 def test_the_chart_is_compacted_to_fit_and_stays_a_png():
     png = chart_png()
     assert len(png) > CHART_MAX_BYTES
-    uri = compact_chart_uri(png, max_bytes=CHART_MAX_BYTES)
+    uri = compact_chart_uri(png)
     assert uri is not None and uri.startswith("data:image/png;base64,")
     small = base64.b64decode(uri.split(",", 1)[1])
     assert len(small) <= CHART_MAX_BYTES
@@ -428,4 +432,32 @@ def test_schema_errors_say_where_and_what():
     problems = validate_card(card)
     assert any(p.startswith("body[") and "'txt' was unexpected" in p for p in problems)
     assert "actions[0].verb: 12 is not of type 'string'" in problems
+    card["body"].append({"type": "Carousel"})
+    assert any("'Carousel' is not a type allowed here; use one of ActionSet" in p
+               for p in validate_card(card))
+
+
+def broken(card: JsonDict, change: str) -> JsonDict:
+    copy = json.loads(json.dumps(card))
+    if change == "unknown element":
+        copy["body"].append({"type": "Carousel", "pages": []})
+    elif change == "unknown property":
+        copy["body"][-1]["items"][2]["maxLenght"] = 5
+    elif change == "bad colour":
+        copy["body"][0]["color"] = "Red"
+    elif change == "action without title type":
+        copy["body"][-1]["items"][-1]["actions"][0]["type"] = "Action.Run"
+    return copy
+
+
+@pytest.mark.parametrize("change", [None, "unknown element", "unknown property", "bad colour",
+                                    "action without title type"])
+def test_the_fast_check_agrees_with_the_plain_draft6_validator(change):
+    card = alert_card(alert_view(), step=started("owner"))
+    if change is not None:
+        card = broken(card, change)
+    schema = load_packaged_json("adaptive-card-1.5.0.json")
+    plain_check = Draft6Validator(schema).is_valid({k: v for k, v in card.items()
+                                                    if k != "msteams"})
+    assert (validate_card(card) == []) is plain_check
 
