@@ -93,3 +93,41 @@ def cards(
                              encoding="utf-8")
     console.print(f"Wrote {len(index)} cards and {INDEX} to {escape(str(out))}; each passes the "
                   "Adaptive Cards 1.5 schema (card-level msteams set aside).", highlight=False)
+
+
+@teams_app.command("conversations")
+def conversations(
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="YAML config file (default: $SPENDWATCH_CONFIG).")] = None,
+) -> None:
+    """The Teams conversations the bot was added to or heard from: the ids routing.teams
+    takes, and what each is routed as now."""
+    from rich.table import Table
+
+    from bot.chat.enums import Platform
+    from bot.outbox.conversations import ConversationBook
+    from bot.settings import load_settings
+    from bot.wiring import build_services
+
+    services = build_services(load_settings(config))
+    try:
+        rows = ConversationBook(services.engine, platform=Platform.TEAMS).conversations()
+    finally:
+        services.close()
+    if not rows:
+        console.print("The bot has not been added to any Teams conversation yet (or has not "
+                      "run with Teams since): add the app to a team, channel or chat.",
+                      highlight=False)
+        return
+    routing = services.settings.routing.teams
+    table = Table("conversation id", "kind", "name", "bot in it", "routed as")
+    for row in rows:
+        roles = [f"owner {owner}" for owner, mapped in routing.owners.items()
+                 if mapped == row.conversation_id]
+        roles += [role for role, mapped in (("default", routing.default),
+                                            ("escalation", routing.escalation))
+                  if mapped == row.conversation_id]
+        table.add_row(escape(row.conversation_id), escape(row.kind or "?"),
+                      escape(row.name or ""), "yes" if row.installed else "no",
+                      escape(", ".join(roles) or "-"))
+    console.print(table)

@@ -111,3 +111,34 @@ def test_teams_package_refuses_a_missing_or_malformed_bot_id(tmp_path, monkeypat
     assert result.exit_code == 2
     assert says in " ".join(result.output.split())
     assert not out.exists()
+
+
+def test_teams_conversations_lists_what_the_bot_joined_and_how_each_is_routed(tmp_path):
+    from bot.chat.enums import Platform
+    from bot.outbox.conversations import ConversationBook
+    from bot.settings import load_settings
+    from bot.wiring import build_services
+
+    config = tmp_path / "spendwatch.yml"
+    config.write_text(
+        f"database_url: sqlite:///{tmp_path / 'sw.db'}\n"
+        "routing:\n  teams:\n    owners: {team-support: '19:support@thread.tacv2'}\n"
+        "    default: '19:finops@thread.tacv2'\n")
+    runner = CliRunner()
+    empty = runner.invoke(cli.app, ["teams", "conversations", "--config", str(config)])
+    assert empty.exit_code == 0 and "not been added" in empty.output
+    services = build_services(load_settings(config))
+    book = ConversationBook(services.engine, platform=Platform.TEAMS)
+    book.remember("19:support@thread.tacv2", service_url="https://smba.example/amer/",
+                  kind="channel", name="support-alerts", installed=True)
+    book.remember("19:other@thread.tacv2", service_url="https://smba.example/amer/",
+                  kind="channel", installed=False)
+    services.close()
+    shown = runner.invoke(cli.app, ["teams", "conversations", "--config", str(config)],
+                          env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    lines = {line.split()[1]: line for line in shown.output.splitlines()
+             if "@thread" in line}
+    assert "owner team-support" in lines["19:support@thread.tacv2"]
+    assert "yes" in lines["19:support@thread.tacv2"]
+    assert "no" in lines["19:other@thread.tacv2"]

@@ -55,8 +55,7 @@ def enqueue(
         platform=platform, channel=channel, operation=operation, alert_id=alert_id,
         payload=payload or {}, next_attempt_at=now, created_at=now,
     )
-    db_session.add(message)
-    db_session.flush()
+    db_session.add(message)  # written with the transaction's other rows, in one batch
     return message
 
 

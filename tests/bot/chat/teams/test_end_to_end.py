@@ -446,3 +446,38 @@ def test_nothing_is_sent_to_a_conversation_the_bot_never_joined(runtime, stub):
     assert waiting and all(m.status == "pending" for m in waiting)
     assert "has not been added" in (waiting[0].last_error or "")
     assert stub.service_calls() == []
+
+
+def test_installs_and_removals_are_recorded_per_conversation(runtime, stub):
+    personal = "a:1PersonalChatWithAnn"
+    added = activity(stub, "installationUpdate", conversation=personal,
+                     conversation_type="personal", action="add")
+    assert post(runtime, stub, added).status_code == 200
+    install(runtime, stub, SUPPORT)
+    removed = activity(stub, "installationUpdate", conversation=SUPPORT, action="remove")
+    assert post(runtime, stub, removed).status_code == 200
+    with Session(runtime.services.engine) as session:
+        rows = {c.conversation_id: c for c in session.exec(select(ChatConversation))}
+    assert rows[personal].kind == "personal" and rows[personal].removed_at is None
+    assert rows[personal].service_url == stub.url
+    assert rows[SUPPORT].removed_at is not None and rows[SUPPORT].name == "support-alerts"
+
+
+def test_a_card_action_that_is_not_ours_is_refused_and_changes_nothing(runtime, stub):
+    anomaly, ref = announce(runtime, stub)
+    for value in ({"action": {"type": "Action.Execute", "verb": "drop_tables",
+                              "data": {"anomaly_id": anomaly.id}}},
+                  {"action": {"type": "Action.Execute", "verb": "ack",
+                              "data": {"anomaly_id": "1; DROP"}}}):
+        body = activity(stub, "invoke", conversation=f"{SUPPORT};messageid={ref}",
+                        name="adaptiveCard/action", value=value)
+        answer = post(runtime, stub, body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["statusCode"] == 400
+        assert answer.json()["type"] == "application/vnd.microsoft.error"
+    shapeless = activity(stub, "invoke", conversation=SUPPORT, name="adaptiveCard/action",
+                         value={"action": "ack"})
+    assert post(runtime, stub, shapeless).status_code == 400, "refused before the SDK"
+    with Session(runtime.services.engine) as session:
+        assert session.get(Anomaly, anomaly.id).response == "none"
+        assert session.exec(select(AuditLog)).all() == []
