@@ -55,7 +55,8 @@ def enqueue(
         platform=platform, channel=channel, operation=operation, alert_id=alert_id,
         payload=payload or {}, next_attempt_at=now, created_at=now,
     )
-    db_session.add(message)  # written with the transaction's other rows, in one batch
+    db_session.add(message)
+    db_session.flush()
     return message
 
 
