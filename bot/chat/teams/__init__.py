@@ -9,3 +9,8 @@ checks a card against the published 1.5 schema; :mod:`~bot.chat.teams.package` b
 package a Teams admin uploads. Talking to Teams (the SDK, the endpoint, sending) lives in the
 other modules of this package; none of it opens the store.
 """
+
+import warnings
+
+# The Teams SDK announces, on import, a preview feature the bot does not use.
+warnings.filterwarnings("ignore", message="HtmlWidgetSecurityPolicy is in preview")
