@@ -41,6 +41,16 @@ CUT_SHORT = ("the file ends inside a quoted value, so this row is incomplete (wa
              "cut short, or still being written?)")
 NOT_UTF8 = "row is not UTF-8 text (export the file as UTF-8)"
 Rejected = tuple[int, str, str]  # row number, raw text, reason
+# columns pyarrow is first asked to type itself; text columns stay text (dictionary-encoded later)
+_UTC = pa.timestamp("ns", tz="UTC")
+TYPED: dict[str, pa.DataType] = {
+    "BilledCost": pa.float64(),
+    "EffectiveCost": pa.float64(),
+    "ConsumedQuantity": pa.float64(),
+    "ChargePeriodStart": _UTC,
+    "ChargePeriodEnd": _UTC,
+    "BillingPeriodStart": _UTC,
+}
 
 
 class Hasher(Protocol):
@@ -151,15 +161,33 @@ def read_header(stream: io.BufferedIOBase, path: ExportFile) -> list[str]:
     return [str(v[0].as_py() if len(v) else "") for v in table.columns]
 
 
-class _Parser:
-    """pyarrow's CSV parser for blocks of one file, rows it cannot parse set aside."""
+def _canonical(name: str) -> str:
+    """A header name as FOCUS spells it, if it is a FOCUS name in another case."""
+    key = name.strip().lstrip("\ufeff").lower()
+    return next((c for c in TYPED if c.lower() == key), name)
 
-    def __init__(self, header: list[str], wanted: list[str]) -> None:
+
+class _Parser:
+    """pyarrow's CSV parser for blocks of one file, rows it cannot parse set aside.
+
+    Costs and dates are first parsed as numbers and UTC times by pyarrow itself, which is
+    cheaper than text converted later. A value it will not take that way (money text, a date
+    without a time zone) fails the block: it is parsed again as text, and so is the rest of
+    the file, whose values are then read as they always were (``focus_values``).
+    """
+
+    def __init__(self, header: list[str], wanted: list[str], *, typed: bool) -> None:
         self.header = header
         self.wanted = wanted
-        self.convert = pacsv.ConvertOptions(
-            include_columns=wanted,
-            column_types={c: pa.string() for c in wanted},
+        self.convert = self._options({c: pa.string() for c in wanted})
+        types = {c: TYPED[_canonical(c)] for c in wanted if typed and _canonical(c) in TYPED}
+        self.typed: pacsv.ConvertOptions | None = (
+            self._options({c: types.get(c, pa.string()) for c in wanted}) if types else None)
+
+    def _options(self, types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:
+        return pacsv.ConvertOptions(
+            include_columns=self.wanted,
+            column_types=types,
             null_values=NULL_VALUES,
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
@@ -167,10 +195,18 @@ class _Parser:
 
     def parse(self, piece: bytes) -> tuple[pa.Table, list[tuple[int, str, str]]]:
         """The rows of ``piece``, and (record number in it from 1, text, reason) of bad ones."""
+        if self.typed is not None:
+            try:
+                return self._parse_whole(piece, self.typed), []
+            except pa.ArrowInvalid:
+                pass  # a value not typed as hoped, or a row with the wrong number of fields
         try:
-            return self._parse_whole(piece), []
+            table = self._parse_whole(piece, self.convert)
         except pa.ArrowInvalid:
             pass  # some row has the wrong number of fields: parse again, setting rows aside
+        else:
+            self.typed = None  # the rows are fine, their values are not all typed: text from now
+            return table, []
         table, invalid = self._parse(piece, threads=True)
         if any(number is None for number, *_ in invalid):
             # parallel parsing does not know the row numbers of bad rows: parse this block
@@ -180,7 +216,7 @@ class _Parser:
         assert len(numbered) == len(invalid), "a one-thread parse numbers every bad row"
         return table, numbered
 
-    def _parse_whole(self, piece: bytes) -> pa.Table:
+    def _parse_whole(self, piece: bytes, convert: pacsv.ConvertOptions) -> pa.Table:
         """The block parsed as one piece on this thread, failing on any bad row.
 
         The fastest way when every row is good, which is nearly always: pyarrow calls back into
@@ -191,7 +227,7 @@ class _Parser:
             pa.BufferReader(piece),
             read_options=pacsv.ReadOptions(column_names=self.header, use_threads=False),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=self.convert,
+            convert_options=convert,
         )
 
     def _parse(self, piece: bytes, *, threads: bool
@@ -222,9 +258,15 @@ def csv_blocks(
     header: list[str],
     wanted: list[str],
     chunk_bytes: int,
+    *,
+    typed: bool = False,
 ) -> Iterator[Block]:
-    """Parsed blocks of the data rows of ``stream`` (read past its header)."""
-    parser = _Parser(header, wanted)
+    """Parsed blocks of the data rows of ``stream`` (read past its header).
+
+    Every column is text, unless ``typed``: then the costs and dates of :data:`TYPED` are
+    numbers and UTC times in the blocks where pyarrow could read every value that way.
+    """
+    parser = _Parser(header, wanted, typed=typed)
     first_row = 2
     carry = b""
     while True:
