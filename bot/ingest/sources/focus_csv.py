@@ -21,7 +21,7 @@ import gzip
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -41,6 +41,7 @@ CUT_SHORT = ("the file ends inside a quoted value, so this row is incomplete (wa
              "cut short, or still being written?)")
 NOT_UTF8 = "row is not UTF-8 text (export the file as UTF-8)"
 Rejected = tuple[int, str, str]  # row number, raw text, reason
+Piece: TypeAlias = "bytes | pa.Buffer"  # the text of some whole records of a file
 # columns pyarrow is first asked to type itself; text columns stay text (dictionary-encoded later)
 _UTC = pa.timestamp("ns", tz="UTC")
 TYPED: dict[str, pa.DataType] = {
@@ -69,7 +70,7 @@ class Block:
 class RawRecords:
     """The text of one block's records, split into records only when asked."""
 
-    def __init__(self, piece: bytes, first_row: int, count: int) -> None:
+    def __init__(self, piece: Piece, first_row: int, count: int) -> None:
         self._piece = piece
         self._first_row = first_row
         self._count = count
@@ -90,9 +91,9 @@ class RawRecords:
         if len(starts) != self._count:
             return [b"row %d" % n for n in row_numbers]
         index = np.asarray(row_numbers, dtype=np.int64) - self._first_row
-        piece = self._piece
-        return [piece[s:e] for s, e in zip(starts[index].tolist(), ends[index].tolist(),
-                                            strict=True)]
+        piece = memoryview(self._piece)
+        return [piece[s:e].tobytes() for s, e in zip(starts[index].tolist(),
+                                                      ends[index].tolist(), strict=True)]
 
 
 class _HashingReader(io.RawIOBase):
@@ -193,7 +194,7 @@ class _Parser:
             quoted_strings_can_be_null=True,
         )
 
-    def parse(self, piece: bytes) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    def parse(self, piece: Piece) -> tuple[pa.Table, list[tuple[int, str, str]]]:
         """The rows of ``piece``, and (record number in it from 1, text, reason) of bad ones."""
         if self.typed is not None:
             try:
@@ -216,7 +217,7 @@ class _Parser:
         assert len(numbered) == len(invalid), "a one-thread parse numbers every bad row"
         return table, numbered
 
-    def _parse_whole(self, piece: bytes, convert: pacsv.ConvertOptions) -> pa.Table:
+    def _parse_whole(self, piece: Piece, convert: pacsv.ConvertOptions) -> pa.Table:
         """The block parsed as one piece on this thread, failing on any bad row.
 
         The fastest way when every row is good, which is nearly always: pyarrow calls back into
@@ -230,7 +231,7 @@ class _Parser:
             convert_options=convert,
         )
 
-    def _parse(self, piece: bytes, *, threads: bool
+    def _parse(self, piece: Piece, *, threads: bool
                ) -> tuple[pa.Table, list[tuple[int | None, str, str]]]:
         invalid: list[tuple[int | None, str, str]] = []
 
@@ -268,23 +269,8 @@ def csv_blocks(
     """
     parser = _Parser(header, wanted, typed=typed)
     first_row = 2
-    carry = b""
-    while True:
-        data = stream.read(chunk_bytes)
-        if not carry and not data:
-            return
-        # the cut is looked for in what was just read, so that the block is copied once
-        cut = len(data) if not data else last_record_end(data, carry.count(b'"'))
-        if data and cut <= 0:  # one record longer than a block: read on
-            carry += data
-            continue
-        if cut == len(data):
-            piece, rest = (carry + data if carry else data), b""
-        else:
-            view = memoryview(data)
-            piece, rest = b"".join((carry, view[:cut])), data[cut:]
-        carry = rest
-        if not data and piece.count(b'"') % 2:
+    for piece, last in _pieces(stream, chunk_bytes):
+        if last and _count(piece, _QUOTE) % 2:
             block = Block(parser.empty(), np.array([], dtype=np.int64),
                           [(first_row, _text(piece), CUT_SHORT)], raw.tell(), None)
             records = 1
@@ -292,21 +278,57 @@ def csv_blocks(
             block, records = _block(parser, piece, first_row, raw.tell())
         first_row += records
         yield block
-        if not data:
+
+
+def _pieces(stream: io.BufferedIOBase, chunk_bytes: int) -> Iterator[tuple[pa.Buffer, bool]]:
+    """The rest of ``stream`` in pieces of whole records (the last one: whatever is left).
+
+    Each piece is read into a buffer of Arrow's memory pool, after the end of the previous
+    piece's last record: the pool hands the same memory back block after block, and the
+    bytes are copied once, by the read, whatever the block size.
+    """
+    carry = b""
+    while True:
+        buffer = pa.allocate_buffer(len(carry) + chunk_bytes)
+        view = memoryview(buffer).cast("B")
+        view[:len(carry)] = carry
+        read = _fill(stream, view[len(carry):])
+        data = buffer.slice(0, len(carry) + read)
+        if not read:
+            if len(data):
+                yield data, True
             return
+        cut = last_record_end(data)
+        if cut <= 0:  # one record longer than a block: read on
+            carry = data.to_pybytes()
+            continue
+        carry = data.slice(cut).to_pybytes()
+        yield data.slice(0, cut), False
 
 
-def _block(parser: _Parser, piece: bytes, first_row: int, bytes_done: int
+def _fill(stream: io.BufferedIOBase, view: memoryview) -> int:
+    """Read into ``view`` until it is full or the stream ends; how many bytes were read."""
+    filled = 0
+    while filled < len(view):
+        n = stream.readinto(view[filled:])
+        if not n:
+            break
+        filled += n
+    return filled
+
+
+def _block(parser: _Parser, piece: Piece, first_row: int, bytes_done: int
            ) -> tuple[Block, int]:
     """One block's rows numbered from ``first_row``, and how many records it held."""
     kept: np.ndarray | None = None
     undecodable: list[Rejected] = []
     parsed_piece = piece
     try:
-        if not piece.isascii():  # ASCII is UTF-8, and far cheaper to check than to decode
-            piece.decode("utf-8")
+        # ASCII is UTF-8, and far cheaper to check than to decode
+        if len(piece) and np.frombuffer(piece, dtype=np.uint8).max() >= 0x80:
+            str(piece, "utf-8")
     except UnicodeDecodeError:
-        parsed_piece, kept, undecodable = _without_undecodable(piece, first_row)
+        parsed_piece, kept, undecodable = _without_undecodable(bytes(piece), first_row)
     table, invalid = (parser.parse(parsed_piece) if not _blank(parsed_piece)
                       else (parser.empty(), []))
     parsed = table.num_rows + len(invalid)
@@ -341,16 +363,28 @@ def _without_undecodable(piece: bytes, first_row: int
     return b"\n".join(parts) + b"\n", np.array(kept, dtype=np.int64), rejected
 
 
-def _blank(piece: bytes) -> bool:
+def _blank(piece: Piece) -> bool:
     """Whether ``piece`` is whitespace only (without copying a block to find out)."""
-    return not piece or (piece[:1].isspace() and piece[-1:].isspace() and not piece.strip())
+    view = memoryview(piece)
+    return not len(view) or (
+        view[:1].tobytes().isspace() and view[-1:].tobytes().isspace()
+        and not view.tobytes().strip())
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")[:2000]
+def _text(raw: Piece) -> str:
+    return str(memoryview(raw)[:8000], "utf-8", errors="replace")[:2000]
 
 
-def record_bounds(piece: bytes, *, quoted_newlines: bool = True
+def _count(piece: Piece, byte: int) -> int:
+    """How many times ``byte`` occurs in ``piece``, counted a few MiB at a time (one big
+    comparison would allocate, and fault in, a mask as large as the block)."""
+    data = np.frombuffer(piece, dtype=np.uint8)
+    step = 4 << 20
+    return sum(int(np.count_nonzero(data[i:i + step] == byte))
+               for i in range(0, len(data), step))
+
+
+def record_bounds(piece: Piece, *, quoted_newlines: bool = True
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Start and end offsets of the non-blank records of ``piece`` (line ends excluded).
 
@@ -372,19 +406,31 @@ def record_bounds(piece: bytes, *, quoted_newlines: bool = True
     return starts[present], ends[present]
 
 
-def last_record_end(buffer: bytes, quotes_before: int = 0) -> int:
+def last_record_end(buffer: Piece, quotes_before: int = 0) -> int:
     """Offset just after the last newline that is outside quotes (0 if there is none).
 
     ``quotes_before``: how many quote characters come before ``buffer`` in its record.
     """
-    position = buffer.rfind(b"\n")
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    position = _last_newline(data)
     if position < 0:
         return 0
-    data = np.frombuffer(buffer, dtype=np.uint8)
     # NumPy counts faster than bytes.count, and lets the other threads run meanwhile
-    if (np.count_nonzero(data[:position] == _QUOTE) + quotes_before) % 2 == 0:
+    if (_count(data[:position], _QUOTE) + quotes_before) % 2 == 0:
         return position + 1
     newlines = np.flatnonzero(data == _NEWLINE)
     quotes = np.flatnonzero(data == _QUOTE)
     outside = newlines[(np.searchsorted(quotes, newlines) + quotes_before) % 2 == 0]
     return int(outside[-1]) + 1 if len(outside) else 0
+
+
+def _last_newline(data: np.ndarray) -> int:
+    """Offset of the last newline of ``data`` (-1 if none), looked for from the end."""
+    end = len(data)
+    while end > 0:
+        start = max(0, end - (64 << 10))
+        found = np.flatnonzero(data[start:end] == _NEWLINE)
+        if len(found):
+            return start + int(found[-1])
+        end = start
+    return -1
