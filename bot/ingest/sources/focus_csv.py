@@ -379,7 +379,7 @@ def _count(piece: Piece, byte: int) -> int:
     """How many times ``byte`` occurs in ``piece``, counted a few MiB at a time (one big
     comparison would allocate, and fault in, a mask as large as the block)."""
     data = np.frombuffer(piece, dtype=np.uint8)
-    step = 4 << 20
+    step = 1 << 20
     return sum(int(np.count_nonzero(data[i:i + step] == byte))
                for i in range(0, len(data), step))
 
