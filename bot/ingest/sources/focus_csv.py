@@ -21,13 +21,20 @@ import gzip
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from bot.ingest.sources.focus_parse import NULL_VALUES, FocusFileError
+from bot.ingest.sources.focus_records import (
+    QUOTE,
+    Piece,
+    count_byte,
+    last_record_end,
+    record_bounds,
+)
 from bot.ingest.sources.objects import ExportFile, open_binary
 
 if TYPE_CHECKING:
@@ -36,12 +43,10 @@ if TYPE_CHECKING:
 __all__ = ["Block", "Hasher", "RawRecords", "csv_blocks", "open_csv", "read_header"]
 
 _BOM = b"\xef\xbb\xbf"
-_NEWLINE, _CR, _QUOTE = 0x0A, 0x0D, 0x22
 CUT_SHORT = ("the file ends inside a quoted value, so this row is incomplete (was the export "
              "cut short, or still being written?)")
 NOT_UTF8 = "row is not UTF-8 text (export the file as UTF-8)"
 Rejected = tuple[int, str, str]  # row number, raw text, reason
-Piece: TypeAlias = "bytes | pa.Buffer"  # the text of some whole records of a file
 # columns pyarrow is first asked to type itself; text columns stay text (dictionary-encoded later)
 _UTC = pa.timestamp("ns", tz="UTC")
 TYPED: dict[str, pa.DataType] = {
@@ -270,7 +275,7 @@ def csv_blocks(
     parser = _Parser(header, wanted, typed=typed)
     first_row = 2
     for piece, last in _pieces(stream, chunk_bytes):
-        if last and _count(piece, _QUOTE) % 2:
+        if last and count_byte(piece, QUOTE) % 2:
             block = Block(parser.empty(), np.array([], dtype=np.int64),
                           [(first_row, _text(piece), CUT_SHORT)], raw.tell(), None)
             records = 1
@@ -373,64 +378,3 @@ def _blank(piece: Piece) -> bool:
 
 def _text(raw: Piece) -> str:
     return str(memoryview(raw)[:8000], "utf-8", errors="replace")[:2000]
-
-
-def _count(piece: Piece, byte: int) -> int:
-    """How many times ``byte`` occurs in ``piece``, counted a few MiB at a time (one big
-    comparison would allocate, and fault in, a mask as large as the block)."""
-    data = np.frombuffer(piece, dtype=np.uint8)
-    step = 1 << 20
-    return sum(int(np.count_nonzero(data[i:i + step] == byte))
-               for i in range(0, len(data), step))
-
-
-def record_bounds(piece: Piece, *, quoted_newlines: bool = True
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end offsets of the non-blank records of ``piece`` (line ends excluded).
-
-    With ``quoted_newlines`` a newline inside quotes does not end a record; without, every
-    line is taken as a record (right, and faster, when no value spans lines).
-    """
-    data = np.frombuffer(piece, dtype=np.uint8)
-    if not len(data):
-        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
-    ends = np.flatnonzero(data == _NEWLINE)
-    if quoted_newlines:
-        quotes = np.flatnonzero(data == _QUOTE)
-        ends = ends[np.searchsorted(quotes, ends) % 2 == 0]
-    if data[-1] != _NEWLINE:
-        ends = np.append(ends, len(data))
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    ends = ends - ((ends > starts) & (data[np.maximum(ends - 1, 0)] == _CR))
-    present = ends > starts
-    return starts[present], ends[present]
-
-
-def last_record_end(buffer: Piece, quotes_before: int = 0) -> int:
-    """Offset just after the last newline that is outside quotes (0 if there is none).
-
-    ``quotes_before``: how many quote characters come before ``buffer`` in its record.
-    """
-    data = np.frombuffer(buffer, dtype=np.uint8)
-    position = _last_newline(data)
-    if position < 0:
-        return 0
-    # NumPy counts faster than bytes.count, and lets the other threads run meanwhile
-    if (_count(data[:position], _QUOTE) + quotes_before) % 2 == 0:
-        return position + 1
-    newlines = np.flatnonzero(data == _NEWLINE)
-    quotes = np.flatnonzero(data == _QUOTE)
-    outside = newlines[(np.searchsorted(quotes, newlines) + quotes_before) % 2 == 0]
-    return int(outside[-1]) + 1 if len(outside) else 0
-
-
-def _last_newline(data: np.ndarray) -> int:
-    """Offset of the last newline of ``data`` (-1 if none), looked for from the end."""
-    end = len(data)
-    while end > 0:
-        start = max(0, end - (64 << 10))
-        found = np.flatnonzero(data[start:end] == _NEWLINE)
-        if len(found):
-            return start + int(found[-1])
-        end = start
-    return -1
