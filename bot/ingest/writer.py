@@ -3,6 +3,11 @@
 Points are written under the file's ingest run as they come, in bounded batches; replacing
 earlier deliveries is left to the end of the delivery (``bot.ingest.guard``), which needs the
 rows and spend each (billing account, billing period) received: :attr:`PointWriter.scopes`.
+
+Exports are written hour after hour, so the hours before the first hour of the chunk just
+read are usually finished: once there are enough of them, they are written while the next
+chunks are read and parsed, instead of all at the end. A file out of hour order only gets a
+point written in two parts (the same sum), as a file too big to hold in one batch does.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ __all__ = ["FLUSH_POINTS", "QUARANTINE_COLUMNS", "PointWriter", "Scope"]
 # row number and reason first; "raw" holds the text of rows that could not be split into fields
 QUARANTINE_COLUMNS = ["row_number", "reason", "raw", *COLUMNS]
 FLUSH_POINTS = 200_000
+# finished hours are written early once they hold this many points (writing fewer at a time
+# would cost more in statements than it saves at the end)
+EARLY_POINTS = 20_000
 Scope = tuple[str, datetime]  # (billing account, billing period start)
 # what a point's series is made of, once allocated: the export's text columns and the tags
 LINE_COLUMNS = ("tags", *FOCUS_LINE_COLUMNS, "charge_category", "currency", "usage_unit")
@@ -100,6 +108,8 @@ class PointWriter:
                 self.buffered = len(self.buffer[0])
                 if self.buffered >= FLUSH_POINTS // 2:
                     self.flush()
+            elif self.buffered >= EARLY_POINTS and len(self.buffer) > 1:
+                self._flush_before(points["hour"].min())
         if not chunk.rejected.empty:
             self._quarantine_rows(chunk.rejected)
 
@@ -168,6 +178,23 @@ class PointWriter:
             return
         points = aggregate(pd.concat(self.buffer, ignore_index=True))
         self.buffer, self.buffered = [], 0
+        self._write(points)
+
+    def _flush_before(self, first_hour: pd.Timestamp) -> None:
+        """Write the buffered points of the hours before ``first_hour`` (the first hour of the
+        chunk just read), if there are enough of them."""
+        *earlier, newest = self.buffer
+        older = pd.concat(earlier, ignore_index=True)
+        done = (older["hour"] < first_hour).to_numpy()
+        if done.sum() < EARLY_POINTS:
+            self.buffer = [older, newest]  # concatenated once, not again at the next chunk
+            return
+        rest = older.loc[~done]
+        self.buffer = [rest, newest] if len(rest) else [newest]
+        self.buffered = len(rest) + len(newest)
+        self._write(aggregate(older.loc[done]))
+
+    def _write(self, points: pd.DataFrame) -> None:
         accounts = points["series_id"].map(self.account_of)
         totals = (
             points.assign(account=accounts)

@@ -191,7 +191,8 @@ def _csv_chunks(
         resolved = _resolve(path, header, defaults, delivery)
         wanted = sorted({c for cols in resolved.values() for c in cols})
         # cutting and parsing blocks, then validating their rows, each in a thread of its own
-        blocks = _prefetch(csv_blocks(stream, raw, header, wanted, chunk_bytes), depth=1)
+        blocks = _prefetch(csv_blocks(stream, raw, header, wanted, chunk_bytes, typed=True),
+                           depth=1)
         yield from _parsed(_frames(blocks, resolved, defaults, chunk_rows), on_bytes)
     except (OSError, EOFError) as exc:
         raise FocusFileError(f"{path}: cannot be read ({exc})") from None

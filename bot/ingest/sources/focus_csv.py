@@ -28,6 +28,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from bot.ingest.sources.focus_parse import NULL_VALUES, FocusFileError
+from bot.ingest.sources.focus_records import (
+    QUOTE,
+    Piece,
+    count_byte,
+    last_record_end,
+    record_bounds,
+)
 from bot.ingest.sources.objects import ExportFile, open_binary
 
 if TYPE_CHECKING:
@@ -36,11 +43,20 @@ if TYPE_CHECKING:
 __all__ = ["Block", "Hasher", "RawRecords", "csv_blocks", "open_csv", "read_header"]
 
 _BOM = b"\xef\xbb\xbf"
-_NEWLINE, _CR, _QUOTE = 0x0A, 0x0D, 0x22
 CUT_SHORT = ("the file ends inside a quoted value, so this row is incomplete (was the export "
              "cut short, or still being written?)")
 NOT_UTF8 = "row is not UTF-8 text (export the file as UTF-8)"
 Rejected = tuple[int, str, str]  # row number, raw text, reason
+# columns pyarrow is first asked to type itself; text columns stay text (dictionary-encoded later)
+_UTC = pa.timestamp("ns", tz="UTC")
+TYPED: dict[str, pa.DataType] = {
+    "BilledCost": pa.float64(),
+    "EffectiveCost": pa.float64(),
+    "ConsumedQuantity": pa.float64(),
+    "ChargePeriodStart": _UTC,
+    "ChargePeriodEnd": _UTC,
+    "BillingPeriodStart": _UTC,
+}
 
 
 class Hasher(Protocol):
@@ -59,7 +75,7 @@ class Block:
 class RawRecords:
     """The text of one block's records, split into records only when asked."""
 
-    def __init__(self, piece: bytes, first_row: int, count: int) -> None:
+    def __init__(self, piece: Piece, first_row: int, count: int) -> None:
         self._piece = piece
         self._first_row = first_row
         self._count = count
@@ -80,9 +96,9 @@ class RawRecords:
         if len(starts) != self._count:
             return [b"row %d" % n for n in row_numbers]
         index = np.asarray(row_numbers, dtype=np.int64) - self._first_row
-        piece = self._piece
-        return [piece[s:e] for s, e in zip(starts[index].tolist(), ends[index].tolist(),
-                                            strict=True)]
+        piece = memoryview(self._piece)
+        return [piece[s:e].tobytes() for s, e in zip(starts[index].tolist(),
+                                                      ends[index].tolist(), strict=True)]
 
 
 class _HashingReader(io.RawIOBase):
@@ -151,26 +167,52 @@ def read_header(stream: io.BufferedIOBase, path: ExportFile) -> list[str]:
     return [str(v[0].as_py() if len(v) else "") for v in table.columns]
 
 
-class _Parser:
-    """pyarrow's CSV parser for blocks of one file, rows it cannot parse set aside."""
+def _canonical(name: str) -> str:
+    """A header name as FOCUS spells it, if it is a FOCUS name in another case."""
+    key = name.strip().lstrip("\ufeff").lower()
+    return next((c for c in TYPED if c.lower() == key), name)
 
-    def __init__(self, header: list[str], wanted: list[str]) -> None:
+
+class _Parser:
+    """pyarrow's CSV parser for blocks of one file, rows it cannot parse set aside.
+
+    Costs and dates are first parsed as numbers and UTC times by pyarrow itself, which is
+    cheaper than text converted later. A value it will not take that way (money text, a date
+    without a time zone) fails the block: it is parsed again as text, and so is the rest of
+    the file, whose values are then read as they always were (``focus_values``).
+    """
+
+    def __init__(self, header: list[str], wanted: list[str], *, typed: bool) -> None:
         self.header = header
         self.wanted = wanted
-        self.convert = pacsv.ConvertOptions(
-            include_columns=wanted,
-            column_types={c: pa.string() for c in wanted},
+        self.convert = self._options({c: pa.string() for c in wanted})
+        types = {c: TYPED[_canonical(c)] for c in wanted if typed and _canonical(c) in TYPED}
+        self.typed: pacsv.ConvertOptions | None = (
+            self._options({c: types.get(c, pa.string()) for c in wanted}) if types else None)
+
+    def _options(self, types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:
+        return pacsv.ConvertOptions(
+            include_columns=self.wanted,
+            column_types=types,
             null_values=NULL_VALUES,
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
         )
 
-    def parse(self, piece: bytes) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    def parse(self, piece: Piece) -> tuple[pa.Table, list[tuple[int, str, str]]]:
         """The rows of ``piece``, and (record number in it from 1, text, reason) of bad ones."""
+        if self.typed is not None:
+            try:
+                return self._parse_whole(piece, self.typed), []
+            except pa.ArrowInvalid:
+                pass  # a value not typed as hoped, or a row with the wrong number of fields
         try:
-            return self._parse_whole(piece), []
+            table = self._parse_whole(piece, self.convert)
         except pa.ArrowInvalid:
             pass  # some row has the wrong number of fields: parse again, setting rows aside
+        else:
+            self.typed = None  # the rows are fine, their values are not all typed: text from now
+            return table, []
         table, invalid = self._parse(piece, threads=True)
         if any(number is None for number, *_ in invalid):
             # parallel parsing does not know the row numbers of bad rows: parse this block
@@ -180,7 +222,7 @@ class _Parser:
         assert len(numbered) == len(invalid), "a one-thread parse numbers every bad row"
         return table, numbered
 
-    def _parse_whole(self, piece: bytes) -> pa.Table:
+    def _parse_whole(self, piece: Piece, convert: pacsv.ConvertOptions) -> pa.Table:
         """The block parsed as one piece on this thread, failing on any bad row.
 
         The fastest way when every row is good, which is nearly always: pyarrow calls back into
@@ -191,10 +233,10 @@ class _Parser:
             pa.BufferReader(piece),
             read_options=pacsv.ReadOptions(column_names=self.header, use_threads=False),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=self.convert,
+            convert_options=convert,
         )
 
-    def _parse(self, piece: bytes, *, threads: bool
+    def _parse(self, piece: Piece, *, threads: bool
                ) -> tuple[pa.Table, list[tuple[int | None, str, str]]]:
         invalid: list[tuple[int | None, str, str]] = []
 
@@ -222,27 +264,18 @@ def csv_blocks(
     header: list[str],
     wanted: list[str],
     chunk_bytes: int,
+    *,
+    typed: bool = False,
 ) -> Iterator[Block]:
-    """Parsed blocks of the data rows of ``stream`` (read past its header)."""
-    parser = _Parser(header, wanted)
+    """Parsed blocks of the data rows of ``stream`` (read past its header).
+
+    Every column is text, unless ``typed``: then the costs and dates of :data:`TYPED` are
+    numbers and UTC times in the blocks where pyarrow could read every value that way.
+    """
+    parser = _Parser(header, wanted, typed=typed)
     first_row = 2
-    carry = b""
-    while True:
-        data = stream.read(chunk_bytes)
-        if not carry and not data:
-            return
-        # the cut is looked for in what was just read, so that the block is copied once
-        cut = len(data) if not data else last_record_end(data, carry.count(b'"'))
-        if data and cut <= 0:  # one record longer than a block: read on
-            carry += data
-            continue
-        if cut == len(data):
-            piece, rest = (carry + data if carry else data), b""
-        else:
-            view = memoryview(data)
-            piece, rest = b"".join((carry, view[:cut])), data[cut:]
-        carry = rest
-        if not data and piece.count(b'"') % 2:
+    for piece, last in _pieces(stream, chunk_bytes):
+        if last and count_byte(piece, QUOTE) % 2:
             block = Block(parser.empty(), np.array([], dtype=np.int64),
                           [(first_row, _text(piece), CUT_SHORT)], raw.tell(), None)
             records = 1
@@ -250,21 +283,57 @@ def csv_blocks(
             block, records = _block(parser, piece, first_row, raw.tell())
         first_row += records
         yield block
-        if not data:
+
+
+def _pieces(stream: io.BufferedIOBase, chunk_bytes: int) -> Iterator[tuple[pa.Buffer, bool]]:
+    """The rest of ``stream`` in pieces of whole records (the last one: whatever is left).
+
+    Each piece is read into a buffer of Arrow's memory pool, after the end of the previous
+    piece's last record: the pool hands the same memory back block after block, and the
+    bytes are copied once, by the read, whatever the block size.
+    """
+    carry = b""
+    while True:
+        buffer = pa.allocate_buffer(len(carry) + chunk_bytes)
+        view = memoryview(buffer).cast("B")
+        view[:len(carry)] = carry
+        read = _fill(stream, view[len(carry):])
+        data = buffer.slice(0, len(carry) + read)
+        if not read:
+            if len(data):
+                yield data, True
             return
+        cut = last_record_end(data)
+        if cut <= 0:  # one record longer than a block: read on
+            carry = data.to_pybytes()
+            continue
+        carry = data.slice(cut).to_pybytes()
+        yield data.slice(0, cut), False
 
 
-def _block(parser: _Parser, piece: bytes, first_row: int, bytes_done: int
+def _fill(stream: io.BufferedIOBase, view: memoryview) -> int:
+    """Read into ``view`` until it is full or the stream ends; how many bytes were read."""
+    filled = 0
+    while filled < len(view):
+        n = stream.readinto(view[filled:])
+        if not n:
+            break
+        filled += n
+    return filled
+
+
+def _block(parser: _Parser, piece: Piece, first_row: int, bytes_done: int
            ) -> tuple[Block, int]:
     """One block's rows numbered from ``first_row``, and how many records it held."""
     kept: np.ndarray | None = None
     undecodable: list[Rejected] = []
     parsed_piece = piece
     try:
-        if not piece.isascii():  # ASCII is UTF-8, and far cheaper to check than to decode
-            piece.decode("utf-8")
+        # ASCII is UTF-8, and far cheaper to check than to decode
+        if len(piece) and np.frombuffer(piece, dtype=np.uint8).max() >= 0x80:
+            str(piece, "utf-8")
     except UnicodeDecodeError:
-        parsed_piece, kept, undecodable = _without_undecodable(piece, first_row)
+        parsed_piece, kept, undecodable = _without_undecodable(bytes(piece), first_row)
     table, invalid = (parser.parse(parsed_piece) if not _blank(parsed_piece)
                       else (parser.empty(), []))
     parsed = table.num_rows + len(invalid)
@@ -299,50 +368,13 @@ def _without_undecodable(piece: bytes, first_row: int
     return b"\n".join(parts) + b"\n", np.array(kept, dtype=np.int64), rejected
 
 
-def _blank(piece: bytes) -> bool:
+def _blank(piece: Piece) -> bool:
     """Whether ``piece`` is whitespace only (without copying a block to find out)."""
-    return not piece or (piece[:1].isspace() and piece[-1:].isspace() and not piece.strip())
+    view = memoryview(piece)
+    return not len(view) or (
+        view[:1].tobytes().isspace() and view[-1:].tobytes().isspace()
+        and not view.tobytes().strip())
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")[:2000]
-
-
-def record_bounds(piece: bytes, *, quoted_newlines: bool = True
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end offsets of the non-blank records of ``piece`` (line ends excluded).
-
-    With ``quoted_newlines`` a newline inside quotes does not end a record; without, every
-    line is taken as a record (right, and faster, when no value spans lines).
-    """
-    data = np.frombuffer(piece, dtype=np.uint8)
-    if not len(data):
-        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
-    ends = np.flatnonzero(data == _NEWLINE)
-    if quoted_newlines:
-        quotes = np.flatnonzero(data == _QUOTE)
-        ends = ends[np.searchsorted(quotes, ends) % 2 == 0]
-    if data[-1] != _NEWLINE:
-        ends = np.append(ends, len(data))
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    ends = ends - ((ends > starts) & (data[np.maximum(ends - 1, 0)] == _CR))
-    present = ends > starts
-    return starts[present], ends[present]
-
-
-def last_record_end(buffer: bytes, quotes_before: int = 0) -> int:
-    """Offset just after the last newline that is outside quotes (0 if there is none).
-
-    ``quotes_before``: how many quote characters come before ``buffer`` in its record.
-    """
-    position = buffer.rfind(b"\n")
-    if position < 0:
-        return 0
-    data = np.frombuffer(buffer, dtype=np.uint8)
-    # NumPy counts faster than bytes.count, and lets the other threads run meanwhile
-    if (np.count_nonzero(data[:position] == _QUOTE) + quotes_before) % 2 == 0:
-        return position + 1
-    newlines = np.flatnonzero(data == _NEWLINE)
-    quotes = np.flatnonzero(data == _QUOTE)
-    outside = newlines[(np.searchsorted(quotes, newlines) + quotes_before) % 2 == 0]
-    return int(outside[-1]) + 1 if len(outside) else 0
+def _text(raw: Piece) -> str:
+    return str(memoryview(raw)[:8000], "utf-8", errors="replace")[:2000]

@@ -150,3 +150,58 @@ def test_points_are_written_in_bounded_batches_as_they_come(engine, settings, tm
         assert report.points_written == 24  # and not again
         writer.close()
     assert len(stored(engine)) == 24
+
+
+def hour_rows(first: int, hours: int, lines: int) -> list[dict]:
+    """``lines`` lines of spend (one project each) in each of ``hours`` hours from ``first``."""
+    return [{"ChargePeriodStart": f"2025-04-{10 + h // 24:02d}T{h % 24:02d}:00:00Z",
+             "ChargePeriodEnd": f"2025-04-{10 + (h + 1) // 24:02d}T{(h + 1) % 24:02d}:00:00Z",
+             "EffectiveCost": "1", "Tags": f'{{"project": "p{line}"}}'}
+            for h in range(first, first + hours) for line in range(lines)]
+
+
+def chunks_of(engine, settings, file: Path, chunk_rows: int) -> list[int]:
+    """Read ``file`` in chunks of ``chunk_rows`` rows; the points written after each chunk."""
+    written = []
+    with engine.begin() as connection:
+        with Session(bind=connection) as session:
+            run_id = int(runs.create_ingest_run(
+                db_session=session, delivery_id="d-1", source="test", file_path=str(file),
+                checksum="", fingerprint="f", file_size=1).id)
+        report = FileReport(path=str(file), status="ingested", run_id=run_id)
+        writer = PointWriter(settings=settings, allocator=Allocator(settings.allocation),
+                             report=report, file=file, run_id=run_id, connection=connection)
+        for chunk in read_chunks(file, delivery=True, chunk_rows=chunk_rows):
+            writer.add(chunk)
+            written.append(report.points_written)
+        writer.flush()
+        written.append(report.points_written)
+        writer.close()
+    return written
+
+
+def test_finished_hours_are_written_while_the_file_is_still_read(engine, settings, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.setattr(writer_module, "EARLY_POINTS", 6)
+    # 4 hours of 3 lines; a chunk of 5 rows ends in the middle of an hour
+    file = write_focus_csv(tmp_path / "hours.csv", hour_rows(0, 4, 3))
+
+    written = chunks_of(engine, settings, file, chunk_rows=5)
+
+    assert written[:-1] != [0] * (len(written) - 1)  # actual (before): nothing until the end
+    assert written[-1] == 12  # one point per line and hour, none split
+    points = stored(engine)
+    assert len(points) == 12 and points["effective_cost"].sum() == pytest.approx(12.0)
+
+
+def test_a_file_out_of_hour_order_keeps_its_sums(engine, settings, tmp_path, monkeypatch):
+    monkeypatch.setattr(writer_module, "EARLY_POINTS", 3)
+    file = write_focus_csv(tmp_path / "shuffled.csv",
+                           hour_rows(2, 2, 3) + hour_rows(0, 2, 3) + hour_rows(1, 1, 3))
+
+    chunks_of(engine, settings, file, chunk_rows=3)
+
+    points = stored(engine).groupby(["hour", "project"])["effective_cost"].sum()
+    assert len(points) == 12  # each line and hour once, whatever was written in parts
+    assert (points[points.index.get_level_values("hour").hour == 1] == 2.0).all()
+    assert points.sum() == pytest.approx(15.0)

@@ -746,3 +746,18 @@ def test_negative_usage_is_kept_and_counted(tmp_path):
     assert chunk.rejected.empty
     assert chunk.items["effective_cost"].tolist() == [-0.5, 0.0, -3.0, 2.0]
     assert chunk.notes == {"negative_usage": 2}
+
+
+def test_money_text_after_blocks_of_plain_numbers_is_still_read_as_money(tmp_path):
+    rows = [{"EffectiveCost": str(i), "ChargePeriodStart": "2025-04-10T10:00:00Z"}
+            for i in range(20)]
+    rows += [{"EffectiveCost": "$1,000.50", "ChargePeriodStart": "4/10/25 10:00"},
+             {"EffectiveCost": "(2)", "ChargePeriodStart": "2025-04-10 10:00:00"}]
+    path = write_focus_csv(tmp_path / "late-money.csv", rows)
+
+    items, rejected = parse(path, chunk_bytes=2048)  # many blocks: the first ones typed
+
+    assert rejected.empty
+    assert items["effective_cost"].tolist() == [float(i) for i in range(20)] + [1000.5, -2.0]
+    assert set(items["start"]) == {ts("2025-04-10 10:00")}
+    assert items["row_number"].tolist() == list(range(2, 24))

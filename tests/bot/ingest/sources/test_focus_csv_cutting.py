@@ -61,3 +61,49 @@ def test_blocks_hold_the_rows_of_one_parse_of_the_whole_file(rows, chunk_bytes, 
     assert got == whole(data).to_pylist()
     numbers = [int(n) for b in blocks for n in b.row_numbers]
     assert numbers == list(range(2, len(rows) + 2))  # the header is row 1
+
+
+# --- costs and dates typed by pyarrow -----------------------------------------------------------
+
+TYPED_HEADER = ["ChargePeriodStart", "EffectiveCost", "Tags"]
+
+
+def typed_blocks(lines: list[str], chunk_bytes: int) -> list:
+    data = ("\n".join([",".join(TYPED_HEADER), *lines]) + "\n").encode()
+    stream = io.BytesIO(data)
+    read_header(stream, None)  # type: ignore[arg-type]
+    return list(csv_blocks(stream, stream, TYPED_HEADER, TYPED_HEADER, chunk_bytes, typed=True))
+
+
+def test_typed_blocks_hold_costs_as_numbers_and_dates_as_utc_times():
+    blocks = typed_blocks(["2025-04-01T02:00:00+02:00,1.5,a", "2025-04-01T01:00:00Z,,b"], 1 << 20)
+
+    table = blocks[0].table
+    assert table.schema.field("EffectiveCost").type == pa.float64()
+    assert table.schema.field("ChargePeriodStart").type == pa.timestamp("ns", tz="UTC")
+    assert table.schema.field("Tags").type == pa.string()
+    assert table.column("EffectiveCost").to_pylist() == [1.5, None]
+    assert [t.isoformat() for t in table.column("ChargePeriodStart").to_pylist()] == [
+        "2025-04-01T00:00:00+00:00", "2025-04-01T01:00:00+00:00"]
+
+
+def test_a_value_pyarrow_cannot_type_turns_its_block_and_the_rest_of_the_file_to_text():
+    lines = ["2025-04-01T00:00:00Z,1.5,a", "2025-04-01T00:00:00Z,$2,b",
+             "2025-04-01T00:00:00Z,3,c", "2025-04-01T00:00:00Z,4,d"]
+    blocks = typed_blocks(lines, 30)  # about one row a block
+
+    kinds = [b.table.schema.field("EffectiveCost").type for b in blocks if b.table.num_rows]
+    assert kinds == [pa.float64(), pa.string(), pa.string(), pa.string()]
+    assert [v for b in blocks for v in b.table.column("EffectiveCost").to_pylist()] == [
+        1.5, "$2", "3", "4"]
+    assert [int(n) for b in blocks for n in b.row_numbers] == [2, 3, 4, 5]
+
+
+def test_a_row_with_too_many_fields_is_set_aside_and_typing_goes_on():
+    lines = ["2025-04-01T00:00:00Z,1.5,a", "2025-04-01T00:00:00Z,2,b,extra",
+             "2025-04-01T00:00:00Z,3,c"]
+    blocks = typed_blocks(lines, 1 << 20) + typed_blocks(lines[2:], 1 << 20)
+
+    assert [(n, why) for b in blocks for n, _, why in b.rejected] == [
+        (3, "row has 4 fields where the header has 3")]
+    assert blocks[-1].table.schema.field("EffectiveCost").type == pa.float64()
