@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from bot.chat.enums import Platform
@@ -30,6 +37,9 @@ __all__ = [
     "RoutingSettings",
     "ScheduleSettings",
     "Settings",
+    "SharedCost",
+    "SharedMatch",
+    "ShowbackSettings",
     "TeamsRouting",
     "TeamsSettings",
     "check_sources",
@@ -307,6 +317,84 @@ class LimitSettings(_Model):
     actions_per_minute: int = Field(default=30, ge=1, le=10_000)  # buttons and forms
 
 
+class SharedMatch(_Model):
+    """Which lines of spend belong to a shared pool: shell-style patterns (``fnmatch``,
+    case-insensitive) on the export's columns, and under ``tag`` on what allocation made of
+    the tags (raw tags are not stored). A list matches if any of its patterns does; every key
+    given must match."""
+
+    provider: list[str] = Field(default_factory=list)
+    billing_account_id: list[str] = Field(default_factory=list)
+    sub_account_id: list[str] = Field(default_factory=list)
+    sub_account_name: list[str] = Field(default_factory=list)
+    service_name: list[str] = Field(default_factory=list)
+    service_category: list[str] = Field(default_factory=list)
+    region: list[str] = Field(default_factory=list)
+    tag: dict[TagField, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SharedMatch:
+        if not any(getattr(self, name) for name in type(self).model_fields):
+            raise ValueError("must name at least one of " + ", ".join(type(self).model_fields))
+        return self
+
+
+class SharedCost(_Model):
+    """A pool of shared spend and how it is split across the projects that consume it.
+
+    ``split``: ``proportional`` (to each project's direct spend in the period), ``even`` or
+    ``fixed`` (``percentages`` per project, adding up to 100). ``projects``: who consumes it
+    (default: every project with direct spend in the period; for ``fixed``, the projects of
+    ``percentages``).
+    """
+
+    name: str = Field(min_length=1)
+    match: SharedMatch
+    split: Literal["proportional", "even", "fixed"] = "proportional"
+    projects: list[str] = Field(default_factory=list)
+    percentages: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _percentages_fit(self) -> SharedCost:
+        if self.split != "fixed":
+            if self.percentages:
+                raise ValueError(f"percentages go with split: fixed, not split: {self.split}; "
+                                 f"remove them or set split: fixed")
+            return self
+        if not self.percentages:
+            raise ValueError("split: fixed needs percentages, e.g. {search: 30, support-agent: 70}")
+        negative = sorted(p for p, share in self.percentages.items() if share < 0)
+        if negative:
+            raise ValueError(f"percentages of {', '.join(negative)} are below 0; give each "
+                             f"project 0 to 100")
+        total = sum(self.percentages.values())
+        if abs(total - 100) > 1e-9:
+            raise ValueError(f"percentages add up to {total:g}, not 100; correct them so the "
+                             f"whole pool is split")
+        if self.projects and set(self.projects) != set(self.percentages):
+            raise ValueError("projects and the projects of percentages differ; list the same "
+                             "projects in both, or leave out projects")
+        return self
+
+
+class ShowbackSettings(_Model):
+    """Shared spend split across the projects that consume it (``bot.finance.showback``). A
+    line of spend that matches a pool is shared, whatever project its tags gave it; one that
+    matches several belongs to the first."""
+
+    shared: list[SharedCost] = Field(default_factory=list)
+
+    @field_validator("shared")
+    @classmethod
+    def _distinct_names(cls, value: list[SharedCost]) -> list[SharedCost]:
+        names = [pool.name for pool in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"two shared pools are called {', '.join(twice)}; give each a "
+                             f"different name")
+        return value
+
+
 class Settings(_Model):
     database_url: str = "sqlite:///spendwatch.db"
     sources: list[SourceSettings] = Field(default_factory=list)  # see bot.ingest.sources.config
@@ -322,6 +410,7 @@ class Settings(_Model):
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     teams: TeamsSettings = Field(default_factory=TeamsSettings)
+    showback: ShowbackSettings = Field(default_factory=ShowbackSettings)
     # folder of playbooks/*.yml; None: the playbooks shipped with the bot
     playbooks_dir: Path | None = None
     quarantine_dir: Path = Path("quarantine")

@@ -1,0 +1,1 @@
+"""Budgets, forecasts, showback, digest and report."""
