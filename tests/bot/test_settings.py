@@ -192,7 +192,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
             "sorces: []\n",
             ["sorces", "unknown key", "allocation, currency, database_url, detection, "
              "escalation, limits, playbooks_dir, quarantine_dir, redelivery_min_share, routing, "
-             "schedule, sources"],
+             "schedule, showback, sources"],
             id="unknown-top-level-key",
         ),
         pytest.param(
