@@ -128,7 +128,8 @@ def split_cents(total_cents: int, weights: Mapping[str, float | int | Fraction])
     quotas = {key: size * w / whole for key, w in exact.items()}
     shares = {key: int(q) for key, q in quotas.items()}  # floor: quotas are not negative
     left = size - sum(shares.values())
-    order = sorted(quotas, key=lambda k: (-(quotas[k] - shares[k]), list(exact).index(k)))
+    # largest fraction first; sorted() is stable, so a tie goes to the key named first
+    order = sorted(quotas, key=lambda key: quotas[key] - shares[key], reverse=True)
     for key in order[:left]:
         shares[key] += 1
     return {key: sign * cents for key, cents in shares.items()}
@@ -177,6 +178,7 @@ def showback(frame: pd.DataFrame, pools: Sequence[SharedCost]) -> Showback:
     rows = [ProjectShowback(name, direct.get(name, 0),
                             {s.name: s.shares[name] for s in splits if name in s.shares})
             for name in names]
+    rows = [r for r in rows if r.direct_cents or any(r.shared_cents.values())]
     rows.sort(key=lambda r: (r.project == UNALLOCATED, -r.total_cents, r.project))
     return Showback(rows, splits)
 
@@ -187,7 +189,7 @@ def _split_pool(config: SharedCost, total: int, direct: Mapping[str, int],
     direct spend to be proportional to."""
     if config.split == "fixed":
         percentages = {name: Fraction(str(pct)) for name, pct in config.percentages.items()}
-        idle = sorted(name for name in percentages if not direct.get(name))
+        idle = sorted(name for name in percentages if not direct.get(name)) if total else []
         note = (f"{', '.join(idle)} had no direct spend but took a fixed share; check the "
                 f"project names in percentages" if idle else None)
         return PoolSplit(config.name, "fixed", total, split_cents(total, percentages), note)

@@ -78,6 +78,10 @@ def test_even_split_gives_the_remainder_cent_to_the_first_project() -> None:
     assert split_cents(10_000, {"a": 1, "b": 1, "c": 1}) == {"a": 3334, "b": 3333, "c": 3333}
 
 
+def test_a_tied_cent_goes_to_the_project_named_first_not_the_first_alphabetically() -> None:
+    assert split_cents(101, {"zeta": 1, "alpha": 1}) == {"zeta": 51, "alpha": 50}
+
+
 def test_a_credit_is_split_with_its_sign() -> None:
     assert split_cents(-101, {"a": 7, "b": 3}) == {"a": -71, "b": -30}
 
