@@ -201,7 +201,11 @@ def _split_pool(config: SharedCost, total: int, direct: Mapping[str, int],
     if config.split == "proportional":
         weights = {name: max(direct.get(name, 0), 0) for name in chosen}
         if any(weights.values()):
-            return PoolSplit(config.name, "proportional", total, split_cents(total, weights))
+            idle = sorted(name for name, weight in weights.items() if not weight)
+            note = (f"{', '.join(idle)} had no direct spend, so took no share"
+                    if idle and total else None)
+            return PoolSplit(config.name, "proportional", total, split_cents(total, weights),
+                             note)
         return PoolSplit(config.name, "even", total, split_cents(total, dict.fromkeys(chosen, 1)),
                          note="none of its projects had direct spend, so it was split evenly")
     return PoolSplit(config.name, "even", total, split_cents(total, dict.fromkeys(chosen, 1)))

@@ -116,6 +116,8 @@ def test_a_listed_project_without_direct_spend_gets_nothing_proportionally() -> 
     frame = spend(("a", "1", 50.0), ("b", "1", 0.0), ("k8s", "999", 9.99))
     result = showback(frame, [pool(projects=["a", "b"])])
     assert shares(result, "k8s") == {"a": 999, "b": 0}
+    assert result.notes == ["k8s: b had no direct spend, so took no share"]
+    assert [p.project for p in result.projects] == ["a"]
 
 
 def test_unallocated_spend_is_its_own_row_and_consumes_nothing() -> None:
