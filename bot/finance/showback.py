@@ -152,9 +152,10 @@ def _matches(frame: pd.DataFrame, match: SharedMatch) -> pd.Series:
     for column, patterns in wanted:
         if column not in frame.columns:
             raise ShowbackError(f"the spend has no {column} column to match shared pools on")
-        values = frame[column].astype(str).str.lower()
+        values = frame[column].astype(str)
         lowered = [p.lower() for p in patterns]
-        hit &= values.map(lambda v, ps=lowered: any(fnmatchcase(v, p) for p in ps))
+        matching = [v for v in values.unique() if any(fnmatchcase(v.lower(), p) for p in lowered)]
+        hit &= values.isin(matching)  # each distinct value is matched once
     return hit
 
 
@@ -194,6 +195,8 @@ def _split_pool(config: SharedCost, total: int, direct: Mapping[str, int],
                 f"project names in percentages" if idle else None)
         return PoolSplit(config.name, "fixed", total, split_cents(total, percentages), note)
     chosen = list(dict.fromkeys(config.projects)) or list(consumers)
+    if not chosen and not total:
+        return PoolSplit(config.name, config.split, total, {})
     if not chosen:
         return PoolSplit(config.name, config.split, total, {UNALLOCATED: total},
                          note="no project had direct spend to share it, so it is shown "

@@ -26,7 +26,7 @@ def spend(*lines: tuple[str, str, float]) -> pd.DataFrame:
     """Lines of spend as (project, sub account, cost), on one service."""
     return pd.DataFrame(
         [{"project": p, "sub_account_id": a, "service_name": "Amazon EC2", "cost": c}
-         for p, a, c in lines])
+         for p, a, c in lines], columns=["project", "sub_account_id", "service_name", "cost"])
 
 
 def pool(name: str = "k8s", account: str = "999", **rest: Any) -> SharedCost:
@@ -160,6 +160,11 @@ def test_a_pool_nobody_consumes_stays_unallocated_and_says_so() -> None:
     assert shares(result, "k8s") == {"unallocated": 400}
     assert result.total_cents == 400
     assert "list its projects under projects" in result.notes[0]
+
+
+def test_an_empty_period_has_no_rows_and_nothing_to_note() -> None:
+    result = showback(spend(), [pool(), pool("obs", split="even")])
+    assert result.projects == [] and result.notes == [] and result.total_cents == 0
 
 
 def test_a_line_belongs_to_the_first_pool_it_matches() -> None:
