@@ -14,7 +14,8 @@ hourly shape matters to detection, not to a month's total) with a weekly season:
   twice, so the last week's mean daily spend carries on, with a deliberately wide interval and
   a note that says so.
 
-``auto`` is the one that backtests better (``bench/forecast_backtest.py``, ``docs/forecast.md``).
+``auto`` is seasonal naive: as accurate as ETS in the backtest, with an interval that holds
+the actual more often (``bench/forecast_backtest.py``, ``docs/forecast.md``).
 Pure: a series in, a ``MonthForecast`` out. Days at or after the day of ``as_of`` are ignored,
 so a backtest can hand over the whole series; a day with no value spent nothing.
 """
