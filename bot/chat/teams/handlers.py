@@ -241,7 +241,11 @@ def _act(desk: AnomalyDesk, action: CardAction, *, user: str, channel: str) -> P
     elif verb == Verb.STEP_OPEN:
         desk.open_step(anomaly, user=user, channel=channel)
     elif verb == Verb.STEP_SAVE:
-        step = desk.playbook.step(action.step_id or "")
+        try:
+            step = desk.playbook.step(action.step_id or "")
+        except KeyError:  # a card drawn from a playbook that has changed since
+            raise ResponseError("This step is not in the playbook any more; open the alert "
+                                "again to continue with the current one.") from None
         desk.save_step(anomaly, step_id=step.id, values=step_values(step, action.inputs),
                        user=user, channel=channel)
     return None

@@ -475,6 +475,14 @@ def test_a_card_action_that_is_not_ours_is_refused_and_changes_nothing(runtime, 
         assert answer.status_code == 200, answer.text
         assert answer.json()["statusCode"] == 400
         assert answer.json()["type"] == "application/vnd.microsoft.error"
+    stale = activity(stub, "invoke", conversation=f"{SUPPORT};messageid={ref}",
+                     name="adaptiveCard/action",
+                     value={"action": {"type": "Action.Execute", "verb": "step_save",
+                                       "data": {"v": 1, "verb": "step_save",
+                                                "anomaly_id": anomaly.id, "step_id": "gone"}}})
+    answer = post(runtime, stub, stale).json()
+    assert answer["type"] == "application/vnd.microsoft.activity.message"
+    assert "not in the playbook any more" in answer["value"]
     shapeless = activity(stub, "invoke", conversation=SUPPORT, name="adaptiveCard/action",
                          value={"action": "ack"})
     assert post(runtime, stub, shapeless).status_code == 400, "refused before the SDK"
