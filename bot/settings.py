@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from bot.chat.enums import Platform
+from bot.chat.teams.config import TeamsRouting, TeamsSettings
 from bot.ingest.sources.config import FocusSourceSettings, SourceSettings
 
 __all__ = [
@@ -198,17 +199,6 @@ class DetectionSettings(_Model):
         return merged
 
 
-class TeamsRouting(_Model):
-    """Where alerts go in Microsoft Teams: ``owners`` maps an owner to a conversation id (a
-    channel's ``19:...@thread.tacv2``, a group chat's or a personal chat's id), ``default``
-    takes the owners mapped nowhere (FinOps), and ``escalation`` the escalation posts
-    (default: ``default``)."""
-
-    owners: dict[str, str] = Field(default_factory=dict)
-    default: str | None = None
-    escalation: str | None = None
-
-
 class RoutingSettings(_Model):
     """Where alerts go and who may act on them.
 
@@ -276,37 +266,6 @@ class EscalationSettings(_Model):
     ack_minutes: int = Field(default=30, ge=1)
     escalate_minutes: int = Field(default=120, ge=1)
     channel: str | None = None
-
-
-class TeamsSettings(_Model):
-    """Microsoft's endpoints for the Teams adapter (``bot.chat.teams``); the credentials come
-    from ``TEAMS_CLIENT_ID``, ``TEAMS_CLIENT_SECRET`` and ``TEAMS_TENANT_ID``.
-
-    ``openid_metadata_url``: where inbound tokens' issuer is described; the signing keys are
-    read from the same URL with ``/keys`` in place of its last part ``/openidconfiguration``.
-    ``token_url``: the token endpoint the bot's own tokens come from (``{tenant}`` is replaced
-    by ``TEAMS_TENANT_ID``). Both default to Microsoft's; a test points them at a stand-in.
-    """
-
-    openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
-    token_url: str = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
-    # at most one message per conversation this often (Teams allows about one per second)
-    pace_seconds: float = Field(default=1.0, ge=0, le=60)
-
-    @field_validator("openid_metadata_url")
-    @classmethod
-    def _keys_beside(cls, value: str) -> str:
-        if not value.rstrip("/").endswith("/openidconfiguration"):
-            raise ValueError("must end in /openidconfiguration (the keys are read from the "
-                             "same URL with /keys in its place)")
-        return value.rstrip("/")
-
-    @field_validator("openid_metadata_url", "token_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s):// URL")
-        return value
 
 
 class LimitSettings(_Model):
@@ -387,8 +346,7 @@ class ShowbackSettings(_Model):
     @field_validator("shared")
     @classmethod
     def _distinct_names(cls, value: list[SharedCost]) -> list[SharedCost]:
-        names = [pool.name for pool in value]
-        twice = sorted({name for name in names if names.count(name) > 1})
+        twice = _named_twice([pool.name for pool in value])
         if twice:
             raise ValueError(f"two shared pools are called {', '.join(twice)}; give each a "
                              f"different name")
@@ -427,8 +385,7 @@ class Settings(_Model):
     @field_validator("sources")
     @classmethod
     def _distinct_labels(cls, value: list[Any]) -> list[Any]:
-        labels = [source.label for source in value]
-        twice = sorted({label for label in labels if labels.count(label) > 1})
+        twice = _named_twice([source.label for source in value])
         if twice:
             raise ValueError(f"two sources are called {', '.join(twice)}; give each a "
                              f"different name (its watermark is kept under it)")
@@ -444,6 +401,10 @@ class Settings(_Model):
         if value.startswith("postgresql://"):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
+
+
+def _named_twice(names: list[str]) -> list[str]:
+    return sorted({name for name in names if names.count(name) > 1})
 
 
 def check_sources(settings: Settings, environ: Mapping[str, str] | None = None) -> None:

@@ -118,22 +118,20 @@ def post(runtime: Runtime, stub: TeamsStub, body: dict[str, Any] | bytes, *,
     return Answer(status, text)
 
 
+def _elements(node: Any) -> Iterator[dict[str, Any]]:
+    """Every element of a card, wherever it sits (body, containers, ActionSets, actions)."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _elements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _elements(value)
+
+
 def actions(card: dict[str, Any]) -> list[dict[str, Any]]:
     """Every Action.Execute of a card, wherever it sits (card actions and ActionSets)."""
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Action.Execute":
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card)
-    return found
+    return [e for e in _elements(card) if e.get("type") == "Action.Execute"]
 
 
 def action(card: dict[str, Any], verb: str) -> dict[str, Any]:
@@ -143,17 +141,4 @@ def action(card: dict[str, Any], verb: str) -> dict[str, Any]:
 
 
 def inputs(card: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Input."):
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card)
-    return found
+    return [e for e in _elements(card) if str(e.get("type", "")).startswith("Input.")]
