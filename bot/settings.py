@@ -15,25 +15,38 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from pydantic_core import ErrorDetails
 
 from bot.chat.enums import Platform
 from bot.chat.teams.config import TeamsRouting, TeamsSettings
+from bot.config_base import ConfigModel, named_twice
+from bot.finance.config import (
+    BudgetSettings,
+    DigestSettings,
+    FinanceSettings,
+    SharedCost,
+    SharedMatch,
+    ShowbackSettings,
+    check_budgets,
+)
 from bot.ingest.sources.config import FocusSourceSettings, SourceSettings
+from bot.ingest.tags import DEFAULT_TAG_KEYS, Phase, TagField
 
 __all__ = [
     "AllocationRule",
     "AllocationSettings",
+    "BudgetSettings",
     "ConfigError",
     "CurrencySettings",
+    "DEFAULT_TAG_KEYS",
     "DetectionSettings",
+    "DigestSettings",
     "EscalationSettings",
+    "FinanceSettings",
     "FocusSourceSettings",
     "RoutingSettings",
     "ScheduleSettings",
@@ -49,27 +62,15 @@ __all__ = [
 
 CONFIG_ENV = "SPENDWATCH_CONFIG"
 
-TagField = Literal["project", "environment", "owner", "phase", "cost_center"]
-Phase = Literal["build", "run", "move"]
-
-DEFAULT_TAG_KEYS: dict[TagField, list[str]] = {
-    "project": ["project", "proj"],
-    "environment": ["environment", "env"],
-    "owner": ["owner", "team"],
-    "phase": ["phase", "lifecycle"],
-    "cost_center": ["cost_center", "costcenter", "cost-center", "cost centre", "cost_centre"],
-}
 
 
 class ConfigError(Exception):
     """The configuration file is missing, unreadable or invalid; the message says how to fix it."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class AllocationRule(_Model):
+class AllocationRule(ConfigModel):
     """Fill (or with ``override``, replace) allocation fields for spend that matches.
 
     ``match`` keys are shell-style patterns (``fnmatch``, case-insensitive) on the row's
@@ -91,7 +92,7 @@ class AllocationRule(_Model):
         return value
 
 
-class AllocationSettings(_Model):
+class AllocationSettings(ConfigModel):
     tag_keys: dict[TagField, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_TAG_KEYS.items()})
     environment_aliases: dict[str, list[str]] = Field(
@@ -125,7 +126,7 @@ class AllocationSettings(_Model):
         return merged
 
 
-class CurrencySettings(_Model):
+class CurrencySettings(ConfigModel):
     """Stored costs are in ``base``; other billing currencies need a rate (1 unit = rate base)."""
 
     base: str = "USD"
@@ -150,7 +151,7 @@ class CurrencySettings(_Model):
         return out
 
 
-class ThresholdSettings(_Model):
+class ThresholdSettings(ConfigModel):
     """When an hour of spend is anomalous; any field left out is inherited (see DetectionSettings).
 
     relative: how far over expected (0.5 = +50 %); min_hourly_usd / min_daily_usd: the excess
@@ -174,7 +175,7 @@ def _default_environment_thresholds() -> dict[str, ThresholdSettings]:
             "staging": ThresholdSettings(relative=0.75, min_daily_usd=40.0)}
 
 
-class DetectionSettings(_Model):
+class DetectionSettings(ConfigModel):
     """What "normal" is. Thresholds resolve as: ``default``, then ``phases[phase]``, then
     ``environments[environment]`` (the most specific wins, field by field)."""
 
@@ -199,7 +200,7 @@ class DetectionSettings(_Model):
         return merged
 
 
-class RoutingSettings(_Model):
+class RoutingSettings(ConfigModel):
     """Where alerts go and who may act on them.
 
     ``owners`` maps an owner (the tag value, e.g. ``team-support``) to its Slack channel id;
@@ -251,7 +252,7 @@ class RoutingSettings(_Model):
                 for owner, mapped in mapping.items() if mapped == channel}
 
 
-class ScheduleSettings(_Model):
+class ScheduleSettings(ConfigModel):
     poll_minutes: int = Field(default=60, ge=1, le=24 * 60)
     deliver_seconds: float = Field(default=1.0, gt=0, le=60)
     # at most one message per channel this often (Slack allows about one per second)
@@ -259,7 +260,7 @@ class ScheduleSettings(_Model):
     escalation_check_minutes: int = Field(default=5, ge=1, le=60)
 
 
-class EscalationSettings(_Model):
+class EscalationSettings(ConfigModel):
     """Unacknowledged after ``ack_minutes``: a reminder naming the owner in the thread; after
     ``escalate_minutes``: a post in ``channel`` (default: routing.default_channel)."""
 
@@ -268,7 +269,7 @@ class EscalationSettings(_Model):
     channel: str | None = None
 
 
-class LimitSettings(_Model):
+class LimitSettings(ConfigModel):
     """Per-user rate limits in chat, a token bucket in memory per process: up to the given
     number at once, refilled evenly over a minute; beyond it, a polite "try again in N s"."""
 
@@ -276,84 +277,7 @@ class LimitSettings(_Model):
     actions_per_minute: int = Field(default=30, ge=1, le=10_000)  # buttons and forms
 
 
-class SharedMatch(_Model):
-    """Which lines of spend belong to a shared pool: shell-style patterns (``fnmatch``,
-    case-insensitive) on the export's columns, and under ``tag`` on what allocation made of
-    the tags (raw tags are not stored). A list matches if any of its patterns does; every key
-    given must match."""
-
-    provider: list[str] = Field(default_factory=list)
-    billing_account_id: list[str] = Field(default_factory=list)
-    sub_account_id: list[str] = Field(default_factory=list)
-    sub_account_name: list[str] = Field(default_factory=list)
-    service_name: list[str] = Field(default_factory=list)
-    service_category: list[str] = Field(default_factory=list)
-    region: list[str] = Field(default_factory=list)
-    tag: dict[TagField, str] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> SharedMatch:
-        if not any(getattr(self, name) for name in type(self).model_fields):
-            raise ValueError("must name at least one of " + ", ".join(type(self).model_fields))
-        return self
-
-
-class SharedCost(_Model):
-    """A pool of shared spend and how it is split across the projects that consume it.
-
-    ``split``: ``proportional`` (to each project's direct spend in the period), ``even`` or
-    ``fixed`` (``percentages`` per project, adding up to 100). ``projects``: who consumes it
-    (default: every project with direct spend in the period; for ``fixed``, the projects of
-    ``percentages``).
-    """
-
-    name: str = Field(min_length=1)
-    match: SharedMatch
-    split: Literal["proportional", "even", "fixed"] = "proportional"
-    projects: list[str] = Field(default_factory=list)
-    percentages: dict[str, float] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _percentages_fit(self) -> SharedCost:
-        if self.split != "fixed":
-            if self.percentages:
-                raise ValueError(f"percentages go with split: fixed, not split: {self.split}; "
-                                 f"remove them or set split: fixed")
-            return self
-        if not self.percentages:
-            raise ValueError("split: fixed needs percentages, e.g. {search: 30, support-agent: 70}")
-        negative = sorted(p for p, share in self.percentages.items() if share < 0)
-        if negative:
-            raise ValueError(f"percentages of {', '.join(negative)} are below 0; give each "
-                             f"project 0 to 100")
-        total = sum(self.percentages.values())
-        if abs(total - 100) > 1e-9:
-            raise ValueError(f"percentages add up to {total:g}, not 100; correct them so the "
-                             f"whole pool is split")
-        if self.projects and set(self.projects) != set(self.percentages):
-            raise ValueError("projects and the projects of percentages differ; list the same "
-                             "projects in both, or leave out projects")
-        return self
-
-
-class ShowbackSettings(_Model):
-    """Shared spend split across the projects that consume it (``bot.finance.showback``). A
-    line of spend that matches a pool is shared, whatever project its tags gave it; one that
-    matches several belongs to the first."""
-
-    shared: list[SharedCost] = Field(default_factory=list)
-
-    @field_validator("shared")
-    @classmethod
-    def _distinct_names(cls, value: list[SharedCost]) -> list[SharedCost]:
-        twice = _named_twice([pool.name for pool in value])
-        if twice:
-            raise ValueError(f"two shared pools are called {', '.join(twice)}; give each a "
-                             f"different name")
-        return value
-
-
-class Settings(_Model):
+class Settings(ConfigModel):
     database_url: str = "sqlite:///spendwatch.db"
     sources: list[SourceSettings] = Field(default_factory=list)  # see bot.ingest.sources.config
     # A re-delivery of a (billing account, billing period) with fewer rows, or less spend, than
@@ -369,6 +293,8 @@ class Settings(_Model):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     teams: TeamsSettings = Field(default_factory=TeamsSettings)
     showback: ShowbackSettings = Field(default_factory=ShowbackSettings)
+    budgets: list[BudgetSettings] = Field(default_factory=list)  # see bot.finance.config
+    finance: FinanceSettings = Field(default_factory=FinanceSettings)
     # folder of playbooks/*.yml; None: the playbooks shipped with the bot
     playbooks_dir: Path | None = None
     quarantine_dir: Path = Path("quarantine")
@@ -385,11 +311,21 @@ class Settings(_Model):
     @field_validator("sources")
     @classmethod
     def _distinct_labels(cls, value: list[Any]) -> list[Any]:
-        twice = _named_twice([source.label for source in value])
+        twice = named_twice([source.label for source in value])
         if twice:
             raise ValueError(f"two sources are called {', '.join(twice)}; give each a "
                              f"different name (its watermark is kept under it)")
         return value
+
+    @field_validator("budgets")
+    @classmethod
+    def _distinct_budgets(cls, value: list[BudgetSettings]) -> list[BudgetSettings]:
+        return check_budgets(value)
+
+    def finance_channel(self, platform: str) -> str | None:
+        """Where finance posts (budget thresholds, the weekly digest) go on ``platform``."""
+        return self.finance.channel_for(platform, default=self.routing.default_channel,
+                                        teams_default=self.routing.teams.default)
 
     @field_validator("database_url")
     @classmethod
@@ -401,10 +337,6 @@ class Settings(_Model):
         if value.startswith("postgresql://"):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
-
-
-def _named_twice(names: list[str]) -> list[str]:
-    return sorted({name for name in names if names.count(name) > 1})
 
 
 def check_sources(settings: Settings, environ: Mapping[str, str] | None = None) -> None:

@@ -22,6 +22,8 @@ __all__ = [
     "Alert",
     "Anomaly",
     "AuditLog",
+    "BudgetChange",
+    "BudgetCrossing",
     "CostPoint",
     "CostSeries",
     "DetectorState",
@@ -318,3 +320,38 @@ class AuditLog(SQLModel, table=True):
     subject_type: str = Field(max_length=50)
     subject_id: str = Field(max_length=100)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class BudgetChange(SQLModel, table=True):
+    """A monthly budget set in chat (``/cost budget set``): the newest for a project and
+    environment replaces the configured amount. Rows are kept, so the history stays."""
+
+    __tablename__ = "budget_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project: str = Field(sa_type=Text)
+    environment: str = Field(sa_type=Text)
+    monthly: float
+    set_by: str = Field(max_length=100)
+    set_at: datetime = Field(index=True)
+
+
+class BudgetCrossing(SQLModel, table=True):
+    """A threshold of a budget reached in one period, by actual spend, by the forecast, or
+    (``burn``) a pace that empties the budget before the period ends. One row per threshold,
+    basis and period: the unique key is what makes each threshold alert once, across replicas.
+    Raising the budget deletes the rows its new amount is no longer past (they re-arm)."""
+
+    __tablename__ = "budget_crossing"
+    __table_args__ = (UniqueConstraint("budget", "period_start", "basis", "threshold",
+                                       name="uq_budget_crossing"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    budget: str = Field(max_length=400)  # Budget.key: project/environment/period kind
+    period_start: datetime
+    basis: str = Field(max_length=20)  # a Basis (bot.finance.budgets): actual, forecast, burn
+    threshold: float  # percent of the budget; 0 for burn
+    crossed_at: datetime
+    amount: float  # the budget when it was crossed
+    spent: float
+    forecast: float | None = None

@@ -29,8 +29,8 @@ from fractions import Fraction
 import pandas as pd
 from sqlalchemy.engine import Connection
 
+from bot.finance.config import SharedCost, SharedMatch
 from bot.ingest.allocation import UNALLOCATED
-from bot.settings import SharedCost, SharedMatch
 from storage.queries.showback import series_spend
 
 __all__ = [

@@ -190,9 +190,9 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     [
         pytest.param(
             "sorces: []\n",
-            ["sorces", "unknown key", "allocation, currency, database_url, detection, "
-             "escalation, limits, playbooks_dir, quarantine_dir, redelivery_min_share, routing, "
-             "schedule, showback, sources"],
+            ["sorces", "unknown key", "allocation, budgets, currency, database_url, "
+             "detection, escalation, finance, limits, playbooks_dir, quarantine_dir, "
+             "redelivery_min_share, routing, schedule, showback, sources"],
             id="unknown-top-level-key",
         ),
         pytest.param(
