@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["MIN_HISTORY_DAYS", "ForecastError", "ForecastModel", "MonthForecast",
-           "daily_totals", "forecast_month_end", "forecast_series"]
+           "daily_totals", "forecast_month_end", "forecast_period_end",
+           "forecast_series"]
 
 MIN_HISTORY_DAYS = 14
 ETS_WINDOW_DAYS = 84
@@ -80,16 +81,32 @@ def forecast_month_end(daily: pd.Series, *, as_of: datetime, model: str = "auto"
     ``daily`` is spend per day, indexed by day (dates, or timestamps naive or in UTC). Days
     before the day of ``as_of`` are known; that day and the rest of the month are forecast.
     """
+    today = _day(as_of)
+    month_start = today.replace(day=1)
+    return forecast_period_end(daily, as_of=as_of, start=month_start,
+                               end=month_start + pd.offsets.MonthBegin(1), model=model,
+                               level=level)
+
+
+def forecast_period_end(daily: pd.Series, *, as_of: datetime, start: datetime | pd.Timestamp,
+                        end: datetime | pd.Timestamp, model: str = "auto",
+                        level: float = 0.8) -> MonthForecast:
+    """Forecast the total spend of the period [``start``, ``end``) of whole UTC days, which
+    holds ``as_of`` (a custom budget period; a month is one). ``month`` is the period's first
+    day. History before ``start`` still teaches the model; only the period's days are summed.
+    """
     chosen = _model(model)
     if not 0 < level < 1:
         raise ForecastError(f"level must lie between 0 and 1 (e.g. 0.8 for 80 %), not {level}")
     today = _day(as_of)
+    period_start, period_end = _day(start), _day(end)
+    if not period_start <= today < period_end:
+        raise ForecastError(f"as_of {today.date()} lies outside the period {period_start.date()}"
+                            f" to {period_end.date()}; forecast a period that holds it")
     history = _history(daily, today)
-    month_start = today.replace(day=1)
-    month_end = month_start + pd.offsets.MonthBegin(1)
-    elapsed = int((today - month_start).days)
-    remaining = int((month_end - today).days)
-    spent = float(history[history.index >= month_start].sum())
+    elapsed = int((today - period_start).days)
+    remaining = int((period_end - today).days)
+    spent = float(history[history.index >= period_start].sum())
     used, note = _resolve(chosen, history)
     if used is ForecastModel.RUN_RATE:
         point, low, high = _run_rate(history.to_numpy(), remaining)
@@ -104,7 +121,7 @@ def forecast_month_end(daily: pd.Series, *, as_of: datetime, model: str = "auto"
         point = float(path.sum())
         low, high = (float(q) for q in np.quantile(sums, [(1 - level) / 2, (1 + level) / 2]))
     low, high = min(low, point), max(high, point)
-    return MonthForecast(month=month_start.date(), spend_to_date=spent, forecast=spent + point,
+    return MonthForecast(month=period_start.date(), spend_to_date=spent, forecast=spent + point,
                          low=spent + low, high=spent + high, level=level, model=used,
                          days_elapsed=elapsed, days_remaining=remaining,
                          history_days=len(history), note=note)

@@ -6,6 +6,7 @@ Keyword-only, session (or connection) first, no business rules.
 from storage.queries import (
     anomalies,
     audit,
+    budgets,
     conversations,
     costs,
     outbox,
@@ -16,5 +17,5 @@ from storage.queries import (
     state,
 )
 
-__all__ = ["anomalies", "audit", "conversations", "costs", "outbox", "points", "runbooks",
-           "runs", "sources", "state"]
+__all__ = ["anomalies", "audit", "budgets", "conversations", "costs", "outbox", "points",
+           "runbooks", "runs", "sources", "state"]
