@@ -4,6 +4,8 @@ Jobs are plain functions of the services (testable without a scheduler):
 
 * :func:`poll` ingests every configured source, runs the detection pass and queues what
   people must see (``bot.anomaly.alerting.queue_news``);
+* :func:`check_budgets` (after each poll) queues the thresholds budgets passed for the first
+  time this period and budgets that run out early (``bot.finance.alerting``);
 * :func:`check_escalations` queues the reminders and escalations that are due
   (``bot.anomaly.alerting.queue_escalations``).
 
@@ -22,12 +24,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.anomaly.alerting import queue_escalations, queue_news
 from bot.anomaly.poll import PollResult, poll_store
+from bot.finance.alerting import check_budgets as queue_budgets
 from bot.ingest.poll import read_sources
 from bot.outbox.worker import DeliveryWorker
 from bot.wiring import Services
+from storage import queries
 from storage.db import job_lock, session_scope
 
-__all__ = ["build_scheduler", "check_escalations", "poll"]
+__all__ = ["build_scheduler", "check_budgets", "check_escalations", "poll"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,28 @@ def poll(services: Services, *, platforms: tuple[str, ...], now: datetime | None
     with session_scope(services.engine) as session:
         queue_news(db_session=session, settings=services.settings, result=result,
                    platforms=platforms, now=now)
+    check_budgets(services, platforms=platforms, now=now)
     return result
+
+
+def check_budgets(services: Services, *, platforms: tuple[str, ...],
+                  now: datetime | None = None) -> int:
+    """Budget news after a poll; returns how many messages were queued. A failure here is
+    logged and leaves the anomalies' news, already committed, to be sent."""
+    if not services.settings.budgets and not _chat_budgets(services):
+        return 0
+    try:
+        with session_scope(services.engine) as session:
+            return queue_budgets(db_session=session, settings=services.settings,
+                                 platforms=platforms, now=now or datetime.now(UTC))
+    except Exception:
+        log.exception("budgets could not be evaluated; the next poll tries again")
+        return 0
+
+
+def _chat_budgets(services: Services) -> bool:
+    with session_scope(services.engine) as session:
+        return bool(queries.budgets.changes(db_session=session))
 
 
 def _ingest_sources(services: Services) -> None:

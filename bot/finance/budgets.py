@@ -43,13 +43,14 @@ from storage import queries
 from storage.models import BudgetCrossing
 from storage.timeutil import as_utc
 
-__all__ = ["HISTORY_DAYS", "Basis", "Budget", "BudgetNews", "BudgetStatus", "Crossing", "Pilot",
-           "active_budgets", "as_of", "budget_status", "budget_statuses", "evaluate_budgets",
-           "month_bounds", "pilots_without_budget", "set_budget"]
+__all__ = ["FORECAST_LEVEL", "HISTORY_DAYS", "Basis", "Budget", "BudgetNews", "BudgetStatus",
+           "Crossing", "Pilot", "active_budgets", "as_of", "budget_status", "budget_statuses",
+           "evaluate_budgets", "month_bounds", "pilots_without_budget", "set_budget"]
 
 log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 84  # what the forecast learns from (twelve weeks, as ETS uses)
+FORECAST_LEVEL = 0.8  # the forecast interval holds the outcome this often
 PILOT_WINDOW = timedelta(days=30)
 SYSTEM = "spendwatch"  # the actor of what the bot does on its own, in the audit log
 
@@ -235,7 +236,8 @@ def budget_status(connection: Connection, budget: Budget, *, at: datetime,
     if at < budget.end and not points.empty:
         try:
             daily = daily_totals(points, by=("project",)).sum(axis=1)
-            made = forecast_period_end(daily, as_of=at, start=budget.start, end=budget.end)
+            made = forecast_period_end(daily, as_of=at, start=budget.start, end=budget.end,
+                                       level=FORECAST_LEVEL)
             forecast, low, high = (max(made.forecast, spent), max(made.low, spent),
                                    max(made.high, spent))
             note = made.note
