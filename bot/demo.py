@@ -13,10 +13,12 @@ import json
 import shutil
 from pathlib import Path
 
+from rich.markup import escape
+
 from bot.anomaly.lifecycle import Incident
 from bot.anomaly.poll import poll_store
 from bot.anomaly.replay import replay
-from bot.chat.console.chat import run_console_loop
+from bot.chat.console.chat import ConsoleSender, run_console_loop
 from bot.chat.console.render import (
     console,
     print_anomalies,
@@ -25,12 +27,17 @@ from bot.chat.console.render import (
     print_summary,
     print_unallocated,
 )
+from bot.chat.enums import Platform
+from bot.chat.text import money
 from bot.costs import service as costs
 from bot.costs.periods import period_for
 from bot.demodata import write_demo_data
+from bot.finance.alerting import check_budgets
+from bot.finance.config import BudgetSettings
 from bot.ingest.service import ingest_path
 from bot.settings import Settings
 from bot.wiring import build_services
+from storage.db import session_scope
 
 __all__ = ["DEMO_DIR", "run_demo"]
 
@@ -63,6 +70,8 @@ def run_demo(*, workdir: Path, interactive: bool) -> None:
         services.close()
     print_anomalies(result.open)
     if result.open:
+        live = max(result.open, key=lambda incident: incident.impact_usd)
+        _budget_alert(settings, live)
         _chat(settings, result.open, workdir / "charts", interactive=interactive)
     console.rule("done")
 
@@ -97,6 +106,37 @@ def _summaries(settings: Settings, data: Path) -> None:
     for summary in summaries:
         print_summary(summary, project=None, environment=None)
     print_unallocated(loose, total)
+
+
+def _budget_alert(settings: Settings, live: Incident) -> None:
+    """A monthly budget on the live incident's workload, at 90 % of its last four weeks'
+    pace (the demo's own choice, said on screen), evaluated as each poll does: its alert goes
+    through the outbox to the owner's and the finance channel."""
+    console.rule("A budget on that workload (the poll checks budgets after detection)")
+    services = build_services(settings)
+    try:
+        with services.engine.connect() as connection:
+            end = costs.data_end(connection)
+            assert end is not None, "the demo data was just ingested"
+            pace = costs.summarise(connection, period=period_for("30d", as_of=end),
+                                   by="project", project=live.project,
+                                   environment=live.environment).total
+        amount = max(100.0, round(pace * 0.9, -2))
+        budgeted = settings.model_copy(update={"budgets": [BudgetSettings(
+            project=live.project, environment=live.environment, monthly=amount)]})
+        console.print(f"The demo sets a monthly budget of {money(amount)} on "
+                      f"{escape(live.project)} · {escape(live.environment)} (90 % of its "
+                      f"spend over the last 30 days).", highlight=False)
+        with session_scope(services.engine) as session:
+            queued = check_budgets(db_session=session, settings=budgeted,
+                                   platforms=(Platform.CONSOLE,), now=end)
+        deliverer = services.deliverer(ConsoleSender(console), playbook=services.desk().playbook,
+                                       min_interval=0)
+        deliverer.drain()
+        if not queued:
+            console.print("No threshold of it is passed yet.", highlight=False)
+    finally:
+        services.close()
 
 
 def _chat(settings: Settings, incidents: list[Incident], chart_dir: Path, *,

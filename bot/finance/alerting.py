@@ -46,20 +46,19 @@ def budget_text(news: BudgetNews) -> str:
     if news.forecast:
         said.append(f"the forecast passed {_percents(news.forecast)}")
     if news.burn:
-        said.append("it runs out before the period ends")
+        spent_out = status.burn is not None and status.burn.hours_left <= 0
+        said.append("it is spent" if spent_out else "it runs out before the period ends")
     lines = [f"{head}: {'; '.join(said)}."]
     lines.append(f"Spent {money(status.spent)} ({status.percent_spent:.1f} %) as of "
                  f"{when(status.as_of)}.")
     if status.forecast is not None and status.forecast_low is not None \
             and status.forecast_high is not None and status.percent_forecast is not None:
         lines.append(f"Forecast for the period: {money(status.forecast)} "
-                     f"({status.percent_forecast:.1f} %; {FORECAST_LEVEL:.0%} interval "
+                     f"({status.percent_forecast:.1f} %; {FORECAST_LEVEL * 100:.0f} % interval "
                      f"{money(status.forecast_low)} to {money(status.forecast_high)}).")
     if status.burn is not None:
         burn = status.burn
-        if burn.hours_left <= 0:
-            lines.append("The budget is spent.")
-        else:
+        if burn.hours_left > 0:
             lines.append(f"At the last 24 hours' rate ({money(burn.hourly_rate)} an hour) this "
                          f"budget is gone in {burn.hours_left:.0f} hours, by "
                          f"{when(burn.runs_out_at)}.")

@@ -23,6 +23,9 @@ def demo(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def assert_whole_loop(out: str) -> None:
     live = out.split("Anomalies going on now", 1)[1]
     assert "support-agent / prod" in live and "AmazonCloudWatch" in live
+    budget = live.split("A budget on that workload", 1)[1].split("console chat", 1)[0]
+    # whatever the day of the month, the forecast (or spend) of 90 % of the pace passes 80 %
+    assert "#C0FINOPS: Budget support-agent · prod" in budget and "passed" in budget
     chat = live.split("console chat", 1)[1]
     assert "Spend anomaly: support-agent" in chat and "acknowledged this anomaly" in chat
     assert "Playbook step 5 of 5: Document" in chat and "Runbook entry:" in chat

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def test_the_alert_says_what_was_passed_the_figures_and_what_to_do() -> None:
         "Budget support-agent · prod (November 2026, $25,000.00): spend passed 80 %; the "
         "forecast passed 100 %; it runs out before the period ends.",
         "Spent $20,500.00 (82.0 %) as of Nov 21 14:00 UTC.",
-        "Forecast for the period: $31,000.00 (124.0 %; 80% interval $29,000.00 to "
+        "Forecast for the period: $31,000.00 (124.0 %; 80 % interval $29,000.00 to "
         "$33,500.00).",
         "At the last 24 hours' rate ($50.00 an hour) this budget is gone in 90 hours, by "
         "Nov 25 08:00 UTC.",
@@ -53,6 +54,16 @@ def test_the_alert_says_what_was_passed_the_figures_and_what_to_do() -> None:
 def test_several_thresholds_at_once_read_as_one_sentence() -> None:
     first = budget_text(news(actual=(50, 80, 100), forecast=(), burn=False)).splitlines()[0]
     assert first.endswith(": spend passed 50 %, 80 % and 100 %.")
+
+
+def test_a_spent_budget_says_so_without_a_countdown() -> None:
+    spent = news(burn=True, forecast=())
+    status = spent.status
+    gone = BurnRate(hours_left=0, runs_out_at=status.as_of, hourly_rate=50)
+    lines = budget_text(news(status=replace(status, spent=26_000, burn=gone), forecast=())
+                        ).splitlines()
+    assert lines[0].endswith("spend passed 80 %; it is spent.")
+    assert not any("gone in" in line for line in lines)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
