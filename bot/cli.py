@@ -302,7 +302,8 @@ def replay_command(
         "--from", help="First poll time (UTC, ISO 8601).")] = None,
     to: Annotated[datetime | None, typer.Option("--to", help="Last poll time (UTC).")] = None,
 ) -> None:
-    """Poll the data hour by hour as the scheduler would; write one JSON line per alert."""
+    """Poll the data hour by hour as the scheduler would; write one JSON line per alert and
+    per budget threshold crossed (budgets: from the config)."""
     start, end = _utc(from_), _utc(to)
     if start is not None and end is not None and start > end:
         raise UserError(f"--from {start.isoformat()} is later than --to {end.isoformat()}; "
@@ -311,12 +312,12 @@ def replay_command(
         check_output(out)  # before the long part, not after it
         settings = _settings(config)
         result = replay(source, settings, start=start, end=end)
-        write_alerts(result.alerts, out)
+        write_alerts(result.records(), out)
     except OutputError as exc:
         raise UserError(f"--out {exc}") from None
     console.print(
         f"{result.polls:,} hourly polls over {result.lines} lines: {len(result.alerts)} "
-        f"alert(s) written to {out}"
+        f"alert(s) and {len(result.budget_alerts)} budget threshold(s) crossed written to {out}"
     )
     if result.rejected_rows:
         errors.print(
