@@ -83,7 +83,7 @@ class _Track:
     revealed: int = 0
     crossed: set[tuple[datetime, Basis, float]] = field(default_factory=set)
     forecast_key: tuple[object, ...] | None = None
-    forecast_made: tuple[float, bool] | None = None  # (forecast, made) for forecast_key
+    forecast_value: float | None = None  # the forecast for forecast_key (None: none made)
 
 
 class BudgetReplay:
@@ -187,13 +187,11 @@ class BudgetReplay:
         key = (budget.start, budget.end, today, first_day, known.tobytes())
         if track.forecast_key != key:
             track.forecast_key = key
-            track.forecast_made = self._make_forecast(days, first_day, budget, at)
-        assert track.forecast_made is not None
-        value, made = track.forecast_made
-        return max(value, spent) if made else None
+            track.forecast_value = self._make_forecast(days, first_day, budget, at)
+        return None if track.forecast_value is None else max(track.forecast_value, spent)
 
     def _make_forecast(self, days: np.ndarray, first_day: int, budget: Budget,
-                       at: datetime) -> tuple[float, bool]:
+                       at: datetime) -> float | None:
         self.forecasts += 1
         index = pd.date_range(self._origin + pd.Timedelta(days=first_day), periods=len(days),
                               freq="D")
@@ -201,8 +199,8 @@ class BudgetReplay:
             made = forecast_period_end(pd.Series(days, index=index), as_of=at,
                                        start=budget.start, end=budget.end)
         except ForecastError:
-            return 0.0, False
-        return made.forecast, True
+            return None  # as budget_status: no forecast (e.g. no day before this one)
+        return made.forecast
 
     def _news(self, track: _Track, figures: BudgetFigures, *, crossed_at: datetime
               ) -> list[dict[str, object]]:
