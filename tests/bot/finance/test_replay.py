@@ -4,6 +4,8 @@ JSON lines beside the anomalies, and the same figures the store-backed budgets r
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -165,22 +167,29 @@ def test_the_last_poll_reads_what_the_store_backed_budgets_read(tmp_path: Path) 
     assert budget_replay.forecasts <= 2 * 22  # once per budget and day, not once per poll
 
 
-def test_the_replay_file_has_both_kinds_of_line_and_still_scores(tmp_path: Path) -> None:
-    """One alert (a daily SageMaker row far above anything before) and September's budget
-    (the default thresholds: 50, 80 and 100 %)."""
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """`spendwatch replay` of one alert (a daily SageMaker row far above anything before) and
+    September's budget (the default thresholds: 50, 80 and 100 %): the source and the lines."""
+    tmp = tmp_path_factory.mktemp("replayed")
     rows = [row(10, start=datetime(2026, 9, 1, tzinfo=UTC) + timedelta(hours=h),
                 project="p", service="Amazon EC2") for h in range(28 * 24)]
     rows.append(row(4800, start=datetime(2026, 9, 28, tzinfo=UTC), hours=24, project="p",
                     service="Amazon SageMaker"))
-    source = write_focus_csv(tmp_path / "export.csv", rows)
-    config = tmp_path / "spendwatch.yml"
+    source = write_focus_csv(tmp / "export.csv", rows)
+    config = tmp / "spendwatch.yml"
     config.write_text(json.dumps({"budgets": [{"project": "p", "environment": "prod",
                                                "monthly": 5000}]}))
-    out = tmp_path / "alerts.jsonl"
+    out = tmp / "alerts.jsonl"
     result = spendwatch("replay", "--source", str(source), "--out", str(out), "--config",
-                        str(config), cwd=tmp_path)
+                        str(config), cwd=tmp)
     assert result.returncode == 0, result.stderr
     assert "1 alert(s) and 6 budget threshold(s) crossed" in result.stdout
+    return source, out
+
+
+def test_the_replay_file_has_both_kinds_of_line(replayed: tuple[Path, Path]) -> None:
+    source, out = replayed
     written = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(w["type"], w.get("basis"), w.get("threshold"),
              w.get("crossed_at", w.get("detected_at"))) for w in written] == [
@@ -199,3 +208,20 @@ def test_the_replay_file_has_both_kinds_of_line_and_still_scores(tmp_path: Path)
     without_type = {k: v for k, v in anomaly.items() if k != "type"}
     [alone] = replay(source, Settings()).alerts
     assert without_type == {k: v for k, v in alone.items() if k != "type"}
+
+
+@pytest.mark.shared
+def test_the_scorer_counts_budget_lines_neither_as_hits_nor_as_false_alerts(
+        replayed: tuple[Path, Path], shared_dir: Path, tmp_path: Path) -> None:
+    _, out = replayed
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({
+        "events": [{"project": "p", "environment": "prod", "service": "Amazon SageMaker",
+                    "kind": "new-service", "start": "2026-09-28T00:00:00Z",
+                    "end": "2026-09-29T00:00:00Z"}],
+        "traps": [], "series": [["p", "prod", "Amazon EC2"]], "hours": 28 * 24}))
+    scored = subprocess.run(
+        [sys.executable, str(shared_dir / "tools" / "score_alerts.py"), str(labels), str(out)],
+        capture_output=True, text=True, check=True)
+    score = json.loads(scored.stdout)
+    assert (score["detected"], score["alerts"], score["false_alerts"]) == (1, 1, 0)
