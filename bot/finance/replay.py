@@ -16,9 +16,12 @@ What differs from the running bot, and why:
 - no re-arming (the amounts never change in a replay) and no burn-rate lines (the scored
   contract is a threshold reached by actual or forecast spend).
 
-Each poll keeps one running hourly array per budget, so a poll costs a slice sum; the
-forecast, which depends only on the days before the day of the figures, is made again only
-when those days change (a new day, or a late row for a past one).
+Each poll keeps one running hourly array per budget, so a poll costs a slice sum. The
+forecast (a few milliseconds) is the cost that counts: it depends only on the days before the
+day of the figures, so it is made again only when those days change (a new day, or a late row
+for a past one), and only while it can still be news: some forecast threshold is not crossed
+yet, or spend crossed one and its line carries the forecast. ``bench/budget_replay.py``
+measures it.
 """
 
 from __future__ import annotations
@@ -90,12 +93,16 @@ class BudgetReplay:
     """The budget lines of a replay, poll by poll (see the module docstring).
 
     ``points`` are ``load_usage_points``' frame (``hour`` and ``visible_at`` as UTC
-    timestamps). Call :meth:`poll` with each poll time, in order.
+    timestamps). Call :meth:`poll` with each poll time, in order. ``figures`` holds what the
+    last poll read per budget key; its forecast is None when no line needed it, unless
+    ``all_forecasts`` (the lines are the same either way).
     """
 
-    def __init__(self, points: pd.DataFrame, settings: Settings) -> None:
+    def __init__(self, points: pd.DataFrame, settings: Settings, *,
+                 all_forecasts: bool = False) -> None:
         self.forecasts = 0  # how many forecasts were made (for bench figures)
-        self.figures: dict[str, BudgetFigures] = {}  # the last poll's, by budget key
+        self.figures: dict[str, BudgetFigures] = {}
+        self._all_forecasts = all_forecasts
         self._tracks: list[_Track] = []
         hours = pd.to_datetime(points["hour"], utc=True)
         visible = pd.to_datetime(points["visible_at"], utc=True).dt.tz_convert(None)
@@ -169,7 +176,7 @@ class BudgetReplay:
         forecast: float | None = None
         if at >= budget.end:
             forecast = spent
-        elif any_seen:
+        elif any_seen and (self._all_forecasts or _may_be_news(track, budget, spent)):
             forecast = self._forecast(track, budget, at, lo, end, spent)
         return BudgetFigures(budget=budget, at=at, spent=spent, forecast=forecast)
 
@@ -223,6 +230,16 @@ class BudgetReplay:
     def _index(self, moment: datetime) -> int:
         """The hour index of ``moment`` (hours since the replay's first day, rounded down)."""
         return int((moment - self._origin.to_pydatetime()) // HOUR)
+
+
+def _may_be_news(track: _Track, budget: Budget, spent: float) -> bool:
+    """Whether a forecast could change this poll's lines: a forecast threshold is still open,
+    or spend has just crossed one (its line carries the forecast)."""
+    crossed = track.crossed
+    if any((budget.start, Basis.FORECAST, t) not in crossed for t in budget.thresholds):
+        return True
+    reached = crossed_thresholds(budget.amount, spent, 0.0, budget.thresholds).actual
+    return any((budget.start, Basis.ACTUAL, t) not in crossed for t in reached)
 
 
 def _naive(moment: datetime) -> datetime:

@@ -145,10 +145,15 @@ def test_the_last_poll_reads_what_the_store_backed_budgets_read(tmp_path: Path) 
     points["hour"] = pd.to_datetime(points["hour"], utc=True)
     points["visible_at"] = pd.to_datetime(points["visible_at"], utc=True)
     last_poll = NOV + timedelta(days=9)  # every row visible, daily ones included
-    budget_replay = BudgetReplay(points, settings)
-    for now in pd.date_range(points["hour"].min() + pd.Timedelta(hours=1), last_poll,
-                             freq="h"):
-        budget_replay.poll(now)
+    polls = pd.date_range(points["hour"].min() + pd.Timedelta(hours=1), last_poll, freq="h")
+    budget_replay = BudgetReplay(points, settings, all_forecasts=True)
+    news = [line for now in polls for line in budget_replay.poll(now)]
+    # forecasts only while they can be news: the same lines, fewer forecasts
+    frugal = BudgetReplay(points, settings)
+    assert [line for now in polls for line in frugal.poll(now)] == news
+    assert {(line["basis"], line["threshold"]) for line in news} >= {
+        ("actual", 50), ("forecast", 50), ("forecast", 100)}
+    assert 0 < frugal.forecasts < budget_replay.forecasts
 
     services = build_services(settings)
     try:
