@@ -35,7 +35,7 @@ from bot.anomaly.poll import poll_store
 from bot.anomaly.replay import OutputError, check_output, replay, write_alerts
 from bot.chat.console import render
 from bot.chat.console.render import console, errors
-from bot.cli_finance import showback_command
+from bot.cli_finance import budgets_command, showback_command
 from bot.cli_teams import teams_app
 from bot.costs import report as cost_report
 from bot.demo import DEMO_DIR, run_demo
@@ -67,6 +67,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(teams_app, name="teams")
 app.command("showback")(showback_command)
+app.command("budgets")(budgets_command)
 
 
 def _print_version(value: bool) -> None:
@@ -302,7 +303,8 @@ def replay_command(
         "--from", help="First poll time (UTC, ISO 8601).")] = None,
     to: Annotated[datetime | None, typer.Option("--to", help="Last poll time (UTC).")] = None,
 ) -> None:
-    """Poll the data hour by hour as the scheduler would; write one JSON line per alert."""
+    """Poll the data hour by hour as the scheduler would; write one JSON line per alert and
+    per budget threshold crossed (budgets: from the config)."""
     start, end = _utc(from_), _utc(to)
     if start is not None and end is not None and start > end:
         raise UserError(f"--from {start.isoformat()} is later than --to {end.isoformat()}; "
@@ -311,12 +313,12 @@ def replay_command(
         check_output(out)  # before the long part, not after it
         settings = _settings(config)
         result = replay(source, settings, start=start, end=end)
-        write_alerts(result.alerts, out)
+        write_alerts(result.records(), out)
     except OutputError as exc:
         raise UserError(f"--out {exc}") from None
     console.print(
         f"{result.polls:,} hourly polls over {result.lines} lines: {len(result.alerts)} "
-        f"alert(s) written to {out}"
+        f"alert(s) and {len(result.budget_alerts)} budget threshold(s) crossed written to {out}"
     )
     if result.rejected_rows:
         errors.print(

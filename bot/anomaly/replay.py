@@ -3,7 +3,9 @@
 The contract evaluations use. One poll per hour of data time; the poll at time T sees only the
 rows whose ChargePeriodEnd is at or before T (a daily row becomes visible when its day ends),
 judges the newest complete hour, and feeds the same lifecycle the scheduler uses. Each alert
-opened is one JSON line. No chat platform, no database, no network.
+opened is one JSON line (``"type": "anomaly"``), and so is each budget threshold the same poll
+would have recorded (``"type": "budget"``, from ``bot.finance.replay``), in time order. No chat
+platform, no database, no network.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ import pandas as pd
 from bot.anomaly.enums import EventKind
 from bot.anomaly.lifecycle import Incident, Lifecycle
 from bot.detection.engine import LINE_KEYS, SpendMatrix, detect_hour, thresholds_for_matrix
+from bot.finance.replay import BudgetReplay
 from bot.ingest.allocation import Allocator
 from bot.ingest.service import convert_currency, spread_hours
 from bot.ingest.sources.focus import discover_files, read_chunks
@@ -33,10 +36,19 @@ HOUR = pd.Timedelta(hours=1)
 
 @dataclass
 class ReplayResult:
-    alerts: list[dict[str, object]]
+    alerts: list[dict[str, object]]  # anomaly lines
     polls: int
     lines: int
     rejected_rows: int
+    budget_alerts: list[dict[str, object]] = field(default_factory=list)
+
+    def records(self) -> list[dict[str, object]]:
+        """Every line the replay writes, anomalies and budgets, by the poll that raised it."""
+        def when(record: dict[str, object]) -> str:
+            return str(record["detected_at"] if record["type"] == "anomaly"
+                       else record["crossed_at"])
+
+        return sorted([*self.alerts, *self.budget_alerts], key=when)
 
 
 def load_usage_points(path: Path, settings: Settings) -> tuple[pd.DataFrame, int]:
@@ -86,6 +98,8 @@ def replay(
     shown, and that is the kind it has when the replay ends, the label the store, the chat
     message and ``detect`` show. The lifecycle refines it while the incident lasts (a spike
     still elevated after six hours is a level shift), so the later label is the truer one.
+    Budget lines (``budget_alerts``) are the thresholds of the config's budgets the same polls
+    reached (``bot.finance.replay``).
     """
     points, rejected = load_usage_points(path, settings)
     if points.empty:
@@ -101,17 +115,20 @@ def replay(
         quiet_hours=detection.quiet_hours_to_resolve,
         reopen_hours=detection.reopen_within_hours,
     )
+    budgets = BudgetReplay(points, settings)
     opened: list[tuple[dict[str, object], Incident]] = []
+    budget_alerts: list[dict[str, object]] = []
     polls = 0
     for index, now in _poll_times(matrix, start, end):
         pending = _reveal(matrix, pending, now)
+        budget_alerts.extend(budgets.poll(now))
         findings = detect_hour(matrix, index, table, warmup_hours=detection.warmup_days * 24)
         for event in lifecycle.apply(findings, now=now):
             if event.kind == EventKind.OPENED and event.alert:
                 opened.append((event.incident.to_alert(), event.incident))
         polls += 1
-    alerts = [{**alert, "kind": incident.kind} for alert, incident in opened]
-    return ReplayResult(alerts, polls, len(matrix.lines), rejected)
+    alerts = [{"type": "anomaly", **alert, "kind": incident.kind} for alert, incident in opened]
+    return ReplayResult(alerts, polls, len(matrix.lines), rejected, budget_alerts)
 
 
 def _poll_times(matrix: SpendMatrix, start: pd.Timestamp | None,
