@@ -3,9 +3,11 @@
 The PDF is the HTML printed, not a second layout, so the two cannot differ. Chromium is Debian's
 ``chromium`` package (``/usr/bin/chromium``; ``$SPENDWATCH_CHROMIUM`` names another binary).
 Each print gets a throwaway profile directory, so two reports printed at once do not fight
-over a profile lock, and ``--no-sandbox`` is passed only when running as root, where
-Chromium refuses to start without it (containers). A missing Chromium, a print that fails or
-one that leaves no PDF is a :class:`ReportError` that says what to do.
+over a profile lock. ``--no-sandbox`` is passed only when running as root, where Chromium
+refuses to start without it, or when ``$SPENDWATCH_CHROMIUM_NO_SANDBOX`` is set, for a
+container whose seccomp profile leaves Chromium no usable sandbox: the page is a local file
+that loads nothing and runs no script, so the sandbox guards little there. A missing Chromium, a
+print that fails or one that leaves no PDF is a :class:`ReportError` that says what to do.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["CHROMIUM", "PRINT_TIMEOUT_S", "ReportError", "chromium_command", "find_chromium",
-           "print_pdf"]
+__all__ = ["CHROMIUM", "NO_SANDBOX_ENV", "PRINT_TIMEOUT_S", "ReportError", "chromium_command",
+           "find_chromium", "print_pdf"]
 
 CHROMIUM = "/usr/bin/chromium"
+NO_SANDBOX_ENV = "SPENDWATCH_CHROMIUM_NO_SANDBOX"
 PRINT_TIMEOUT_S = 120
 
 
@@ -44,7 +47,8 @@ def find_chromium() -> str:
 
 def chromium_command(binary: str, profile: Path, *args: str) -> list[str]:
     """A headless Chromium command line with its own profile directory."""
-    sandbox = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    sandbox = ["--no-sandbox"] if root or os.environ.get(NO_SANDBOX_ENV) else []
     return [binary, "--headless", "--disable-gpu", *sandbox, "--no-first-run",
             "--disable-extensions", f"--user-data-dir={profile}", *args]
 
@@ -66,6 +70,10 @@ def print_pdf(html: Path, pdf: Path, *, binary: str | None = None) -> None:
             raise ReportError(f"Chromium could not be started ({exc.strerror}); check the "
                               "chromium package is installed") from None
     if done.returncode != 0 or not pdf.is_file() or pdf.read_bytes()[:5] != b"%PDF-":
+        if "No usable sandbox" in done.stderr:
+            raise ReportError(f"Chromium found no usable sandbox here (a container's seccomp "
+                              f"profile blocks it); set {NO_SANDBOX_ENV}=1 to print this local "
+                              "file without it, or use --format html")
         lines = [line for line in done.stderr.splitlines() if "ERROR" in line][-3:]
         detail = f": {' / '.join(lines)}" if lines else ""
         raise ReportError(f"Chromium did not produce a PDF (exit {done.returncode}){detail}; "
