@@ -199,3 +199,21 @@ def test_an_unknown_format_says_which_exist(text: str) -> None:
 def test_a_period_that_is_not_a_month_is_refused(engine: Engine, settings: Settings) -> None:
     with pytest.raises(ShowbackError, match="YYYY-MM"):
         build(engine, settings, period="2026-13")
+
+
+def test_an_empty_month_still_makes_every_file_and_says_so(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'empty.db'}",
+                        quarantine_dir=tmp_path / "q")
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    try:
+        report = build(engine, settings)
+    finally:
+        engine.dispose()
+    assert report.total == 0 and report.register == [] and report.projects == []
+    assert "September 2026 had no recorded spend" in report.story[0]
+    assert "No spend anomalies were detected this month." in report.story
+    written = write_report(report, tmp_path / "out", ("md", "csv", "html"))
+    assert len(written) == 7
+    register = (tmp_path / "out" / "register.csv").read_text()
+    assert register == ",".join(REGISTER_COLUMNS) + "\n"  # the header, no rows
