@@ -37,6 +37,7 @@ from bot.finance.register import RegisterRow, load_register
 from bot.finance.report_charts import report_charts
 from bot.finance.report_story import month_story
 from bot.finance.showback import PoolSplit, Showback, load_showback, month_bounds
+from bot.ingest.allocation import UNALLOCATED
 from bot.playbook import Playbook
 from bot.settings import Settings
 from storage.queries import register as register_q
@@ -165,15 +166,13 @@ def build_report(*, engine: Engine, settings: Settings, period: str, now: dateti
                              end=start)
         statuses = _budgets(session, settings, end=end, now=now)
         days = list(pd.date_range(start, end, freq="D", tz="UTC").to_pydatetime())
-        daily_rows = register_q.daily_project_spend(connection=connection, edges=days)
-        services = register_q.project_service_spend(connection=connection, start=start,
-                                                    end=end)
+        spend = register_q.daily_series_spend(connection=connection, edges=days)
     report = BoardReport(
         period=period, start=start, end=end, previous_period=before,
         currency=settings.currency.base, generated_at=now, complete=now >= end,
-        register=register, projects=_projects(current, last, statuses, services),
+        register=register, projects=_projects(current, last, statuses, spend),
         budgets=[_budget_line(s) for s in statuses], pools=current.pools,
-        daily=_daily(daily_rows, days[:-1]))
+        daily=_daily(spend, days[:-1]))
     return replace(report, story=month_story(report), charts=report_charts(report))
 
 
@@ -195,14 +194,14 @@ def _budget_line(status: BudgetStatus) -> BudgetLine:
 
 
 def _projects(current: Showback, last: Showback, statuses: list[BudgetStatus],
-              services: list[tuple[str, str, str, float]]) -> list[ProjectSpend]:
+              spend: list[tuple[str, str, str, list[float]]]) -> list[ProjectSpend]:
     previous = {p.project: p.total_cents / 100 for p in last.projects}
     by_service: dict[str, dict[str, float]] = {}
     environments: dict[str, set[str]] = {}
-    for project, environment, service, cost in services:
-        name = project or "unallocated"
+    for project, environment, service, days in spend:
+        name = project or UNALLOCATED
         by_service.setdefault(name, {})
-        by_service[name][service] = by_service[name].get(service, 0.0) + cost
+        by_service[name][service] = by_service[name].get(service, 0.0) + sum(days)
         environments.setdefault(name, set()).add(environment)
     rows = []
     for p in current.projects:
@@ -231,16 +230,15 @@ def _project_budget(project: str, statuses: list[BudgetStatus]
     return (sum(s.budget.amount for s in chosen), sum(s.spent for s in chosen), forecast)
 
 
-def _daily(rows: list[tuple[str, int, float]], days: list[datetime]) -> pd.DataFrame:
+def _daily(spend: list[tuple[str, str, str, list[float]]], days: list[datetime]
+           ) -> pd.DataFrame:
+    """Spend per day (rows) and project (columns, the largest first)."""
     index = pd.DatetimeIndex(days, tz=UTC) if days else pd.DatetimeIndex([], tz=UTC)
-    if not rows:
+    totals: dict[str, list[float]] = {}
+    for project, _, _, sums in spend:
+        running = totals.setdefault(project or UNALLOCATED, [0.0] * len(days))
+        totals[project or UNALLOCATED] = [a + b for a, b in zip(running, sums, strict=True)]
+    if not totals:
         return pd.DataFrame(index=index, dtype=float)
-    frame = pd.DataFrame(rows, columns=["project", "bucket", "cost"])
-    frame["project"] = frame["project"].replace("", "unallocated")
-    table = frame.pivot_table(index="bucket", columns="project", values="cost",
-                              aggfunc="sum", fill_value=0.0)
-    table = table.reindex(range(len(days)), fill_value=0.0)
-    table.index = index
-    table.columns.name = None
-    order = table.sum().sort_values(ascending=False).index
-    return table[order].astype(float)
+    table = pd.DataFrame(totals, index=index, dtype=float)
+    return table[table.sum().sort_values(ascending=False, kind="stable").index]
