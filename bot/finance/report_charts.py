@@ -1,5 +1,5 @@
 """The board report's two charts, as PNG: spend per day per project for the month, and each
-project's spend (direct and shared stacked) against its budget.
+project's spend (direct and shared stacked, beside what its budget counts) against its budget.
 
 A report is read on paper and in a browser, so both charts are wide (1200x500 px at 100 dpi,
 sharp when printed at page width), start the money axis at zero, and say in words what a
@@ -32,7 +32,8 @@ SHOWN_PROJECTS = 6  # lines in the daily chart; the rest are summed as "other pr
 DAILY_CHART = "spend-per-day.png"
 BUDGET_CHART = "spend-vs-budget.png"
 _COLOURS = ("#1f4e79", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#7f7f7f")
-_DIRECT, _SHARED, _BUDGET, _FORECAST = "#1f4e79", "#8fb3d9", "#d62728", "#ff7f0e"
+_DIRECT, _SHARED, _COUNTED = "#1f4e79", "#8fb3d9", "#9a9a9a"
+_BUDGET, _FORECAST = "#d62728", "#ff7f0e"
 _TEXT = "#222222"
 
 
@@ -112,34 +113,41 @@ def _daily_png(report: BoardReport) -> bytes:
 
 
 def _budget_png(report: BoardReport) -> bytes:
+    """Per project, two bars: showback's direct and shared spend stacked, and below it what
+    the project's budget counts (every line tagged to it), with the budget and, in a month
+    not over, the month-end forecast marked on that second bar."""
     figure, ax = _figure()
     ax.set_title(f"Spend against budget per project, {report.period}", loc="left",
                  fontsize=16, fontweight="bold", color=_TEXT, parse_math=False)
-    projects = [p for p in report.projects if p.total > 0 or p.budget][:12]
+    projects = [p for p in report.projects if p.total > 0 or p.budget][:10]
     if not projects:
         _empty(ax, "No spend and no budgets this month")
         figure.subplots_adjust(left=0.05, right=0.98, top=0.88, bottom=0.12)
         return _png(figure)
-    y = np.arange(len(projects))[::-1]
+    y = np.arange(len(projects), dtype=float)[::-1]
     direct = np.array([max(p.direct, 0.0) for p in projects])
-    shared = np.array([max(p.shared, 0.0) for p in projects])
-    ax.barh(y, direct, color=_DIRECT, height=0.6, label="direct")
-    ax.barh(y, shared, left=direct, color=_SHARED, height=0.6, label="shared")
-    with_budget = [(i, p.budget, p.forecast) for i, p in zip(y, projects, strict=True)
-                   if p.budget]
-    if with_budget:
-        ax.scatter([b for _, b, _ in with_budget], [i for i, _, _ in with_budget],
-                   marker="|", s=900, linewidths=3, color=_BUDGET, zorder=3, label="budget")
-    forecasts = [(i, f) for i, _, f in with_budget if f is not None and not report.complete]
-    if forecasts:
-        ax.scatter([f for _, f in forecasts], [i for i, _ in forecasts], marker="D",
-                   s=50, color=_FORECAST, zorder=4, label="forecast (month end)")
+    ax.barh(y + 0.18, direct, color=_DIRECT, height=0.34, label="direct")
+    ax.barh(y + 0.18, [max(p.shared, 0.0) for p in projects], left=direct, color=_SHARED,
+            height=0.34, label="shared")
+    budgeted = [(row, p) for row, p in zip(y, projects, strict=True) if p.budget]
+    if budgeted:
+        rows = [row - 0.18 for row, _ in budgeted]
+        ax.barh(rows, [p.budget_spent or 0.0 for _, p in budgeted], color=_COUNTED,
+                height=0.34, label="counted by the budget")
+        ax.scatter([p.budget or 0.0 for _, p in budgeted], rows, marker="|", s=700,
+                   linewidths=3, color=_BUDGET, zorder=3, label="budget")
+        ahead = [(row, p.forecast) for row, (_, p) in zip(rows, budgeted, strict=True)
+                 if p.forecast is not None and not report.complete]
+        if ahead:
+            ax.scatter([f for _, f in ahead], [row for row, _ in ahead], marker="D", s=50,
+                       color=_FORECAST, zorder=4, label="forecast (month end)")
     ax.set_yticks(y, [p.project if p.budget else f"{p.project} (no budget)" for p in projects])
     ax.set_xlim(left=0)
     _money_axis(ax, report.currency, axis="x")
     ax.grid(axis="x", color="#dddddd", linewidth=0.8)
-    ax.legend(loc="lower right", fontsize=11, frameon=False)
-    figure.subplots_adjust(left=0.22, right=0.97, top=0.88, bottom=0.1)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.45, -0.08), fontsize=11, frameon=False,
+              ncols=5)
+    figure.subplots_adjust(left=0.22, right=0.97, top=0.9, bottom=0.2)
     return _png(figure)
 
 
