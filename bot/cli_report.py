@@ -57,9 +57,13 @@ def report_command(
         raise _fail(str(exc)) from None
     settings = load_settings(config)
     made = not folder.exists()
-    services = build_services(settings)
     try:
         prepare_out(folder)
+    except ReportError as exc:
+        _remove_if_empty(folder, made)
+        raise _fail(str(exc)) from None
+    services = build_services(settings)
+    try:
         report = build_report(engine=services.engine, settings=settings, period=period,
                               now=datetime.now(UTC), playbook=_playbook(settings))
         written = write_report(report, folder, formats)
