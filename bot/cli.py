@@ -36,6 +36,7 @@ from bot.anomaly.replay import OutputError, check_output, replay, write_alerts
 from bot.chat.console import render
 from bot.chat.console.render import console, errors
 from bot.cli_finance import budgets_command, showback_command
+from bot.cli_report import report_command
 from bot.cli_teams import teams_app
 from bot.costs import report as cost_report
 from bot.demo import DEMO_DIR, run_demo
@@ -68,6 +69,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(teams_app, name="teams")
 app.command("showback")(showback_command)
 app.command("budgets")(budgets_command)
+app.command("report")(report_command)
 
 
 def _print_version(value: bool) -> None:
