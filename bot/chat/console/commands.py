@@ -21,8 +21,6 @@ from bot.chat.console.panel import runbook_panel
 from bot.chat.console.walk import Lines, ask, walk_playbook
 from bot.chat.enums import Platform
 from bot.chat.ids import SNOOZE_HOURS
-from bot.costs.command import Scope
-from bot.costs.command import respond as answer_cost
 from bot.costs.views import format_plain
 from bot.errors import USER_ERRORS, user_message
 from bot.wiring import Services
@@ -160,11 +158,11 @@ class ConsoleChat:
         self.deliver()
 
     def _cost(self, text: str) -> None:
-        owners = self.desk.channel_owners(channel=None)
-        answer = answer_cost(
-            text, connection_or_engine=self.services.engine,
-            scope=Scope.everything() if owners is None else Scope.of_owners(owners),
-            environment_aliases=self.services.settings.allocation.environment_aliases)
+        try:
+            answer = self.desk.cost(text, user=self.user, channel=None)
+        except USER_ERRORS as exc:
+            self._say(user_message(exc))
+            return
         self.console.print(Text(format_plain(answer)))
 
     def _say(self, text: str) -> None:
