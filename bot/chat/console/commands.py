@@ -1,11 +1,12 @@
 """The console chat's commands: the keys a card offers, ``help`` and ``/cost …``.
 
 Each key is the button of the same name in Slack and makes the same desk call
-(``bot.anomaly.desk``); ``/cost`` is answered by the same code as Slack's
-(``bot.costs.command``). Whoever sits at the console runs the bot, so the desk treats them as
-FinOps (``AnomalyDesk.with_operator``): they may act on every anomaly and ``/cost`` sees every
-project. A key alone acts on the card printed last; followed by a number it acts
-on that anomaly (``a 8``), whose card is posted here first if it was not yet.
+(``bot.anomaly.desk``); ``/cost`` is answered by the same desk call as Slack's
+(``AnomalyDesk.cost``), budgets included. Whoever sits at the console runs the bot, so the
+desk treats them as FinOps (``AnomalyDesk.with_operator``): they may act on every anomaly,
+set budgets, and ``/cost`` sees every project. A key alone acts on the card printed last;
+followed by a number it acts on that anomaly (``a 8``), whose card is posted here first if it
+was not yet.
 """
 
 from __future__ import annotations
