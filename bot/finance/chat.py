@@ -247,10 +247,14 @@ def _set(session: Session, settings: Settings, query: BudgetSetQuery, scope: Sco
     project = pick_name("project", query.project, sorted({p for p, _ in pairs}))
     environment = ALL_ENVIRONMENTS
     if query.environment != ALL_ENVIRONMENTS:
-        environment = pick_name(
-            "environment", _canonical(query.environment,
-                                      settings.allocation.environment_aliases),
-            sorted({e for p, e in pairs if p == project}), where=f" in {project}")
+        wanted = _canonical(query.environment, settings.allocation.environment_aliases)
+        try:
+            environment = pick_name("environment", wanted,
+                                    sorted({e for p, e in pairs if p == project}),
+                                    where=f" in {project}")
+        except CostCommandError as exc:
+            raise CostCommandError(f"{exc} Or give * for every environment of {project}."
+                                   ) from None
     before = _monthly(session, settings, project, environment, now)
     if before is not None and abs(before.amount - query.amount) < 0.005:
         raise NothingChanged(f"The monthly budget of {before.label} is already "

@@ -270,7 +270,8 @@ def test_someone_outside_finops_is_refused_and_nothing_is_stored(store, settings
 @pytest.mark.parametrize(("text", "says"), [
     ("budget set wbe prod 5k", "No project called 'wbe' — did you mean 'web'?"),
     ("budget set web prdo 5k", "No environment called 'prdo' in web — did you mean 'prod'?"),
-    ("budget set web staging 5k", "environments you can see in web: prod."),
+    ("budget set web staging 5k", "environments you can see in web: prod. Or give * for "
+                                  "every environment of web."),
     ("budget set web prod -5k", "A budget must be more than 0, not '-5k'"),
     ("budget set web prod nan", "'nan' is not an amount"),
     ("budget set web prod 0", "A budget must be more than 0"),
