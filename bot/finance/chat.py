@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
@@ -35,7 +35,6 @@ from bot.finance.budgets import (
     active_budgets,
     as_of,
     budget_status,
-    budget_statuses,
     pilots_without_budget,
     set_budget,
 )
@@ -213,19 +212,28 @@ def _workloads(session: Session, scope: Scope) -> list[tuple[str, str]]:
 
 def _list(session: Session, settings: Settings, query: BudgetListQuery, scope: Scope,
           now: datetime) -> BudgetListAnswer:
+    connection = session.connection()
+    at = as_of(connection, now)
+    # the budgets of the period the newest data belongs to, as ``budget_statuses`` reads them;
+    # figures are computed only for those the channel sees (each reads twelve weeks of spend)
+    budgets = active_budgets(db_session=session, settings=settings, now=now,
+                             at=at - timedelta(microseconds=1))
     visible = {project for project, _ in _workloads(session, scope)}
-    statuses = budget_statuses(db_session=session, settings=settings, now=now)
     if scope.owners is None:  # the FinOps channel also sees budgets on projects without spend
-        visible |= {s.budget.project for s in statuses}
+        visible |= {b.project for b in budgets}
     project = None
     if query.project is not None:
         project = pick_name("project", query.project, sorted(visible))
         visible = {project}
-    seen = sorted((s for s in statuses if s.budget.project in visible), key=_nearest_first)
-    pilots = [p for p in pilots_without_budget(db_session=session, settings=settings, now=now)
-              if p.project in visible]
+    seen = sorted((budget_status(connection, b, at=at, crossings=queries.budgets.crossings(
+        db_session=session, budget=b.key, period_start=b.start))
+        for b in budgets if b.project in visible), key=_nearest_first)
+    pilots: list[Pilot] = []
+    if project is None or not seen:  # a project with a budget is no pilot without one
+        pilots = [p for p in pilots_without_budget(db_session=session, settings=settings,
+                                                   now=now) if p.project in visible]
     return BudgetListAnswer(tuple(seen[:BUDGET_LIMIT]), len(seen), tuple(pilots[:PILOT_LIMIT]),
-                            len(pilots), project, any_budget=bool(statuses))
+                            len(pilots), project, any_budget=bool(budgets))
 
 
 def _nearest_first(status: BudgetStatus) -> tuple[float, str]:
