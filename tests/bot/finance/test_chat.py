@@ -312,3 +312,18 @@ def test_names_from_tags_cannot_ping_a_slack_channel(engine, settings):
     assert "*Budget set*: *&lt;!channel&gt; · all environments*" in done and "<!" not in done
     assert "No project called '&lt;!here&gt;'" in typed and "<!here>" not in typed
     assert "`/cost budget set &lt;project&gt; &lt;environment|*&gt; &lt;amount&gt;`" in typed
+
+
+@sqlite_only
+def test_a_budget_on_a_project_without_spend_shows_in_the_finops_channel_only(store, settings):
+    settings = configured(settings, budgets=[
+        {"project": "launch", "monthly": 800},
+        {"project": "web", "environment": "prod", "monthly": 1000}])
+
+    finops = ask(store, settings, "budget")
+    owners = ask(store, settings, "budget", scope=Scope.of_owners({"team-web"}))
+    asked = ask(store, settings, "budget launch")
+
+    assert [s.budget.project for s in finops.statuses] == ["web", "launch"]  # nearest first
+    assert [s.budget.project for s in owners.statuses] == ["web"]
+    assert "Spent $0.00 (0.0 %)" in format_plain(asked)
