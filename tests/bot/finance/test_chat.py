@@ -327,3 +327,14 @@ def test_a_budget_on_a_project_without_spend_shows_in_the_finops_channel_only(st
     assert [s.budget.project for s in finops.statuses] == ["web", "launch"]  # nearest first
     assert [s.budget.project for s in owners.statuses] == ["web"]
     assert "Spent $0.00 (0.0 %)" in format_plain(asked)
+
+
+@sqlite_only
+def test_a_budget_set_before_the_months_first_data_reads_nothing_spent(store, settings):
+    settings = configured(settings)
+    december = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)  # the newest data is from November
+
+    done = ask(store, settings, "budget set web prod 3k", now=december)
+
+    assert isinstance(done, BudgetSetAnswer) and done.spent == 0
+    assert done.budget.period_label == "December 2026" and done.above == (50, 80, 100)
