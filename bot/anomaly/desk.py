@@ -1,10 +1,11 @@
 """The anomaly desk: everything a chat adapter asks of the domain, one short transaction each.
 
-Chat adapters (Slack, the console) translate what people click or type into calls on an
-:class:`AnomalyDesk` and render what it returns (views, the next playbook step); they never
-open a session, read the store or decide who may act or see. Each method opens one
-transaction, calls the domain services of :mod:`bot.anomaly.service` (which check
-:mod:`bot.anomaly.access`), and commits, or rolls back on an error: a :class:`ResponseError`
+Chat adapters (Slack, Teams, the console) translate what people click or type into calls on
+an :class:`AnomalyDesk` and render what it returns (views, the next playbook step, the answer
+to a ``/cost`` question); they never open a session, read the store or decide who may act or
+see. Each method opens one transaction, calls the domain services of
+:mod:`bot.anomaly.service` (which check :mod:`bot.anomaly.access`; budgets:
+:mod:`bot.finance.chat`), and commits, or rolls back on an error: a :class:`ResponseError`
 (with :class:`NotAllowed` and :class:`NothingChanged`) or the playbook's ``StepError`` for the
 person, anything else a bug.
 
@@ -37,6 +38,9 @@ from bot.anomaly.access import (
 )
 from bot.anomaly.service import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS, StepStarted
 from bot.anomaly.views import AlertView, RunbookView, main_service, runbook_view
+from bot.costs.command import CostAnswer, Scope, respond
+from bot.finance import chat as budget_chat
+from bot.finance.chat import BudgetAnswer
 from bot.playbook import Playbook, PlaybookState, next_step
 from bot.settings import Settings
 from storage import queries
@@ -174,6 +178,18 @@ class AnomalyDesk:
         the FinOps channel, and the local console (``channel`` None)."""
         owners = None if channel is None else self.settings.routing.owners_of(channel)
         return None if owners is None else frozenset(owners)
+
+    def cost(self, text: str, *, user: str, channel: str | None) -> CostAnswer | BudgetAnswer:
+        """Answer a ``/cost`` text within what ``channel`` sees. ``budget ...`` reads budgets,
+        and sets them for FinOps (audited): ``bot.finance.chat``."""
+        owners = self.channel_owners(channel=channel)
+        scope = Scope.everything() if owners is None else Scope.of_owners(owners)
+        if not budget_chat.asks_budget(text):
+            return respond(text, connection_or_engine=self._engine, scope=scope,
+                           environment_aliases=self.settings.allocation.environment_aliases)
+        with session_scope(self._engine) as session:
+            return budget_chat.respond(text, db_session=session, settings=self.settings,
+                                       scope=scope, user=user, now=datetime.now(UTC))
 
     # -- actions --------------------------------------------------------------------------------
 

@@ -341,7 +341,7 @@ def _end(connection: Connection, as_of: datetime | None) -> datetime:
     return end
 
 
-def _pick(kind: str, name: str, choices: list[str], where: str = "") -> str:
+def pick_name(kind: str, name: str, choices: list[str], where: str = "") -> str:
     """``name`` among ``choices`` (exact, else the one case-insensitive match), or an error."""
     if name in choices:
         return name
@@ -363,11 +363,11 @@ def _workload(
     connection: Connection, project: str, environment: str | None, scope: Scope
 ) -> tuple[str, str | None]:
     pairs = queries.costs.workloads(connection=connection, owners=scope.owners)
-    found = _pick("project", project, sorted({p for p, _ in pairs}))
+    found = pick_name("project", project, sorted({p for p, _ in pairs}))
     if environment is None:
         return found, None
     environments = sorted({e for p, e in pairs if p == found})
-    return found, _pick("environment", environment, environments, where=f" in {found}")
+    return found, pick_name("environment", environment, environments, where=f" in {found}")
 
 
 def _lines(rows: Any) -> list[SpendLine]:

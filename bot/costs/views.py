@@ -1,7 +1,8 @@
 """``/cost`` answers as text: Slack mrkdwn for the chat side to wrap in blocks, or plain text.
 
-Pure functions of the answer objects of ``bot.costs.command``. Both renderings share one set of
-builders and differ only in markup, so they never drift apart. Names in answers come from tags
+Pure functions of the answer objects of ``bot.costs.command`` (and of ``bot.finance.chat``,
+whose lines ``bot.finance.views`` builds). Both renderings share one set of builders and differ
+only in markup, so they never drift apart. Names in answers come from tags
 and user input: in mrkdwn, ``&``, ``<`` and ``>`` are escaped, so a project called
 ``<!channel>`` prints as text and cannot notify anyone; long names are clipped so an answer
 stays well inside Slack's 3,000 characters per section.
@@ -25,6 +26,8 @@ from bot.costs.command import (
     TopAnswer,
 )
 from bot.costs.periods import Period
+from bot.finance.chat import BudgetAnswer, BudgetListAnswer, BudgetSetAnswer
+from bot.finance.views import budget_lines, help_lines
 
 __all__ = ["format_mrkdwn", "format_plain", "sparkline"]
 
@@ -69,18 +72,20 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(BLOCKS[round((v - low) * scale)] for v in values)
 
 
-def format_mrkdwn(answer: CostAnswer) -> str:
+def format_mrkdwn(answer: CostAnswer | BudgetAnswer) -> str:
     """Slack mrkdwn; every name from a user or a tag is escaped."""
     return _render(answer, _MRKDWN)
 
 
-def format_plain(answer: CostAnswer) -> str:
+def format_plain(answer: CostAnswer | BudgetAnswer) -> str:
     """Plain text (console, logs, notification fallbacks); nothing escaped."""
     return _render(answer, _PLAIN)
 
 
-def _render(answer: CostAnswer, m: _Markup) -> str:
-    if isinstance(answer, ProjectCostAnswer):
+def _render(answer: CostAnswer | BudgetAnswer, m: _Markup) -> str:
+    if isinstance(answer, BudgetListAnswer | BudgetSetAnswer):
+        lines = budget_lines(answer, m)
+    elif isinstance(answer, ProjectCostAnswer):
         lines = _project(answer, m)
     elif isinstance(answer, TopAnswer):
         lines = _top(answer, m)
@@ -185,5 +190,6 @@ def _help(a: HelpAnswer, m: _Markup) -> list[str]:
         f"(default 5, at most {TOP_MAX})",
         f"{m.code('/cost anomalies')} open anomalies, newest first, with their impact",
         f"{m.code('/cost runbook <project>')} what was learned from the project's incidents",
+        *help_lines(m),
         f"{m.code('/cost help')} this help",
     ]

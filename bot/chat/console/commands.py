@@ -1,11 +1,12 @@
 """The console chat's commands: the keys a card offers, ``help`` and ``/cost …``.
 
 Each key is the button of the same name in Slack and makes the same desk call
-(``bot.anomaly.desk``); ``/cost`` is answered by the same code as Slack's
-(``bot.costs.command``). Whoever sits at the console runs the bot, so the desk treats them as
-FinOps (``AnomalyDesk.with_operator``): they may act on every anomaly and ``/cost`` sees every
-project. A key alone acts on the card printed last; followed by a number it acts
-on that anomaly (``a 8``), whose card is posted here first if it was not yet.
+(``bot.anomaly.desk``); ``/cost`` is answered by the same desk call as Slack's
+(``AnomalyDesk.cost``), budgets included. Whoever sits at the console runs the bot, so the
+desk treats them as FinOps (``AnomalyDesk.with_operator``): they may act on every anomaly,
+set budgets, and ``/cost`` sees every project. A key alone acts on the card printed last;
+followed by a number it acts on that anomaly (``a 8``), whose card is posted here first if it
+was not yet.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from bot.chat.console.panel import runbook_panel
 from bot.chat.console.walk import Lines, ask, walk_playbook
 from bot.chat.enums import Platform
 from bot.chat.ids import SNOOZE_HOURS
-from bot.costs.command import Scope
-from bot.costs.command import respond as answer_cost
 from bot.costs.views import format_plain
 from bot.errors import USER_ERRORS, user_message
 from bot.wiring import Services
@@ -160,11 +159,11 @@ class ConsoleChat:
         self.deliver()
 
     def _cost(self, text: str) -> None:
-        owners = self.desk.channel_owners(channel=None)
-        answer = answer_cost(
-            text, connection_or_engine=self.services.engine,
-            scope=Scope.everything() if owners is None else Scope.of_owners(owners),
-            environment_aliases=self.services.settings.allocation.environment_aliases)
+        try:
+            answer = self.desk.cost(text, user=self.user, channel=None)
+        except USER_ERRORS as exc:
+            self._say(user_message(exc))
+            return
         self.console.print(Text(format_plain(answer)))
 
     def _say(self, text: str) -> None:

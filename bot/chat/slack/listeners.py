@@ -42,7 +42,6 @@ from bot.chat.slack import modals
 from bot.chat.slack.blocks import escape
 from bot.chat.slack.home import home_view
 from bot.costs.command import Scope
-from bot.costs.command import respond as answer_cost
 from bot.costs.views import format_mrkdwn
 from bot.errors import ACTION_FAILED, FORM_FAILED, QUESTION_FAILED, USER_ERRORS, user_message
 from bot.playbook import Playbook, Step, StepError
@@ -269,14 +268,13 @@ def _cost(ctx: SlackContext) -> Callable[..., None]:
         owners = ctx.desk.channel_owners(channel=command.get("channel_id", ""))
         scope = Scope.everything() if owners is None else Scope.of_owners(owners)
         try:
-            answer = answer_cost(
-                command.get("text", ""), connection_or_engine=ctx.services.engine, scope=scope,
-                environment_aliases=ctx.services.settings.allocation.environment_aliases)
+            answer = ctx.desk.cost(command.get("text", ""), user=command.get("user_id", ""),
+                                   channel=command.get("channel_id", ""))
             text = format_mrkdwn(answer)
         except Exception as exc:
             if not isinstance(exc, USER_ERRORS):  # a question it cannot parse is no bug
                 log.exception("/cost %r failed", command.get("text", "")[:100])
-            text = f":warning: {user_message(exc, otherwise=QUESTION_FAILED)}"
+            text = f":warning: {escape(user_message(exc, otherwise=QUESTION_FAILED))}"
         if scope.owners == frozenset():
             text = ("_This channel is not mapped to a team (routing.owners), so it sees no "
                     "spend; ask in the FinOps channel._\n") + text

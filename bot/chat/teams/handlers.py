@@ -52,7 +52,6 @@ from bot.chat.teams.verbs import (
     step_values,
 )
 from bot.costs.command import Scope
-from bot.costs.command import respond as answer_cost
 from bot.costs.views import format_plain
 from bot.errors import ACTION_FAILED, QUESTION_FAILED, USER_ERRORS, user_message
 from bot.playbook import Playbook, StepError
@@ -266,9 +265,7 @@ def answer_message(ctx: TeamsContext, text: str, *, user: str, channel: str) -> 
         ctx.commands.check(user)
         owners = ctx.desk.channel_owners(channel=channel)
         scope = Scope.everything() if owners is None else Scope.of_owners(owners)
-        answer = answer_cost(question, connection_or_engine=ctx.services.engine, scope=scope,
-                             environment_aliases=ctx.services.settings.allocation
-                             .environment_aliases)
+        answer = ctx.desk.cost(question, user=user, channel=channel)
         lines = format_plain(answer).replace("/cost ", "cost ").splitlines()
         if scope.owners == frozenset():
             lines.insert(0, "This conversation is not mapped to a team (routing.teams.owners), "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rich.console import Console
@@ -11,12 +12,14 @@ from bot.anomaly.chart import alert_chart
 from bot.anomaly.service import default_playbook, load_alert_view
 from bot.chat.console.chat import ConsoleSender
 from bot.chat.console.commands import ConsoleChat
+from bot.finance.chat import SET_USAGE
 from bot.outbox.deliverer import Deliverer
 from bot.settings import RoutingSettings
 from bot.wiring import Services
 from storage.db import session_scope
 from storage.models import Anomaly
 from tests.bot.chat.console.test_chat import add_anomaly, flat
+from tests.support.cost_points import put_points
 
 
 class Typed(io.StringIO):
@@ -133,3 +136,23 @@ def test_the_walk_stops_when_the_input_ends(engine, settings):
         chat.handle(f"p {anomaly_id}")
 
     assert response_of(engine, anomaly_id).response == "investigating"
+
+
+def test_the_operator_sets_and_reads_budgets_at_the_prompt(engine, settings):
+    newest = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    put_points(engine, [{"hour": newest - timedelta(hours=h), "cost": 1.0} for h in range(48)])
+    chat, console = chat_on(engine, settings)  # nobody is in routing.finops but the operator
+
+    chat.handle("/cost budget")
+    chat.handle("/cost budget set web prod 12k")
+    chat.handle("/cost budget set web prod 12,000")
+    chat.handle("/cost budget set web prod twelve")
+
+    out = flat(console.export_text())
+    assert f"No budget yet. FinOps sets one with {SET_USAGE}" in out
+    assert "Budget set: web · prod, $12,000.00 a month (none before)" in out
+    assert "The monthly budget of web · prod is already $12,000.00; nothing changed." in out
+    assert "'twelve' is not an amount" in out
+    chat.handle("/cost budget web")
+    assert "• web · prod · " in (listed := flat(console.export_text()))
+    assert "$12,000.00 · set in chat by sam Spent $48.00 (0.4 %)" in listed
