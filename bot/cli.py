@@ -35,6 +35,7 @@ from bot.anomaly.poll import poll_store
 from bot.anomaly.replay import OutputError, check_output, replay, write_alerts
 from bot.chat.console import render
 from bot.chat.console.render import console, errors
+from bot.cli_digest import digest_command
 from bot.cli_finance import showback_command
 from bot.cli_teams import teams_app
 from bot.costs import report as cost_report
@@ -67,6 +68,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(teams_app, name="teams")
 app.command("showback")(showback_command)
+app.command("digest")(digest_command)
 
 
 def _print_version(value: bool) -> None:
