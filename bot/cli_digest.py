@@ -22,9 +22,9 @@ from bot.anomaly.service import default_playbook
 from bot.chat.console.render import console, errors
 from bot.chat.enums import Platform
 from bot.costs.periods import ReportError, parse_moment
-from bot.finance.digest import DigestError, compute_digest
+from bot.finance.digest import DigestError
 from bot.finance.digest_send import last_digest_hour, queue_digest
-from bot.finance.digest_view import print_digest
+from bot.finance.digest_view import show_digest
 from bot.runner import Mode, choose_mode
 from bot.settings import load_settings
 from bot.wiring import build_services
@@ -75,22 +75,19 @@ def digest_command(
     what_changed = default_playbook(settings).resolution.what_changed
     services = build_services(settings)
     try:
+        if not send:
+            show_digest(engine=services.engine, settings=settings, console=console,
+                        week_ending=ending, chart_path=chart, what_changed=what_changed)
+            return
         with session_scope(services.engine) as session:
-            if send:
-                queued = queue_digest(db_session=session, settings=settings,
-                                      week_ending=ending, platforms=platforms, now=now,
-                                      what_changed=what_changed)
-                digest = queued.digest
-            else:
-                digest = compute_digest(db_session=session, settings=settings,
-                                        week_ending=ending, what_changed=what_changed)
+            queued = queue_digest(db_session=session, settings=settings, week_ending=ending,
+                                  platforms=platforms, now=now, what_changed=what_changed)
     except DigestError as exc:
         raise _fail(str(exc)) from None
     finally:
         services.close()
-    if not send:
-        print_digest(digest, console=console, chart_path=chart)
-    elif queued.already_sent:
+    digest = queued.digest
+    if queued.already_sent:
         console.print(f"The digest {digest.key} was queued before; not queued again.",
                       highlight=False)
     else:

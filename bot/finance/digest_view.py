@@ -18,16 +18,26 @@ from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.anomaly.chart_image import HEIGHT_PX, WIDTH_PX
 from bot.chat.text import money, signed, span
-from bot.finance.digest import Digest, Durations, ProjectLine, daily_spend, week_bounds
+from bot.finance.digest import (
+    Digest,
+    Durations,
+    ProjectLine,
+    compute_digest,
+    daily_spend,
+    week_bounds,
+)
+from bot.settings import Settings
+from storage.db import session_scope
 from storage.models import OutboxMessage
 from storage.timeutil import as_utc
 
 __all__ = ["TOP_PROJECTS", "digest_chart", "digest_chart_png", "digest_panel", "digest_text",
-           "print_digest"]
+           "print_digest", "show_digest"]
 
 TOP_PROJECTS = 8
 _DPI = 100
@@ -149,6 +159,18 @@ def print_digest(digest: Digest, *, console: Console, chart_path: Path | None = 
         chart_path.parent.mkdir(parents=True, exist_ok=True)
         chart_path.write_bytes(png)
         console.print(f"chart: {escape(str(chart_path))}", highlight=False)
+
+
+def show_digest(*, engine: Engine, settings: Settings, console: Console, week_ending: datetime,
+                chart_path: Path | None = None, what_changed: str | None = "what_changed.change"
+                ) -> Digest:
+    """Compute the digest of the week ending at ``week_ending`` from the store and print it
+    (``make demo``, ``spendwatch digest``); with ``chart_path``, its chart is written there."""
+    with session_scope(engine) as session:
+        digest = compute_digest(db_session=session, settings=settings, week_ending=week_ending,
+                                what_changed=what_changed)
+    print_digest(digest, console=console, chart_path=chart_path)
+    return digest
 
 
 # -- the chart ----------------------------------------------------------------------------------
