@@ -54,7 +54,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from bot.anomaly.enums import AnomalyStatus, AuditAction
-from bot.costs.service import percent_change
+from bot.costs.service import data_end, percent_change
 from bot.finance.budgets import BudgetStatus, budget_statuses
 from bot.ingest.allocation import UNALLOCATED
 from bot.playbook.engine import PlaybookState, SelectAnswer
@@ -178,6 +178,12 @@ class Digest:
     early: tuple[EarlyCatch, ...]
     what_changed: tuple[tuple[str, int], ...]  # (answer, times), most frequent first
     unallocated: Unallocated
+    data_end: datetime | None = None  # just after the newest hour with spend data, if any
+
+    @property
+    def late_data(self) -> bool:
+        """The newest spend data stops before the week's end (an export arrives late)."""
+        return self.data_end is not None and self.data_end < self.week_ending
 
     @property
     def key(self) -> str:
@@ -265,6 +271,7 @@ def compute_digest(*, db_session: Session, settings: Settings, week_ending: date
         what_changed=_what_changed(db_session, start, end, what_changed),
         unallocated=Unallocated(spend=sum(loose[7:]), previous=sum(loose[:7]),
                                 total=sum(daily[7:]), days=tuple(loose[7:])),
+        data_end=data_end(db_session.connection()),
     )
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.anomaly.chart_image import HEIGHT_PX, WIDTH_PX
-from bot.chat.text import money, signed, span
+from bot.chat.text import money, signed, span, when
 from bot.finance.digest import (
     Digest,
     Durations,
@@ -52,7 +52,8 @@ def digest_text(digest: Digest) -> str:
     """The digest as plain text, one figure per line (what chat shows)."""
     lines = [f"Weekly spend digest, {span(digest.week_start, digest.week_ending)}",
              f"Spend: {money(digest.total)} ({_against(digest.total, digest.previous_total)})",
-             "", "By project (this week, against last week; budget as of the week's end):"]
+             *_late(digest), "",
+             "By project (this week, against last week; budget as of the week's end):"]
     shown = [p for p in digest.projects if p.spend or p.previous or p.budgets][:TOP_PROJECTS]
     lines += [f"• {_project(p)}" for p in shown]
     rest = digest.projects[len(shown):]
@@ -63,6 +64,13 @@ def digest_text(digest: Digest) -> str:
         lines.append("• no spend in either week")
     lines += ["", *_anomaly_lines(digest), *_unallocated_lines(digest)]
     return "\n".join(lines)
+
+
+def _late(digest: Digest) -> list[str]:
+    if not digest.late_data or digest.data_end is None:
+        return []
+    return [f"Spend data reaches {when(digest.data_end)} only: later hours are not counted "
+            f"yet, so the last day reads low."]
 
 
 def _against(now: float, before: float) -> str:
@@ -144,7 +152,8 @@ def digest_panel(digest: Digest) -> Panel:
                       budgets)
     parts: list[RenderableType] = [
         f"[bold]Spend:[/bold] {money(digest.total)} "
-        f"({escape(_against(digest.total, digest.previous_total))})", table]
+        f"({escape(_against(digest.total, digest.previous_total))})",
+        *(escape(line) for line in _late(digest)), table]
     parts += [escape(text) for text in (*_anomaly_lines(digest), *_unallocated_lines(digest))]
     return Panel(Group(*parts), title=escape(
         f"Weekly spend digest · {span(digest.week_start, digest.week_ending)}"),

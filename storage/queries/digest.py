@@ -127,8 +127,9 @@ def claim_digest(*, db_session: Session, key: str, value: dict[str, Any], now: d
                  ) -> bool:
     """Mark the digest ``key`` as queued, in the caller's transaction; False if it already was.
 
-    The row's primary key is the guard: were two replicas to get here at once, the second
-    commit fails on it and its transaction (with its outbox rows) is rolled back.
+    The row's primary key is the guard: were two replicas to get here at once (the job runs
+    under a lock, so only without it), the second insert fails on it and its transaction, with
+    its outbox rows, is rolled back. (No savepoint: SQLite's driver would commit it.)
     """
     if db_session.get(DetectorState, key) is not None:
         return False

@@ -174,3 +174,17 @@ def test_the_chart_is_a_png_of_the_alert_chart_s_size(digest: Digest) -> None:
     assert (width, height) == (1000, 450)
     with pytest.raises(ValueError, match="one amount per day"):
         digest_chart_png(digest.days, digest.daily[:3], digest.daily_previous)
+
+
+def test_a_late_export_is_said_so(engine: Engine, settings: Settings) -> None:
+    # the store's spend stops at Nov 30 08:00 (+ the $10 at 09:00): a week ending at 09:00 is
+    # whole; one ending at noon is not
+    build_store(engine)
+    with session_scope(engine) as session:
+        whole = compute_digest(db_session=session, settings=settings, week_ending=WEEK_ENDING)
+        later = compute_digest(db_session=session, settings=settings,
+                               week_ending=WEEK_ENDING + timedelta(hours=3))
+    assert not whole.late_data and "not counted yet" not in digest_text(whole)
+    assert later.late_data and later.data_end == WEEK_ENDING + timedelta(hours=1)
+    assert ("Spend data reaches Nov 30 10:00 UTC only: later hours are not counted yet"
+            in digest_text(later))
