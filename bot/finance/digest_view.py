@@ -127,7 +127,7 @@ def _hours(value: float) -> str:
 def _unallocated_lines(digest: Digest) -> list[str]:
     loose = digest.unallocated
     share = f", {loose.share:.1f}% of spend" if loose.share is not None else ""
-    days = " · ".join(f"{amount:,.0f}" for amount in loose.days)
+    days = " · ".join(money(amount, decimals=0) for amount in loose.days)
     return [f"Unallocated spend: {money(loose.spend)}{share} "
             f"({_against(loose.spend, loose.previous)}); day by day: {days}"]
 

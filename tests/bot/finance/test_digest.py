@@ -146,7 +146,8 @@ def test_the_text_carries_the_figures(digest: Digest) -> None:
     assert "Time to resolve: median 24.0 h, mean 35.0 h (3 anomalies)" in text
     assert "Spend caught early: $1,600.00 (3 anomalies seen 34 h on average" in text
     assert f"What changed, most often: {LABELS['logging']} (2);" in text
-    assert "Unallocated spend: $168.00, 22.6% of spend (+$84.00, +100.0% on $84.00" in text
+    assert ("Unallocated spend: $168.00, 22.6% of spend (+$84.00, +100.0% on $84.00 the week "
+            "before); day by day: $24 · $24 · $24 · $24 · $24 · $24 · $24") in text
     assert len(text) < 3000  # one Slack section
 
 
