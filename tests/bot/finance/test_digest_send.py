@@ -81,6 +81,31 @@ def test_the_digest_reaches_slack_once_with_its_chart_in_its_thread(services: Se
     assert set(m for _, m, _ in outbox(services.engine)) == {"notice", "chart"}
 
 
+def test_a_rate_limit_and_a_crash_neither_lose_nor_double_the_digest_or_its_chart(
+        services: Services) -> None:
+    send_digest(services, platforms=("slack",), now=WEEK_ENDING)
+    # message ts are clock times in Slack: the outbox looks for what it sent since it queued it
+    with SlackApiStub(ts_base=int(WEEK_ENDING.timestamp())) as stub:
+        stub.fail_next("chat.postMessage", status=429, retry_after=1)
+        stub.fail_next("files.getUploadURLExternal", status=500)
+        deliverer = services.deliverer(SlackSender(make_client(TOKEN, base_url=stub.base_url)),
+                                       playbook=default_playbook(services.settings),
+                                       min_interval=0)
+        deliverer.drain(timeout=30, poll=0.01)
+        with session_scope(services.engine) as session:  # as if it died before recording
+            chart = session.exec(select(OutboxMessage).where(
+                OutboxMessage.operation == "chart")).one()
+            chart.status, chart.next_attempt_at = "pending", chart.created_at
+        deliverer.drain(timeout=30, poll=0.01)
+        posts = [c for c in stub.calls_to("chat.postMessage") if c.ok]
+        uploads = [u for u in stub.uploads.values() if u.completed]
+        looked = stub.calls_to("conversations.replies")
+    assert len(posts) == 1 and len(uploads) == 1
+    ts = posts[0].response["ts"]
+    assert uploads[0].thread_ts == ts
+    assert looked and looked[-1].params["ts"] == ts, "the outbox looked in the digest's thread"
+
+
 def test_the_console_prints_the_digest_and_writes_its_chart(services: Services,
                                                            tmp_path: Path) -> None:
     send_digest(services, platforms=("console",), now=WEEK_ENDING)
