@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from bot.chat.enums import Platform
+from bot.finance.config import WEEKDAYS
 from bot.finance.digest import Digest, compute_digest
 from bot.finance.digest_view import digest_text
 from bot.outbox.enums import Operation
@@ -33,8 +34,6 @@ __all__ = ["Queued", "last_digest_hour", "queue_digest"]
 log = logging.getLogger(__name__)
 
 WITHOUT_CHART = (Platform.TEAMS,)
-_WEEKDAY = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4,
-            "saturday": 5, "sunday": 6}
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def last_digest_hour(settings: Settings, now: datetime) -> datetime:
     ``now``: the end of the week the newest digest covers."""
     config = settings.finance.digest
     moment = now.replace(hour=config.hour, minute=0, second=0, microsecond=0)
-    moment -= timedelta(days=(moment.weekday() - _WEEKDAY[config.day]) % 7)
+    moment -= timedelta(days=(moment.weekday() - WEEKDAYS.index(config.day)) % 7)
     if moment > now:
         moment -= timedelta(days=7)
     return moment
