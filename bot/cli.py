@@ -35,6 +35,7 @@ from bot.anomaly.poll import poll_store
 from bot.anomaly.replay import OutputError, check_output, replay, write_alerts
 from bot.chat.console import render
 from bot.chat.console.render import console, errors
+from bot.cli_digest import digest_command
 from bot.cli_finance import budgets_command, showback_command
 from bot.cli_report import report_command
 from bot.cli_teams import teams_app
@@ -70,6 +71,7 @@ app.add_typer(teams_app, name="teams")
 app.command("showback")(showback_command)
 app.command("budgets")(budgets_command)
 app.command("report")(report_command)
+app.command("digest")(digest_command)
 
 
 def _print_version(value: bool) -> None:

@@ -7,7 +7,9 @@ Jobs are plain functions of the services (testable without a scheduler):
 * :func:`check_budgets` (after each poll) queues the thresholds budgets passed for the first
   time this period and budgets that run out early (``bot.finance.alerting``);
 * :func:`check_escalations` queues the reminders and escalations that are due
-  (``bot.anomaly.alerting.queue_escalations``).
+  (``bot.anomaly.alerting.queue_escalations``);
+* :func:`send_digest` queues the weekly finance digest (``bot.finance.digest_send``) on
+  ``finance.digest.day`` at ``hour`` UTC, once per week.
 
 :func:`build_scheduler` lists them with their triggers; the first poll runs at start.
 With several replicas on one PostgreSQL store, each job runs on one replica at a time
@@ -24,14 +26,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.anomaly.alerting import queue_escalations, queue_news
 from bot.anomaly.poll import PollResult, poll_store
+from bot.anomaly.service import default_playbook
 from bot.finance.alerting import check_budgets as queue_budgets
+from bot.finance.digest_send import Queued, last_digest_hour, queue_digest
 from bot.ingest.poll import read_sources
 from bot.outbox.worker import DeliveryWorker
 from bot.wiring import Services
 from storage import queries
 from storage.db import job_lock, session_scope
 
-__all__ = ["build_scheduler", "check_budgets", "check_escalations", "poll"]
+__all__ = ["build_scheduler", "check_budgets", "check_escalations", "poll", "send_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,19 @@ def check_escalations(services: Services, *, now: datetime | None = None) -> int
                                  now=now or datetime.now(UTC))
 
 
+def send_digest(services: Services, *, platforms: tuple[str, ...],
+                now: datetime | None = None) -> Queued:
+    """Queue the digest of the week ending at the newest digest hour (at or before ``now``)
+    to each platform's finance channel, unless it was queued before."""
+    now = now or datetime.now(UTC)
+    settings = services.settings
+    what_changed = default_playbook(settings).resolution.what_changed
+    with session_scope(services.engine) as session:
+        return queue_digest(db_session=session, settings=settings, platforms=platforms,
+                            week_ending=last_digest_hour(settings, now), now=now,
+                            what_changed=what_changed)
+
+
 def build_scheduler(services: Services, *, platforms: tuple[str, ...],
                     worker: DeliveryWorker | None = None) -> BackgroundScheduler:
     """The job table. Jobs never overlap themselves (``max_instances=1``, coalesced)."""
@@ -102,8 +119,21 @@ def build_scheduler(services: Services, *, platforms: tuple[str, ...],
         if queued and worker is not None:
             worker.wake()
 
+    def digest_and_send() -> None:
+        with job_lock(services.engine, "digest") as mine:
+            if not mine:
+                log.info("another replica is sending the digest; skipped")
+                return
+            queued = send_digest(services, platforms=platforms)
+        if queued.platforms and worker is not None:
+            worker.wake()
+
     scheduler.add_job(poll_and_send, "interval", minutes=schedule.poll_minutes, id="poll",
                       next_run_time=datetime.now(UTC))
     scheduler.add_job(escalate_and_send, "interval", minutes=schedule.escalation_check_minutes,
                       id="escalations")
+    digest = services.settings.finance.digest
+    if digest.enabled:
+        scheduler.add_job(digest_and_send, "cron", day_of_week=digest.day[:3],
+                          hour=digest.hour, minute=0, id="digest")
     return scheduler

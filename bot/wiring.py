@@ -11,6 +11,7 @@ from bot.anomaly.desk import AnomalyDesk
 from bot.anomaly.service import default_playbook, load_alert_view
 from bot.chat.port import ChatSender
 from bot.chat.text import use_currency
+from bot.finance.digest_view import digest_chart
 from bot.outbox.deliverer import Deliverer
 from bot.playbook import Playbook
 from bot.settings import Settings
@@ -32,9 +33,11 @@ class Services:
 
     def deliverer(self, sender: ChatSender, *, playbook: Playbook,
                   min_interval: float) -> Deliverer:
-        """The outbox's sending side: each alert drawn as the store says now, with its chart."""
+        """The outbox's sending side: each alert drawn as the store says now, with its chart
+        (and the weekly digest's chart under the digest)."""
         return Deliverer(
-            engine=self.engine, sender=sender, chart=alert_chart, min_interval=min_interval,
+            engine=self.engine, sender=sender, chart=alert_chart, notice_chart=digest_chart,
+            min_interval=min_interval,
             render=lambda session, alert: load_alert_view(
                 db_session=session, anomaly_id=alert.anomaly_id, playbook=playbook))
 

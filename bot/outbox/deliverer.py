@@ -16,7 +16,10 @@ Why: a restart, a Slack outage or a rate limit must lose nothing and send nothin
 * **No duplicates**: a post that was
   attempted before (a crash, a server error or a dropped connection after the request left)
   is looked up on the platform by its key (``ChatSender.find_sent``) before it is sent again.
-* Replies, updates and charts wait until their alert's message exists.
+* Replies, updates and charts wait until their alert's message exists. A chart may hang off
+  a notice instead (``payload.after_message``: the notice's outbox id, e.g. the weekly
+  digest's): it waits until that notice is sent, goes into its thread, and is drawn by the
+  ``notice_chart`` function the deliverer is given.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 
 ChartRenderer = Callable[[Session, Alert], tuple[bytes, str] | None]
 ViewRenderer = Callable[[Session, Alert], AlertView]
+NoticeChartRenderer = Callable[[Session, OutboxMessage], tuple[bytes, str] | None]
 NEEDS_MESSAGE = (Operation.UPDATE, Operation.REPLY, Operation.CHART)
 # a claimed message is not due for others this long (another replica, or after a crash)
 LEASE = timedelta(seconds=60)
@@ -55,12 +59,14 @@ class _Defer(Exception):
 
 class Deliverer:
     def __init__(self, *, engine: Engine, sender: ChatSender, render: ViewRenderer,
-                 chart: ChartRenderer | None = None, min_interval: float = 1.0,
+                 chart: ChartRenderer | None = None,
+                 notice_chart: NoticeChartRenderer | None = None, min_interval: float = 1.0,
                  max_attempts: int = 12, clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.sender = sender
         self.render = render
         self.chart = chart
+        self.notice_chart = notice_chart
         self.min_interval = min_interval
         self.max_attempts = max_attempts
         self.clock = clock
@@ -113,7 +119,7 @@ class Deliverer:
                 return DeliveryOutcome.SKIPPED
             alert = session.get(Alert, message.alert_id) if message.alert_id else None
             try:
-                self._check_ready(message, alert)
+                self._check_ready(message, alert, _parent(session, message))
             except _Defer:
                 return DeliveryOutcome.DEFERRED
             except DeliveryError as exc:
@@ -136,7 +142,14 @@ class Deliverer:
         self._succeeded(message_id, ref)
         return DeliveryOutcome.SENT
 
-    def _check_ready(self, message: OutboxMessage, alert: Alert | None) -> None:
+    def _check_ready(self, message: OutboxMessage, alert: Alert | None,
+                     parent: OutboxMessage | None) -> None:
+        if "after_message" in message.payload:
+            if parent is None or parent.status == MessageStatus.DEAD:
+                raise DeliveryError("the message it belongs to was not sent", permanent=True)
+            if parent.status != MessageStatus.SENT or parent.result_ref is None:
+                raise _Defer()
+            return
         if message.operation in NEEDS_MESSAGE or message.payload.get("link_alert"):
             if alert is None:
                 raise DeliveryError("its alert no longer exists", permanent=True)
@@ -150,11 +163,14 @@ class Deliverer:
             message = session.get(OutboxMessage, message_id)
             assert message is not None
             alert = session.get(Alert, message.alert_id) if message.alert_id else None
+            parent = _parent(session, message)
             key = f"sw-outbox-{message.id}"
             operation, channel = message.operation, message.channel
             if retried and operation in NOT_IDEMPOTENT:
                 in_thread = operation in (Operation.REPLY, Operation.CHART)
                 thread = alert.message_ref if in_thread and alert else None
+                if parent is not None:
+                    thread = parent.result_ref
                 found = self.sender.find_sent(channel, key, since=message.created_at,
                                               thread=thread)
                 if found:
@@ -182,13 +198,23 @@ class Deliverer:
                 link = (alert.channel, alert.message_ref) if alert and alert.message_ref else None
                 return self.sender.post_notice(channel, notice, key=key, link=link)
             if operation == Operation.CHART:
-                assert alert is not None and alert.message_ref is not None
-                rendered = self.chart(session, alert) if self.chart else None
-                if rendered is not None:
-                    self.sender.upload_chart(channel, alert.message_ref, rendered[0],
-                                             title=rendered[1], key=key)
+                self._chart(session, message, alert, parent, key=key)
                 return None
             raise DeliveryError(f"unknown outbox operation {operation!r}", permanent=True)
+
+    def _chart(self, session: Session, message: OutboxMessage, alert: Alert | None,
+               parent: OutboxMessage | None, *, key: str) -> None:
+        """Upload the chart into its notice's thread, or else into its alert's."""
+        if parent is not None:
+            assert parent.result_ref is not None
+            thread = parent.result_ref
+            drawn = self.notice_chart(session, message) if self.notice_chart else None
+        else:
+            assert alert is not None and alert.message_ref is not None
+            thread = alert.message_ref
+            drawn = self.chart(session, alert) if self.chart else None
+        if drawn is not None:
+            self.sender.upload_chart(message.channel, thread, drawn[0], title=drawn[1], key=key)
 
     def _succeeded(self, message_id: int, ref: str | None) -> None:
         now = datetime.now(UTC)
@@ -239,6 +265,12 @@ class Deliverer:
                 if error.retry_after is not None:
                     self._free_at[message.channel] = self.clock() + error.retry_after
             session.add(message)
+
+
+def _parent(session: Session, message: OutboxMessage) -> OutboxMessage | None:
+    """The message this one hangs off (``payload.after_message``), if any."""
+    parent_id = message.payload.get("after_message")
+    return session.get(OutboxMessage, int(parent_id)) if parent_id is not None else None
 
 
 def _dead(message: OutboxMessage, error: str) -> None:

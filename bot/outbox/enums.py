@@ -17,7 +17,7 @@ class Operation(StrEnum):
     POST = "post"  # post the alert message itself (once per anomaly and platform)
     UPDATE = "update"  # re-render the alert message in place from the store as it is now
     REPLY = "reply"  # a reply in the alert's thread (an action, a reminder, news)
-    CHART = "chart"  # upload the spend chart into the alert's thread
+    CHART = "chart"  # upload a chart into the thread of its alert, or of a notice (a digest)
     NOTICE = "notice"  # a message of its own in another channel (an escalation)
 
 

@@ -17,8 +17,8 @@ from sqlmodel import Session, select
 from bot.anomaly.alerting import reopen
 from bot.ingest.service import ingest_path
 from bot.runner import Mode, Runtime
-from bot.scheduler import poll
-from bot.settings import FocusSourceSettings, load_settings
+from bot.scheduler import build_scheduler, poll
+from bot.settings import FocusSourceSettings, load_settings, parse_settings
 from bot.wiring import build_services
 from storage.db import session_scope
 from storage.models import Alert, Anomaly, OutboxMessage
@@ -247,3 +247,32 @@ def test_an_api_source_refusing_its_key_is_one_warning_and_the_export_is_still_j
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert any("openai" in w and "401" in w for w in warnings)
     assert not any(wrong in w for w in warnings)
+
+
+# -- the weekly digest ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("digest", "expected"), [
+    ({"day": "friday", "hour": 17}, datetime(2026, 12, 4, 17, tzinfo=UTC)),
+    ({}, datetime(2026, 12, 7, 9, tzinfo=UTC)),  # Monday 09:00 UTC; Nov 30 09:00 has passed
+])
+def test_the_digest_job_runs_weekly_on_the_configured_day_and_hour(tmp_path, digest, expected):
+    settings = parse_settings({"database_url": f"sqlite:///{tmp_path / 'sw.db'}",
+                               "finance": {"digest": digest}})
+    services = build_services(settings)
+    try:
+        job = build_scheduler(services, platforms=("slack",)).get_job("digest")
+        after = datetime(2026, 11, 30, 9, 0, 1, tzinfo=UTC)
+        assert job.trigger.get_next_fire_time(None, after) == expected
+    finally:
+        services.close()
+
+
+def test_no_digest_job_when_the_digest_is_turned_off(tmp_path):
+    settings = parse_settings({"database_url": f"sqlite:///{tmp_path / 'sw.db'}",
+                               "finance": {"digest": {"enabled": False}}})
+    services = build_services(settings)
+    try:
+        assert build_scheduler(services, platforms=("slack",)).get_job("digest") is None
+    finally:
+        services.close()

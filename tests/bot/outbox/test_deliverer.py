@@ -60,7 +60,7 @@ class RecordingSender:
 
     def upload_chart(self, channel: str, ref: str, png: bytes, *, title: str,
                      key: str) -> None:
-        self.sent.append((time.monotonic(), "chart", channel, title))
+        self.sent.append((time.monotonic(), "chart", channel, f"{title} in {ref}"))
 
     def find_sent(self, channel: str, key: str, *, since: datetime,
                   thread: str | None = None) -> str | None:
@@ -229,3 +229,51 @@ def test_two_replicas_sending_one_outbox_send_each_message_once(engine, database
     assert sorted(posts) == [f"C{n}" for n in range(6)]
     assert len(replies) == len(set(replies)) == 18
     assert set(statuses(engine)) == {"sent"}
+
+
+def notice_with_chart(engine, channel: str = "C0FINANCE") -> tuple[int, int]:
+    with Session(engine) as session:
+        notice = outbox_q.enqueue(db_session=session, platform="slack", channel=channel,
+                                  operation="notice", now=NOW, payload={"text": "digest"})
+        chart = outbox_q.enqueue(db_session=session, platform="slack", channel=channel,
+                                 operation="chart", now=NOW,
+                                 payload={"after_message": notice.id, "week": "W48"})
+        session.commit()
+        return int(notice.id), int(chart.id)
+
+
+def drawn_from_payload(session, message):
+    return b"\x89PNG", f"chart of {message.payload['week']}"
+
+
+def test_a_chart_hangs_off_its_notice_and_waits_until_it_is_sent(engine):
+    sender = RecordingSender(failures=[DeliveryError("Slack answered 500", uncertain=True)])
+    notice_with_chart(engine)
+    outbox = Deliverer(engine=engine, sender=sender, min_interval=0,
+                       notice_chart=drawn_from_payload, render=lambda session, alert: None)
+    outbox.run_once()  # the notice fails: its chart may not go out before it
+    assert sender.sent == []
+    with Session(engine) as session:
+        chart = session.exec(select(OutboxMessage).where(OutboxMessage.operation == "chart")
+                             ).one()
+        assert chart.attempts == 0, "waiting for its notice is not an attempt"
+        for message in session.exec(select(OutboxMessage)).all():
+            message.next_attempt_at = NOW
+            session.add(message)
+        session.commit()
+    outbox.drain(timeout=10, poll=0.01)
+    assert [(op, text) for _, op, _, text in sender.sent] == [
+        ("notice", "digest"), ("chart", "chart of W48 in ts-1")]
+    assert statuses(engine) == ["sent", "sent"]
+
+
+def test_a_chart_whose_notice_was_set_aside_is_set_aside_too(engine):
+    sender = RecordingSender(failures=[DeliveryError("channel_not_found", permanent=True)])
+    notice_with_chart(engine, "C404")
+    Deliverer(engine=engine, sender=sender, min_interval=0, notice_chart=drawn_from_payload,
+              render=lambda session, alert: None).drain(timeout=5, poll=0.01)
+    with Session(engine) as session:
+        messages = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert [m.status for m in messages] == ["dead", "dead"]
+    assert "was not sent" in messages[1].last_error
+    assert sender.sent == []
