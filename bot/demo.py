@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.markup import escape
@@ -34,6 +35,7 @@ from bot.costs.periods import period_for
 from bot.demodata import write_demo_data
 from bot.finance.alerting import check_budgets
 from bot.finance.config import BudgetSettings
+from bot.finance.digest_view import show_digest
 from bot.ingest.service import ingest_path
 from bot.settings import Settings
 from bot.wiring import build_services
@@ -49,7 +51,8 @@ LEFT_BY_A_RUN = (DATABASE, f"{DATABASE}-wal", f"{DATABASE}-shm", f"{DATABASE}-jo
 
 
 def run_demo(*, workdir: Path, interactive: bool) -> None:
-    """Generate, ingest, summarise, replay, detect, then the whole loop in the console chat."""
+    """Generate, ingest, summarise, replay, detect, a budget alert, the whole loop in the
+    console chat, then the weekly digest."""
     settings = fresh_workdir(workdir)
     data = workdir / "demo-data"
     console.rule("spendwatch demo")
@@ -71,9 +74,25 @@ def run_demo(*, workdir: Path, interactive: bool) -> None:
     print_anomalies(result.open)
     if result.open:
         live = max(result.open, key=lambda incident: incident.impact_usd)
-        _budget_alert(settings, live)
+        settings = _budget_alert(settings, live)
         _chat(settings, result.open, workdir / "charts", interactive=interactive)
+    _digest(settings, workdir / "charts")
     console.rule("done")
+
+
+def _digest(settings: Settings, chart_dir: Path) -> None:
+    """The weekly finance digest as finance would get it now: the week up to the next whole
+    hour, so what was just done in the chat is in it."""
+    console.rule("The weekly finance digest (finance.digest: Mondays 09:00 UTC by default)")
+    week_ending = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(
+        hours=1)
+    services = build_services(settings)
+    try:
+        show_digest(engine=services.engine, settings=settings, console=console,
+                    week_ending=week_ending, chart_path=chart_dir / "digest-chart.png",
+                    what_changed=services.desk().playbook.resolution.what_changed)
+    finally:
+        services.close()
 
 
 def fresh_workdir(workdir: Path) -> Settings:
@@ -108,10 +127,11 @@ def _summaries(settings: Settings, data: Path) -> None:
     print_unallocated(loose, total)
 
 
-def _budget_alert(settings: Settings, live: Incident) -> None:
+def _budget_alert(settings: Settings, live: Incident) -> Settings:
     """A monthly budget on the live incident's workload, at 90 % of its last four weeks'
     pace (the demo's own choice, said on screen), evaluated as each poll does: its alert goes
-    through the outbox to the owner's and the finance channel."""
+    through the outbox to the owner's and the finance channel. Returns the settings with it,
+    for the rest of the demo."""
     console.rule("A budget on that workload (the poll checks budgets after detection)")
     services = build_services(settings)
     try:
@@ -137,6 +157,7 @@ def _budget_alert(settings: Settings, live: Incident) -> None:
             console.print("No threshold of it is passed yet.", highlight=False)
     finally:
         services.close()
+    return budgeted
 
 
 def _chat(settings: Settings, incidents: list[Incident], chart_dir: Path, *,

@@ -30,6 +30,8 @@ def assert_whole_loop(out: str) -> None:
     assert "Spend anomaly: support-agent" in chat and "acknowledged this anomaly" in chat
     assert "Playbook step 5 of 5: Document" in chat and "Runbook entry:" in chat
     assert "earlier demo run" not in out
+    digest = out.split("The weekly finance digest", 1)[1]
+    assert "Weekly spend digest" in digest and "What changed, most often: Logging" in digest
 
 
 def test_the_demo_runs_again_from_the_start_and_keeps_its_files_in_its_folder(tmp_path):
@@ -44,7 +46,8 @@ def test_the_demo_runs_again_from_the_start_and_keeps_its_files_in_its_folder(tm
     work = tmp_path / ".demo"
     assert sorted(p.name for p in work.iterdir()) == ["charts", "demo-data",
                                                       "spendwatch-demo.db"]
-    assert [p.name for p in (work / "charts").iterdir()] == ["console-1-chart.png"]
+    assert sorted(p.name for p in (work / "charts").iterdir()) == ["console-1-chart.png",
+                                                                     "digest-chart.png"]
     with sqlite3.connect(work / "spendwatch-demo.db") as connection:
         entries = connection.execute("SELECT COUNT(*) FROM runbook_entry").fetchone()[0]
     assert entries == 1  # the second run started from a fresh store
