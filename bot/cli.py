@@ -252,7 +252,7 @@ def costs(
             report = cost_report.load(
                 connection=connection, by=by, metric=metric, unallocated=unallocated,
                 project=project, environment=environment, last=last, start=start, end=end,
-                as_of=as_of)
+                as_of=as_of, pools=services.settings.showback.shared)
     finally:
         services.close()
     cost_report.show(report, fmt=output_format, project=project, environment=environment,

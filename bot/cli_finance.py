@@ -26,6 +26,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from bot.chat.console import render
 from bot.chat.console.render import console, errors
 from bot.chat.text import money
 from bot.costs.service import METRICS, data_end
@@ -95,8 +96,9 @@ def showback_command(
     elif output_format == "csv":
         write_csv(result, stream=sys.stdout)
     else:
-        _print_table(result, period=period, metric=metric, pools_configured=bool(
-            settings.showback.shared))
+        render.print_showback(result, heading=f"showback for {period}, {metric} cost: direct "
+                              f"and shared spend per project",
+                              pools_configured=bool(settings.showback.shared))
 
 
 def _amount(cents: int) -> float:
@@ -140,33 +142,6 @@ def write_csv(result: Showback, *, stream: TextIO) -> None:
     writer = csv.DictWriter(stream, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     writer.writerows(records(result))
-
-
-def _print_table(result: Showback, *, period: str, metric: str, pools_configured: bool) -> None:
-    console.print(f"showback for {period}, {metric} cost: direct and shared spend per project",
-                  style="italic", highlight=False)
-    table = Table()
-    table.add_column("project")
-    table.add_column("direct", justify="right")
-    for pool in result.pools:
-        table.add_column(escape(f"{pool.name} ({pool.split})"), justify="right")
-    for title in ("shared", "total"):
-        table.add_column(title, justify="right")
-    for p in result.projects:
-        table.add_row(escape(p.project), money(p.direct_cents / 100),
-                      *(money(p.shared_cents.get(pool.name, 0) / 100) for pool in result.pools),
-                      money(p.shared_total_cents / 100), money(p.total_cents / 100))
-    table.add_section()
-    table.add_row("total", money(result.direct_cents / 100),
-                  *(money(pool.total_cents / 100) for pool in result.pools),
-                  money(result.shared_cents / 100), money(result.total_cents / 100),
-                  style="bold")
-    console.print(table)
-    for note in result.notes:
-        console.print(f"note: {escape(note)}", highlight=False)
-    if not pools_configured:
-        console.print("no shared pools are configured: every line is direct spend (see "
-                      "showback.shared in the README)", highlight=False)
 
 
 def budgets_command(

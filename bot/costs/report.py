@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
@@ -24,6 +25,8 @@ from bot.chat.console import render
 from bot.costs import service
 from bot.costs.periods import ReportError, choose_period
 from bot.costs.service import USAGE, CostSummary
+from bot.finance.config import SharedCost
+from bot.finance.showback import Showback, load_showback
 
 __all__ = ["FORMATS", "Report", "check_options", "fields", "load", "records", "show", "write"]
 
@@ -80,18 +83,21 @@ def write(summary: CostSummary, *, fmt: str, stream: TextIO) -> None:
 
 @dataclass(frozen=True)
 class Report:
-    """What ``spendwatch costs`` shows: the summary, and with ``--unallocated`` all spend."""
+    """What ``spendwatch costs`` shows: the summary, and with ``--unallocated`` all spend;
+    by project with shared pools configured, also direct and shared spend side by side."""
 
     summary: CostSummary
     everything: float | None = None  # the total of all spend, when the summary is unallocated
+    showback: Showback | None = None
 
 
 def load(
     *, connection: Connection, by: str, metric: str, unallocated: bool, project: str | None,
     environment: str | None, last: str | None, start: str | None, end: str | None,
-    as_of: datetime | None,
+    as_of: datetime | None, pools: Sequence[SharedCost] = (),
 ) -> Report:
-    """The summary the options ask for, summed in the database."""
+    """The summary the options ask for, summed in the database. With ``pools``
+    (``showback.shared``) and ``by == "project"``, the showback of the same period too."""
     data_end = service.data_end(connection)
     if data_end is None:
         raise ReportError("no cost data yet; run `spendwatch ingest PATH` first")
@@ -100,8 +106,13 @@ def load(
         loose, everything = service.unallocated(connection, period=period, by=by, metric=metric,
                                                 environment=environment)
         return Report(loose, everything)
-    return Report(service.summarise(connection, period=period, by=by, metric=metric,
-                                    project=project, environment=environment))
+    summary = service.summarise(connection, period=period, by=by, metric=metric,
+                                project=project, environment=environment)
+    shared = None
+    if pools and by == "project" and project is None and environment is None:
+        shared = load_showback(connection=connection, pools=pools, start=period.start,
+                               end=period.end, metric=metric)
+    return Report(summary, showback=shared)
 
 
 def show(report: Report, *, fmt: str, project: str | None, environment: str | None,
@@ -114,3 +125,8 @@ def show(report: Report, *, fmt: str, project: str | None, environment: str | No
                                  top=top)
     else:
         render.print_summary(report.summary, project=project, environment=environment, top=top)
+        if report.showback is not None:
+            render.print_showback(
+                report.showback, pools_configured=True,
+                heading=f"the same {report.summary.metric} cost with shared pools split "
+                        f"(showback.shared): direct and shared spend per project")

@@ -470,3 +470,31 @@ def test_the_costs_total_is_the_sum_of_the_stored_points(
     else:
         total = cell(out, "total")
     assert total == pytest.approx(expected, abs=0.0051 if fmt == "table" else 1e-4)
+
+
+# --- shared spend beside direct spend ---------------------------------------------------------
+
+
+def test_by_project_shows_direct_and_shared_spend_side_by_side(
+        small_store: tuple[Path, Path], tmp_path: Path) -> None:
+    config, db = small_store
+    pooled = tmp_path / "pooled.yml"
+    pooled.write_text(json.dumps({**json.loads(config.read_text()), "showback": {"shared": [
+        {"name": "shared-db", "match": {"sub_account_name": ["shared"]}, "split": "even",
+         "projects": ["web", "api"]}]}}))
+    out = run(pooled, "--by", "project", "--last", "7d").stdout
+    assert "direct and shared spend per project" in out
+    end = newest_end(db)
+    with sqlite3.connect(db) as connection:  # the pool: every line of the "shared" account
+        pool = connection.execute(
+            "SELECT SUM(p.effective_cost) FROM cost_point p JOIN cost_series s ON "
+            "s.id = p.series_id WHERE s.sub_account_name = 'shared' AND p.hour >= ? "
+            "AND p.hour < ?", (f"{end - timedelta(days=7):%Y-%m-%d %H:%M:%S}",
+                               f"{end:%Y-%m-%d %H:%M:%S}")).fetchone()[0]
+    shown = out.split("direct and shared spend per project", 1)[1]
+    shared = [cells for first, cells in table(shown) if first in ("web", "api")]
+    assert len(shared) == 2
+    # columns: direct, the pool's share, shared, total; the two shares make the pool
+    assert sum(money(cells[1]) for cells in shared) == pytest.approx(pool, abs=0.005)
+    plain = run(config, "--by", "project", "--last", "7d").stdout
+    assert "direct and shared spend per project" not in plain  # no pools: the summary only

@@ -18,12 +18,13 @@ from rich.table import Table
 from bot.anomaly.lifecycle import Incident
 from bot.chat.text import money, signed
 from bot.costs import service as reports
+from bot.finance.showback import Showback
 from bot.ingest.allocation import UNALLOCATED
 from bot.ingest.enums import FileStatus
 from bot.ingest.service import FileReport, IngestReport
 
 __all__ = ["TOP_ROWS", "console", "errors", "pct", "print_anomalies", "print_ingest",
-           "print_summary", "print_unallocated"]
+           "print_showback", "print_summary", "print_unallocated"]
 
 console = Console()
 errors = Console(stderr=True)
@@ -247,3 +248,31 @@ def print_replay(alerts: list[dict[str, Any]], labels: dict[str, Any] | None) ->
     median = f"{float(pd.Series(delays).median()):.0f} h" if delays else "n/a"
     console.print(f"{caught} of {total} seeded incidents caught, a median of {median} after "
                   f"they began; {len(alerts) - caught} alert(s) on other spend.")
+
+
+def print_showback(result: Showback, *, heading: str, pools_configured: bool) -> None:
+    """Direct spend, each pool's share, shared and total per project, with a totals row
+    (``spendwatch showback``, and ``costs --by project`` when pools are configured)."""
+    console.print(heading, style="italic", highlight=False)
+    table = Table()
+    table.add_column("project")
+    table.add_column("direct", justify="right")
+    for pool in result.pools:
+        table.add_column(escape(f"{pool.name} ({pool.split})"), justify="right")
+    for title in ("shared", "total"):
+        table.add_column(title, justify="right")
+    for p in result.projects:
+        table.add_row(escape(p.project), money(p.direct_cents / 100),
+                      *(money(p.shared_cents.get(pool.name, 0) / 100) for pool in result.pools),
+                      money(p.shared_total_cents / 100), money(p.total_cents / 100))
+    table.add_section()
+    table.add_row("total", money(result.direct_cents / 100),
+                  *(money(pool.total_cents / 100) for pool in result.pools),
+                  money(result.shared_cents / 100), money(result.total_cents / 100),
+                  style="bold")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"note: {escape(note)}", highlight=False)
+    if not pools_configured:
+        console.print("no shared pools are configured: every line is direct spend (see "
+                      "showback.shared in the README)", highlight=False)
