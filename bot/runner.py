@@ -26,12 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.anomaly.service import default_playbook
 from bot.chat.port import ChatSender
 from bot.chat.teams.auth import TeamsCredentials, TeamsError, teams_credentials
 from bot.outbox.deliverer import Deliverer
 from bot.outbox.worker import DeliveryWorker
-from bot.playbook import Playbook
+from bot.playbook.library import PlaybookLibrary
 from bot.scheduler import build_scheduler
 from bot.settings import ConfigError, check_sources
 from bot.wiring import Services
@@ -103,12 +102,12 @@ class Runtime:
     host: str = "0.0.0.0"
     schedule: bool = True
     stdin: Any = None  # console mode reads it (default: sys.stdin)
-    playbook: Playbook = field(init=False)
+    playbook: PlaybookLibrary = field(init=False)
     parts: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> Runtime:
         check_sources(self.services.settings)  # a mistyped path stops here, not every poll
-        self.playbook = default_playbook(self.services.settings)  # a broken YAML stops here
+        self.playbook = self.services.playbooks()  # a broken YAML stops here
         settings = self.services.settings
         try:
             senders: list[tuple[ChatSender, float]] = []

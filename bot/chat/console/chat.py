@@ -139,7 +139,7 @@ def run_console_loop(*, services: Services, anomaly_id: int, console: Console,
     """
     desk = services.desk()
     deliverer = services.deliverer(ConsoleSender(console, chart_dir=chart_dir),
-                                   playbook=desk.playbook, min_interval=0)
+                                   playbook=desk.playbooks, min_interval=0)
 
     def deliver() -> None:
         deliverer.drain()
