@@ -36,6 +36,7 @@ from bot.anomaly.replay import OutputError, check_output, replay, write_alerts
 from bot.chat.console import render
 from bot.chat.console.render import console, errors
 from bot.cli_finance import showback_command
+from bot.cli_playbooks import playbooks_app
 from bot.cli_teams import teams_app
 from bot.costs import report as cost_report
 from bot.demo import DEMO_DIR, run_demo
@@ -66,6 +67,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(teams_app, name="teams")
+app.add_typer(playbooks_app, name="playbooks")
 app.command("showback")(showback_command)
 
 
