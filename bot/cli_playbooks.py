@@ -130,6 +130,7 @@ def which(
     console.print(f"{choice.playbook.name}: {choice.playbook.title}", highlight=False)
     console.print(f"  why: {choice.reason}", highlight=False)
     console.print(f"  facts: cost_category={category or '(none)'} spend={spend} kind={kind} "
-                  f"phase={phase} project={project} environment={environment}", highlight=False)
+                  f"phase={phase} project={project} environment={environment}",
+                  highlight=False, soft_wrap=True)
     for name, why in choice.passed_over:
         console.print(f"  not {name}: {why}", highlight=False)
