@@ -42,7 +42,7 @@ DEMO_ANSWERS: Mapping[str, Mapping[str, object]] = {
         "note": "Log ingestion jumped right after the agent release; DEBUG is on in production.",
     },
     "stabilise": {
-        "lever": PreferOption(prefix="logging.", otherwise="other"),
+        "lever": PreferOption(prefix=("logging.", "verbosity"), otherwise="other"),
         "action": "Set LOG_LEVEL=INFO on the agent workers and sampled request logs at 5%.",
     },
     "review": {
