@@ -37,6 +37,7 @@ from bot.chat.console import render
 from bot.chat.console.render import console, errors
 from bot.cli_digest import digest_command
 from bot.cli_finance import budgets_command, showback_command
+from bot.cli_playbooks import playbooks_app
 from bot.cli_report import report_command
 from bot.cli_teams import teams_app
 from bot.costs import report as cost_report
@@ -68,6 +69,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(teams_app, name="teams")
+app.add_typer(playbooks_app, name="playbooks")
 app.command("showback")(showback_command)
 app.command("budgets")(budgets_command)
 app.command("report")(report_command)

@@ -16,14 +16,14 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bot.anomaly.service import default_playbook
+from bot.anomaly.service import load_library
 from bot.chat.console.render import console, errors
 from bot.chat.text import money
 from bot.finance.report import build_report
 from bot.finance.report_files import parse_formats, prepare_out, write_report
 from bot.finance.report_pdf import ReportError, find_chromium
 from bot.finance.showback import ShowbackError, month_bounds
-from bot.playbook import Playbook
+from bot.playbook.library import PlaybookLibrary
 from bot.playbook.loader import PlaybookError
 from bot.settings import Settings, load_settings
 from bot.wiring import build_services
@@ -88,10 +88,10 @@ def _remove_if_empty(folder: Path, made: bool) -> None:
             folder.rmdir()
 
 
-def _playbook(settings: Settings) -> Playbook | None:
-    """The configured playbook, which names the "what changed" answer; a broken or missing
-    one leaves the register to the runbook entries' copies of the answers."""
+def _playbook(settings: Settings) -> PlaybookLibrary | None:
+    """The configured playbooks, whose walks name the "what changed" answer; a broken or
+    missing folder leaves the register to the runbook entries' copies of the answers."""
     try:
-        return default_playbook(settings)
-    except (PlaybookError, OSError, StopIteration):
+        return load_library(settings)
+    except (PlaybookError, OSError, StopIteration, ValueError):
         return None

@@ -150,7 +150,7 @@ def _budget_alert(settings: Settings, live: Incident) -> Settings:
         with session_scope(services.engine) as session:
             queued = check_budgets(db_session=session, settings=budgeted,
                                    platforms=(Platform.CONSOLE,), now=end)
-        deliverer = services.deliverer(ConsoleSender(console), playbook=services.desk().playbook,
+        deliverer = services.deliverer(ConsoleSender(console), playbook=services.desk().playbooks,
                                        min_interval=0)
         deliverer.drain()
         if not queued:

@@ -26,12 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.anomaly.service import default_playbook
 from bot.chat.port import ChatSender
 from bot.chat.teams.auth import TeamsCredentials, TeamsError, teams_credentials
 from bot.outbox.deliverer import Deliverer
 from bot.outbox.worker import DeliveryWorker
 from bot.playbook import Playbook
+from bot.playbook.library import PlaybookLibrary
 from bot.scheduler import build_scheduler
 from bot.settings import ConfigError, check_sources
 from bot.wiring import Services
@@ -103,12 +103,14 @@ class Runtime:
     host: str = "0.0.0.0"
     schedule: bool = True
     stdin: Any = None  # console mode reads it (default: sys.stdin)
-    playbook: Playbook = field(init=False)
+    playbooks: PlaybookLibrary = field(init=False)
+    playbook: Playbook = field(init=False)  # the default
     parts: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> Runtime:
         check_sources(self.services.settings)  # a mistyped path stops here, not every poll
-        self.playbook = default_playbook(self.services.settings)  # a broken YAML stops here
+        self.playbooks = self.services.playbooks()  # a broken YAML stops here
+        self.playbook = self.playbooks.default
         settings = self.services.settings
         try:
             senders: list[tuple[ChatSender, float]] = []
@@ -119,7 +121,7 @@ class Runtime:
             if self.mode.teams is not None:
                 senders.append((self._start_teams(self.mode.teams), settings.teams.pace_seconds))
             deliverers = {sender.platform: self.services.deliverer(
-                sender, playbook=self.playbook, min_interval=pace) for sender, pace in senders}
+                sender, playbook=self.playbooks, min_interval=pace) for sender, pace in senders}
             worker = DeliveryWorker(list(deliverers.values()),
                                     interval=settings.schedule.deliver_seconds).start()
             self.parts.update(deliverer=next(iter(deliverers.values())), deliverers=deliverers,
@@ -188,7 +190,7 @@ class Runtime:
         from bot.chat.slack.app import LISTENER_THREADS, build_app
         from bot.chat.slack.listeners import SlackContext
 
-        ctx = SlackContext(services=self.services, playbook=self.playbook, wake=worker.wake)
+        ctx = SlackContext(services=self.services, playbook=self.playbooks, wake=worker.wake)
         secret = self.mode.signing_secret if self.mode.name == "http" else None
         app = build_app(ctx, client=self.parts["client"], signing_secret=secret)
         self.parts["app"] = app
@@ -213,13 +215,13 @@ class Runtime:
 
         settings = self.services.settings
         book = ConversationBook(self.services.engine, platform=Platform.TEAMS)
-        ctx = TeamsContext(services=self.services, playbook=self.playbook, book=book)
+        ctx = TeamsContext(services=self.services, playbook=self.playbooks, book=book)
         bot = TeamsBot(credentials, openid_metadata_url=settings.teams.openid_metadata_url,
                        token_url=settings.teams.token_url,
                        register=lambda app, _: register(app, ctx))
         self.parts.update(teams=bot, teams_context=ctx)
         bot.start()
-        desk = self.services.desk(self.playbook)
+        desk = self.services.desk(self.playbooks)
         sender = TeamsSender(bot, book=book, step_for=desk.current_step,
                              chart_for=self.services.chart_png)
         ctx.charts = sender

@@ -245,7 +245,7 @@ class _Drawer:
     def view(self) -> AlertView:
         with session_scope(self.engine) as session:
             return load_alert_view(db_session=session, anomaly_id=self.anomaly_id,
-                                   playbook=self.desk.playbook)
+                                   playbook=self.desk.playbooks)
 
     def chart(self) -> str | None:
         if self._chart is None:

@@ -8,12 +8,13 @@ from sqlalchemy.engine import Engine
 
 from bot.anomaly.chart import alert_chart, anomaly_chart
 from bot.anomaly.desk import AnomalyDesk
-from bot.anomaly.service import default_playbook, load_alert_view
+from bot.anomaly.service import load_alert_view, load_library
 from bot.chat.port import ChatSender
 from bot.chat.text import use_currency
 from bot.finance.digest_view import digest_chart
 from bot.outbox.deliverer import Deliverer
 from bot.playbook import Playbook
+from bot.playbook.library import PlaybookLibrary
 from bot.settings import Settings
 from storage.db import make_engine, session_scope, upgrade
 
@@ -25,13 +26,17 @@ class Services:
     settings: Settings
     engine: Engine
 
-    def desk(self, playbook: Playbook | None = None) -> AnomalyDesk:
-        """The anomaly desk the chat adapters act through, with ``playbook`` (default: the
-        configured one; a broken playbook raises PlaybookError here)."""
-        return AnomalyDesk(engine=self.engine, settings=self.settings,
-                           playbook=playbook or default_playbook(self.settings))
+    def playbooks(self) -> PlaybookLibrary:
+        """The configured playbook library (a broken playbook raises PlaybookError here)."""
+        return load_library(self.settings)
 
-    def deliverer(self, sender: ChatSender, *, playbook: Playbook,
+    def desk(self, playbook: Playbook | PlaybookLibrary | None = None) -> AnomalyDesk:
+        """The anomaly desk the chat adapters act through, with ``playbook`` (a library, or
+        one playbook for every anomaly; default: the configured library)."""
+        return AnomalyDesk(engine=self.engine, settings=self.settings,
+                           playbook=playbook or self.playbooks())
+
+    def deliverer(self, sender: ChatSender, *, playbook: Playbook | PlaybookLibrary,
                   min_interval: float) -> Deliverer:
         """The outbox's sending side: each alert drawn as the store says now, with its chart
         (and the weekly digest's chart under the digest)."""

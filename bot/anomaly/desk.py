@@ -27,7 +27,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.anomaly import service
+from bot.anomaly import service, walk
 from bot.anomaly.access import (
     NotAllowed,
     NothingChanged,
@@ -36,12 +36,14 @@ from bot.anomaly.access import (
     check_may_see,
     visible_owners,
 )
-from bot.anomaly.service import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS, StepStarted
+from bot.anomaly.service import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS
 from bot.anomaly.views import AlertView, RunbookView, main_service, runbook_view
+from bot.anomaly.walk import StepStarted
 from bot.costs.command import CostAnswer, Scope, respond
 from bot.finance import chat as budget_chat
 from bot.finance.chat import BudgetAnswer
 from bot.playbook import Playbook, PlaybookState, next_step
+from bot.playbook.library import PlaybookLibrary
 from bot.settings import Settings
 from storage import queries
 from storage.db import session_scope
@@ -100,18 +102,27 @@ class StepSaved:
 class AnomalyDesk:
     """The domain's actions and views for chat adapters, over one store."""
 
-    def __init__(self, *, engine: Engine, settings: Settings, playbook: Playbook) -> None:
+    def __init__(self, *, engine: Engine, settings: Settings,
+                 playbook: Playbook | PlaybookLibrary) -> None:
         self._engine = engine
         self.settings = settings
-        self.playbook = playbook
+        # every playbook by name: each anomaly walks the one its match rules chose
+        self.playbooks = PlaybookLibrary.of(playbook)
+        self.playbook = self.playbooks.default
         self._lock = _lock_for(engine)
+
+    def playbook_for(self, anomaly_id: int) -> Playbook:
+        """The anomaly's playbook: its walk's once started, else the one chosen for it."""
+        with session_scope(self._engine) as session:
+            return walk.playbook_for(db_session=session, playbooks=self.playbooks,
+                                     anomaly_id=anomaly_id)
 
     def with_operator(self, user: str) -> AnomalyDesk:
         """The same desk for whoever runs the bot at its console: ``user`` may act on and see
         every anomaly, as ``routing.finops`` users may."""
         routing = self.settings.routing
         trusted = routing.model_copy(update={"finops": [*routing.finops, user]})
-        return AnomalyDesk(engine=self._engine, playbook=self.playbook,
+        return AnomalyDesk(engine=self._engine, playbook=self.playbooks,
                            settings=self.settings.model_copy(update={"routing": trusted}))
 
     # -- views ----------------------------------------------------------------------------------
@@ -127,7 +138,7 @@ class AnomalyDesk:
             rows = queries.anomalies.anomalies_by_status(db_session=session, owners=owners,
                                                          limit=HOME_ALERTS)
             alerts = [service.load_alert_view(db_session=session, anomaly_id=int(a.id or 0),
-                                              playbook=self.playbook) for a in rows]
+                                              playbook=self.playbooks) for a in rows]
             recent = queries.runbooks.recent_runbook(db_session=session, owners=owners,
                                                      limit=HOME_RESOLUTIONS)
             return HomeView(alerts, [(f"{e.project} · {e.environment}", runbook_view(e))
@@ -158,20 +169,20 @@ class AnomalyDesk:
     def current_step(self, anomaly_id: int) -> StepStarted | None:
         """The playbook step a walk in progress is at, for a card that shows the walk."""
         with session_scope(self._engine) as session:
-            return service.current_step(db_session=session, playbook=self.playbook,
-                                        anomaly_id=anomaly_id)
+            return walk.current_step(db_session=session, playbook=self.playbooks,
+                                     anomaly_id=anomaly_id)
 
     def card_state(self, anomaly_id: int) -> tuple[AlertView, StepStarted | None]:
         """The alert view and the walk's current step, in one read (a Teams card's inputs)."""
         with session_scope(self._engine) as session:
-            return service.load_card_state(db_session=session, anomaly_id=anomaly_id,
-                                           playbook=self.playbook)
+            return walk.load_card_state(db_session=session, anomaly_id=anomaly_id,
+                                        playbook=self.playbooks)
 
     def alert_view(self, anomaly_id: int) -> AlertView:
         """The alert as the store has it now (what the outbox would draw)."""
         with session_scope(self._engine) as session:
             return service.load_alert_view(db_session=session, anomaly_id=anomaly_id,
-                                           playbook=self.playbook)
+                                           playbook=self.playbooks)
 
     def channel_owners(self, *, channel: str | None) -> frozenset[str] | None:
         """The owners whose spend a request from ``channel`` sees (``/cost``); None means all:
@@ -240,24 +251,26 @@ class AnomalyDesk:
                   channel: str | None = None) -> StepStarted:
         """Start the playbook (the first time) or continue it: the next undone step."""
         with self._action() as (session, now):
-            return service.open_step(db_session=session, settings=self.settings,
-                                     playbook=self.playbook, anomaly_id=anomaly_id, user=user,
-                                     now=now, channel=channel)
+            return walk.open_step(db_session=session, settings=self.settings,
+                                  playbook=self.playbooks, anomaly_id=anomaly_id, user=user,
+                                  now=now, channel=channel)
 
     def save_step(self, anomaly_id: int, *, step_id: str, values: dict[str, object],
                   user: str, channel: str | None = None) -> StepSaved:
         """Store one step's answers (the playbook's ``StepError`` names the refused fields)
         and open the next undone step, so one person can walk on."""
         with self._action() as (session, now):
-            state = service.submit_step(db_session=session, settings=self.settings,
-                                        playbook=self.playbook, anomaly_id=anomaly_id,
-                                        step_id=step_id, values=values, user=user, now=now,
-                                        channel=channel)
-            step = next_step(self.playbook, state)
+            state = walk.submit_step(db_session=session, settings=self.settings,
+                                     playbook=self.playbooks, anomaly_id=anomaly_id,
+                                     step_id=step_id, values=values, user=user, now=now,
+                                     channel=channel)
+            playbook = walk.playbook_for(db_session=session, playbooks=self.playbooks,
+                                         anomaly_id=anomaly_id)
+            step = next_step(playbook, state)
             if step is None:
                 return StepSaved(state, None)
-            return StepSaved(state, service.open_step(
-                db_session=session, settings=self.settings, playbook=self.playbook,
+            return StepSaved(state, walk.open_step(
+                db_session=session, settings=self.settings, playbook=self.playbooks,
                 anomaly_id=anomaly_id, user=user, now=now, step_id=step.id, channel=channel))
 
     @contextmanager

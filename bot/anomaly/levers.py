@@ -6,15 +6,22 @@ FOCUS ``ServiceCategory`` is coarse (CloudWatch is "Management and Governance", 
 OpenAI API are both "AI and Machine Learning"), service names differ per provider, and the unit
 tells tokens from GPU hours. ``category_for`` weighs them in that light; ``levers_for_services``
 turns an alert's top contributors into a short list that fits a Slack select menu.
+
+A playbook for one kind of spend brings its own levers, each with a savings rule
+(:mod:`bot.playbook.savings`); ``levers_with_estimates`` turns them into the same
+:class:`Lever` with the estimate for the anomaly at hand, so every chat renders both alike.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+
+from bot.chat.text import money
+from bot.playbook.savings import PlaybookLever, SpendFigures, estimate
 
 __all__ = [
     "DETAIL_MAX",
@@ -27,6 +34,7 @@ __all__ = [
     "category_for",
     "levers_for",
     "levers_for_services",
+    "levers_with_estimates",
 ]
 
 ID_MAX = 75  # fits a Slack option value with room to spare
@@ -58,6 +66,8 @@ class Lever:
     id: str
     title: str
     detail: str
+    # what it could save for the anomaly at hand, in words (a playbook's levers only)
+    saves: str = ""
 
     @property
     def category(self) -> LeverCategory:
@@ -338,3 +348,12 @@ def levers_for_services(services: Iterable[tuple[str, str]], *,
                 remaining -= 1
     chosen = (lever for category in categories for lever in candidates[category][:taken[category]])
     return list({lever.id: lever for lever in chosen}.values())
+
+
+def levers_with_estimates(levers: Sequence[PlaybookLever], figures: SpendFigures) -> list[Lever]:
+    """A playbook's levers as the alert shows them: the how-to, then what it could save."""
+    out = []
+    for lever in levers:
+        saves = estimate(lever.saves, figures).text(lambda amount: money(amount, decimals=0))
+        out.append(Lever(lever.id, lever.title, f"{lever.how} {saves}", saves))
+    return out

@@ -1,4 +1,5 @@
-"""What people do about an anomaly: acknowledge, snooze, expected, escalate, the playbook walk.
+"""What people do about an anomaly: acknowledge, snooze, expected, escalate (the playbook walk
+is :mod:`bot.anomaly.walk`).
 
 Domain services, keyword-only with the session first; no chat SDK. Each action checks who may
 act (:mod:`bot.anomaly.access`; ``channel`` is where the request was made, None for the local
@@ -28,7 +29,6 @@ to the playbook's field limits by :func:`bot.playbook.submit`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,27 +41,16 @@ from bot.anomaly.access import (
     check_may_act,
     check_may_see,
 )
+from bot.anomaly.choice import lever_options, levers_of, playbook_of, rebase
 from bot.anomaly.enums import AnomalyResponse, AuditAction
-from bot.anomaly.levers import levers_for_services
 from bot.anomaly.views import AlertView, RunbookView, build_alert_view, main_service, runbook_view
 from bot.chat.ids import SNOOZE_HOURS
 from bot.outbox.enums import Operation
-from bot.playbook import (
-    Option,
-    Playbook,
-    PlaybookState,
-    Step,
-    answered_steps,
-    load_playbooks,
-    next_step,
-    resolution,
-    start,
-    submit,
-)
-from bot.playbook.answers import to_records
+from bot.playbook import Playbook, PlaybookState, load_playbooks
+from bot.playbook.library import PlaybookLibrary
 from bot.settings import Settings
 from storage import queries
-from storage.models import Anomaly, PlaybookRun, RunbookEntry
+from storage.models import Anomaly, PlaybookRun
 from storage.timeutil import as_utc
 
 __all__ = [
@@ -70,7 +59,6 @@ __all__ = [
     "NotAllowed",
     "NothingChanged",
     "ResponseError",
-    "StepStarted",
     "acknowledge",
     "check_expected_reason",
     "check_may_mark_expected",
@@ -80,12 +68,12 @@ __all__ = [
     "lever_options",
     "load_alert_view",
     "load_anomaly",
+    "load_library",
     "load_runbook",
     "mark_expected",
     "notify",
-    "open_step",
+    "playbooks_folder",
     "snooze",
-    "submit_step",
 ]
 
 SHIPPED_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
@@ -95,32 +83,49 @@ SOURCE_SEEN_WITHIN = timedelta(days=7)
 SNOOZE_TOLERANCE = timedelta(minutes=5)  # a snooze extending the current one less: unchanged
 
 
+def playbooks_folder(settings: Settings) -> Path:
+    """The configured folder, else ``$SPENDWATCH_PLAYBOOKS`` (the container image sets it),
+    else the source tree's."""
+    return Path(settings.playbooks_dir or os.environ.get("SPENDWATCH_PLAYBOOKS")
+                or SHIPPED_PLAYBOOKS)
+
+
+def load_library(settings: Settings) -> PlaybookLibrary:
+    """Every playbook of the folder (a broken one raises PlaybookError, naming them all)."""
+    return PlaybookLibrary(load_playbooks(playbooks_folder(settings)))
+
+
 def default_playbook(settings: Settings) -> Playbook:
-    """The ``default`` playbook (or the only one) from the configured folder, else
-    ``$SPENDWATCH_PLAYBOOKS`` (the container image sets it), else the source tree's."""
-    folder = settings.playbooks_dir or os.environ.get("SPENDWATCH_PLAYBOOKS") or SHIPPED_PLAYBOOKS
-    playbooks = load_playbooks(folder)
-    if "default" in playbooks:
-        return playbooks["default"]
-    return next(iter(playbooks.values()))
+    """The ``default`` playbook (or the only one without a match rule) from the folder."""
+    return load_library(settings).default
 
 
 def load_alert_view(*, db_session: Session, anomaly_id: int,
-                    playbook: Playbook | None) -> AlertView:
+                    playbook: Playbook | PlaybookLibrary | None) -> AlertView:
+    """The alert as the store has it, with the progress and levers of the anomaly's playbook
+    (its walk's once started, else the one its match rules choose)."""
     return _view_and_run(db_session, anomaly_id, playbook)[0]
 
 
-def _view_and_run(session: Session, anomaly_id: int, playbook: Playbook | None
-                  ) -> tuple[AlertView, Anomaly, PlaybookRun | None, PlaybookState | None]:
+def _view_and_run(session: Session, anomaly_id: int,
+                  playbooks: Playbook | PlaybookLibrary | None,
+                  ) -> tuple[AlertView, Anomaly, PlaybookRun | None, PlaybookState | None,
+                             Playbook | None]:
     anomaly = _anomaly(session, anomaly_id)
     runbook = list(queries.runbooks.runbook_for(db_session=session, project=anomaly.project,
                                                 environment=anomaly.environment,
                                                 service_name=main_service(anomaly) or None))
     run = queries.runbooks.get_playbook_run(db_session=session, anomaly_id=anomaly_id)
+    library = PlaybookLibrary.of(playbooks) if playbooks is not None else None
+    playbook = (playbook_of(db_session=session, library=library, anomaly=anomaly, run=run)
+                if library is not None else None)
     state = PlaybookState.model_validate(run.answers) if run and run.answers else None
+    if state is not None and playbook is not None:
+        state = rebase(state, playbook)
     view = build_alert_view(anomaly, runbook=runbook, playbook=playbook, state=state,
-                            data_as_of=data_as_of(db_session=session))
-    return view, anomaly, run, state
+                            data_as_of=data_as_of(db_session=session),
+                            levers=levers_of(anomaly, playbook))
+    return view, anomaly, run, state, playbook
 
 
 def data_as_of(*, db_session: Session, now: datetime | None = None
@@ -275,141 +280,6 @@ def post_escalation(*, db_session: Session, settings: Settings, anomaly: Anomaly
                                                 f"{anomaly.environment} (owner {anomaly.owner}): "
                                                 f"{reason}",
                                         "link_alert": True})
-
-
-@dataclass(frozen=True)
-class StepStarted:
-    anomaly: Anomaly
-    step: Step
-    position: tuple[int, int]  # (k, n): step k of n
-    state: PlaybookState
-    options: dict[str, list[Option]]
-
-
-def lever_options(anomaly: Anomaly) -> dict[str, list[Option]]:
-    """The levers offered in the stabilise step, from the anomaly's top contributors."""
-    contributors = (anomaly.evidence or {}).get("contributors") or []
-    levers = levers_for_services([(str(c.get("service", "")), "") for c in contributors[:3]])
-    return {"levers": [Option(value=lever.id, label=lever.title) for lever in levers]}
-
-
-def open_step(*, db_session: Session, settings: Settings, playbook: Playbook, anomaly_id: int,
-              user: str, now: datetime, step_id: str | None = None,
-              channel: str | None = None) -> StepStarted:
-    """Start the playbook (first click) or continue it: the step to show next."""
-    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
-    run = queries.runbooks.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
-    if run is None:
-        state = start(playbook, by=user, at=now)
-        run = PlaybookRun(anomaly_id=anomaly_id, playbook=playbook.name,
-                          current_step=playbook.steps[0].id, answers=state.model_dump(mode="json"),
-                          started_by=user, started_at=now)
-        db_session.add(run)
-        if anomaly.response in (AnomalyResponse.NONE, AnomalyResponse.ACKNOWLEDGED):
-            _respond(anomaly, AnomalyResponse.INVESTIGATING, user, now)
-        _record(db_session, anomaly, user, now, AuditAction.PLAYBOOK_STARTED,
-                "started the playbook")
-    state = PlaybookState.model_validate(run.answers)
-    step = playbook.step(step_id) if step_id else next_step(playbook, state)
-    if step is None:
-        raise ResponseError("the playbook is complete; see View runbook for what was recorded")
-    ids = [s.id for s in playbook.steps]
-    return StepStarted(anomaly, step, (ids.index(step.id) + 1, len(ids)), state,
-                       lever_options(anomaly))
-
-
-def current_step(*, db_session: Session, playbook: Playbook, anomaly_id: int
-                 ) -> StepStarted | None:
-    """The step a walk in progress is at (the first undone one); None before the playbook was
-    started, once it is complete, or when the anomaly is closed. Reads only: a card that
-    shows the walk is drawn from it, whoever looks."""
-    anomaly = _anomaly(db_session, anomaly_id)
-    run = queries.runbooks.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
-    return _walk_at(anomaly, run, playbook)
-
-
-def load_card_state(*, db_session: Session, anomaly_id: int, playbook: Playbook
-                    ) -> tuple[AlertView, StepStarted | None]:
-    """The alert view and the walk's current step, read once (what a card is drawn from)."""
-    view, anomaly, run, state = _view_and_run(db_session, anomaly_id, playbook)
-    return view, _walk_at(anomaly, run, playbook, state)
-
-
-def _walk_at(anomaly: Anomaly, run: PlaybookRun | None, playbook: Playbook,
-             state: PlaybookState | None = None) -> StepStarted | None:
-    if anomaly.response in (AnomalyResponse.RESOLVED, AnomalyResponse.EXPECTED):
-        return None
-    if run is None or run.playbook != playbook.name:
-        return None
-    state = state or PlaybookState.model_validate(run.answers)
-    step = next_step(playbook, state)
-    if step is None:
-        return None
-    ids = [s.id for s in playbook.steps]
-    return StepStarted(anomaly, step, (ids.index(step.id) + 1, len(ids)), state,
-                       lever_options(anomaly))
-
-
-def submit_step(*, db_session: Session, settings: Settings, playbook: Playbook,
-                anomaly_id: int, step_id: str, values: dict[str, object], user: str,
-                now: datetime, channel: str | None = None) -> PlaybookState:
-    """Store one step's answers (raises the engine's StepError for the form to show).
-
-    The same answers saved again (a double submit, a replay) record nothing and return the
-    stored state, so the form can move on as if it had been the first time.
-    """
-    anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
-    run = queries.runbooks.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id,
-                                            for_update=True)
-    if run is None:
-        raise ResponseError("start the playbook from the alert first")
-    state = PlaybookState.model_validate(run.answers)
-    new = submit(playbook, state, step_id, values, by=user, at=now,
-                 dynamic_options=lever_options(anomaly))
-    before = state.steps.get(step_id)
-    if before is not None and before.values == new.steps[step_id].values:
-        return state
-    run.answers = new.model_dump(mode="json")
-    following = next_step(playbook, new)
-    run.current_step = following.id if following else step_id
-    title = playbook.step(step_id).title
-    if new.completed is not None and state.completed is None:
-        run.completed_at = now
-        _finish(db_session, playbook, anomaly, new, user, now)
-    elif new.stabilised is not None and state.stabilised is None:
-        _respond(anomaly, AnomalyResponse.STABILISED, user, now)
-        _record(db_session, anomaly, user, now, AuditAction.STABILISED,
-                f"completed “{title}”: spend is stabilised")
-    else:
-        _record(db_session, anomaly, user, now, AuditAction.PLAYBOOK_STEP, f"completed “{title}”",
-                {"step": step_id})
-    db_session.add(run)
-    return new
-
-
-def _finish(db_session: Session, playbook: Playbook, anomaly: Anomaly, state: PlaybookState,
-            user: str, now: datetime) -> None:
-    """File the runbook entry: the summary, and every answer of every step beside it."""
-    done = resolution(playbook, state)
-    entry = RunbookEntry(
-        project=anomaly.project, environment=anomaly.environment,
-        service_name=main_service(anomaly), anomaly_id=anomaly.id,
-        root_cause=_with(done.root_cause, ("changed", done.what_changed)),
-        fix=_with(done.fix, ("lever", done.lever), ("what was done", done.action_taken)),
-        prevention=done.prevention, author=user, created_at=now,
-        answers=to_records(answered_steps(playbook, state)),
-    )
-    queries.runbooks.add_runbook_entry(db_session=db_session, entry=entry)
-    _respond(anomaly, AnomalyResponse.RESOLVED, user, now, note=done.root_cause[:2000])
-    _record(db_session, anomaly, user, now, AuditAction.RESOLVED,
-            "finished the playbook; the resolution is now in the workload's runbook",
-            {"runbook_entry": entry.id})
-
-
-def _with(text: str, *extras: tuple[str, str | None]) -> str:
-    """``text (label: extra; label: extra)``, leaving out the extras nobody gave."""
-    given = "; ".join(f"{label}: {extra}" for label, extra in extras if extra)
-    return f"{text} ({given})" if given else text
 
 
 def _anomaly(db_session: Session, anomaly_id: int, *, for_update: bool = False) -> Anomaly:

@@ -126,8 +126,10 @@ def build_alert_view(
     playbook: Playbook | None = None,
     state: PlaybookState | None = None,
     data_as_of: tuple[tuple[str, datetime], ...] = (),
+    levers: list[Lever] | None = None,
 ) -> AlertView:
-    """The alert as it should read now; ``runbook`` is the workload's entries, newest first."""
+    """The alert as it should read now; ``runbook`` is the workload's entries, newest first;
+    ``levers`` are the playbook's (default: the usual ones for the top contributors)."""
     evidence = dict(anomaly.evidence or {})
     contributors = [
         ContributorView(
@@ -157,7 +159,8 @@ def build_alert_view(
         peak_hourly_usd=anomaly.peak_hourly_usd, baseline=str(evidence.get("baseline", "")),
         snoozed_until=anomaly.snoozed_until, escalated=anomaly.escalated_at is not None,
         contributors=contributors,
-        levers=levers_for_services([(c.service, "") for c in contributors[:3]]),
+        levers=levers if levers is not None else levers_for_services(
+            [(c.service, "") for c in contributors[:3]]),
         last_fix=runbook_view(last) if last else None,
         filed=runbook_view(filed) if filed else None,
         runbook_entries=len(runbook),

@@ -33,6 +33,7 @@ from bot.anomaly.views import main_service
 from bot.playbook import Playbook, PlaybookState
 from bot.playbook.answers import from_records
 from bot.playbook.engine import SelectAnswer
+from bot.playbook.library import PlaybookLibrary
 from storage.models import Anomaly, PlaybookRun, RunbookEntry
 from storage.queries import register as register_q
 from storage.timeutil import as_utc
@@ -83,9 +84,10 @@ class RegisterRow:
 
 
 def load_register(*, db_session: Session, start: datetime, end: datetime,
-                  playbook: Playbook | None) -> list[RegisterRow]:
-    """The register of anomalies detected in ``[start, end)``, oldest first. ``playbook`` is
-    the configured one: it says which answer is "what changed"."""
+                  playbook: Playbook | PlaybookLibrary | None) -> list[RegisterRow]:
+    """The register of anomalies detected in ``[start, end)``, oldest first. ``playbook``:
+    the configured library (or one playbook); each walk's own playbook says which answer is
+    "what changed"."""
     anomalies = register_q.anomalies_detected(db_session=db_session, start=start, end=end)
     ids = [int(a.id) for a in anomalies if a.id is not None]
     runs = register_q.playbook_runs(db_session=db_session, anomaly_ids=ids)
@@ -99,8 +101,9 @@ def load_register(*, db_session: Session, start: datetime, end: datetime,
 def register_rows(anomalies: Sequence[Anomaly], *,
                   runs: Mapping[int, PlaybookRun], entries: Mapping[int, RunbookEntry],
                   actions: Mapping[int, Mapping[str, datetime]],
-                  playbook: Playbook | None) -> list[RegisterRow]:
+                  playbook: Playbook | PlaybookLibrary | None) -> list[RegisterRow]:
     """Register rows from what the store holds for each anomaly (pure: no queries)."""
+    library = PlaybookLibrary.of(playbook) if playbook is not None else None
     rows = []
     for anomaly in anomalies:
         key = int(anomaly.id or 0)
@@ -113,12 +116,21 @@ def register_rows(anomalies: Sequence[Anomaly], *,
             owner=anomaly.owner, kind=anomaly.kind, service=main_service(anomaly),
             detected=as_utc(anomaly.detected_at), acknowledged=_acknowledged(anomaly, done),
             resolved=resolved, impact=float(anomaly.impact_usd),
-            what_changed=_what_changed(run, entry, playbook),
+            what_changed=_what_changed(run, entry, _walked(library, run)),
             root_cause=entry.root_cause if entry else "",
             resolution=_resolution(anomaly, entry, run),
             open=resolved is None,
         ))
     return rows
+
+
+def _walked(library: PlaybookLibrary | None, run: PlaybookRun | None) -> Playbook | None:
+    """The playbook a walk used (the default for one that was removed, or no walk)."""
+    if library is None:
+        return None
+    if run is not None and run.playbook in library:
+        return library[run.playbook]
+    return library.default
 
 
 def _acknowledged(anomaly: Anomaly, done: Mapping[str, datetime]) -> datetime | None:

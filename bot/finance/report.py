@@ -39,6 +39,7 @@ from bot.finance.report_story import month_story
 from bot.finance.showback import PoolSplit, Showback, load_showback, month_bounds
 from bot.ingest.allocation import UNALLOCATED
 from bot.playbook import Playbook
+from bot.playbook.library import PlaybookLibrary
 from bot.settings import Settings
 from storage.queries import register as register_q
 
@@ -151,7 +152,7 @@ def previous_period(period: str) -> str:
 
 
 def build_report(*, engine: Engine, settings: Settings, period: str, now: datetime,
-                 playbook: Playbook | None) -> BoardReport:
+                 playbook: Playbook | PlaybookLibrary | None) -> BoardReport:
     """The report of ``period`` (YYYY-MM; ``ShowbackError`` when it is not a month) as the
     store holds it at ``now``."""
     start, end = month_bounds(period)

@@ -19,14 +19,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from bot.playbook.schema import (
-    FIELD_KINDS,
-    ID_PATTERN,
-    REF_PATTERN,
-    Playbook,
-    SchemaProblem,
-    key_path,
-)
+from bot.playbook.base import ID_PATTERN, SchemaProblem, key_path
+from bot.playbook.schema import FIELD_KINDS, REF_PATTERN, Playbook
 
 __all__ = ["PlaybookError", "Problem", "load_playbook", "load_playbooks"]
 
@@ -35,6 +29,7 @@ Loc = tuple[str | int, ...]
 _EXAMPLE = "see playbooks/default.yml and docs/playbooks.md"
 _LIMIT_WHY = {
     "title": "a step title becomes the modal title",
+    "lever_title": "a lever is offered as a Slack option",
     "playbook_title": "Slack's limit for a header",
     "label": "Slack's limit for this text",
     "hint": "Slack's limit for a hint",
@@ -276,6 +271,8 @@ def _explain(error: ErrorDetails, loc: Loc, data: dict[str, Any]) -> tuple[Loc, 
 
 def _explain_value(kind: str, ctx: dict[str, Any], value: Any, loc: Loc) -> str:
     key = "playbook_title" if loc == ("title",) else str(loc[-1]) if loc else ""
+    if loc[:1] == ("levers",) and key == "title":
+        key = "lever_title"
     why = _LIMIT_WHY.get(key, "")
     why = f" ({why})" if why else ""
     if kind == "string_too_long":

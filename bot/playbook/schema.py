@@ -13,23 +13,33 @@ relative to the model, so the loader can point at the exact line of the YAML fil
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, StringConstraints, model_validator
+from pydantic import Discriminator, StringConstraints, model_validator
 from pydantic import Field as _Field
+
+from bot.playbook.base import (
+    MAX_ID,
+    Id,
+    KeyPath,
+    Problems,
+    SchemaProblem,
+    StrictModel,
+    raise_if,
+)
+from bot.playbook.match import Match
+from bot.playbook.savings import MAX_LEVERS, PlaybookLever
 
 __all__ = [
     "AnyField", "ChecklistField", "Condition", "DynamicOptions", "Option", "Playbook",
     "ResolutionMap", "SchemaProblem", "SelectField", "Step", "TextField", "UserField",
 ]
 
-ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 REF_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
 FIELD_KINDS = ("checklist", "select", "text", "user")
 
 # Slack Block Kit limits (https://api.slack.com/reference/block-kit).
-MAX_ID = 64  # three ids joined (playbook, step, field) stay well under Slack's 255 for block ids
 MAX_STEP_TITLE = 24  # modal title
 MAX_PLAYBOOK_TITLE = 150  # header block
 MAX_LABEL = 2000  # input block label and hint
@@ -43,7 +53,6 @@ MAX_TEXT_LENGTH = 3000  # plain_text_input max_length
 MAX_FIELDS = 20  # a modal holds 100 blocks; a longer form is not filled in during an incident
 MAX_STEPS = 20
 
-Id = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=MAX_ID)]
 FieldRef = Annotated[str, StringConstraints(pattern=REF_PATTERN, max_length=2 * MAX_ID + 1)]
 StepTitle = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_STEP_TITLE)
@@ -61,31 +70,6 @@ OptionValue = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_OPTION_VALUE)
 ]
 
-KeyPath = tuple[str | int, ...]
-Problems = list[tuple[KeyPath, str]]  # (key path relative to a model, what to do)
-
-
-class SchemaProblem(ValueError):
-    """Several problems in one model, each as (key path relative to the model, message)."""
-
-    def __init__(self, problems: Iterable[tuple[KeyPath, str]]) -> None:
-        self.problems = list(problems)
-        super().__init__("; ".join(f"{key_path(p)}: {m}" for p, m in self.problems))
-
-
-def key_path(path: KeyPath) -> str:
-    """``("steps", 2, "fields", 0, "kind")`` -> ``steps[2].fields[0].kind``, as users read it."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
-    return text
-
-
-def _raise_if(problems: Problems) -> None:
-    if problems:
-        raise SchemaProblem(problems)
-
-
 def _duplicates(values: list[str], what: str, prefix: str, key: str) -> Problems:
     """One problem per repeated value, pointing at every occurrence after the first."""
     counts = Counter(values)
@@ -99,11 +83,7 @@ def _duplicates(values: list[str], what: str, prefix: str, key: str) -> Problems
     ]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Option(_Model):
+class Option(StrictModel):
     """One choice of a select or one item of a checklist.
 
     In YAML either a mapping ``{value: scaling_rules, label: Scaling rules}`` or plain text,
@@ -124,7 +104,7 @@ class Option(_Model):
         return data
 
 
-class Condition(_Model):
+class Condition(StrictModel):
     """``required_if: {field: change, one_of: [unknown]}``: required for some select answers."""
 
     field: Id
@@ -142,7 +122,7 @@ def _as_option(option: Option | str) -> Option:
     return Option(value=value, label=label)
 
 
-class _FieldBase(_Model):
+class _FieldBase(StrictModel):
     id: Id
     label: Label
     hint: Label | None = None
@@ -227,7 +207,7 @@ class SelectField(_FieldBase):
         problems += _duplicates(
             [o.value for o in self.fallback_options], "option", "fallback_options", "value"
         )
-        _raise_if(problems)
+        raise_if(problems)
         return self
 
 
@@ -253,7 +233,7 @@ class ChecklistField(_FieldBase):
 
     @model_validator(mode="after")
     def _unique_items(self) -> ChecklistField:
-        _raise_if(_duplicates([o.value for o in self.items], "item", "items", "value"))
+        raise_if(_duplicates([o.value for o in self.items], "item", "items", "value"))
         return self
 
 
@@ -262,7 +242,7 @@ AnyField = Annotated[
 ]
 
 
-class Step(_Model):
+class Step(StrictModel):
     """One modal: a title, optional help text and the fields to fill in.
 
     ``requires`` names earlier steps that must be done before this one can be submitted;
@@ -290,7 +270,7 @@ class Step(_Model):
         for index, field in enumerate(self.fields):
             if field.required_if is not None:
                 problems += _condition_problems(self, index, field.required_if)
-        _raise_if(problems)
+        raise_if(problems)
         return self
 
 
@@ -315,7 +295,7 @@ def _condition_problems(step: Step, index: int, condition: Condition) -> Problem
     ]
 
 
-class ResolutionMap(_Model):
+class ResolutionMap(StrictModel):
     """Which answers (``step_id.field_id``) become the runbook entry for the workload."""
 
     root_cause: FieldRef
@@ -329,12 +309,19 @@ class ResolutionMap(_Model):
     review: FieldRef | None = None
 
 
-class Playbook(_Model):
-    """A named sequence of steps and the mapping from their answers to a runbook entry."""
+class Playbook(StrictModel):
+    """A named sequence of steps and the mapping from their answers to a runbook entry.
+
+    ``match`` says which anomalies it is for (none: it is the default, or chosen by name
+    only); ``levers`` are offered by a select with ``options_from: levers``, each with its
+    estimate, in place of the generic levers for the anomaly's kind of spend.
+    """
 
     name: Id
     title: PlaybookTitle
     description: Description | None = None
+    match: Match | None = None
+    levers: Annotated[list[PlaybookLever], _Field(max_length=MAX_LEVERS)] = []
     steps: Annotated[list[Step], _Field(min_length=1, max_length=MAX_STEPS)]
     resolution: ResolutionMap
 
@@ -358,7 +345,8 @@ class Playbook(_Model):
             for i in stabilising[1:]
         ]
         problems += _resolution_problems(self)
-        _raise_if(problems)
+        problems += _duplicates([lever.id for lever in self.levers], "lever id", "levers", "id")
+        raise_if(problems)
         return self
 
 

@@ -13,9 +13,10 @@ from storage.queries import (
     points,
     runbooks,
     runs,
+    series,
     sources,
     state,
 )
 
 __all__ = ["anomalies", "audit", "budgets", "conversations", "costs", "outbox", "points",
-           "runbooks", "runs", "sources", "state"]
+           "runbooks", "runs", "series", "sources", "state"]

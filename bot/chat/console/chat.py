@@ -42,7 +42,7 @@ DEMO_ANSWERS: Mapping[str, Mapping[str, object]] = {
         "note": "Log ingestion jumped right after the agent release; DEBUG is on in production.",
     },
     "stabilise": {
-        "lever": PreferOption(prefix="logging.", otherwise="other"),
+        "lever": PreferOption(prefix=("logging.", "verbosity"), otherwise="other"),
         "action": "Set LOG_LEVEL=INFO on the agent workers and sampled request logs at 5%.",
     },
     "review": {
@@ -139,7 +139,7 @@ def run_console_loop(*, services: Services, anomaly_id: int, console: Console,
     """
     desk = services.desk()
     deliverer = services.deliverer(ConsoleSender(console, chart_dir=chart_dir),
-                                   playbook=desk.playbook, min_interval=0)
+                                   playbook=desk.playbooks, min_interval=0)
 
     def deliver() -> None:
         deliverer.drain()

@@ -41,12 +41,13 @@ class Lines(Protocol):
 
 @dataclass(frozen=True)
 class PreferOption:
-    """A scripted select answer: the first offered option whose value starts with ``prefix``.
+    """A scripted select answer: the first offered option whose value starts with ``prefix``
+    (or with one of several).
 
     Lever options depend on the anomaly's contributors, so a script cannot name one for sure.
     """
 
-    prefix: str
+    prefix: str | tuple[str, ...]
     otherwise: str
 
     def choose(self, offered: list[Option]) -> str:

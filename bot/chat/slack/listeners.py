@@ -45,6 +45,7 @@ from bot.costs.command import Scope
 from bot.costs.views import format_mrkdwn
 from bot.errors import ACTION_FAILED, FORM_FAILED, QUESTION_FAILED, USER_ERRORS, user_message
 from bot.playbook import Playbook, Step, StepError
+from bot.playbook.library import PlaybookLibrary
 from bot.wiring import Services
 
 __all__ = ["SlackContext", "register"]
@@ -58,7 +59,7 @@ class SlackContext:
     per-user limits, and a way to wake the outbox."""
 
     services: Services
-    playbook: Playbook
+    playbook: Playbook | PlaybookLibrary
     wake: Callable[[], None] = lambda: None  # tell the outbox there is something to send
     actions: RateLimiter = field(init=False)
     commands: RateLimiter = field(init=False)
@@ -172,7 +173,8 @@ def _start_playbook(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str,
     started = desk.open_step(ref.anomaly_id, user=user, channel=channel)
     meta = StepMeta(anomaly_id=ref.anomaly_id, step_id=started.step.id, channel=channel,
                     message_ts=ts)
-    return modals.step_modal(desk.playbook, started.step, meta, state=started.state,
+    return modals.step_modal(started.playbook or desk.playbook, started.step, meta,
+                             state=started.state,
                              dynamic_options=started.options, position=started.position)
 
 
@@ -210,7 +212,7 @@ def _step_submitted(ctx: SlackContext) -> Callable[..., None]:
         try:
             ctx.actions.check(user)
             meta = parse_step_meta(view.get("private_metadata"))
-            step = _step_of(ctx.desk.playbook, meta.step_id)
+            step = _step_of(ctx.desk.playbook_for(meta.anomaly_id), meta.step_id)
             values = modals.read_step_values(step, view["state"]["values"])
             saved = ctx.desk.save_step(meta.anomaly_id, step_id=step.id, values=values,
                                        user=user, channel=meta.channel)
@@ -226,7 +228,8 @@ def _step_submitted(ctx: SlackContext) -> Callable[..., None]:
             started = saved.following
             following = meta.model_copy(update={"step_id": started.step.id})
             ack(response_action="update", view=modals.step_modal(
-                ctx.desk.playbook, started.step, following, state=started.state,
+                started.playbook or ctx.desk.playbook, started.step, following,
+                state=started.state,
                 dynamic_options=started.options, position=started.position))
         ctx.wake()
 

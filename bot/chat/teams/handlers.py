@@ -55,6 +55,7 @@ from bot.costs.command import Scope
 from bot.costs.views import format_plain
 from bot.errors import ACTION_FAILED, QUESTION_FAILED, USER_ERRORS, user_message
 from bot.playbook import Playbook, StepError
+from bot.playbook.library import PlaybookLibrary
 from bot.wiring import Services
 
 __all__ = ["TeamsContext", "answer_action", "answer_message", "register"]
@@ -89,7 +90,7 @@ class TeamsContext:
     a way to wake the outbox, and the sender's charts (an answer never draws one)."""
 
     services: Services
-    playbook: Playbook
+    playbook: Playbook | PlaybookLibrary
     book: AddressBook
     charts: Charts | None = None
     wake: Callable[[], None] = lambda: None
@@ -241,7 +242,7 @@ def _act(desk: AnomalyDesk, action: CardAction, *, user: str, channel: str) -> P
         desk.open_step(anomaly, user=user, channel=channel)
     elif verb == Verb.STEP_SAVE:
         try:
-            step = desk.playbook.step(action.step_id or "")
+            step = desk.playbook_for(anomaly).step(action.step_id or "")
         except KeyError:  # a card drawn from a playbook that has changed since
             raise ResponseError("This step is not in the playbook any more; open the alert "
                                 "again to continue with the current one.") from None

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.anomaly import service
+from bot.anomaly import walk as walks
 from bot.anomaly.alerting import queue_escalations
 from bot.anomaly.service import NotAllowed, NothingChanged, ResponseError
 from bot.playbook import StepError
@@ -303,13 +304,13 @@ def walk(engine, rules, playbook, anomaly_id, *, user="U0ANY", steps=WALK):
     shown = []
     for step_id, values in steps:
         with session_scope(engine) as session:
-            started = service.open_step(db_session=session, settings=rules, playbook=playbook,
+            started = walks.open_step(db_session=session, settings=rules, playbook=playbook,
                                         anomaly_id=anomaly_id, user=user, now=NOW,
                                         channel=SUPPORT)
         shown.append((started.step.id, started.position))
         assert started.step.id == step_id
         with session_scope(engine) as session:
-            service.submit_step(db_session=session, settings=rules, playbook=playbook,
+            walks.submit_step(db_session=session, settings=rules, playbook=playbook,
                                 anomaly_id=anomaly_id, step_id=step_id, values=values,
                                 user=user, now=NOW, channel=SUPPORT)
     return shown
@@ -325,7 +326,8 @@ def test_the_whole_walk_ends_in_a_runbook_entry(engine, rules, playbook):
         "playbook_started", "playbook_step", "playbook_step", "playbook_step", "stabilised",
         "resolved"]
     assert [text for _, text in thread(engine)] == [
-        "started the playbook", "completed “Owner”", "completed “What changed”",
+        "started the playbook “Spend anomaly response”", "completed “Owner”",
+        "completed “What changed”",
         "completed “Stabilise spend”", "completed “Review before re-enable”: spend is stabilised",
         "finished the playbook; the resolution is now in the workload's runbook"]
     anomaly = get_anomaly(engine, anomaly_id)
@@ -377,7 +379,7 @@ def test_starting_the_playbook_marks_the_anomaly_as_investigated(engine, rules, 
     act(engine, service.acknowledge, settings=rules, anomaly_id=anomaly_id, user="U0ANY",
         channel=SUPPORT)
     with session_scope(engine) as session:
-        started = service.open_step(db_session=session, settings=rules, playbook=playbook,
+        started = walks.open_step(db_session=session, settings=rules, playbook=playbook,
                                     anomaly_id=anomaly_id, user="U0BOB", now=NOW,
                                     channel=SUPPORT)
     assert started.step.id == "owner"
@@ -388,7 +390,7 @@ def test_starting_the_playbook_marks_the_anomaly_as_investigated(engine, rules, 
                                                                "logging.exclusion-filters"]
     # opening it again starts nothing new
     with session_scope(engine) as session:
-        service.open_step(db_session=session, settings=rules, playbook=playbook,
+        walks.open_step(db_session=session, settings=rules, playbook=playbook,
                           anomaly_id=anomaly_id, user="U0BOB", now=NOW, channel=SUPPORT)
     assert [action for _, action in audit(engine)] == ["acknowledged", "playbook_started"]
 
@@ -398,7 +400,7 @@ def test_a_bad_answer_is_refused_and_nothing_is_recorded(engine, rules, playbook
     walk(engine, rules, playbook, anomaly_id, steps=WALK[:1])
     before = (audit(engine), len(outbox(engine)))
     with pytest.raises(StepError) as refused, session_scope(engine) as session:
-        service.submit_step(db_session=session, settings=rules, playbook=playbook,
+        walks.submit_step(db_session=session, settings=rules, playbook=playbook,
                             anomaly_id=anomaly_id, step_id="what_changed",
                             values={"change": "aliens"}, user="U0ANY", now=NOW,
                             channel=SUPPORT)
@@ -410,7 +412,7 @@ def test_unknown_cause_needs_a_note(engine, rules, playbook):
     anomaly_id = add_anomaly(engine)
     walk(engine, rules, playbook, anomaly_id, steps=WALK[:1])
     with pytest.raises(StepError) as refused, session_scope(engine) as session:
-        service.submit_step(db_session=session, settings=rules, playbook=playbook,
+        walks.submit_step(db_session=session, settings=rules, playbook=playbook,
                             anomaly_id=anomaly_id, step_id="what_changed",
                             values={"change": "unknown"}, user="U0ANY", now=NOW,
                             channel=SUPPORT)
@@ -421,7 +423,7 @@ def test_documenting_before_the_review_is_refused(engine, rules, playbook):
     anomaly_id = add_anomaly(engine)
     walk(engine, rules, playbook, anomaly_id, steps=WALK[:1])
     with pytest.raises(StepError) as refused, session_scope(engine) as session:
-        service.submit_step(db_session=session, settings=rules, playbook=playbook,
+        walks.submit_step(db_session=session, settings=rules, playbook=playbook,
                             anomaly_id=anomaly_id, step_id="document", values=WALK[4][1],
                             user="U0ANY", now=NOW, channel=SUPPORT)
     assert "Finish “Review before re-enable” first" in refused.value.errors["root_cause"]
@@ -433,11 +435,11 @@ def test_steps_may_be_taken_out_of_order_when_nothing_requires_another(engine, r
     anomaly_id = add_anomaly(engine)
     walk(engine, rules, playbook, anomaly_id, steps=WALK[:1])
     with session_scope(engine) as session:
-        service.submit_step(db_session=session, settings=rules, playbook=playbook,
+        walks.submit_step(db_session=session, settings=rules, playbook=playbook,
                             anomaly_id=anomaly_id, step_id="stabilise", values=WALK[2][1],
                             user="U0ANY", now=NOW, channel=SUPPORT)
     with session_scope(engine) as session:
-        started = service.open_step(db_session=session, settings=rules, playbook=playbook,
+        started = walks.open_step(db_session=session, settings=rules, playbook=playbook,
                                     anomaly_id=anomaly_id, user="U0ANY", now=NOW,
                                     channel=SUPPORT)
     assert (started.step.id, started.position) == ("what_changed", (2, 5))
@@ -447,7 +449,7 @@ def test_a_step_cannot_be_saved_before_the_playbook_is_started(engine, rules, pl
     anomaly_id = add_anomaly(engine)
     with pytest.raises(ResponseError, match="start the playbook from the alert first"), \
             session_scope(engine) as session:
-        service.submit_step(db_session=session, settings=rules, playbook=playbook,
+        walks.submit_step(db_session=session, settings=rules, playbook=playbook,
                             anomaly_id=anomaly_id, step_id="owner", values=WALK[0][1],
                             user="U0ANY", now=NOW, channel=SUPPORT)
     assert audit(engine) == []

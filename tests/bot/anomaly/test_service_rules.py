@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.anomaly import service as responses
+from bot.anomaly import walk as walks
 from bot.anomaly.access import NotAllowed, NothingChanged, may_act, may_see, visible_owners
 from bot.anomaly.service import ResponseError, default_playbook
 from bot.playbook import StepError
@@ -153,10 +154,10 @@ def test_an_expected_reason_outside_the_forms_limits_is_refused(engine, rules, a
 def _owner_step(engine, rules, anomaly_id, values):
     playbook = default_playbook(rules)
     with session_scope(engine) as session:
-        responses.open_step(db_session=session, settings=rules, playbook=playbook,
+        walks.open_step(db_session=session, settings=rules, playbook=playbook,
                             anomaly_id=anomaly_id, user="U0ANY", now=NOW, channel=SUPPORT)
     with session_scope(engine) as session:
-        return responses.submit_step(db_session=session, settings=rules, playbook=playbook,
+        return walks.submit_step(db_session=session, settings=rules, playbook=playbook,
                                      anomaly_id=anomaly_id, step_id="owner", values=values,
                                      user="U0ANY", now=NOW, channel=SUPPORT)
 
@@ -179,9 +180,9 @@ def test_a_step_answer_over_the_fields_limit_is_refused(engine, rules, anomaly_i
     values[text.id] = "x" * (text.max_length + 1)
     playbook = default_playbook(rules)
     with pytest.raises(StepError) as refused, session_scope(engine) as session:
-        responses.open_step(db_session=session, settings=rules, playbook=playbook,
+        walks.open_step(db_session=session, settings=rules, playbook=playbook,
                             anomaly_id=anomaly_id, user="U0ANY", now=NOW, channel=SUPPORT)
-        responses.submit_step(db_session=session, settings=rules, playbook=playbook,
+        walks.submit_step(db_session=session, settings=rules, playbook=playbook,
                                anomaly_id=anomaly_id, step_id="what_changed", values=values,
                                user="U0ANY", now=NOW, channel=SUPPORT)
     assert f"{text.max_length} or fewer" in refused.value.errors[text.id]

@@ -76,7 +76,8 @@ def test_a_folder_loads_every_playbook_by_name(tmp_path: Path) -> None:
     write(tmp_path, "not a playbook", "README.md")
 
     assert sorted(load_playbooks(tmp_path)) == ["default", "mini"]
-    assert list(load_playbooks(REPO / "playbooks")) == ["default"]
+    assert sorted(load_playbooks(REPO / "playbooks")) == [
+        "data_movement", "default", "gpu_training", "llm_tokens", "logging"]
 
 
 TOO_MANY_OPTIONS = "[" + ", ".join(f"o{i}" for i in range(101)) + "]"
@@ -230,8 +231,9 @@ def test_the_yaml_snippets_in_the_docs_are_copied_from_the_shipped_playbook() ->
     snippets = re.findall(r"```yaml\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
 
     assert len(snippets) >= 5
+    shipped = [p.read_text(encoding="utf-8") for p in (REPO / "playbooks").glob("*.yml")]
     for snippet in snippets:
-        assert snippet in DEFAULT.read_text(encoding="utf-8")
+        assert any(snippet in text for text in shipped), snippet
 
 
 def test_the_error_shown_in_the_docs_is_the_one_a_user_gets(
