@@ -167,6 +167,9 @@ class ThresholdSettings(ConfigModel):
     strong_z: float | None = Field(default=None, gt=0)
     strong_relative: float | None = Field(default=None, gt=0)
     new_spend_hourly_usd: float | None = Field(default=None, ge=0)
+    sigma_floor_relative: float | None = Field(default=None, ge=0)
+    sigma_floor_usd: float | None = Field(default=None, ge=0)
+    expected_floor_usd: float | None = Field(default=None, ge=0)
 
 
 def _default_environment_thresholds() -> dict[str, ThresholdSettings]:
@@ -181,7 +184,8 @@ class DetectionSettings(ConfigModel):
 
     default: ThresholdSettings = Field(default_factory=lambda: ThresholdSettings(
         relative=0.5, min_hourly_usd=2.0, min_daily_usd=25.0, z=4.0, strong_z=8.0,
-        strong_relative=1.0, new_spend_hourly_usd=2.0))
+        strong_relative=1.0, new_spend_hourly_usd=2.0, sigma_floor_relative=0.1,
+        sigma_floor_usd=0.05, expected_floor_usd=0.05))
     phases: dict[str, ThresholdSettings] = Field(default_factory=lambda: {
         "build": ThresholdSettings(relative=1.0),
         "move": ThresholdSettings(relative=1.0, min_daily_usd=50.0),

@@ -48,6 +48,17 @@ class Thresholds:
     excursion_floor: float = 0.5
     excursion_confirm: float = 3.0
     excursion_strong: float = 8.0
+    # floors that keep tiny numbers from looking huge; with the dollar ones at 0 (and the
+    # dollar minimums above at 0) a detector judges cents as it judges thousands
+    sigma_floor_relative: float = 0.1  # the spread never counts as less than this share ...
+    sigma_floor_usd: float = 0.05  # ... of expected, or these dollars per hour
+    expected_floor_usd: float = 0.05  # relative excess is measured against at least this
+
+    def __post_init__(self) -> None:
+        negative = [name for name in self.__dataclass_fields__ if getattr(self, name) < 0]
+        if negative:
+            raise ValueError(f"thresholds cannot be negative: {', '.join(negative)}; use 0 to "
+                             "switch a floor or minimum off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +77,14 @@ class HourVerdict:
 
 def _column(thresholds: list[Thresholds], name: str) -> np.ndarray:
     return np.array([getattr(t, name) for t in thresholds], dtype=float)
+
+
+def _ratio(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """``top / bottom`` where a zero ``bottom`` (floors set to 0 on a zero line) makes any rise
+    infinitely large and no change zero, instead of numpy's warnings and NaNs."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = top / bottom
+    return np.where(bottom > 0, out, np.where(top > 0, np.inf, np.where(top < 0, -np.inf, 0.0)))
 
 
 def judge(
@@ -96,17 +115,18 @@ def judge(
 
     expected = baseline.expected
     excess = actual - expected
-    # the spread never counts as less than 10 % of expected or 5 cents: a perfectly flat
-    # history must not turn a 3 % wobble into a 50-sigma event
-    floor = np.maximum(0.1 * np.abs(expected), 0.05)
+    # a perfectly flat history must not turn a 3 % wobble into a 50-sigma event
+    floor = np.maximum(_column(thresholds, "sigma_floor_relative") * np.abs(expected),
+                       _column(thresholds, "sigma_floor_usd"))
     sigma = np.maximum(baseline.sigma, floor)
-    z = excess / sigma
+    z = _ratio(excess, sigma)
     established = baseline.history_hours >= min_history_hours
     dollars = (excess >= min_hourly) & (excess * 24 >= min_daily)
     relative_ok = excess >= relative * np.maximum(expected, 0.0)
     unusual = (z >= z_min) & (actual > baseline.usual_peak * (1 + margin))
     anomalous = established & dollars & relative_ok & unusual
-    relative_excess = excess / np.maximum(expected, 0.05)
+    relative_excess = _ratio(excess, np.maximum(expected, _column(thresholds,
+                                                                  "expected_floor_usd")))
     ordinary = np.fmax(np.nan_to_num(baseline.excursion, nan=np.inf), excursion_floor)
     standout = relative_excess / ordinary
     confirming = anomalous & (standout >= confirm_at)

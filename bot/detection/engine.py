@@ -309,7 +309,8 @@ def _top_sku(matrix: SpendMatrix, levels: _Levels, service_row: int) -> str:
 
 def _verdict(values: np.ndarray, index: int, first_seen: np.ndarray,
              thresholds: list[Thresholds], warmup_hours: int) -> HourVerdict:
-    baseline = baseline_at(values, index, first_seen)
+    floors = np.array([t.expected_floor_usd for t in thresholds], dtype=float)
+    baseline = baseline_at(values, index, first_seen, floor_usd=floors)
     can_be_new = first_seen >= warmup_hours
     return judge(values[:, index], baseline, thresholds, can_be_new=can_be_new)
 

@@ -164,3 +164,36 @@ def test_thresholds_change_what_alerts():
 def test_unusable_series_are_refused_with_a_reason(bad):
     with pytest.raises((TypeError, ValueError)):
         SeasonalDetector().fit(bad)
+
+
+SCALE_FREE = Thresholds(min_hourly_usd=0, min_daily_usd=0, new_spend_hourly_usd=0,
+                        sigma_floor_usd=0, expected_floor_usd=0)
+
+
+def test_a_line_of_cents_is_judged_like_any_other_once_the_dollar_floors_are_zero():
+    cents = pd.Series(with_last_hours(noisy(0.03), lambda v: v * 2.2), index=INDEX)
+
+    default = SeasonalDetector().fit(cents.iloc[:INCIDENT]).detect(cents.iloc[INCIDENT:])
+    free = SeasonalDetector(SCALE_FREE).fit(cents.iloc[:INCIDENT]).detect(cents.iloc[INCIDENT:])
+
+    assert not default["alert"].any()  # pennies never page anyone by default
+    assert free["alert"].any()
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1.0, 1e4])
+def test_without_dollar_floors_the_verdicts_do_not_depend_on_the_unit(scale):
+    values = with_last_hours(noisy(10), lambda v: v * np.r_[1.0, 1.6, 2.2, 2.4, 2.5, 1, 1, 1, 1, 1])
+    reference = SeasonalDetector(SCALE_FREE).fit(pd.Series(values[:INCIDENT], index=INDEX[
+        :INCIDENT])).detect(pd.Series(values[INCIDENT:], index=INDEX[INCIDENT:]))
+    scaled = pd.Series(values * scale, index=INDEX)
+    verdicts = SeasonalDetector(SCALE_FREE).fit(scaled.iloc[:INCIDENT]).detect(
+        scaled.iloc[INCIDENT:])
+
+    flags = ["anomalous", "confirming", "strong", "alert"]
+    pd.testing.assert_frame_equal(verdicts[flags], reference[flags])
+    assert reference["alert"].any()
+
+
+def test_negative_thresholds_are_refused_with_what_to_do():
+    with pytest.raises(ValueError, match="sigma_floor_usd.*use 0"):
+        Thresholds(sigma_floor_usd=-0.01)

@@ -35,3 +35,13 @@ def test_bad_thresholds_are_refused_naming_the_key(bad):
     with pytest.raises(ConfigError) as caught:
         parse_settings(bad)
     assert "detection." in str(caught.value)
+
+
+def test_floors_are_thresholds_that_an_environment_can_switch_off():
+    settings = parse_settings({"detection": {"environments": {"lab": {
+        "min_hourly_usd": 0, "min_daily_usd": 0, "sigma_floor_usd": 0,
+        "expected_floor_usd": 0}}}})
+    lab = settings.detection.thresholds("lab", "run")
+    prod = settings.detection.thresholds("prod", "run")
+    assert lab["sigma_floor_usd"] == 0 and lab["expected_floor_usd"] == 0
+    assert prod["sigma_floor_usd"] == 0.05 and prod["expected_floor_usd"] == 0.05
