@@ -83,6 +83,8 @@ def main() -> None:
     print(f"{'seed':>4} {'start':>10} {'found':>6} {'false':>5} {'ttd med':>7} {'cause':>5} "
           f"{'replay s':>8}  misses / false alerts")
     totals = {"events": 0, "found": 0, "false": 0, "causes": 0, "ttd": []}
+    kinds_seen: dict[str, list[float | None]] = {}  # kind -> time to detect (None: missed)
+    false_by_kind: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in _seeds(args.seeds):
             for start in args.starts.split(","):
@@ -108,9 +110,26 @@ def main() -> None:
                 totals["causes"] += s["root_cause_ok"]
                 if s["ttd_median_h"] is not None:
                     totals["ttd"].append(s["ttd_median_h"])
+                for event in s.get("per_event", []):
+                    kinds_seen.setdefault(event["kind"], []).append(
+                        event["ttd_h"] if event["detected"] else None)
+                for kind, count in (s.get("false_by_kind") or {}).items():
+                    false_by_kind[kind] = false_by_kind.get(kind, 0) + count
     print(f"all: {totals['found']}/{totals['events']} incidents found, {totals['false']} false "
           f"alerts, root cause right for {totals['causes']}, median of per-set median time to "
           f"detect {statistics.median(totals['ttd']) if totals['ttd'] else 'n/a'} h")
+    _per_kind(kinds_seen, false_by_kind)
+
+
+def _per_kind(kinds: dict[str, list[float | None]], false_by_kind: dict[str, int]) -> None:
+    print(f"{'kind':<24} {'found':>7} {'ttd med':>7} {'ttd max':>7}")
+    for kind, delays in sorted(kinds.items()):
+        hit = [d for d in delays if d is not None]
+        median = f"{statistics.median(hit):.1f}" if hit else "-"
+        worst = f"{max(hit):.1f}" if hit else "-"
+        print(f"{kind:<24} {len(hit):>3}/{len(delays):<3} {median:>7} {worst:>7}")
+    print("false alerts by where they fell: " + (", ".join(
+        f"{kind} {count}" for kind, count in sorted(false_by_kind.items())) or "none"))
 
 
 if __name__ == "__main__":
