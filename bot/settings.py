@@ -154,13 +154,22 @@ class CurrencySettings(ConfigModel):
 class ThresholdSettings(ConfigModel):
     """When an hour of spend is anomalous; any field left out is inherited (see DetectionSettings).
 
-    relative: how far over expected (0.5 = +50 %); min_hourly_usd / min_daily_usd: the excess
-    in dollars per hour, and per day if it went on; z: robust standard deviations of that
-    hour's usual spread; strong_z / strong_relative: alert on the first hour without waiting
-    for a second; new_spend_hourly_usd: spend on a line that did not exist a day ago.
+    relative: how far over expected (0.5 = +50 %) a small or erratic line must go;
+    relative_size_usd / relative_shrink: a steady line of that many expected dollars an hour
+    or more needs up to that share less (0.5: +25 % instead of +50 %; 0 turns it off; the rule
+    is in ``bot/detection/_rules.py``); min_hourly_usd / min_daily_usd: the excess in dollars
+    per hour, and per day if it went on; z: robust standard deviations of that hour's
+    usual spread; strong_z / strong_relative: alert on the first hour without waiting for a
+    second; new_spend_hourly_usd: spend on a line that did not exist a day ago;
+    sigma_floor_relative / sigma_floor_usd: the least an hour's usual spread counts as (a share
+    of expected, and dollars per hour); expected_floor_usd: the least an expected hour counts
+    as when measuring how far it rose. With every ``_usd`` field at 0 a line of cents is judged
+    exactly as a line of thousands.
     """
 
     relative: float | None = Field(default=None, gt=0)
+    relative_size_usd: float | None = Field(default=None, gt=0)
+    relative_shrink: float | None = Field(default=None, ge=0, le=1)
     min_hourly_usd: float | None = Field(default=None, ge=0)
     min_daily_usd: float | None = Field(default=None, ge=0)
     z: float | None = Field(default=None, gt=0)
@@ -183,9 +192,10 @@ class DetectionSettings(ConfigModel):
     ``environments[environment]`` (the most specific wins, field by field)."""
 
     default: ThresholdSettings = Field(default_factory=lambda: ThresholdSettings(
-        relative=0.5, min_hourly_usd=2.0, min_daily_usd=25.0, z=4.0, strong_z=8.0,
-        strong_relative=1.0, new_spend_hourly_usd=2.0, sigma_floor_relative=0.1,
-        sigma_floor_usd=0.05, expected_floor_usd=0.05))
+        relative=0.5, relative_size_usd=50.0, relative_shrink=0.5, min_hourly_usd=2.0,
+        min_daily_usd=25.0, z=4.0, strong_z=8.0, strong_relative=1.0,
+        new_spend_hourly_usd=2.0, sigma_floor_relative=0.1, sigma_floor_usd=0.05,
+        expected_floor_usd=0.05))
     phases: dict[str, ThresholdSettings] = Field(default_factory=lambda: {
         "build": ThresholdSettings(relative=1.0),
         "move": ThresholdSettings(relative=1.0, min_daily_usd=50.0),

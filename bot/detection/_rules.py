@@ -3,7 +3,7 @@
 A series' hour is *anomalous* when all of these hold, so that each guards against one way of
 crying wolf:
 
-* relative: actual is at least ``relative`` above expected (e.g. +50 %);
+* relative: actual is at least the line's *margin* above expected (see below);
 * dollars: the excess is at least ``min_hourly_usd`` and, if it went on for a day, at least
   ``min_daily_usd`` (tiny-dollar blips never page anyone);
 * unusual: the excess is at least ``z`` robust standard deviations of that hour's usual spread
@@ -16,8 +16,20 @@ at ``excursion_strong`` times (and ``strong_z`` deviations, ``strong_relative`` 
 The lifecycle opens an incident on one strong hour, two confirming hours in a row, or
 ``SUSTAINED_HOURS`` anomalous hours out of the last ``SUSTAINED_WINDOW``: real incidents last,
 noise does not, and the bigger the jump the less waiting it needs.
-It is *elevated* (an open incident goes on) when it is still ``relative / 2`` over expected by
+It is *elevated* (an open incident goes on) when it is still half its margin over expected by
 ``min_hourly_usd / 2``: hysteresis, so an incident does not flap around one threshold.
+
+The margin scales with the line's size and steadiness. ``relative`` is the margin of a small or
+erratic line; a big, steady one gets a narrower margin, because +40 % on $60 an hour is $576 a
+day and on such a line +40 % is no accident::
+
+    size       = min(1, expected / relative_size_usd)        # 1 from relative_size_usd per hour
+    steadiness = clip(1 - spread / expected / relative, 0, 1)  # 1 for a flat line
+    margin     = relative * (1 - relative_shrink * size * steadiness)
+
+With the defaults (0.5, $50/h, 0.5) a steady $60/h line's margin is about 0.3, a $10/h line's
+about 0.46, a $1/h line's 0.5; ``relative_shrink = 0`` turns the rule off. The spread's floor
+(``sigma_floor_relative``) narrows in the same proportion, so the z test does not undo it.
 """
 
 from __future__ import annotations
@@ -38,6 +50,8 @@ SUSTAINED_WINDOW = 5
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     relative: float = 0.5
+    relative_size_usd: float = 50.0  # expected dollars per hour from which a line counts as big
+    relative_shrink: float = 0.5  # the most the margin narrows, for a big and steady line
     min_hourly_usd: float = 2.0
     min_daily_usd: float = 25.0
     z: float = 4.0
@@ -59,6 +73,9 @@ class Thresholds:
         if negative:
             raise ValueError(f"thresholds cannot be negative: {', '.join(negative)}; use 0 to "
                              "switch a floor or minimum off")
+        if self.relative_shrink > 1:
+            raise ValueError(f"relative_shrink is {self.relative_shrink}; it is the share the "
+                             "margin may narrow by, between 0 (never) and 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +102,15 @@ def _ratio(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = top / bottom
     return np.where(bottom > 0, out, np.where(top > 0, np.inf, np.where(top < 0, -np.inf, 0.0)))
+
+
+def _narrowing(expected: np.ndarray, spread: np.ndarray, relative: np.ndarray,
+               size_usd: np.ndarray, shrink: np.ndarray) -> np.ndarray:
+    """The factor (1 - shrink .. 1) the relative margin is multiplied by (module docstring)."""
+    level = np.maximum(expected, 0.0)
+    size = np.clip(_ratio(level, size_usd), 0.0, 1.0)
+    steadiness = np.clip(1.0 - _ratio(spread, level * relative), 0.0, 1.0)
+    return 1.0 - shrink * size * steadiness
 
 
 def judge(
@@ -115,9 +141,14 @@ def judge(
 
     expected = baseline.expected
     excess = actual - expected
+    narrowing = _narrowing(expected, baseline.sigma, relative,
+                           _column(thresholds, "relative_size_usd"),
+                           _column(thresholds, "relative_shrink"))
+    relative = relative * narrowing
     # a perfectly flat history must not turn a 3 % wobble into a 50-sigma event
-    floor = np.maximum(_column(thresholds, "sigma_floor_relative") * np.abs(expected),
-                       _column(thresholds, "sigma_floor_usd"))
+    floor = np.maximum(
+        _column(thresholds, "sigma_floor_relative") * narrowing * np.abs(expected),
+        _column(thresholds, "sigma_floor_usd"))
     sigma = np.maximum(baseline.sigma, floor)
     z = _ratio(excess, sigma)
     established = baseline.history_hours >= min_history_hours

@@ -100,6 +100,12 @@ CASES = [
      None),
     ("one-hour blip x2", with_last_hours(noisy(10), lambda v: np.r_[v[:1] * 2, v[1:]]), False,
      None),
+    ("price +40 % on a steady $60/h line", with_last_hours(noisy(60, sd=0.04), lambda v: v * 1.4),
+     True, 6),
+    ("+40 % on a steady $3/h line", with_last_hours(noisy(3, sd=0.04), lambda v: v * 1.4), False,
+     None),
+    ("+20 % on a steady $60/h line", with_last_hours(noisy(60, sd=0.04), lambda v: v * 1.2),
+     False, None),
 ]
 
 
@@ -145,6 +151,13 @@ def test_daily_series_work_too():
     series = pd.Series(values, index=index)
     verdicts = SeasonalDetector(min_history=21).fit(series.iloc[:-3]).detect(series.iloc[-3:])
     assert verdicts["alert"].any()
+
+
+def test_without_the_narrowing_a_big_moderate_shift_goes_unseen():
+    series = pd.Series(with_last_hours(noisy(60, sd=0.04), lambda v: v * 1.4), index=INDEX)
+    flat = SeasonalDetector(Thresholds(relative_shrink=0)).fit(series.iloc[:INCIDENT]).detect(
+        series.iloc[INCIDENT:])
+    assert not flat["alert"].any()
 
 
 def test_thresholds_change_what_alerts():
