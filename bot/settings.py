@@ -158,7 +158,8 @@ class ThresholdSettings(ConfigModel):
     relative_size_usd / relative_shrink: a steady line of that many expected dollars an hour
     or more needs up to that share less (0.5: +25 % instead of +50 %; 0 turns it off; the rule
     is in ``bot/detection/_rules.py``); min_hourly_usd / min_daily_usd: the excess in dollars
-    per hour, and per day if it went on; z: robust standard deviations of that hour's
+    per hour, and per day if it went on; min_burst_usd: what a burst too short to confirm must
+    have cost, once over, to open an incident; z: robust standard deviations of that hour's
     usual spread; strong_z / strong_relative: alert on the first hour without waiting for a
     second; new_spend_hourly_usd: spend on a line that did not exist a day ago;
     sigma_floor_relative / sigma_floor_usd: the least an hour's usual spread counts as (a share
@@ -172,6 +173,7 @@ class ThresholdSettings(ConfigModel):
     relative_shrink: float | None = Field(default=None, ge=0, le=1)
     min_hourly_usd: float | None = Field(default=None, ge=0)
     min_daily_usd: float | None = Field(default=None, ge=0)
+    min_burst_usd: float | None = Field(default=None, ge=0)
     z: float | None = Field(default=None, gt=0)
     strong_z: float | None = Field(default=None, gt=0)
     strong_relative: float | None = Field(default=None, gt=0)
@@ -182,9 +184,10 @@ class ThresholdSettings(ConfigModel):
 
 
 def _default_environment_thresholds() -> dict[str, ThresholdSettings]:
-    tolerant = ThresholdSettings(relative=1.0, min_hourly_usd=3.0, min_daily_usd=50.0)
+    tolerant = ThresholdSettings(relative=1.0, min_hourly_usd=3.0, min_daily_usd=50.0,
+                                 min_burst_usd=50.0)
     return {"dev": tolerant, "test": tolerant, "sandbox": tolerant,
-            "staging": ThresholdSettings(relative=0.75, min_daily_usd=40.0)}
+            "staging": ThresholdSettings(relative=0.75, min_daily_usd=40.0, min_burst_usd=40.0)}
 
 
 class DetectionSettings(ConfigModel):
@@ -193,12 +196,12 @@ class DetectionSettings(ConfigModel):
 
     default: ThresholdSettings = Field(default_factory=lambda: ThresholdSettings(
         relative=0.5, relative_size_usd=50.0, relative_shrink=0.5, min_hourly_usd=2.0,
-        min_daily_usd=25.0, z=4.0, strong_z=8.0, strong_relative=1.0,
+        min_daily_usd=25.0, min_burst_usd=25.0, z=4.0, strong_z=8.0, strong_relative=1.0,
         new_spend_hourly_usd=2.0, sigma_floor_relative=0.1, sigma_floor_usd=0.05,
         expected_floor_usd=0.05))
     phases: dict[str, ThresholdSettings] = Field(default_factory=lambda: {
         "build": ThresholdSettings(relative=1.0),
-        "move": ThresholdSettings(relative=1.0, min_daily_usd=50.0),
+        "move": ThresholdSettings(relative=1.0, min_daily_usd=50.0, min_burst_usd=50.0),
     })
     environments: dict[str, ThresholdSettings] = Field(
         default_factory=_default_environment_thresholds)

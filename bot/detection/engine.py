@@ -167,6 +167,8 @@ class Finding:
     excess: float
     contributors: list[Contributor] = field(default_factory=list)
     evidence: dict[str, object] = field(default_factory=dict)
+    # a short burst of anomalous hours opens an incident once over if its excess reached this
+    min_burst_usd: float = float("inf")
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,9 @@ def detect_hour(
     flags["elevated"] = totals.elevated | _any(matrix, levels, "elevated") | _any(
         matrix, levels, "anomalous")
     interesting = np.flatnonzero(flags["anomalous"] | flags["elevated"])
-    return [_finding(matrix, int(w), index, levels, flags, top) for w in interesting]
+    burst = rows(matrix.workloads)
+    return [_finding(matrix, int(w), index, levels, flags, top, burst[w].min_burst_usd)
+            for w in interesting]
 
 
 def _without_swaps(matrix: SpendMatrix, rows: np.ndarray, skus: HourVerdict,
@@ -254,7 +258,7 @@ def _any(matrix: SpendMatrix, levels: _Levels, name: str) -> np.ndarray:
 
 
 def _finding(matrix: SpendMatrix, w: int, index: int, levels: _Levels,
-             flags: dict[str, np.ndarray], top: int) -> Finding:
+             flags: dict[str, np.ndarray], top: int, min_burst_usd: float) -> Finding:
     services, totals = levels.services, levels.totals
     service_rows = np.flatnonzero(matrix.workload_of_service == w)
     excess = services.excess[service_rows]
@@ -288,6 +292,7 @@ def _finding(matrix: SpendMatrix, w: int, index: int, levels: _Levels,
         actual=round(float(totals.actual[w]), 4),
         excess=round(max(float(totals.excess[w]), line_excess), 4),
         contributors=contributors,
+        min_burst_usd=min_burst_usd,
         evidence={
             "baseline": _describe_baseline(index, matrix.first_seen_totals[w]),
             "z": round(float(totals.z[w]), 2),
