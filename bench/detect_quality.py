@@ -7,6 +7,8 @@ the same matching rule implemented here (project and environment agree, detected
 [start - 3 h, end + 6 h]). ``--kinds`` swaps in incident kinds the default demo does not use.
 
     python bench/detect_quality.py --seeds 1-6
+    python bench/detect_quality.py --seeds 1-4 --kinds price-increase,two-hour-burst,slow-leak
+    python bench/detect_quality.py --seeds 1-6 --profile sensitive
     python bench/detect_quality.py --seeds 1-6 --kinds verbose-logging,retry-storm,\
 prompt-cache-disabled,log-backfill,gpu-left-running,poc-to-production,runaway-agent-loop
 """
@@ -29,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.anomaly.replay import replay, write_alerts  # noqa: E402
 from bot.demodata import write_demo_data  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.settings import parse_settings  # noqa: E402
 
 SCORER = ROOT.parent / "shared" / "tools" / "score_alerts.py"
 
@@ -77,9 +79,14 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=42)
     parser.add_argument("--starts", default="2026-03-02,2026-06-17")
     parser.add_argument("--kinds", default=None, help="comma-separated incident kinds")
+    parser.add_argument("--profile", default="balanced",
+                        help="sensitivity profile for every environment (conservative, "
+                             "balanced, sensitive)")
     args = parser.parse_args()
+    settings = parse_settings({"detection": {"profile": args.profile}})
     kinds = args.kinds.split(",") if args.kinds else None
-    print(f"scorer: {SCORER if SCORER.exists() else 'built-in matching (shared scorer absent)'}")
+    print(f"scorer: {SCORER if SCORER.exists() else 'built-in matching (shared scorer absent)'}"
+          f"; profile: {args.profile}")
     print(f"{'seed':>4} {'start':>10} {'found':>6} {'false':>5} {'ttd med':>7} {'cause':>5} "
           f"{'replay s':>8}  misses / false alerts")
     totals = {"events": 0, "found": 0, "false": 0, "causes": 0, "ttd": []}
@@ -92,7 +99,7 @@ def main() -> None:
                 write_demo_data(folder, days=args.days, seed=seed,
                                 start=datetime.fromisoformat(start), kinds=kinds)
                 began = pd.Timestamp.now()
-                result = replay(folder, Settings())
+                result = replay(folder, settings)
                 seconds = (pd.Timestamp.now() - began).total_seconds()
                 alerts_path = folder / "alerts.jsonl"
                 write_alerts(result.alerts, alerts_path)
