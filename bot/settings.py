@@ -159,10 +159,11 @@ class ThresholdSettings(ConfigModel):
     relative_size_usd / relative_shrink: a steady line of that many expected dollars an hour
     or more needs up to that share less (0.5: +25 % instead of +50 %; 0 turns it off; the rule
     is in ``bot/detection/_rules.py``); min_hourly_usd / min_daily_usd: the excess in dollars
-    per hour, and per day if it went on; min_burst_usd: what a burst too short to confirm must
-    have cost, once over, to open an incident; z: robust standard deviations of that hour's
-    usual spread; strong_z / strong_relative: alert on the first hour without waiting for a
-    second; new_spend_hourly_usd: spend on a line that did not exist a day ago;
+    per hour, and per day if it went on; burst_alerts: open an incident for a burst too short
+    to confirm once it is over, if it cost min_burst_usd and each hour stood out burst_standout
+    times the line's ordinary excursions; z: robust standard deviations of
+    that hour's usual spread; strong_z / strong_relative: alert on the first hour without
+    waiting for a second; new_spend_hourly_usd: spend on a line that did not exist a day ago;
     sigma_floor_relative / sigma_floor_usd: the least an hour's usual spread counts as (a share
     of expected, and dollars per hour); expected_floor_usd: the least an expected hour counts
     as when measuring how far it rose. With every ``_usd`` field at 0 a line of cents is judged
@@ -176,7 +177,9 @@ class ThresholdSettings(ConfigModel):
     relative_shrink: float | None = Field(default=None, ge=0, le=1)
     min_hourly_usd: float | None = Field(default=None, ge=0)
     min_daily_usd: float | None = Field(default=None, ge=0)
+    burst_alerts: bool | None = None
     min_burst_usd: float | None = Field(default=None, ge=0)
+    burst_standout: float | None = Field(default=None, gt=0)
     z: float | None = Field(default=None, gt=0)
     strong_z: float | None = Field(default=None, gt=0)
     strong_relative: float | None = Field(default=None, gt=0)
@@ -199,7 +202,8 @@ def _default_profiles() -> dict[str, ThresholdSettings]:
                                           min_daily_usd=50.0, min_burst_usd=50.0, z=5.0),
         "balanced": ThresholdSettings(),
         "sensitive": ThresholdSettings(relative=0.35, relative_shrink=0.6, min_hourly_usd=1.0,
-                                       min_daily_usd=15.0, min_burst_usd=15.0, z=3.5),
+                                       min_daily_usd=15.0, burst_alerts=True,
+                                       min_burst_usd=15.0, burst_standout=2.0, z=3.5),
     }
 
 
@@ -212,9 +216,9 @@ class DetectionSettings(ConfigModel):
 
     default: ThresholdSettings = Field(default_factory=lambda: ThresholdSettings(
         relative=0.5, relative_size_usd=50.0, relative_shrink=0.5, min_hourly_usd=2.0,
-        min_daily_usd=25.0, min_burst_usd=25.0, z=4.0, strong_z=8.0, strong_relative=1.0,
-        new_spend_hourly_usd=2.0, sigma_floor_relative=0.1, sigma_floor_usd=0.05,
-        expected_floor_usd=0.05))
+        min_daily_usd=25.0, burst_alerts=False, min_burst_usd=25.0, burst_standout=3.0, z=4.0,
+        strong_z=8.0, strong_relative=1.0, new_spend_hourly_usd=2.0, sigma_floor_relative=0.1,
+        sigma_floor_usd=0.05, expected_floor_usd=0.05))
     phases: dict[str, ThresholdSettings] = Field(default_factory=lambda: {
         "build": ThresholdSettings(relative=1.0),
         "move": ThresholdSettings(relative=1.0, min_daily_usd=50.0, min_burst_usd=50.0),
@@ -262,8 +266,8 @@ class DetectionSettings(ConfigModel):
         layer = self.environments.get(environment)
         return layer.profile if layer is not None and layer.profile else self.profile
 
-    def thresholds(self, environment: str, phase: str) -> dict[str, float]:
-        merged: dict[str, float] = {}
+    def thresholds(self, environment: str, phase: str) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
         profile = self.profiles[self.profile_of(environment)]
         for layer in (self.default, profile, self.phases.get(phase),
                       self.environments.get(environment)):

@@ -7,9 +7,11 @@ Rules, in the order a responder would expect them:
   ``bot.detection._rules``: the bigger the jump against the line's own history, the less
   waiting); the incident starts at the first anomalous hour of that stretch;
 * **open a burst that is over** when a stretch of anomalous hours too short for those rules
-  ends (the workload is neither anomalous nor elevated for an hour) and its excess came to the
-  workload's ``min_burst_usd``: the incident says when it ended and what it cost
-  (``evidence["burst_ended_at"]``, ``evidence["burst_cost_usd"]``);
+  ends (the workload is neither anomalous nor elevated for an hour), it was sharp (each hour
+  stood out ``burst_standout`` times the line's ordinary excursions; 3, a confirming hour, by
+  default) and its excess came to ``min_burst_usd``: the incident says when it ended and what
+  it cost (``evidence["burst_ended_at"]``, ``evidence["burst_cost_usd"]``). Busy lines have
+  moderate anomalous hours now and then; those stay quiet;
 * **update** while it lasts: every elevated hour adds its excess to the impact so far and may
   raise the peak; the kind moves from spike to level shift after six elevated hours;
 * **auto-resolve** after ``quiet_hours`` hours back to normal;
@@ -183,7 +185,7 @@ class Lifecycle:
             return []
         burst = [f for f in recent if f.hour >= _stretch_start(recent)]
         cost = sum(max(f.excess, 0.0) for f in burst)
-        if cost < newest.min_burst_usd:
+        if cost < newest.min_burst_usd or not all(_sharp(f) for f in burst):
             return []
         del self.recent[key]
         ended = newest.hour + HOUR
@@ -257,6 +259,10 @@ class Lifecycle:
         incident.alert_worthy = incident.alert_worthy or alert
         self._update(incident, finding)
         return LifecycleEvent(EventKind.REOPENED, incident, alert)
+
+
+def _sharp(finding: Finding) -> bool:
+    return finding.standout >= finding.burst_standout
 
 
 def _stretch_start(recent: list[Finding]) -> pd.Timestamp:

@@ -247,16 +247,16 @@ def price_increase(scene: Scene, rng: np.random.Generator) -> Event | None:
 
 
 def two_hour_burst(scene: Scene, rng: np.random.Generator) -> Event | None:
-    """A batch of requests fired by mistake: a big line doubles for one or two hours, then it
-    is over. Too short for a level shift, too moderate to count as a strong hour."""
+    """A batch of requests fired by mistake: for two hours a big line costs 2.3-2.8 times what
+    it cost at those hours a week before, then it is over. Too short for a level shift."""
     lines = _big(scene, ("llm", "compute"), 8.0) or _big(scene, ("llm", "compute"), 4.0)
-    duration = int(rng.integers(1, 3))
+    duration = 2
     pick = scene.place(rng, lines, duration, when=scene.working_hour)
     if pick is None:
         return None
     index, start = pick
-    extra = rng.uniform(1.2, 1.6) * scene.typical(index, start)
-    scene.cost[index][start:start + duration] += extra * rng.lognormal(0.0, 0.05, duration)
+    usual = scene.cost[index][start - 7 * DAY:start - 7 * DAY + duration]
+    scene.cost[index][start:start + duration] += rng.uniform(1.3, 1.8) * usual
     return scene.reserve("two-hour-burst", index, start, start + duration)
 
 

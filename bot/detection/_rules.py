@@ -16,8 +16,10 @@ at ``excursion_strong`` times (and ``strong_z`` deviations, ``strong_relative`` 
 The lifecycle opens an incident on one strong hour, two confirming hours in a row, or
 ``SUSTAINED_HOURS`` anomalous hours out of the last ``SUSTAINED_WINDOW``: real incidents last,
 noise does not, and the bigger the jump the less waiting it needs. A burst too short for any of
-these still opens one when it is over, if its excess over its hours came to ``min_burst_usd``:
-a two-hour mistake that cost $80 is news even though it has ended.
+these opens one when it is over (with ``burst_alerts``, on in the ``sensitive`` profile), if
+its excess over its hours came to ``min_burst_usd`` and each hour stood out
+``burst_standout`` times the line's ordinary excursions: a sharp two-hour mistake that cost
+$80 is news even though it has ended.
 It is *elevated* (an open incident goes on) when it is still half its margin over expected by
 ``min_hourly_usd / 2``: hysteresis, so an incident does not flap around one threshold.
 
@@ -56,7 +58,9 @@ class Thresholds:
     relative_shrink: float = 0.5  # the most the margin narrows, for a big and steady line
     min_hourly_usd: float = 2.0
     min_daily_usd: float = 25.0
-    min_burst_usd: float = 25.0  # a burst of anomalous hours that cost this much, once over
+    burst_alerts: bool = False  # open an incident for a short burst once it is over, if ...
+    min_burst_usd: float = 25.0  # ... it cost this much over expected
+    burst_standout: float = 3.0  # ... and stood out this much in each of its hours
     z: float = 4.0
     strong_z: float = 8.0
     strong_relative: float = 1.0

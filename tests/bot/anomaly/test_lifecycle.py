@@ -125,7 +125,8 @@ def test_first_run_over_history_announces_only_what_is_still_going_on():
 
 
 def burst(hour: int, excess: float, **options) -> Finding:
-    return dataclasses.replace(finding(hour, excess=excess, **options), min_burst_usd=50.0)
+    return dataclasses.replace(finding(hour, excess=excess, **options), min_burst_usd=50.0,
+                               standout=2.5, burst_standout=2.0)
 
 
 def test_a_costly_two_hour_burst_opens_once_it_is_over_saying_so_and_what_it_cost():
@@ -153,3 +154,10 @@ def test_a_burst_is_judged_only_when_it_is_over():
     events = run(Lifecycle(), hours, 10)
     assert kinds(events) == [(8, "opened")]
     assert events[0][1].incident.evidence["burst_ended_at"] == "2026-09-01T07:00:00Z"
+
+
+def test_a_costly_but_moderate_burst_on_a_busy_line_stays_quiet():
+    def moderate(hour: int) -> Finding:  # a line that jumps like this now and then
+        return dataclasses.replace(burst(hour, 40.0), standout=1.2)
+    events = run(Lifecycle(), {5: [moderate(5)], 6: [moderate(6)]}, 12)
+    assert kinds(events) == []

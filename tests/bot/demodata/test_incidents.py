@@ -45,8 +45,10 @@ def test_a_two_hour_burst_doubles_a_big_line_then_is_over(seed):
     s, before, event = planted("two-hour-burst", seed)
     index = s.lines.index(event.line)
     extra = s.cost[index] - before[index]
-    assert 1 <= event.end - event.start <= 2
-    assert np.all(extra[event.start:event.end] > s.typical(index, event.start))
+    assert event.end - event.start == 2
+    week_before = before[index][event.start - 7 * DAY:event.end - 7 * DAY]
+    assert np.all(extra[event.start:event.end] >= 1.3 * week_before)
+    assert s.typical(index, event.start) >= 4.0
     assert not extra[:event.start].any() and not extra[event.end:].any()
 
 
