@@ -7,6 +7,8 @@ the same matching rule implemented here (project and environment agree, detected
 [start - 3 h, end + 6 h]). ``--kinds`` swaps in incident kinds the default demo does not use.
 
     python bench/detect_quality.py --seeds 1-6
+    python bench/detect_quality.py --seeds 1-4 --kinds price-increase,two-hour-burst,slow-leak
+    python bench/detect_quality.py --seeds 1-6 --profile sensitive
     python bench/detect_quality.py --seeds 1-6 --kinds verbose-logging,retry-storm,\
 prompt-cache-disabled,log-backfill,gpu-left-running,poc-to-production,runaway-agent-loop
 """
@@ -29,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.anomaly.replay import replay, write_alerts  # noqa: E402
 from bot.demodata import write_demo_data  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.settings import parse_settings  # noqa: E402
 
 SCORER = ROOT.parent / "shared" / "tools" / "score_alerts.py"
 
@@ -77,12 +79,19 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=42)
     parser.add_argument("--starts", default="2026-03-02,2026-06-17")
     parser.add_argument("--kinds", default=None, help="comma-separated incident kinds")
+    parser.add_argument("--profile", default="balanced",
+                        help="sensitivity profile for every environment (conservative, "
+                             "balanced, sensitive)")
     args = parser.parse_args()
+    settings = parse_settings({"detection": {"profile": args.profile}})
     kinds = args.kinds.split(",") if args.kinds else None
-    print(f"scorer: {SCORER if SCORER.exists() else 'built-in matching (shared scorer absent)'}")
+    print(f"scorer: {SCORER if SCORER.exists() else 'built-in matching (shared scorer absent)'}"
+          f"; profile: {args.profile}")
     print(f"{'seed':>4} {'start':>10} {'found':>6} {'false':>5} {'ttd med':>7} {'cause':>5} "
           f"{'replay s':>8}  misses / false alerts")
     totals = {"events": 0, "found": 0, "false": 0, "causes": 0, "ttd": []}
+    kinds_seen: dict[str, list[float | None]] = {}  # kind -> time to detect (None: missed)
+    false_by_kind: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in _seeds(args.seeds):
             for start in args.starts.split(","):
@@ -90,7 +99,7 @@ def main() -> None:
                 write_demo_data(folder, days=args.days, seed=seed,
                                 start=datetime.fromisoformat(start), kinds=kinds)
                 began = pd.Timestamp.now()
-                result = replay(folder, Settings())
+                result = replay(folder, settings)
                 seconds = (pd.Timestamp.now() - began).total_seconds()
                 alerts_path = folder / "alerts.jsonl"
                 write_alerts(result.alerts, alerts_path)
@@ -108,9 +117,26 @@ def main() -> None:
                 totals["causes"] += s["root_cause_ok"]
                 if s["ttd_median_h"] is not None:
                     totals["ttd"].append(s["ttd_median_h"])
+                for event in s.get("per_event", []):
+                    kinds_seen.setdefault(event["kind"], []).append(
+                        event["ttd_h"] if event["detected"] else None)
+                for kind, count in (s.get("false_by_kind") or {}).items():
+                    false_by_kind[kind] = false_by_kind.get(kind, 0) + count
     print(f"all: {totals['found']}/{totals['events']} incidents found, {totals['false']} false "
           f"alerts, root cause right for {totals['causes']}, median of per-set median time to "
           f"detect {statistics.median(totals['ttd']) if totals['ttd'] else 'n/a'} h")
+    _per_kind(kinds_seen, false_by_kind)
+
+
+def _per_kind(kinds: dict[str, list[float | None]], false_by_kind: dict[str, int]) -> None:
+    print(f"{'kind':<24} {'found':>7} {'ttd med':>7} {'ttd max':>7}")
+    for kind, delays in sorted(kinds.items()):
+        hit = [d for d in delays if d is not None]
+        median = f"{statistics.median(hit):.1f}" if hit else "-"
+        worst = f"{max(hit):.1f}" if hit else "-"
+        print(f"{kind:<24} {len(hit):>3}/{len(delays):<3} {median:>7} {worst:>7}")
+    print("false alerts by where they fell: " + (", ".join(
+        f"{kind} {count}" for kind, count in sorted(false_by_kind.items())) or "none"))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,12 @@ Rules, in the order a responder would expect them:
   ``sustained_hours`` anomalous hours out of the last ``sustained_window`` (see
   ``bot.detection._rules``: the bigger the jump against the line's own history, the less
   waiting); the incident starts at the first anomalous hour of that stretch;
+* **open a burst that is over** when a stretch of anomalous hours too short for those rules
+  ends (the workload is neither anomalous nor elevated for an hour), it was sharp (each hour
+  stood out ``burst_standout`` times the line's ordinary excursions; 3, a confirming hour, by
+  default) and its excess came to ``min_burst_usd``: the incident says when it ended and what
+  it cost (``evidence["burst_ended_at"]``, ``evidence["burst_cost_usd"]``). Busy lines have
+  moderate anomalous hours now and then; those stay quiet;
 * **update** while it lasts: every elevated hour adds its excess to the impact so far and may
   raise the peak; the kind moves from spike to level shift after six elevated hours;
 * **auto-resolve** after ``quiet_hours`` hours back to normal;
@@ -33,6 +39,9 @@ __all__ = ["Incident", "Lifecycle", "LifecycleEvent", "catch_up"]
 
 HOUR = pd.Timedelta(hours=1)
 LEVEL_SHIFT_HOURS = 6
+# a burst is judged once it is over: within this of its last anomalous hour's start (one hour
+# back to normal, or one elevated hour then one normal)
+BURST_NOTICE = pd.Timedelta(hours=3)
 
 
 @dataclass
@@ -144,6 +153,10 @@ class Lifecycle:
                 events.append(self._reopen(previous, finding, alert=alert))
             else:
                 events.append(self._open(finding, started, now=now, alert=alert))
+        busy = {(f.project, f.environment) for f in findings if f.anomalous or f.elevated}
+        for key, recent in list(self.recent.items()):
+            if key not in busy and key not in self.open:
+                events += self._burst_over(key, recent, now=now, alert=alert)
         for key in [k for k, f in self.recent.items() if now - f[-1].hour > window]:
             del self.recent[key]
         for key, incident in list(self.open.items()):
@@ -163,6 +176,35 @@ class Lifecycle:
                 self.open[key] = incident
             else:
                 self.resolved[key] = incident
+
+    def _burst_over(self, key: tuple[str, str], recent: list[Finding], *, now: pd.Timestamp,
+                    alert: bool) -> list[LifecycleEvent]:
+        """Open an incident for the burst that ``recent`` ends with, if it was costly."""
+        newest = recent[-1]
+        if now - newest.hour > BURST_NOTICE:
+            return []
+        burst = [f for f in recent if f.hour >= _stretch_start(recent)]
+        cost = sum(max(f.excess, 0.0) for f in burst)
+        if cost < newest.min_burst_usd or not all(_sharp(f) for f in burst):
+            return []
+        del self.recent[key]
+        ended = newest.hour + HOUR
+        previous = self.resolved.get(key)
+        if previous is not None and previous.resolved_at is not None and (
+            newest.hour - previous.resolved_at <= pd.Timedelta(hours=self.reopen_hours)
+        ):
+            event = self._reopen(previous, newest, alert=alert)
+            incident = event.incident
+            incident.impact_usd += cost - max(newest.excess, 0.0)
+        else:
+            event = self._open(newest, burst[0].hour, now=now, alert=alert)
+            incident = event.incident
+            incident.impact_usd = cost
+            incident.elevated_hours = len(burst)
+        incident.peak_hourly_usd = max(incident.peak_hourly_usd, *(f.actual for f in burst))
+        incident.evidence["burst_ended_at"] = _iso(ended)
+        incident.evidence["burst_cost_usd"] = round(cost, 2)
+        return [event]
 
     def _should_open(self, recent: list[Finding]) -> bool:
         newest = recent[-1]
@@ -217,6 +259,10 @@ class Lifecycle:
         incident.alert_worthy = incident.alert_worthy or alert
         self._update(incident, finding)
         return LifecycleEvent(EventKind.REOPENED, incident, alert)
+
+
+def _sharp(finding: Finding) -> bool:
+    return finding.standout >= finding.burst_standout
 
 
 def _stretch_start(recent: list[Finding]) -> pd.Timestamp:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
 from bot.anomaly.levers import Lever, levers_for_services
@@ -88,6 +89,9 @@ class AlertView:
     responsible: str | None = None
     # (source, end of its newest hour of data) for each source: "data as of"
     data_as_of: tuple[tuple[str, datetime], ...] = ()
+    # a short burst the detector reported once it was over: when it ended, what it cost
+    burst_ended_at: datetime | None = None
+    burst_cost_usd: float | None = None
 
     @property
     def percent_over(self) -> float | None:
@@ -131,6 +135,7 @@ def build_alert_view(
     """The alert as it should read now; ``runbook`` is the workload's entries, newest first;
     ``levers`` are the playbook's (default: the usual ones for the top contributors)."""
     evidence = dict(anomaly.evidence or {})
+    burst = _burst(evidence)
     contributors = [
         ContributorView(
             service=str(c.get("service", "")), region=str(c.get("region", "")),
@@ -155,7 +160,9 @@ def build_alert_view(
         last_seen_at=anomaly.last_seen_at, resolved_at=anomaly.resolved_at,
         expected_hourly=anomaly.expected_cost, actual_hourly=anomaly.actual_cost,
         impact_usd=anomaly.impact_usd,
-        projected_daily_usd=max(anomaly.actual_cost - anomaly.expected_cost, 0.0) * 24,
+        # a burst that is over will not continue for a day
+        projected_daily_usd=0.0 if burst else max(
+            anomaly.actual_cost - anomaly.expected_cost, 0.0) * 24,
         peak_hourly_usd=anomaly.peak_hourly_usd, baseline=str(evidence.get("baseline", "")),
         snoozed_until=anomaly.snoozed_until, escalated=anomaly.escalated_at is not None,
         contributors=contributors,
@@ -167,7 +174,17 @@ def build_alert_view(
         playbook=steps,
         responsible=responsible,
         data_as_of=data_as_of,
+        **burst,
     )
+
+
+def _burst(evidence: dict[str, object]) -> dict[str, Any]:
+    """The burst's end and cost, as the lifecycle stored them (ISO text, dollars)."""
+    ended, cost = evidence.get("burst_ended_at"), evidence.get("burst_cost_usd")
+    if not isinstance(ended, str) or not isinstance(cost, int | float):
+        return {}
+    return {"burst_ended_at": datetime.fromisoformat(ended.replace("Z", "+00:00")),
+            "burst_cost_usd": float(cost)}
 
 
 def _responsible(playbook: Playbook, state: PlaybookState) -> str | None:

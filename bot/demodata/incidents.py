@@ -227,6 +227,53 @@ def log_retention_backfill(scene: Scene, rng: np.random.Generator) -> Event | No
     return _added_flat(scene, rng, "log-backfill", lines, (8, 16), (4.0, 6.0))
 
 
+def _big(scene: Scene, roles: tuple[str, ...], least_usd: float) -> list[int]:
+    """Production lines of these roles whose typical hour costs at least ``least_usd``."""
+    return [i for role in roles for i in scene.candidates(role)
+            if scene.typical(i, scene.earliest) >= least_usd]
+
+
+def price_increase(scene: Scene, rng: np.random.Generator) -> Event | None:
+    """The provider's price for the same usage goes up 35-45 % (a new tier, a lost discount)
+    on the biggest steady lines, and stays up for days: a moderate shift that costs a lot."""
+    lines = _big(scene, ("llm", "compute"), 10.0) or _big(scene, ("llm", "compute"), 5.0)
+    duration = int(rng.integers(48, 97))
+    pick = scene.place(rng, lines, duration)
+    if pick is None:
+        return None
+    index, start = pick
+    scene.cost[index][start:start + duration] *= rng.uniform(1.35, 1.45)
+    return scene.reserve("price-increase", index, start, start + duration)
+
+
+def two_hour_burst(scene: Scene, rng: np.random.Generator) -> Event | None:
+    """A batch of requests fired by mistake: for two hours a big line costs 2.3-2.8 times what
+    it cost at those hours a week before, then it is over. Too short for a level shift."""
+    lines = _big(scene, ("llm", "compute"), 8.0) or _big(scene, ("llm", "compute"), 4.0)
+    duration = 2
+    pick = scene.place(rng, lines, duration, when=scene.working_hour)
+    if pick is None:
+        return None
+    index, start = pick
+    usual = scene.cost[index][start - 7 * DAY:start - 7 * DAY + duration]
+    scene.cost[index][start:start + duration] += rng.uniform(1.3, 1.8) * usual
+    return scene.reserve("two-hour-burst", index, start, start + duration)
+
+
+def slow_leak(scene: Scene, rng: np.random.Generator) -> Event | None:
+    """Something accumulates (snapshots nobody deletes, a queue that is never drained): a
+    line's cost creeps up by a little every hour for days, until someone notices."""
+    lines = [*scene.candidates("logging"), *scene.candidates("transfer"),
+             *scene.candidates("compute")]
+    duration = int(rng.integers(72, 121))
+    pick = scene.place(rng, lines, duration)
+    if pick is None:
+        return None
+    index, start = pick
+    scene.cost[index][start:start + duration] *= _ramp(duration, duration, rng.uniform(2.2, 3.0))
+    return scene.reserve("slow-leak", index, start, start + duration)
+
+
 Incident = Callable[[Scene, np.random.Generator], "Event | None"]
 
 # the first entry is the classic, always present (live at the end of data that ends now)
@@ -246,4 +293,7 @@ EXTRA_INCIDENTS: dict[str, Incident] = {
     "retry-storm": retry_storm,
     "prompt-cache-disabled": prompt_cache_disabled,
     "log-backfill": log_retention_backfill,
+    "price-increase": price_increase,
+    "two-hour-burst": two_hour_burst,
+    "slow-leak": slow_leak,
 }

@@ -62,11 +62,14 @@ def baseline_at(
     weeks: int = 4,
     excursion_days: int = 27,
     day: int = DAY,
+    floor_usd: np.ndarray | float = 0.05,
 ) -> Baseline:
     """Baseline of column ``index`` of ``matrix`` (series x hours) from earlier columns only.
 
     ``first_seen`` is each series' first column with spend; samples before it are ignored.
     ``day`` is the number of columns per day (24 for hourly data, 1 for daily data).
+    ``floor_usd`` (per series or one for all) is the least an hour's usual level counts as
+    when measuring ordinary excursions (``Thresholds.expected_floor_usd``).
     """
     week = 7 * day
     history = np.maximum(index - first_seen, 0)
@@ -96,12 +99,15 @@ def baseline_at(
     expected = np.nan_to_num(expected, nan=0.0)
     sigma = np.nan_to_num(sigma, nan=0.0)
     usual_peak = np.nan_to_num(usual_peak, nan=0.0)
-    excursion = _excursion(matrix, index, first_seen, days=excursion_days, day=day)
+    excursion = _excursion(matrix, index, first_seen, days=excursion_days, day=day,
+                           floor_usd=np.broadcast_to(np.asarray(floor_usd, dtype=float),
+                                                     (matrix.shape[0],)))
     return Baseline(expected, sigma, usual_peak, excursion, history)
 
 
 def _excursion(
-    matrix: np.ndarray, index: int, first_seen: np.ndarray, *, days: int, day: int
+    matrix: np.ndarray, index: int, first_seen: np.ndarray, *, days: int, day: int,
+    floor_usd: np.ndarray,
 ) -> np.ndarray:
     end = index - day
     n_days = min(days, end // day) if end > 0 else 0
@@ -114,8 +120,11 @@ def _excursion(
     with _Quiet():
         profile = _nanquantile(blocks, 0.5, axis=1)  # series x hour-of-day
         level = _nanquantile(blocks.reshape(matrix.shape[0], -1), 0.5, axis=1)
-        floor = np.maximum(profile, 0.1 * level[:, None] + 0.05)
-        relative = (blocks - profile[:, None, :]) / floor[:, None, :]
+        floor = np.maximum(profile, 0.1 * level[:, None] + floor_usd[:, None])
+        rise = blocks - profile[:, None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = np.where(floor[:, None, :] > 0, rise / floor[:, None, :],
+                                np.where(rise > 0, np.inf, 0.0))
         return _nanquantile(relative.reshape(matrix.shape[0], -1), 0.995, axis=1)
 
 

@@ -3,7 +3,7 @@
 A series' hour is *anomalous* when all of these hold, so that each guards against one way of
 crying wolf:
 
-* relative: actual is at least ``relative`` above expected (e.g. +50 %);
+* relative: actual is at least the line's *margin* above expected (see below);
 * dollars: the excess is at least ``min_hourly_usd`` and, if it went on for a day, at least
   ``min_daily_usd`` (tiny-dollar blips never page anyone);
 * unusual: the excess is at least ``z`` robust standard deviations of that hour's usual spread
@@ -15,9 +15,25 @@ jumps 2x now and then) grades it: *confirming* at ``excursion_confirm`` times th
 at ``excursion_strong`` times (and ``strong_z`` deviations, ``strong_relative`` over expected).
 The lifecycle opens an incident on one strong hour, two confirming hours in a row, or
 ``SUSTAINED_HOURS`` anomalous hours out of the last ``SUSTAINED_WINDOW``: real incidents last,
-noise does not, and the bigger the jump the less waiting it needs.
-It is *elevated* (an open incident goes on) when it is still ``relative / 2`` over expected by
+noise does not, and the bigger the jump the less waiting it needs. A burst too short for any of
+these opens one when it is over (with ``burst_alerts``, on in the ``sensitive`` profile), if
+its excess over its hours came to ``min_burst_usd`` and each hour stood out
+``burst_standout`` times the line's ordinary excursions: a sharp two-hour mistake that cost
+$80 is news even though it has ended.
+It is *elevated* (an open incident goes on) when it is still half its margin over expected by
 ``min_hourly_usd / 2``: hysteresis, so an incident does not flap around one threshold.
+
+The margin scales with the line's size and steadiness. ``relative`` is the margin of a small or
+erratic line; a big, steady one gets a narrower margin, because +40 % on $60 an hour is $576 a
+day and on such a line +40 % is no accident::
+
+    size       = min(1, expected / relative_size_usd)        # 1 from relative_size_usd per hour
+    steadiness = clip(1 - spread / expected / relative, 0, 1)  # 1 for a flat line
+    margin     = relative * (1 - relative_shrink * size * steadiness)
+
+With the defaults (0.5, $50/h, 0.5) a steady $60/h line's margin is about 0.3, a $10/h line's
+about 0.46, a $1/h line's 0.5; ``relative_shrink = 0`` turns the rule off. The spread's floor
+(``sigma_floor_relative``) narrows in the same proportion, so the z test does not undo it.
 """
 
 from __future__ import annotations
@@ -38,8 +54,13 @@ SUSTAINED_WINDOW = 5
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     relative: float = 0.5
+    relative_size_usd: float = 50.0  # expected dollars per hour from which a line counts as big
+    relative_shrink: float = 0.5  # the most the margin narrows, for a big and steady line
     min_hourly_usd: float = 2.0
     min_daily_usd: float = 25.0
+    burst_alerts: bool = False  # open an incident for a short burst once it is over, if ...
+    min_burst_usd: float = 25.0  # ... it cost this much over expected
+    burst_standout: float = 3.0  # ... and stood out this much in each of its hours
     z: float = 4.0
     strong_z: float = 8.0
     strong_relative: float = 1.0
@@ -48,6 +69,20 @@ class Thresholds:
     excursion_floor: float = 0.5
     excursion_confirm: float = 3.0
     excursion_strong: float = 8.0
+    # floors that keep tiny numbers from looking huge; with the dollar ones at 0 (and the
+    # dollar minimums above at 0) a detector judges cents as it judges thousands
+    sigma_floor_relative: float = 0.1  # the spread never counts as less than this share ...
+    sigma_floor_usd: float = 0.05  # ... of expected, or these dollars per hour
+    expected_floor_usd: float = 0.05  # relative excess is measured against at least this
+
+    def __post_init__(self) -> None:
+        negative = [name for name in self.__dataclass_fields__ if getattr(self, name) < 0]
+        if negative:
+            raise ValueError(f"thresholds cannot be negative: {', '.join(negative)}; use 0 to "
+                             "switch a floor or minimum off")
+        if self.relative_shrink > 1:
+            raise ValueError(f"relative_shrink is {self.relative_shrink}; it is the share the "
+                             "margin may narrow by, between 0 (never) and 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +101,23 @@ class HourVerdict:
 
 def _column(thresholds: list[Thresholds], name: str) -> np.ndarray:
     return np.array([getattr(t, name) for t in thresholds], dtype=float)
+
+
+def _ratio(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """``top / bottom`` where a zero ``bottom`` (floors set to 0 on a zero line) makes any rise
+    infinitely large and no change zero, instead of numpy's warnings and NaNs."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = top / bottom
+    return np.where(bottom > 0, out, np.where(top > 0, np.inf, np.where(top < 0, -np.inf, 0.0)))
+
+
+def _narrowing(expected: np.ndarray, spread: np.ndarray, relative: np.ndarray,
+               size_usd: np.ndarray, shrink: np.ndarray) -> np.ndarray:
+    """The factor (1 - shrink .. 1) the relative margin is multiplied by (module docstring)."""
+    level = np.maximum(expected, 0.0)
+    size = np.clip(_ratio(level, size_usd), 0.0, 1.0)
+    steadiness = np.clip(1.0 - _ratio(spread, level * relative), 0.0, 1.0)
+    return 1.0 - shrink * size * steadiness
 
 
 def judge(
@@ -96,17 +148,23 @@ def judge(
 
     expected = baseline.expected
     excess = actual - expected
-    # the spread never counts as less than 10 % of expected or 5 cents: a perfectly flat
-    # history must not turn a 3 % wobble into a 50-sigma event
-    floor = np.maximum(0.1 * np.abs(expected), 0.05)
+    narrowing = _narrowing(expected, baseline.sigma, relative,
+                           _column(thresholds, "relative_size_usd"),
+                           _column(thresholds, "relative_shrink"))
+    relative = relative * narrowing
+    # a perfectly flat history must not turn a 3 % wobble into a 50-sigma event
+    floor = np.maximum(
+        _column(thresholds, "sigma_floor_relative") * narrowing * np.abs(expected),
+        _column(thresholds, "sigma_floor_usd"))
     sigma = np.maximum(baseline.sigma, floor)
-    z = excess / sigma
+    z = _ratio(excess, sigma)
     established = baseline.history_hours >= min_history_hours
     dollars = (excess >= min_hourly) & (excess * 24 >= min_daily)
     relative_ok = excess >= relative * np.maximum(expected, 0.0)
     unusual = (z >= z_min) & (actual > baseline.usual_peak * (1 + margin))
     anomalous = established & dollars & relative_ok & unusual
-    relative_excess = excess / np.maximum(expected, 0.05)
+    relative_excess = _ratio(excess, np.maximum(expected, _column(thresholds,
+                                                                  "expected_floor_usd")))
     ordinary = np.fmax(np.nan_to_num(baseline.excursion, nan=np.inf), excursion_floor)
     standout = relative_excess / ordinary
     confirming = anomalous & (standout >= confirm_at)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,7 +123,7 @@ class SpendMatrix:
 
 
 def thresholds_for_matrix(
-    matrix: SpendMatrix, resolve: Callable[[str, str], dict[str, float]]
+    matrix: SpendMatrix, resolve: Callable[[str, str], dict[str, Any]]
 ) -> dict[tuple[str, str], Thresholds]:
     """Thresholds for every (environment, phase) in the matrix; ``resolve`` gives the fields
     (``DetectionSettings.thresholds`` in practice)."""
@@ -167,6 +168,12 @@ class Finding:
     excess: float
     contributors: list[Contributor] = field(default_factory=list)
     evidence: dict[str, object] = field(default_factory=dict)
+    # a short burst of anomalous hours opens an incident once over if its excess reached this
+    min_burst_usd: float = float("inf")
+    burst_standout: float = float("inf")
+    # how far the most striking anomalous level (total or line) stood out from its own
+    # ordinary excursions this hour (0 when none was anomalous)
+    standout: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -220,7 +227,8 @@ def detect_hour(
     flags["elevated"] = totals.elevated | _any(matrix, levels, "elevated") | _any(
         matrix, levels, "anomalous")
     interesting = np.flatnonzero(flags["anomalous"] | flags["elevated"])
-    return [_finding(matrix, int(w), index, levels, flags, top) for w in interesting]
+    burst = rows(matrix.workloads)
+    return [_finding(matrix, int(w), index, levels, flags, top, burst[w]) for w in interesting]
 
 
 def _without_swaps(matrix: SpendMatrix, rows: np.ndarray, skus: HourVerdict,
@@ -254,7 +262,7 @@ def _any(matrix: SpendMatrix, levels: _Levels, name: str) -> np.ndarray:
 
 
 def _finding(matrix: SpendMatrix, w: int, index: int, levels: _Levels,
-             flags: dict[str, np.ndarray], top: int) -> Finding:
+             flags: dict[str, np.ndarray], top: int, thresholds: Thresholds) -> Finding:
     services, totals = levels.services, levels.totals
     service_rows = np.flatnonzero(matrix.workload_of_service == w)
     excess = services.excess[service_rows]
@@ -288,6 +296,9 @@ def _finding(matrix: SpendMatrix, w: int, index: int, levels: _Levels,
         actual=round(float(totals.actual[w]), 4),
         excess=round(max(float(totals.excess[w]), line_excess), 4),
         contributors=contributors,
+        min_burst_usd=thresholds.min_burst_usd if thresholds.burst_alerts else float("inf"),
+        burst_standout=thresholds.burst_standout,
+        standout=_standout(totals, w, services, service_rows),
         evidence={
             "baseline": _describe_baseline(index, matrix.first_seen_totals[w]),
             "z": round(float(totals.z[w]), 2),
@@ -295,6 +306,13 @@ def _finding(matrix: SpendMatrix, w: int, index: int, levels: _Levels,
                      services.expected),
         },
     )
+
+
+def _standout(totals: HourVerdict, w: int, services: HourVerdict,
+              service_rows: np.ndarray) -> float:
+    levels = [float(totals.standout[w])] if totals.anomalous[w] else []
+    levels += [float(v) for v in services.standout[service_rows][services.anomalous[service_rows]]]
+    return round(max(levels, default=0.0), 3)
 
 
 def _top_sku(matrix: SpendMatrix, levels: _Levels, service_row: int) -> str:
@@ -309,7 +327,8 @@ def _top_sku(matrix: SpendMatrix, levels: _Levels, service_row: int) -> str:
 
 def _verdict(values: np.ndarray, index: int, first_seen: np.ndarray,
              thresholds: list[Thresholds], warmup_hours: int) -> HourVerdict:
-    baseline = baseline_at(values, index, first_seen)
+    floors = np.array([t.expected_floor_usd for t in thresholds], dtype=float)
+    baseline = baseline_at(values, index, first_seen, floor_usd=floors)
     can_be_new = first_seen >= warmup_hours
     return judge(values[:, index], baseline, thresholds, can_be_new=can_be_new)
 

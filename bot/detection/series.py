@@ -69,7 +69,8 @@ class SeasonalDetector:
         min_history = self.min_history if self.min_history is not None else 3 * day
         rows = []
         for index in range(len(history), values.shape[1]):
-            baseline = baseline_at(values, index, first_seen, day=day)
+            baseline = baseline_at(values, index, first_seen, day=day,
+                                   floor_usd=self.thresholds.expected_floor_usd)
             verdict = judge(values[:, index], baseline, [self.thresholds],
                             can_be_new=np.array([False]), min_history_hours=min_history)
             rows.append((baseline.expected[0], verdict.excess[0], verdict.z[0],

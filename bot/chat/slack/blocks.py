@@ -253,6 +253,9 @@ def _status_line(view: AlertView) -> ContextBlock:
         parts.append(f"💤 Snoozed until {date_token(view.snoozed_until)}")
     if view.escalated:
         parts.append("🚨 Escalated")
+    if view.burst_ended_at is not None and view.burst_cost_usd is not None:
+        parts.append(f"A short burst, over {date_token(view.burst_ended_at)}: it cost "
+                     f"{money(view.burst_cost_usd)} over expected")
     if view.status == AnomalyStatus.AUTO_RESOLVED:
         resolved = f" {date_token(view.resolved_at)}" if view.resolved_at else ""
         parts.append(f"Back to normal: auto-resolved{resolved}")

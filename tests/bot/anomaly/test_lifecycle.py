@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -121,3 +122,42 @@ def test_first_run_over_history_announces_only_what_is_still_going_on():
     announced = [e.incident.project for e in events if e.alert and e.kind == "opened"]
     assert announced == ["live"]
     assert lifecycle.resolved[("old-news", "prod")].status == "auto-resolved"
+
+
+def burst(hour: int, excess: float, **options) -> Finding:
+    return dataclasses.replace(finding(hour, excess=excess, **options), min_burst_usd=50.0,
+                               standout=2.5, burst_standout=2.0)
+
+
+def test_a_costly_two_hour_burst_opens_once_it_is_over_saying_so_and_what_it_cost():
+    lifecycle = Lifecycle()
+    events = run(lifecycle, {5: [burst(5, 30.0)], 6: [burst(6, 35.0)]}, 9)
+
+    assert kinds(events) == [(7, "opened")]
+    incident = events[0][1].incident
+    assert incident.started_at == T0 + 5 * H and incident.detected_at == T0 + 8 * H
+    assert incident.impact_usd == pytest.approx(65.0)
+    assert incident.peak_hourly_usd == pytest.approx(45.0)
+    assert incident.evidence["burst_ended_at"] == "2026-09-01T07:00:00Z"
+    assert incident.evidence["burst_cost_usd"] == pytest.approx(65.0)
+    assert incident.to_alert()["detected_at"] == "2026-09-01T08:00:00Z"
+
+
+def test_a_cheap_burst_stays_quiet():
+    events = run(Lifecycle(), {5: [burst(5, 20.0)], 6: [burst(6, 25.0)]}, 12)
+    assert kinds(events) == []
+
+
+def test_a_burst_is_judged_only_when_it_is_over():
+    hours = {5: [burst(5, 40.0)], 6: [burst(6, 30.0)],
+             7: [burst(7, 3.0, anomalous=False, elevated=True)]}
+    events = run(Lifecycle(), hours, 10)
+    assert kinds(events) == [(8, "opened")]
+    assert events[0][1].incident.evidence["burst_ended_at"] == "2026-09-01T07:00:00Z"
+
+
+def test_a_costly_but_moderate_burst_on_a_busy_line_stays_quiet():
+    def moderate(hour: int) -> Finding:  # a line that jumps like this now and then
+        return dataclasses.replace(burst(hour, 40.0), standout=1.2)
+    events = run(Lifecycle(), {5: [moderate(5)], 6: [moderate(6)]}, 12)
+    assert kinds(events) == []

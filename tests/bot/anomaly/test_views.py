@@ -108,3 +108,13 @@ def test_a_runbook_entry_reads_back_every_answer_and_old_entries_have_none():
     assert (step.title, step.by, step.at) == ("Owner", "U0ANY", NOW)
     assert [(f.label, f.text) for f in step.fields] == [("Responsible person", "U0ALICE")]
     assert runbook_view(entry(7, 0, "before answers were kept")).answers == ()
+
+
+def test_a_burst_that_is_over_says_when_it_ended_and_what_it_cost():
+    evidence = {**CLOUDWATCH, "burst_ended_at": "2026-09-01T07:00:00Z", "burst_cost_usd": 65.0}
+    view = build_alert_view(anomaly(evidence=evidence), runbook=[])
+    assert view.burst_ended_at is not None and view.burst_ended_at.isoformat() == (
+        "2026-09-01T07:00:00+00:00")
+    assert view.burst_cost_usd == 65.0
+    assert view.projected_daily_usd == 0.0  # it will not go on for a day
+    assert build_alert_view(anomaly(), runbook=[]).burst_ended_at is None

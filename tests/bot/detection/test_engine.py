@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from bot.anomaly.lifecycle import Lifecycle
+from bot.detection import Thresholds
 from bot.detection.engine import SpendMatrix, detect_hour
 
 HOURS = 24 * 35
@@ -115,6 +116,9 @@ CASES = [
     Case("a few cents of new spend",
          [Line("Amazon EC2", steady(50.0, 1)), Line("Amazon SQS", appearing(0.05, 2))],
          opens=False),
+    Case("price +40 % on a steady $60/h line",
+         [Line("Amazon Bedrock", changed(steady(60.0, 1), 1.4)), Line("Amazon S3", steady(5.0, 2))],
+         opens=True, service="Amazon Bedrock"),
     Case("nothing changed", [Line("Amazon EC2", steady(50.0, 1)),
                              Line("Amazon S3", steady(5.0, 2))], opens=False),
 ]
@@ -129,12 +133,12 @@ def matrix_of(case: Case) -> SpendMatrix:
                        lines=lines)
 
 
-def run(case: Case):
+def run(case: Case, thresholds: Thresholds | None = None):
     matrix = matrix_of(case)
     lifecycle = Lifecycle(quiet_hours=6, reopen_hours=24)
     opened = []
     for index in range(CHANGE - 24, HOURS):
-        findings = detect_hour(matrix, index)
+        findings = detect_hour(matrix, index, default=thresholds)
         now = matrix.hour(index) + pd.Timedelta(hours=1)
         opened += [e.incident for e in lifecycle.apply(findings, now=now) if e.kind == "opened"]
     return opened
@@ -156,6 +160,22 @@ def test_engine_table(case: Case):
     assert top.service == case.service
     if case.sku is not None:
         assert top.sku == case.sku
+
+
+ONE_HOUR_BURST = Case(
+    "a big line costs 3.5 times as much for an hour, then it is over",
+    [Line("Amazon Bedrock", changed(steady(30.0, 1), np.array([1, 1, 3.5, 1, 1, 1, 1, 1]))),
+     Line("Amazon S3", steady(5.0, 2))], opens=True)
+
+
+def test_a_burst_that_is_over_is_reported_with_its_end_and_cost_when_asked_for():
+    assert run(ONE_HOUR_BURST) == []  # off unless chosen (the sensitive profile turns it on)
+    (incident,) = run(ONE_HOUR_BURST, Thresholds(burst_alerts=True))
+    assert incident.kind == "spike" and incident.contributors[0].service == "Amazon Bedrock"
+    ended = START + pd.Timedelta(hours=CHANGE + 3)
+    assert incident.evidence["burst_ended_at"] == ended.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert incident.detected_at == ended + pd.Timedelta(hours=1)
+    assert 60 < float(incident.evidence["burst_cost_usd"]) < 110  # an hour of about +$80
 
 
 def test_contributors_are_ranked_by_dollar_delta_and_say_where():

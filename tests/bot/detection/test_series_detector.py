@@ -100,6 +100,12 @@ CASES = [
      None),
     ("one-hour blip x2", with_last_hours(noisy(10), lambda v: np.r_[v[:1] * 2, v[1:]]), False,
      None),
+    ("price +40 % on a steady $60/h line", with_last_hours(noisy(60, sd=0.04), lambda v: v * 1.4),
+     True, 6),
+    ("+40 % on a steady $3/h line", with_last_hours(noisy(3, sd=0.04), lambda v: v * 1.4), False,
+     None),
+    ("+20 % on a steady $60/h line", with_last_hours(noisy(60, sd=0.04), lambda v: v * 1.2),
+     False, None),
 ]
 
 
@@ -147,6 +153,13 @@ def test_daily_series_work_too():
     assert verdicts["alert"].any()
 
 
+def test_without_the_narrowing_a_big_moderate_shift_goes_unseen():
+    series = pd.Series(with_last_hours(noisy(60, sd=0.04), lambda v: v * 1.4), index=INDEX)
+    flat = SeasonalDetector(Thresholds(relative_shrink=0)).fit(series.iloc[:INCIDENT]).detect(
+        series.iloc[INCIDENT:])
+    assert not flat["alert"].any()
+
+
 def test_thresholds_change_what_alerts():
     series = pd.Series(with_last_hours(noisy(10), lambda v: v * 1.7), index=INDEX)
     strict = SeasonalDetector().fit(series.iloc[:INCIDENT]).detect(series.iloc[INCIDENT:])
@@ -164,3 +177,36 @@ def test_thresholds_change_what_alerts():
 def test_unusable_series_are_refused_with_a_reason(bad):
     with pytest.raises((TypeError, ValueError)):
         SeasonalDetector().fit(bad)
+
+
+SCALE_FREE = Thresholds(min_hourly_usd=0, min_daily_usd=0, new_spend_hourly_usd=0,
+                        sigma_floor_usd=0, expected_floor_usd=0)
+
+
+def test_a_line_of_cents_is_judged_like_any_other_once_the_dollar_floors_are_zero():
+    cents = pd.Series(with_last_hours(noisy(0.03), lambda v: v * 2.2), index=INDEX)
+
+    default = SeasonalDetector().fit(cents.iloc[:INCIDENT]).detect(cents.iloc[INCIDENT:])
+    free = SeasonalDetector(SCALE_FREE).fit(cents.iloc[:INCIDENT]).detect(cents.iloc[INCIDENT:])
+
+    assert not default["alert"].any()  # pennies never page anyone by default
+    assert free["alert"].any()
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1.0, 1e4])
+def test_without_dollar_floors_the_verdicts_do_not_depend_on_the_unit(scale):
+    values = with_last_hours(noisy(10), lambda v: v * np.r_[1.0, 1.6, 2.2, 2.4, 2.5, 1, 1, 1, 1, 1])
+    reference = SeasonalDetector(SCALE_FREE).fit(pd.Series(values[:INCIDENT], index=INDEX[
+        :INCIDENT])).detect(pd.Series(values[INCIDENT:], index=INDEX[INCIDENT:]))
+    scaled = pd.Series(values * scale, index=INDEX)
+    verdicts = SeasonalDetector(SCALE_FREE).fit(scaled.iloc[:INCIDENT]).detect(
+        scaled.iloc[INCIDENT:])
+
+    flags = ["anomalous", "confirming", "strong", "alert"]
+    pd.testing.assert_frame_equal(verdicts[flags], reference[flags])
+    assert reference["alert"].any()
+
+
+def test_negative_thresholds_are_refused_with_what_to_do():
+    with pytest.raises(ValueError, match="sigma_floor_usd.*use 0"):
+        Thresholds(sigma_floor_usd=-0.01)

@@ -280,3 +280,10 @@ def test_the_alert_says_as_of_when_each_source_has_data() -> None:
     texts = " ".join(mrkdwn_texts(payload(view)["blocks"]))
     assert "Data as of <!date^1795183200^" in texts and "(openai)" in texts
     assert "<!channel>" not in texts  # a source's name is escaped like any other text
+
+
+def test_a_burst_that_is_over_says_so_and_what_it_cost() -> None:
+    view = alert_view(burst_ended_at=T0 + timedelta(hours=2), burst_cost_usd=84.5)
+    text = json.dumps(payload(view)["blocks"], ensure_ascii=False)
+    assert "A short burst, over" in text and "$84.50 over expected" in text
+    assert "A short burst" not in json.dumps(payload(alert_view())["blocks"])
