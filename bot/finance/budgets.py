@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
+import pandas as pd
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -43,9 +44,10 @@ from storage import queries
 from storage.models import BudgetCrossing
 from storage.timeutil import as_utc
 
-__all__ = ["FORECAST_LEVEL", "HISTORY_DAYS", "Basis", "Budget", "BudgetNews", "BudgetStatus",
-           "Crossing", "Pilot", "active_budgets", "as_of", "budget_status", "budget_statuses",
-           "evaluate_budgets", "month_bounds", "pilots_without_budget", "set_budget"]
+__all__ = ["FORECAST_LEVEL", "HISTORY_DAYS", "Basis", "Budget", "BudgetNews", "BudgetSpend",
+           "BudgetStatus", "Crossing", "Pilot", "active_budgets", "as_of", "budget_spend",
+           "budget_status", "budget_statuses", "evaluate_budgets", "month_bounds",
+           "pilots_without_budget", "set_budget", "statuses_of"]
 
 log = logging.getLogger(__name__)
 
@@ -218,19 +220,17 @@ def active_budgets(*, db_session: Session, settings: Settings, now: datetime,
 
 
 def budget_status(connection: Connection, budget: Budget, *, at: datetime,
-                  crossings: Sequence[BudgetCrossing] = ()) -> BudgetStatus:
-    """The figures of ``budget`` as of ``at`` (the newest data: see :func:`as_of`)."""
+                  crossings: Sequence[BudgetCrossing] = (),
+                  spend: BudgetSpend | None = None) -> BudgetStatus:
+    """The figures of ``budget`` as of ``at`` (the newest data: see :func:`as_of`).
+    ``spend``: the spend read for several budgets at once (:func:`budget_spend`)."""
     at = min(as_utc(at), budget.end)
-    environment = None if budget.environment == ALL_ENVIRONMENTS else budget.environment
-    points = queries.points.load_points(
-        connection=connection, start=min(budget.start, at - timedelta(days=HISTORY_DAYS)),
-        end=at, project=budget.project, environment=environment, columns=("project",))
-    if points.empty:
-        spent = last_24h = 0.0
-    else:
-        hours, cost = points["hour"], points["effective_cost"]
-        spent = float(cost[hours >= budget.start].sum())
-        last_24h = float(cost[hours >= at - timedelta(hours=24)].sum())
+    if spend is None:
+        spend = budget_spend(connection, [budget], at=at)
+    points = _of(spend.daily, budget, min(budget.start, at - timedelta(days=HISTORY_DAYS)), at)
+    spent = float(points.loc[points["hour"] >= budget.start, "effective_cost"].sum())
+    recent = _of(spend.recent, budget, at - timedelta(hours=24), at)
+    last_24h = float(recent["effective_cost"].sum())
     forecast = low = high = None
     note = None
     if at < budget.end and not points.empty:
@@ -254,19 +254,61 @@ def budget_status(connection: Connection, budget: Budget, *, at: datetime,
                                  forecast=c.forecast) for c in crossings))
 
 
+@dataclass(frozen=True)
+class BudgetSpend:
+    """Spend of the budgets' projects per (project, environment): ``daily`` per UTC day (the
+    period so far and the forecast's history), ``recent`` per hour of the last day (the
+    burn rate)."""
+
+    daily: pd.DataFrame
+    recent: pd.DataFrame
+
+
+def budget_spend(connection: Connection, budgets: Sequence[Budget], *, at: datetime
+                 ) -> BudgetSpend:
+    """The spend ``budgets`` need, read for all of them at once, up to ``at``."""
+    at = as_utc(at)
+    projects = sorted({b.project for b in budgets})
+    if not projects:
+        empty = pd.DataFrame(columns=["hour", "project", "environment", "effective_cost"])
+        return BudgetSpend(empty, empty)
+    start = min(min(b.start, min(at, b.end) - timedelta(days=HISTORY_DAYS)) for b in budgets)
+    return BudgetSpend(
+        daily=queries.budgets.project_spend(connection=connection, projects=projects,
+                                            start=start, end=at),
+        recent=queries.budgets.recent_spend(connection=connection, projects=projects,
+                                            start=at - timedelta(hours=24), end=at))
+
+
+def _of(spend: pd.DataFrame, budget: Budget, start: datetime, end: datetime) -> pd.DataFrame:
+    """The rows of ``spend`` a budget counts, in [start, end)."""
+    keep = ((spend["project"] == budget.project) & (spend["hour"] >= start)
+            & (spend["hour"] < end))
+    if budget.environment != ALL_ENVIRONMENTS:
+        keep &= spend["environment"] == budget.environment
+    return spend[keep]
+
+
+def statuses_of(db_session: Session, budgets: Sequence[Budget], *, at: datetime
+                ) -> list[BudgetStatus]:
+    """The figures of several budgets as of ``at``, their spend read in one query, with the
+    crossings stored for each one's period."""
+    connection = db_session.connection()
+    spend = budget_spend(connection, budgets, at=at)
+    return [budget_status(connection, budget, at=at, spend=spend,
+                          crossings=queries.budgets.crossings(
+                              db_session=db_session, budget=budget.key,
+                              period_start=budget.start))
+            for budget in budgets]
+
+
 def budget_statuses(*, db_session: Session, settings: Settings, now: datetime
                     ) -> list[BudgetStatus]:
     """Every budget active at ``now``, read as of the newest data. Read-only. For a past
     month, pass the last instant of that month."""
-    connection = db_session.connection()
-    at = as_of(connection, now)
-    out = []
-    for budget in active_budgets(db_session=db_session, settings=settings, now=now,
-                                 at=_period_moment(at)):
-        stored = queries.budgets.crossings(db_session=db_session, budget=budget.key,
-                                           period_start=budget.start)
-        out.append(budget_status(connection, budget, at=at, crossings=stored))
-    return out
+    at = as_of(db_session.connection(), now)
+    return statuses_of(db_session, active_budgets(db_session=db_session, settings=settings,
+                                                  now=now, at=_period_moment(at)), at=at)
 
 
 def evaluate_budgets(*, db_session: Session, settings: Settings, now: datetime
@@ -276,12 +318,14 @@ def evaluate_budgets(*, db_session: Session, settings: Settings, now: datetime
     in the caller's transaction."""
     connection = db_session.connection()
     at = as_of(connection, now)
+    budgets = active_budgets(db_session=db_session, settings=settings, now=now,
+                             at=_period_moment(at))
+    spend = budget_spend(connection, budgets, at=at)
     news = []
-    for budget in active_budgets(db_session=db_session, settings=settings, now=now,
-                                 at=_period_moment(at)):
+    for budget in budgets:
         stored = list(queries.budgets.crossings(db_session=db_session, budget=budget.key,
                                                 period_start=budget.start))
-        status = budget_status(connection, budget, at=at, crossings=stored)
+        status = budget_status(connection, budget, at=at, crossings=stored, spend=spend)
         found = _record(db_session, status, stored)
         if not found.empty:
             news.append(found)

@@ -37,6 +37,7 @@ from bot.finance.budgets import (
     budget_status,
     pilots_without_budget,
     set_budget,
+    statuses_of,
 )
 from bot.finance.config import ALL_ENVIRONMENTS
 from bot.settings import RoutingSettings, Settings
@@ -225,9 +226,8 @@ def _list(session: Session, settings: Settings, query: BudgetListQuery, scope: S
     if query.project is not None:
         project = pick_name("project", query.project, sorted(visible))
         visible = {project}
-    seen = sorted((budget_status(connection, b, at=at, crossings=queries.budgets.crossings(
-        db_session=session, budget=b.key, period_start=b.start))
-        for b in budgets if b.project in visible), key=_nearest_first)
+    seen = sorted(statuses_of(session, [b for b in budgets if b.project in visible], at=at),
+                  key=_nearest_first)
     pilots: list[Pilot] = []
     if project is None or not seen:  # a project with a budget is no pilot without one
         pilots = [p for p in pilots_without_budget(db_session=session, settings=settings,

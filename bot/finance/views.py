@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.chat.text import money, when
-from bot.finance.budgets import Basis, BudgetStatus
+from bot.finance.budgets import FORECAST_LEVEL, Basis, BudgetStatus
 from bot.finance.chat import SET_USAGE, BudgetAnswer, BudgetListAnswer, BudgetSetAnswer
 
 __all__ = ["Markup", "budget_lines", "help_lines"]
@@ -123,7 +123,8 @@ def _forecast(s: BudgetStatus, note: Callable[[str], str]) -> str:
     interval = ""
     if (s.forecast_low is not None and s.forecast_high is not None
             and s.forecast_high - s.forecast_low >= 0.005):
-        interval = f", 80 % likely {money(s.forecast_low)} to {money(s.forecast_high)}"
+        interval = (f", {FORECAST_LEVEL * 100:.0f} % likely {money(s.forecast_low)} to "
+                    f"{money(s.forecast_high)}")
     return (f" · forecast {money(s.forecast)} ({_pct(s.percent_forecast)}) at the period's "
             f"end{interval}")
 

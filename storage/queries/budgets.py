@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
+import pandas as pd
 from sqlalchemy import delete, func
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
@@ -13,7 +15,8 @@ from storage.models import BudgetChange, BudgetCrossing, CostPoint, CostSeries
 from storage.timeutil import as_utc
 
 __all__ = ["add_change", "add_crossing", "changes", "crossings", "delete_crossings",
-           "latest_changes", "owner_spend", "phases_spend"]
+           "latest_changes", "owner_spend", "phases_spend", "project_spend",
+           "recent_spend"]
 
 
 def add_change(*, db_session: Session, project: str, environment: str, monthly: float,
@@ -79,6 +82,55 @@ def owner_spend(*, connection: Connection, project: str, environment: str | None
         statement = statement.where(col(CostSeries.environment) == environment)
     rows = [(str(owner), float(total or 0)) for owner, total in connection.execute(statement)]
     return sorted(rows, key=lambda row: (-row[1], row[0]))
+
+
+def project_spend(*, connection: Connection, projects: Sequence[str], start: datetime,
+                  end: datetime) -> pd.DataFrame:
+    """EffectiveCost per UTC day (``hour`` is the day's midnight) and (project, environment)
+    of ``projects`` in [start, end), summed in the database: a budget needs days, and a
+    row per hour is twenty-four times the rows to fetch. The day is the one dialect-specific
+    expression (SQLite keeps UTC text, PostgreSQL ``timestamptz``)."""
+    if connection.dialect.name == "sqlite":
+        day: Any = func.substr(CostPoint.hour, 1, 10)
+    else:
+        day = func.date_trunc("day", func.timezone("UTC", CostPoint.hour))
+    series = select(col(CostSeries.id)).where(col(CostSeries.project).in_(list(projects)))
+    points = (
+        select(day.label("day"), col(CostSeries.project).label("project"),
+               col(CostSeries.environment).label("environment"),
+               col(CostPoint.effective_cost).label("cost"))
+        .join(CostSeries, col(CostSeries.id) == col(CostPoint.series_id))
+        .where(col(CostPoint.series_id).in_(series), col(CostPoint.hour) >= start,
+               col(CostPoint.hour) < end)
+        .subquery()
+    )
+    statement = (select(points.c.day, points.c.project, points.c.environment,
+                        func.sum(points.c.cost))
+                 .group_by(points.c.day, points.c.project, points.c.environment))
+    rows = [tuple(row) for row in connection.execute(statement)]
+    frame = pd.DataFrame(rows, columns=["hour", "project", "environment", "effective_cost"])
+    frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
+    frame["effective_cost"] = frame["effective_cost"].astype(float)
+    return frame
+
+
+def recent_spend(*, connection: Connection, projects: Sequence[str], start: datetime,
+                 end: datetime) -> pd.DataFrame:
+    """Hourly EffectiveCost per (project, environment) of ``projects`` in [start, end)."""
+    series = select(col(CostSeries.id)).where(col(CostSeries.project).in_(list(projects)))
+    statement = (
+        select(col(CostPoint.hour), col(CostSeries.project), col(CostSeries.environment),
+               func.sum(CostPoint.effective_cost))
+        .join(CostSeries, col(CostSeries.id) == col(CostPoint.series_id))
+        .where(col(CostPoint.series_id).in_(series), col(CostPoint.hour) >= start,
+               col(CostPoint.hour) < end)
+        .group_by(col(CostPoint.hour), col(CostSeries.project), col(CostSeries.environment))
+    )
+    rows = [tuple(row) for row in connection.execute(statement)]
+    frame = pd.DataFrame(rows, columns=["hour", "project", "environment", "effective_cost"])
+    frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
+    frame["effective_cost"] = frame["effective_cost"].astype(float)
+    return frame
 
 
 def phases_spend(*, connection: Connection, start: datetime, end: datetime
