@@ -13,19 +13,23 @@ a change and its audit row each time (amounts no one set before, so none is a no
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
-from bench.cost_query import PROJECTS, report, store
-from bot.costs.command import HelpAnswer, Scope
-from bot.costs.views import format_mrkdwn
-from bot.finance.chat import respond
-from bot.settings import Settings, parse_settings
-from storage import queries
-from storage.db import session_scope
+from sqlalchemy.engine import Engine  # noqa: E402
+
+from bench.cost_query import PROJECTS, report, store  # noqa: E402
+from bot.costs.command import HelpAnswer, Scope  # noqa: E402
+from bot.costs.views import format_mrkdwn  # noqa: E402
+from bot.finance.chat import respond  # noqa: E402
+from bot.settings import Settings, parse_settings  # noqa: E402
+from storage import queries  # noqa: E402
+from storage.db import session_scope  # noqa: E402
 
 FINOPS = "U0BENCH"
 

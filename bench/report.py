@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.cost_query import FIRST_HOUR, PROJECTS, store
-from bot.finance.report import build_report
-from bot.finance.report_files import write_report
-from bot.finance.report_pdf import ReportError, find_chromium
-from bot.settings import Settings
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from bench.cost_query import FIRST_HOUR, PROJECTS, store  # noqa: E402
+from bot.finance.report import build_report  # noqa: E402
+from bot.finance.report_files import write_report  # noqa: E402
+from bot.finance.report_pdf import ReportError, find_chromium  # noqa: E402
+from bot.settings import Settings  # noqa: E402
 
 
 def settings_for(db: str) -> Settings:
