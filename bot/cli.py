@@ -39,6 +39,7 @@ from bot.cli_digest import digest_command
 from bot.cli_finance import budgets_command, showback_command
 from bot.cli_playbooks import playbooks_app
 from bot.cli_report import report_command
+from bot.cli_runbook import runbook_app
 from bot.cli_teams import teams_app
 from bot.costs import report as cost_report
 from bot.demo import DEMO_DIR, run_demo
@@ -70,6 +71,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(teams_app, name="teams")
 app.add_typer(playbooks_app, name="playbooks")
+app.add_typer(runbook_app, name="runbook")
 app.command("showback")(showback_command)
 app.command("budgets")(budgets_command)
 app.command("report")(report_command)

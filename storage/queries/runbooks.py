@@ -14,6 +14,7 @@ from storage.models import (
 
 __all__ = [
     "add_runbook_entry",
+    "all_entries",
     "get_playbook_run",
     "recent_runbook",
     "runbook_for",
@@ -66,3 +67,13 @@ def add_runbook_entry(*, db_session: Session, entry: RunbookEntry) -> RunbookEnt
     db_session.add(entry)
     db_session.flush()
     return entry
+
+
+def all_entries(*, db_session: Session, project: str | None = None) -> Sequence[RunbookEntry]:
+    """Every runbook entry (of ``project``), by workload, oldest first within each."""
+    statement = select(RunbookEntry).order_by(
+        col(RunbookEntry.project), col(RunbookEntry.environment),
+        col(RunbookEntry.service_name), col(RunbookEntry.created_at), col(RunbookEntry.id))
+    if project is not None:
+        statement = statement.where(col(RunbookEntry.project) == project)
+    return db_session.exec(statement).all()
