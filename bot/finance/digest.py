@@ -63,7 +63,7 @@ from storage.models import Anomaly
 from storage.queries import digest as digest_q
 from storage.timeutil import as_utc
 
-__all__ = ["ACKNOWLEDGING", "DAILY_DETECTOR_LAG", "RESOLVING", "AnomalyLine", "BudgetLine",
+__all__ = ["ACKNOWLEDGING", "DAILY_DETECTOR_LAG", "RESOLVING", "AnomalyLine",
            "Digest", "DigestError", "Durations", "EarlyCatch", "ProjectLine", "Unallocated",
            "caught_early", "compute_digest", "daily_spend", "digest_key", "durations",
            "week_bounds"]
@@ -84,28 +84,11 @@ class DigestError(ValueError):
 
 
 @dataclass(frozen=True)
-class BudgetLine:
-    label: str  # "support-agent · prod"
-    period: str  # "November 2026"
-    amount: float
-    spent: float
-    forecast: float | None
-
-    @property
-    def percent_spent(self) -> float:
-        return 100 * self.spent / self.amount
-
-    @property
-    def percent_forecast(self) -> float | None:
-        return None if self.forecast is None else 100 * self.forecast / self.amount
-
-
-@dataclass(frozen=True)
 class ProjectLine:
     project: str
     spend: float
     previous: float
-    budgets: tuple[BudgetLine, ...] = ()
+    budgets: tuple[BudgetStatus, ...] = ()
 
     @property
     def change(self) -> float:
@@ -315,11 +298,9 @@ def _projects(spend: Sequence[digest_q.DayProjectSpend], budgets: Sequence[Budge
     for row in spend:
         target = week if row.bucket >= 7 else before
         target[row.project] = target.get(row.project, 0.0) + row.cost
-    lines: dict[str, list[BudgetLine]] = {}
+    lines: dict[str, list[BudgetStatus]] = {}
     for status in budgets:
-        lines.setdefault(status.budget.project, []).append(BudgetLine(
-            label=status.budget.label, period=status.budget.period_label,
-            amount=status.budget.amount, spent=status.spent, forecast=status.forecast))
+        lines.setdefault(status.budget.project, []).append(status)
     names = set(week) | set(before) | set(lines)
     out = [ProjectLine(name, week.get(name, 0.0), before.get(name, 0.0),
                        tuple(lines.get(name, ()))) for name in names]

@@ -82,11 +82,12 @@ def _against(now: float, before: float) -> str:
 
 def _project(line: ProjectLine) -> str:
     text = f"{line.project}: {money(line.spend)} ({_against(line.spend, line.previous)})"
-    for budget in line.budgets:
-        text += (f"; budget {budget.label}, {budget.period}: {money(budget.spent)} of "
-                 f"{money(budget.amount)} ({budget.percent_spent:.0f}%)")
-        if budget.forecast is not None and budget.percent_forecast is not None:
-            text += f", forecast {money(budget.forecast)} ({budget.percent_forecast:.0f}%)"
+    for status in line.budgets:
+        budget = status.budget
+        text += (f"; budget {budget.label}, {budget.period_label}: {money(status.spent)} of "
+                 f"{money(budget.amount)} ({status.percent_spent:.0f}%)")
+        if status.forecast is not None and status.percent_forecast is not None:
+            text += f", forecast {money(status.forecast)} ({status.percent_forecast:.0f}%)"
     return text
 
 
@@ -145,7 +146,8 @@ def digest_panel(digest: Digest) -> Panel:
         change = "new" if line.change_pct is None and line.spend else (
             f"{line.change_pct:+.1f}%" if line.change_pct is not None else "")
         budgets = "\n".join(
-            f"{escape(b.label)}: {money(b.spent)} of {money(b.amount)} ({b.percent_spent:.0f}%)"
+            f"{escape(b.budget.label)}: {money(b.spent)} of {money(b.budget.amount)} "
+            f"({b.percent_spent:.0f}%)"
             + (f", forecast {b.percent_forecast:.0f}%" if b.percent_forecast is not None
                else "") for b in line.budgets) or "[dim]none[/dim]"
         table.add_row(escape(line.project), money(line.spend), money(line.previous), change,

@@ -43,7 +43,7 @@ from bot.playbook.library import PlaybookLibrary
 from bot.settings import Settings
 from storage.queries import register as register_q
 
-__all__ = ["BoardReport", "BudgetLine", "Chart", "ProjectSpend", "build_report",
+__all__ = ["BoardReport", "Chart", "ProjectSpend", "build_report",
            "previous_period"]
 
 
@@ -78,27 +78,6 @@ class ProjectSpend:
 
 
 @dataclass(frozen=True)
-class BudgetLine:
-    """One budget, as read for the month."""
-
-    label: str
-    project: str
-    environment: str
-    amount: float
-    spent: float
-    forecast: float | None
-    set_by: str | None
-
-    @property
-    def percent_spent(self) -> float:
-        return 100 * self.spent / self.amount
-
-    @property
-    def percent_forecast(self) -> float | None:
-        return None if self.forecast is None else 100 * self.forecast / self.amount
-
-
-@dataclass(frozen=True)
 class Chart:
     """A PNG chart: its file name beside the Markdown, a title and a text alternative."""
 
@@ -119,7 +98,7 @@ class BoardReport:
     complete: bool  # the month is over (else: to date, with forecasts)
     register: list[RegisterRow]
     projects: list[ProjectSpend]
-    budgets: list[BudgetLine]
+    budgets: list[BudgetStatus]
     pools: list[PoolSplit]
     daily: pd.DataFrame  # spend per day (rows, UTC) and project (columns)
     story: list[str] = field(default_factory=list)
@@ -172,7 +151,7 @@ def build_report(*, engine: Engine, settings: Settings, period: str, now: dateti
         period=period, start=start, end=end, previous_period=before,
         currency=settings.currency.base, generated_at=now, complete=now >= end,
         register=register, projects=_projects(current, last, statuses, spend),
-        budgets=[_budget_line(s) for s in statuses], pools=current.pools,
+        budgets=statuses, pools=current.pools,
         daily=_daily(spend, days[:-1]))
     return replace(report, story=month_story(report), charts=report_charts(report))
 
@@ -185,13 +164,6 @@ def _budgets(session: Session, settings: Settings, *, end: datetime, now: dateti
     start, _ = month_bounds(f"{end - timedelta(days=1):%Y-%m}")
     statuses = budget_statuses(db_session=session, settings=settings, now=min(now, end))
     return [s for s in statuses if s.budget.start < end and s.budget.end > start]
-
-
-def _budget_line(status: BudgetStatus) -> BudgetLine:
-    budget = status.budget
-    return BudgetLine(label=budget.label, project=budget.project,
-                      environment=budget.environment, amount=budget.amount,
-                      spent=status.spent, forecast=status.forecast, set_by=budget.set_by)
 
 
 def _projects(current: Showback, last: Showback, statuses: list[BudgetStatus],

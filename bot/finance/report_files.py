@@ -138,10 +138,11 @@ def _spend_records(report: BoardReport) -> list[dict[str, object]]:
 
 
 def _budget_records(report: BoardReport) -> list[dict[str, object]]:
-    return [{"budget": b.label, "project": b.project, "environment": b.environment,
-             "amount": _number(b.amount), "spent": _number(b.spent),
-             "percent_spent": _number(b.percent_spent), "forecast": _number(b.forecast),
-             "percent_forecast": _number(b.percent_forecast), "set_by": b.set_by or "config"}
+    return [{"budget": b.budget.label, "project": b.budget.project,
+             "environment": b.budget.environment, "amount": _number(b.budget.amount),
+             "spent": _number(b.spent), "percent_spent": _number(b.percent_spent),
+             "forecast": _number(b.forecast), "percent_forecast": _number(b.percent_forecast),
+             "set_by": b.budget.set_by or "config"}
             for b in report.budgets]
 
 

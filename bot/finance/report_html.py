@@ -142,12 +142,13 @@ def _budgets(report: BoardReport) -> str:
     if not report.budgets:
         return "<h2>Budgets</h2><p>No budgets apply to this month.</p>"
     rows = "".join(
-        f"<tr><td>{escape(b.label)}</td><td class=\"num\">{escape(_m(report, b.amount))}</td>"
+        f"<tr><td>{escape(b.budget.label)}</td>"
+        f'<td class="num">{escape(_m(report, b.budget.amount))}</td>'
         f'<td class="num">{escape(_m(report, b.spent))}</td>'
         f'<td class="num{" over" if b.percent_spent > 100 else ""}">{_pct(b.percent_spent)}'
         f'</td><td class="num">{escape(_m(report, b.forecast))}</td>'
         f'<td class="num">{_pct(b.percent_forecast)}</td>'
-        f"<td>{escape(b.set_by or 'config')}</td></tr>" for b in report.budgets)
+        f"<td>{escape(b.budget.set_by or 'config')}</td></tr>" for b in report.budgets)
     return ("<h2>Budgets</h2><table><thead><tr><th>budget</th><th class=\"num\">amount</th>"
             '<th class="num">spent</th><th class="num">% spent</th>'
             '<th class="num">forecast</th><th class="num">% forecast</th><th>set by</th>'

@@ -120,20 +120,21 @@ def _budgets(report: BoardReport) -> str:
     if not report.budgets:
         return ("No budgets apply to this month, so spend is not measured against a ceiling; "
                 "set them under budgets: in the config or with /cost budget set.")
-    over = [b for b in report.budgets if b.spent > b.amount]
+    over = [b for b in report.budgets if b.spent > b.budget.amount]
     heading = f"{len(report.budgets)} budget{'s' if len(report.budgets) != 1 else ''} applied"
     if not over:
         text = f"{heading}; spend stayed within every one of them."
     else:
-        named = "; ".join(f"{b.label} spent {_m(report, b.spent)} of {_m(report, b.amount)} "
+        named = "; ".join(f"{b.budget.label} spent {_m(report, b.spent)} of "
+                          f"{_m(report, b.budget.amount)} "
                           f"({b.percent_spent:.0f}%)" for b in over)
         text = f"{heading}; {len(over)} went over: {named}."
     if not report.complete:
-        ahead = [b for b in report.budgets if b.spent <= b.amount
-                 and b.forecast is not None and b.forecast > b.amount]
+        ahead = [b for b in report.budgets if b.spent <= b.budget.amount
+                 and b.forecast is not None and b.forecast > b.budget.amount]
         if ahead:
-            named = "; ".join(f"{b.label} (forecast {_m(report, b.forecast or 0.0)} of "
-                              f"{_m(report, b.amount)})" for b in ahead)
+            named = "; ".join(f"{b.budget.label} (forecast {_m(report, b.forecast or 0.0)} "
+                              f"of {_m(report, b.budget.amount)})" for b in ahead)
             text += f" Forecast to go over by month end: {named}."
     return text
 

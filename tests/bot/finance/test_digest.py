@@ -64,8 +64,8 @@ def test_the_budget_is_read_as_of_the_end_of_the_week(digest: Digest) -> None:
     # November so far at the week's end: 168 h x $2 + 168 h x $3 = $840 of $1,000 (84 %);
     # the $10 at Nov 30 09:00 is after the week
     assert budget.spent == pytest.approx(840.0)
-    assert budget.amount == 1000.0 and budget.percent_spent == pytest.approx(84.0)
-    assert budget.period == "November 2026" and budget.label == "web · prod"
+    assert budget.budget.amount == 1000.0 and budget.percent_spent == pytest.approx(84.0)
+    assert budget.budget.period_label == "November 2026" and budget.budget.label == "web · prod"
     assert budget.forecast is not None and budget.forecast >= budget.spent
     assert all(not p.budgets for p in digest.projects if p.project != "web")
 

@@ -77,7 +77,7 @@ def test_figures_add_up_and_compare_with_september(engine: Engine, settings: Set
     assert projects["support-agent"].budget == 1000
     assert projects["support-agent"].budget_spent == 1395 + 310
     assert projects["search"].budget == 2000 and projects["search"].budget_spent == 1550
-    assert {b.label: b.forecast for b in report.budgets} == {
+    assert {b.budget.label: b.forecast for b in report.budgets} == {
         "support-agent · all environments": 1705, "search · prod": 1550}  # the month is over
     assert report.daily.shape == (31, 2)
     assert report.daily["support-agent"].iloc[0] == 55  # prod, staging and the shared account
@@ -105,7 +105,7 @@ def test_a_month_in_progress_reads_to_date_with_forecasts(engine: Engine,
     report = build(engine, settings, now=at(20, 9))
     assert not report.complete
     assert "so far (the month is not over)" in report.story[0]
-    forecasts = {b.project: (b.spent, b.forecast) for b in report.budgets}
+    forecasts = {b.budget.project: (b.spent, b.forecast) for b in report.budgets}
     spent, forecast = forecasts["support-agent"]
     assert forecast is not None and spent < forecast  # read as of Oct 20, forecast to Oct 31
 
