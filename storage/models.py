@@ -24,13 +24,17 @@ __all__ = [
     "AuditLog",
     "BudgetChange",
     "BudgetCrossing",
+    "ChangeEvent",
     "CostPoint",
     "CostSeries",
     "DetectorState",
     "IngestRun",
+    "LineFeedback",
     "OutboxMessage",
+    "Plan",
     "PlaybookRun",
     "RunbookEntry",
+    "RunbookRevision",
     "FOCUS_LINE_COLUMNS",
     "SERIES_COLUMNS",
 ]
@@ -308,6 +312,26 @@ class RunbookEntry(SQLModel, table=True):
     created_at: datetime
     # every answer of the playbook walk: [{step, title, by, at, fields: [{label, text}]}]
     answers: list[Any] = Field(default_factory=list, sa_column=Column(JSON))
+    # 1 when written; each edit adds one and keeps the text it replaced in runbook_revision
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    updated_by: str | None = Field(default=None, max_length=100)
+    updated_at: datetime | None = None
+
+
+class RunbookRevision(SQLModel, table=True):
+    """What a runbook entry said before an edit: its version, text, and who wrote it when."""
+
+    __tablename__ = "runbook_revision"
+    __table_args__ = (UniqueConstraint("entry_id", "version", name="uq_runbook_revision"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="runbook_entry.id", index=True)
+    version: int
+    root_cause: str = Field(sa_type=Text)
+    fix: str = Field(sa_type=Text)
+    prevention: str = Field(sa_type=Text)
+    author: str = Field(max_length=100)  # who wrote this version
+    written_at: datetime  # when this version was written
 
 
 class AuditLog(SQLModel, table=True):
@@ -355,3 +379,77 @@ class BudgetCrossing(SQLModel, table=True):
     amount: float  # the budget when it was crossed
     spent: float
     forecast: float | None = None
+
+
+class Plan(SQLModel, table=True):
+    """Planned spend on a workload: within its dollar envelope and its dates no alert fires;
+    beyond the envelope an alert says the plan was exceeded. Declared in advance (``/cost plan``,
+    ``spendwatch plans add``) or made when an alert is marked expected (``anomaly_id``). A plan
+    is never deleted: removing one stamps ``removed_at``, so the history stays."""
+
+    __tablename__ = "plan"
+    __table_args__ = (Index("ix_plan_workload", "project", "environment", "ends_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project: str = Field(sa_type=Text)
+    environment: str = Field(sa_type=Text)  # "*": every environment of the project
+    service_name: str = Field(default="", sa_type=Text)  # "": every service of the workload
+    amount_usd: float  # the envelope: spend above normal the plan covers, in total
+    starts_at: datetime
+    ends_at: datetime
+    reason: str = Field(default="", sa_type=Text)
+    created_by: str = Field(max_length=100)
+    created_at: datetime
+    anomaly_id: int | None = Field(default=None, foreign_key="anomaly.id")
+    removed_by: str | None = Field(default=None, max_length=100)
+    removed_at: datetime | None = None
+
+
+class LineFeedback(SQLModel, table=True):
+    """"Not an anomaly" said about one line of spend: what counts as normal for that line is
+    widened until someone undoes it (``undone_at``)."""
+
+    __tablename__ = "line_feedback"
+    __table_args__ = (Index("ix_line_feedback_line", "project", "environment", "service_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project: str = Field(sa_type=Text)
+    environment: str = Field(sa_type=Text)
+    service_name: str = Field(sa_type=Text)
+    region: str = Field(default="", sa_type=Text)
+    sku_id: str = Field(default="", sa_type=Text)
+    anomaly_id: int | None = Field(default=None, foreign_key="anomaly.id")
+    # the line's hourly spend the person called normal, and the baseline it was judged against
+    level_usd: float
+    baseline_usd: float
+    note: str | None = Field(default=None, sa_type=Text)
+    created_by: str = Field(max_length=100)
+    created_at: datetime
+    undone_by: str | None = Field(default=None, max_length=100)
+    undone_at: datetime | None = None
+
+
+class ChangeEvent(SQLModel, table=True):
+    """A deploy, release or config change on a workload, from the signed webhook or a poller:
+    what an alert lists under "what changed". ``external_id`` is the sender's own id, so a
+    resent event is stored once."""
+
+    __tablename__ = "change_event"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_change_event_source"),
+        Index("ix_change_event_workload", "project", "environment", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=50)  # webhook, github
+    external_id: str = Field(max_length=400)
+    kind: str = Field(max_length=30)  # deploy, release, config, ...
+    project: str = Field(sa_type=Text)
+    environment: str = Field(default="", sa_type=Text)  # "": not known
+    service_name: str = Field(default="", sa_type=Text)
+    summary: str = Field(sa_type=Text)
+    url: str | None = Field(default=None, sa_type=Text)
+    actor: str | None = Field(default=None, max_length=200)
+    at: datetime  # when the change happened
+    recorded_at: datetime
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
