@@ -43,6 +43,7 @@ from bot.anomaly.access import (
 )
 from bot.anomaly.choice import lever_options, levers_of, playbook_of, rebase
 from bot.anomaly.enums import AnomalyResponse, AuditAction
+from bot.anomaly.notes import alert_notes
 from bot.anomaly.views import AlertView, RunbookView, build_alert_view, main_service, runbook_view
 from bot.chat.ids import SNOOZE_HOURS
 from bot.outbox.enums import Operation
@@ -124,7 +125,8 @@ def _view_and_run(session: Session, anomaly_id: int,
         state = rebase(state, playbook)
     view = build_alert_view(anomaly, runbook=runbook, playbook=playbook, state=state,
                             data_as_of=data_as_of(db_session=session),
-                            levers=levers_of(anomaly, playbook))
+                            levers=levers_of(anomaly, playbook),
+                            notes=alert_notes(session, anomaly))
     return view, anomaly, run, state, playbook
 
 

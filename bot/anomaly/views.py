@@ -18,6 +18,7 @@ from bot.playbook.answers import from_records
 from storage.models import Anomaly, RunbookEntry
 
 __all__ = [
+    "AlertNote",
     "AlertView",
     "ContributorView",
     "RESPONSES",
@@ -51,6 +52,15 @@ class RunbookView:
     prevention: str
     # every answer of the walk that wrote the entry (none for entries from before they were kept)
     answers: tuple[AnsweredStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class AlertNote:
+    """Something the store knows that bears on the alert, as plain text (adapters escape it):
+    a heading and its lines, e.g. "What changed before it started" and one line per deploy."""
+
+    heading: str
+    lines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,8 @@ class AlertView:
     # a short burst the detector reported once it was over: when it ended, what it cost
     burst_ended_at: datetime | None = None
     burst_cost_usd: float | None = None
+    # what else the store knows about this workload (plans, feedback, changes), in order
+    notes: tuple[AlertNote, ...] = ()
 
     @property
     def percent_over(self) -> float | None:
@@ -131,6 +143,7 @@ def build_alert_view(
     state: PlaybookState | None = None,
     data_as_of: tuple[tuple[str, datetime], ...] = (),
     levers: list[Lever] | None = None,
+    notes: tuple[AlertNote, ...] = (),
 ) -> AlertView:
     """The alert as it should read now; ``runbook`` is the workload's entries, newest first;
     ``levers`` are the playbook's (default: the usual ones for the top contributors)."""
@@ -174,6 +187,7 @@ def build_alert_view(
         playbook=steps,
         responsible=responsible,
         data_as_of=data_as_of,
+        notes=notes,
         **burst,
     )
 

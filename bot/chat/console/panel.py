@@ -40,6 +40,8 @@ def alert_panel(view: AlertView, *, channel: str, ref: str, updated: bool = Fals
         ("•", f"{escape(lever.title)} — {escape(lever.detail)}")
         for lever in view.levers[:MAX_LEVERS]])
     parts += _last_fix(view)
+    for note in view.notes:
+        parts += _section(escape(note.heading), [("•", escape(line)) for line in note.lines])
     done = sum(step.done for step in view.playbook)
     parts += _section(f"Playbook ({done}/{len(view.playbook)} done)", [
         ("✓" if step.done else "◻",

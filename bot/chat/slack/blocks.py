@@ -184,6 +184,7 @@ def alert_message(view: AlertView) -> tuple[str, list[Block]]:
         _contributors(view),
         _levers(view),
         *_last_fix(view),
+        *_notes(view),
         _progress(view),
         _actions(view),
     ]
@@ -313,6 +314,13 @@ def _last_fix(view: AlertView) -> list[Block]:
     if count > 0:
         blocks.append(context(f"({count} {'entry' if count == 1 else 'entries'} in the runbook)"))
     return blocks
+
+
+def _notes(view: AlertView) -> list[Block]:
+    """Each note as a section: its heading in bold, then its lines (escaped)."""
+    return [section("\n".join([f"*{safe(note.heading, 150)}*",
+                                *(f"• {safe(line, 400)}" for line in note.lines)]))
+            for note in view.notes]
 
 
 def _progress(view: AlertView) -> SectionBlock | None:

@@ -114,6 +114,7 @@ def alert_card(
         *_levers(view),
         *_runbook_entry("What fixed it last time", view.last_fix),
         *_runbook_entry("Runbook entry filed", view.filed if view.closed else None),
+        *_notes(view),
         *_progress(view),
     ]
     if step is not None:
@@ -257,6 +258,14 @@ def _runbook_entry(title: str, entry: RunbookView | None) -> list[Json]:
         return []
     by = who(entry.author)
     return [heading(f"{title} ({when(entry.created_at)}, {by})"), *entry_parts(entry)]
+
+
+def _notes(view: AlertView) -> list[Json]:
+    blocks: list[Json] = []
+    for note in view.notes:
+        blocks.append(heading(one_line(note.heading, 150)))
+        blocks += [text_block(f"• {one_line(line, 400)}", spacing="None") for line in note.lines]
+    return blocks
 
 
 def _progress(view: AlertView) -> list[Json]:

@@ -118,3 +118,32 @@ def test_a_burst_that_is_over_says_when_it_ended_and_what_it_cost():
     assert view.burst_cost_usd == 65.0
     assert view.projected_daily_usd == 0.0  # it will not go on for a day
     assert build_alert_view(anomaly(), runbook=[]).burst_ended_at is None
+
+
+def test_notes_reach_every_platform_escaped():
+    """A note (a plan, feedback, a deploy) reads the same on Slack, Teams and the console, and
+    text from outside (a deploy's summary) cannot ping a channel."""
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from bot.anomaly.views import AlertNote
+    from bot.chat.console.panel import alert_panel
+    from bot.chat.slack.blocks import alert_message
+    from bot.chat.teams.cards import alert_card
+    from bot.chat.teams.schema import validate_card
+
+    note = AlertNote("What changed before it started", ("deploy v42 <!channel> by ci",))
+    view = replace(build_alert_view(anomaly(), runbook=[]), notes=(note,))
+    _, blocks = alert_message(view)
+    slack = str([block.to_dict() for block in blocks])
+    assert "*What changed before it started*" in slack
+    assert "<!channel>" not in slack and "&lt;!channel&gt;" in slack
+    card = alert_card(view)
+    assert validate_card(card) == []
+    texts = [block.get("text", "") for block in card["body"]]
+    assert "What changed before it started" in texts
+    assert "• deploy v42 \\<!channel\\> by ci" in texts  # markdown-escaped, shown as typed
+    console = Console(width=120, record=True)
+    console.print(alert_panel(view, channel="team-support", ref="r1"))
+    assert "deploy v42 <!channel> by ci" in console.export_text()
