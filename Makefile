@@ -25,6 +25,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy bot storage
+	$(BIN)/hadolint Dockerfile deploy/postgres.Dockerfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py --rows 1000000 --repeat 3

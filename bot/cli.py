@@ -382,7 +382,8 @@ def demo(
 def run(
     config: ConfigOption = None,
     port: Annotated[int, typer.Option(help="HTTP mode: port for /slack/events, Teams' "
-                                           "/api/messages and /healthz.")] = 3000,
+                                           "/api/messages and /healthz.",
+                                      envvar="SPENDWATCH_PORT")] = 3000,
     host: Annotated[str, typer.Option(help="HTTP mode: address to listen on.")] = "0.0.0.0",
 ) -> None:
     """Run the scheduler and the chat side: Slack (Socket Mode or HTTP), Teams, or the
