@@ -49,6 +49,7 @@ from bot.ingest.poll import read_sources
 from bot.ingest.service import IngestReport, ingest_path, ingest_source
 from bot.ingest.sources.config import FocusSourceSettings
 from bot.ingest.status import print_outcomes, print_status, source_status, status_json
+from bot.secret_files import load_secret_files
 from bot.settings import Settings, load_settings
 from bot.wiring import Services, build_services
 from storage import queries
@@ -460,6 +461,7 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        load_secret_files()  # NAME_FILE -> NAME, before anything reads the environment
         app()  # typer reports usage errors itself (exit status 2)
     except USER_ERRORS as exc:
         # one line even in a pipe or a log, where rich would wrap at 80 columns
