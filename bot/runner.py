@@ -130,7 +130,7 @@ class Runtime:
                 self.parts["teams_context"].wake = worker.wake
             if self.mode.name in ("http", "socket"):
                 self._start_slack(worker)
-            if self.mode.serves_http:
+            if self.mode.serves_http or self._change_secret():
                 self._start_web()
         except BaseException:
             self.stop()  # no threads left behind by a start that failed
@@ -236,12 +236,29 @@ class Runtime:
         # each hand-over can wait that long, which is what the slowest clicks of a burst
         # waited for (bench/slack_ack.py: p99 about 225 ms at 5 ms, about 160 ms at 1 ms).
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
-        server = WebServer(build_web_app(self.parts.get("routes", [])), host=self.host,
-                           port=self.port)
+        routes = list(self.parts.get("routes", []))
+        if self.services.settings.changes.webhook:
+            from bot.changes.webhook import change_route
+
+            routes.append(change_route(engine=self.services.engine,
+                                       secret=self._change_secret(),
+                                       allocation=self.services.settings.allocation))
+        server = WebServer(build_web_app(routes), host=self.host, port=self.port)
         self.parts["http"] = server.start()
         served = [p for p, on in (("Slack on /slack/events", self.mode.name == "http"),
-                                  ("Teams on /api/messages", self.mode.teams is not None)) if on]
+                                  ("Teams on /api/messages", self.mode.teams is not None),
+                                  ("changes on /events/change",
+                                   self.services.settings.changes.webhook)) if on]
         log.info("HTTP mode on :%d: %s", server.port, ", ".join(served))
+
+    def _change_secret(self) -> str | None:
+        """The change webhook's secret when it is on (with it, the web app serves even in
+        Socket Mode or the console)."""
+        if not self.services.settings.changes.webhook:
+            return None
+        from bot.changes.config import change_secret
+
+        return change_secret()
 
     @property
     def http_port(self) -> int:

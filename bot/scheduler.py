@@ -9,7 +9,9 @@ Jobs are plain functions of the services (testable without a scheduler):
 * :func:`check_escalations` queues the reminders and escalations that are due
   (``bot.anomaly.alerting.queue_escalations``);
 * :func:`send_digest` queues the weekly finance digest (``bot.finance.digest_send``) on
-  ``finance.digest.day`` at ``hour`` UTC, once per week.
+  ``finance.digest.day`` at ``hour`` UTC, once per week;
+* :func:`poll_changes` records the deployments and releases of the repositories under
+  ``changes.github`` every ``changes.poll_minutes`` (``bot.changes.github``).
 
 :func:`build_scheduler` lists them with their triggers; the first poll runs at start.
 With several replicas on one PostgreSQL store, each job runs on one replica at a time
@@ -27,6 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.anomaly.alerting import queue_escalations, queue_news
 from bot.anomaly.poll import PollResult, poll_store
 from bot.anomaly.service import default_playbook
+from bot.changes.github import GithubPoll, poll_github
 from bot.finance.alerting import check_budgets as queue_budgets
 from bot.finance.digest_send import Queued, last_digest_hour, queue_digest
 from bot.ingest.poll import read_sources
@@ -35,7 +38,8 @@ from bot.wiring import Services
 from storage import queries
 from storage.db import job_lock, session_scope
 
-__all__ = ["build_scheduler", "check_budgets", "check_escalations", "poll", "send_digest"]
+__all__ = ["build_scheduler", "check_budgets", "check_escalations", "poll", "poll_changes",
+           "send_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +101,24 @@ def send_digest(services: Services, *, platforms: tuple[str, ...],
                             what_changed=what_changed)
 
 
+def poll_changes(services: Services) -> GithubPoll:
+    """Read the configured GitHub repositories once. A failure is logged, never raised: the
+    other jobs go on, and the next poll tries again."""
+    settings = services.settings
+    try:
+        return poll_github(engine=services.engine, settings=settings.changes,
+                           allocation=settings.allocation)
+    except Exception:
+        log.exception("GitHub changes could not be recorded; the next poll tries again")
+        return GithubPoll(problems={"*": "unexpected failure; see the log"})
+
+
+def _poll_changes_once(services: Services) -> None:
+    with job_lock(services.engine, "changes") as mine:
+        if mine:
+            poll_changes(services)
+
+
 def build_scheduler(services: Services, *, platforms: tuple[str, ...],
                     worker: DeliveryWorker | None = None) -> BackgroundScheduler:
     """The job table. Jobs never overlap themselves (``max_instances=1``, coalesced)."""
@@ -132,6 +154,11 @@ def build_scheduler(services: Services, *, platforms: tuple[str, ...],
                       next_run_time=datetime.now(UTC))
     scheduler.add_job(escalate_and_send, "interval", minutes=schedule.escalation_check_minutes,
                       id="escalations")
+    changes = services.settings.changes
+    if changes.github:
+        scheduler.add_job(_poll_changes_once, "interval", args=[services],
+                          minutes=changes.poll_minutes, id="changes",
+                          next_run_time=datetime.now(UTC))
     digest = services.settings.finance.digest
     if digest.enabled:
         scheduler.add_job(digest_and_send, "cron", day_of_week=digest.day[:3],

@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from bot.changes.config import ChangeSettings
 from bot.chat.enums import Platform
 from bot.chat.teams.config import TeamsRouting, TeamsSettings
 from bot.config_base import ConfigModel, named_twice
@@ -372,6 +373,7 @@ class Settings(ConfigModel):
     showback: ShowbackSettings = Field(default_factory=ShowbackSettings)
     budgets: list[BudgetSettings] = Field(default_factory=list)  # see bot.finance.config
     finance: FinanceSettings = Field(default_factory=FinanceSettings)
+    changes: ChangeSettings = Field(default_factory=ChangeSettings)  # see bot.changes.config
     # folder of playbooks/*.yml; None: the playbooks shipped with the bot
     playbooks_dir: Path | None = None
     quarantine_dir: Path = Path("quarantine")

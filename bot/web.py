@@ -1,11 +1,12 @@
 """The one web app of HTTP mode, and the uvicorn server that runs it in a background thread.
 
 :func:`build_web_app` composes the routes: ``/healthz`` here, the platforms' own endpoints
-passed in (``/slack/events`` from ``bot.chat.slack.http``; ``/metrics`` and Teams'
-``/api/messages`` mount the same way). It is a FastAPI app rather than a bare Starlette one
-because the Teams SDK mounts itself on an existing FastAPI app (``FastAPIAdapter(app=...)``);
-the routes themselves are plain Starlette routes, so no request pays for FastAPI's parameter
-machinery.
+passed in (``/slack/events`` from ``bot.chat.slack.http``; ``/metrics``, Teams'
+``/api/messages`` and the signed change events, ``/events/change`` from
+``bot.changes.webhook``, mount the same way). It is a FastAPI app rather than a bare Starlette
+one because the Teams SDK mounts itself on an existing FastAPI app
+(``FastAPIAdapter(app=...)``); the routes themselves are plain Starlette routes, so no request
+pays for FastAPI's parameter machinery.
 
 The front door holds whatever a client sends:
 

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from bot.anomaly.chart import alert_chart, anomaly_chart
 from bot.anomaly.desk import AnomalyDesk
 from bot.anomaly.service import load_alert_view, load_library
+from bot.changes.notes import use_change_window
 from bot.chat.port import ChatSender
 from bot.chat.text import use_currency
 from bot.finance.digest_view import digest_chart
@@ -59,6 +60,7 @@ class Services:
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     """Create the engine and bring the schema to the newest revision (every start does)."""
     use_currency(settings.currency.base)  # amounts in chat and the CLI are in it
+    use_change_window(settings.changes)  # how far back alerts list changes
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)

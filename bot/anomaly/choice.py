@@ -17,9 +17,11 @@ the two share.
 
 from __future__ import annotations
 
+from sqlalchemy.orm import object_session
 from sqlmodel import Session
 
 from bot.anomaly.levers import Lever, category_for, levers_for_services, levers_with_estimates
+from bot.changes.notes import change_options
 from bot.playbook import Option, Playbook, PlaybookState
 from bot.playbook.library import PlaybookLibrary
 from bot.playbook.match import AnomalyFacts
@@ -87,7 +89,17 @@ def levers_of(anomaly: Anomaly, playbook: Playbook | None) -> list[Lever]:
     return levers_for_services([(str(c.get("service", "")), "") for c in contributors[:3]])
 
 
-def lever_options(anomaly: Anomaly, playbook: Playbook | None = None) -> dict[str, list[Option]]:
-    """The levers offered in the stabilise step (``options_from: levers``)."""
+def lever_options(anomaly: Anomaly, playbook: Playbook | None = None, *,
+                  db_session: Session | None = None) -> dict[str, list[Option]]:
+    """The options a step's select takes from the anomaly: the levers of the stabilise step
+    (``options_from: levers``) and the changes recorded before it started, for the "what
+    changed" step (``options_from: changes``).
+
+    The changes are read in ``db_session``, by default the session the anomaly was loaded in
+    (the caller's transaction); an anomaly that belongs to no session offers none.
+    """
+    session = db_session if db_session is not None else object_session(anomaly)
+    changes = change_options(session, anomaly) if isinstance(session, Session) else []
     return {"levers": [Option(value=lever.id, label=lever.title)
-                       for lever in levers_of(anomaly, playbook)]}
+                       for lever in levers_of(anomaly, playbook)],
+            "changes": changes}

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from sqlmodel import Session
 
 from bot.anomaly.views import AlertNote
+from bot.changes.notes import changes_note
 from storage.models import Anomaly
 
 __all__ = ["NOTE_SOURCES", "NoteSource", "alert_notes"]
 
 NoteSource = Callable[[Session, Anomaly], AlertNote | None]
 
-NOTE_SOURCES: tuple[NoteSource, ...] = ()
+NOTE_SOURCES: tuple[NoteSource, ...] = (changes_note,)
 
 
 def alert_notes(session: Session, anomaly: Anomaly,

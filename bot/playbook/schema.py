@@ -156,23 +156,26 @@ class UserField(_FieldBase):
 class SelectField(_FieldBase):
     """One choice out of ``options``, or out of options the caller supplies at run time.
 
-    ``options_from: levers`` asks the caller for options (the levers suggested for the
-    anomaly's cost category). Those come first, then ``options`` (always offered, e.g.
-    "Other"). ``fallback_options`` stand in for the dynamic ones when the caller has none.
+    ``options_from`` asks the caller for options: ``levers`` (the levers suggested for the
+    anomaly's cost category) or ``changes`` (the deploys, releases and config changes recorded
+    before the anomaly started). Those come first, then ``options`` (always offered, e.g.
+    "Other" or "none of these"). ``fallback_options`` stand in for the dynamic ones when the
+    caller has none.
     """
 
     kind: Literal["select"]
     placeholder: Placeholder | None = None
     options: Annotated[list[Option], _Field(max_length=MAX_OPTIONS)] = []
-    options_from: Literal["levers"] | None = None
+    options_from: Literal["levers", "changes"] | None = None
     fallback_options: Annotated[list[Option], _Field(max_length=MAX_OPTIONS)] = []
 
     def offered(self, dynamic_options: DynamicOptions | None = None) -> list[Option]:
         """The options to show: dynamic ones (or the fallback), then the static ones.
 
-        ``dynamic_options`` maps a source (``"levers"``) to its options for this anomaly.
-        Capped at Slack's 100 by dropping dynamic options from the end; static ones (such as
-        "Other") always stay. Plain-text dynamic options longer than Slack allows are cut.
+        ``dynamic_options`` maps a source (``"levers"``, ``"changes"``) to its options for
+        this anomaly. Capped at Slack's 100 by dropping dynamic options from the end; static
+        ones (such as "Other") always stay. Plain-text dynamic options longer than Slack
+        allows are cut.
         """
         dynamic: list[Option] = []
         if self.options_from is not None:
@@ -191,7 +194,8 @@ class SelectField(_FieldBase):
         problems: Problems = []
         if not self.options and self.options_from is None:
             problems.append((("options",), (
-                "a select needs `options` (a list of choices) or `options_from: levers`"
+                "a select needs `options` (a list of choices) or `options_from` (levers or "
+                "changes)"
             )))
         if self.fallback_options and self.options_from is None:
             problems.append((("fallback_options",), (

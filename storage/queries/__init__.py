@@ -7,6 +7,7 @@ from storage.queries import (
     anomalies,
     audit,
     budgets,
+    changes,
     conversations,
     costs,
     outbox,
@@ -18,5 +19,5 @@ from storage.queries import (
     state,
 )
 
-__all__ = ["anomalies", "audit", "budgets", "conversations", "costs", "outbox", "points",
+__all__ = ["anomalies", "audit", "budgets", "changes", "conversations", "costs", "outbox", "points",
            "runbooks", "runs", "series", "sources", "state"]

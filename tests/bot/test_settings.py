@@ -190,7 +190,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     [
         pytest.param(
             "sorces: []\n",
-            ["sorces", "unknown key", "allocation, budgets, currency, database_url, "
+            ["sorces", "unknown key", "allocation, budgets, changes, currency, database_url, "
              "detection, escalation, finance, limits, playbooks_dir, quarantine_dir, "
              "redelivery_min_share, routing, schedule, showback, sources"],
             id="unknown-top-level-key",
