@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.anomaly.plans_chat import PlanAddedAnswer, PlanAnswer, PlansAnswer
+from bot.anomaly.plans_views import help_lines as plan_help_lines
+from bot.anomaly.plans_views import plan_lines
 from bot.chat.text import escape_mrkdwn, money, signed, span, when
 from bot.costs.command import (
     PERIODS,
@@ -72,19 +75,21 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(BLOCKS[round((v - low) * scale)] for v in values)
 
 
-def format_mrkdwn(answer: CostAnswer | BudgetAnswer) -> str:
+def format_mrkdwn(answer: CostAnswer | BudgetAnswer | PlanAnswer) -> str:
     """Slack mrkdwn; every name from a user or a tag is escaped."""
     return _render(answer, _MRKDWN)
 
 
-def format_plain(answer: CostAnswer | BudgetAnswer) -> str:
+def format_plain(answer: CostAnswer | BudgetAnswer | PlanAnswer) -> str:
     """Plain text (console, logs, notification fallbacks); nothing escaped."""
     return _render(answer, _PLAIN)
 
 
-def _render(answer: CostAnswer | BudgetAnswer, m: _Markup) -> str:
+def _render(answer: CostAnswer | BudgetAnswer | PlanAnswer, m: _Markup) -> str:
     if isinstance(answer, BudgetListAnswer | BudgetSetAnswer):
         lines = budget_lines(answer, m)
+    elif isinstance(answer, PlanAddedAnswer | PlansAnswer):
+        lines = plan_lines(answer, m)
     elif isinstance(answer, ProjectCostAnswer):
         lines = _project(answer, m)
     elif isinstance(answer, TopAnswer):
@@ -191,5 +196,6 @@ def _help(a: HelpAnswer, m: _Markup) -> list[str]:
         f"{m.code('/cost anomalies')} open anomalies, newest first, with their impact",
         f"{m.code('/cost runbook <project>')} what was learned from the project's incidents",
         *help_lines(m),
+        *plan_help_lines(m),
         f"{m.code('/cost help')} this help",
     ]
