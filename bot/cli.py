@@ -37,6 +37,7 @@ from bot.chat.console import render
 from bot.chat.console.render import console, errors
 from bot.cli_digest import digest_command
 from bot.cli_finance import budgets_command, showback_command
+from bot.cli_plans import plans_app, stored_plans
 from bot.cli_playbooks import playbooks_app
 from bot.cli_report import report_command
 from bot.cli_runbook import runbook_app
@@ -71,6 +72,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(teams_app, name="teams")
 app.add_typer(playbooks_app, name="playbooks")
+app.add_typer(plans_app, name="plans")
 app.add_typer(runbook_app, name="runbook")
 app.command("showback")(showback_command)
 app.command("budgets")(budgets_command)
@@ -312,7 +314,8 @@ def replay_command(
     to: Annotated[datetime | None, typer.Option("--to", help="Last poll time (UTC).")] = None,
 ) -> None:
     """Poll the data hour by hour as the scheduler would; write one JSON line per alert and
-    per budget threshold crossed (budgets: from the config)."""
+    per budget threshold crossed (budgets: from the config). With a config, the plans in its
+    database are honoured: an incident inside one is a "suppressed" line, not an alert."""
     start, end = _utc(from_), _utc(to)
     if start is not None and end is not None and start > end:
         raise UserError(f"--from {start.isoformat()} is later than --to {end.isoformat()}; "
@@ -320,7 +323,8 @@ def replay_command(
     try:
         check_output(out)  # before the long part, not after it
         settings = _settings(config)
-        result = replay(source, settings, start=start, end=end)
+        plans = stored_plans(settings) if config or os.environ.get("SPENDWATCH_CONFIG") else []
+        result = replay(source, settings, start=start, end=end, plans=plans)
         write_alerts(result.records(), out)
     except OutputError as exc:
         raise UserError(f"--out {exc}") from None
@@ -328,6 +332,11 @@ def replay_command(
         f"{result.polls:,} hourly polls over {result.lines} lines: {len(result.alerts)} "
         f"alert(s) and {len(result.budget_alerts)} budget threshold(s) crossed written to {out}"
     )
+    if plans:
+        exceeded = sum(1 for a in result.alerts if "plan_exceeded_usd" in a)
+        console.print(f"{len(result.suppressed)} incident(s) inside plans (not alerted), "
+                      f"{exceeded} alert(s) past a plan's envelope; {len(plans)} plan(s) "
+                      f"honoured", highlight=False)
     if result.rejected_rows:
         errors.print(
             f"[yellow]{result.rejected_rows:,} row(s) could not be used and were left out; "
