@@ -21,6 +21,7 @@ from bot.costs.command import (
     PERIODS,
     TOP_MAX,
     AnomaliesAnswer,
+    AnomalyLine,
     CostAnswer,
     HelpAnswer,
     ProjectCostAnswer,
@@ -155,11 +156,19 @@ def _anomalies(a: AnomaliesAnswer, m: _Markup) -> list[str]:
             f"• {m.bold(f'#{x.id} {name(x.project)} / {name(x.environment)}')} · "
             f"{name(x.kind)} · {name(x.status)}: {money(x.impact_usd)} over expected since "
             f"{when(x.started_at)} (peak {money(x.peak_hourly_usd)}/h) · owner "
-            f"{name(x.owner)}"
+            f"{name(x.owner)}{_planned(x)}"
         )
     if a.total > len(a.anomalies):
         lines.append(f"…and {a.total - len(a.anomalies)} more")
     return lines
+
+
+def _planned(x: AnomalyLine) -> str:
+    if x.plan_id is None:
+        return ""
+    if x.plan_exceeded_usd > 0:
+        return f" · past plan #{x.plan_id} by {money(x.plan_exceeded_usd)}"
+    return f" · inside plan #{x.plan_id}: not alerted"
 
 
 def _runbook(a: RunbookAnswer, m: _Markup) -> list[str]:

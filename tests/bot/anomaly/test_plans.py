@@ -241,3 +241,22 @@ def test_without_a_plan_or_after_removing_it_the_alert_fires(engine, rules):
     opened(engine, rules, held, 18.0)
     assert len(posts(engine)) == 1
     assert "plan_id" not in get_anomaly(engine, held).evidence
+
+
+def test_cost_anomalies_says_which_plan_holds_each_anomaly(engine, rules):
+    from bot.costs.command import Scope, respond
+    from bot.costs.views import format_plain
+
+    with session_scope(engine) as session:
+        plan_id = int(add(session, amount_usd=50.0, starts_at=NOW - DAY).id)
+    held = add_anomaly(engine, platforms=(), impact_usd=18.0)
+    opened(engine, rules, held, 18.0)
+    over = add_anomaly(engine, platforms=(), impact_usd=40.0)
+    opened(engine, rules, over, 40.0)
+
+    text = format_plain(respond("anomalies", connection_or_engine=engine,
+                                scope=Scope.everything()))
+    lines = {int(line.split("#")[1].split()[0]): line for line in text.splitlines()
+             if line.startswith("• #")}
+    assert lines[held].endswith(f"inside plan #{plan_id}: not alerted")
+    assert lines[over].endswith(f"past plan #{plan_id} by $8.00")
