@@ -36,6 +36,7 @@ from bot.anomaly.access import (
     check_may_see,
     visible_owners,
 )
+from bot.anomaly.plans import ExpectedPlan, expected_defaults
 from bot.anomaly.plans_chat import PlanAnswer
 from bot.anomaly.service import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS
 from bot.anomaly.views import AlertView, RunbookView, main_service, runbook_view
@@ -244,11 +245,18 @@ class AnomalyDesk:
                                             anomaly_id=anomaly_id, user=user, channel=channel)
 
     def mark_expected(self, anomaly_id: int, *, user: str, reason: str,
-                      channel: str | None = None) -> None:
+                      channel: str | None = None, plan: ExpectedPlan | None = None) -> None:
         with self._action() as (session, now):
             service.mark_expected(db_session=session, settings=self.settings,
                                   anomaly_id=anomaly_id, user=user, reason=reason, now=now,
-                                  channel=channel)
+                                  channel=channel, plan=plan)
+
+    def expected_defaults(self, anomaly_id: int) -> ExpectedPlan:
+        """What the expected form offers as the plan: this workload, twice the impact so far,
+        a week from now."""
+        with session_scope(self._engine) as session:
+            anomaly = service.load_anomaly(db_session=session, anomaly_id=anomaly_id)
+            return expected_defaults(anomaly, datetime.now(UTC))
 
     def escalate(self, anomaly_id: int, *, user: str, channel: str | None = None) -> None:
         with self._action() as (session, now):

@@ -13,9 +13,11 @@ the incident's facts, so ``replay`` and the scheduler share it. The store side
 ``plan_covered``, ``plan_exceeded_usd``), which is how ``/cost plans`` counts an envelope's use
 and how the alert shows the plan (:func:`plan_note`, one of ``bot.anomaly.notes``).
 
-Nothing is suppressed forever: a plan must end, at most :data:`MAX_PLAN_DAYS` after it starts,
-and expires on its own. Plans are never deleted; removing one stamps ``removed_at``. Adding,
-removing and an envelope exceeded are audited.
+Nothing is suppressed forever: a plan must end, at most :data:`MAX_PLAN_DAYS` after it starts
+(or after now, for one that covers an anomaly already going on), and expires on its own. Plans
+are never deleted; removing one stamps ``removed_at``. Adding, removing and an envelope exceeded
+are audited. Marking an alert expected may make a plan too (:func:`plan_expected`, linked by
+``anomaly_id``): the same spend then stays quiet within the envelope the person gave.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from sqlmodel import Session
 
@@ -37,7 +40,8 @@ from storage.models import Anomaly, Plan
 from storage.queries import plans as plan_queries
 from storage.timeutil import as_utc
 
-__all__ = ["ALL_ENVIRONMENTS", "ALL_SERVICES", "MAX_PLAN_DAYS", "BOT_ACTOR", "IncidentFacts",
+__all__ = ["ALL_ENVIRONMENTS", "ALL_SERVICES", "MAX_PLAN_DAYS", "BOT_ACTOR", "ExpectedPlan",
+           "ExpectedScope", "IncidentFacts", "expected_defaults", "plan_expected",
            "PlanDecision", "PlanError", "PlanUse", "add_plan", "apply_plans", "check_may_plan",
            "covers", "facts_of", "judge", "list_plans", "parse_moment", "plan_note", "plan_uses",
            "remove_plan"]
@@ -52,7 +56,40 @@ CENT = 0.005
 
 
 class PlanError(ResponseError):
-    """A plan that cannot be added or removed as asked; the message says what to change."""
+    """A plan that cannot be added or removed as asked; the message says what to change, and
+    ``field`` which box of a form it is about (``envelope``, ``until``), if any."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ExpectedScope(StrEnum):
+    """What a plan made by marking an alert expected covers."""
+
+    WORKLOAD = "workload"  # every service of the anomaly's project and environment
+    SERVICE = "service"  # only its top service
+
+
+EXPECTED_DAYS = 7  # how long a plan made from "expected" lasts unless the person says otherwise
+EXPECTED_ENVELOPE_TIMES = 2  # its envelope: twice the impact so far, unless the person says
+
+
+@dataclass(frozen=True)
+class ExpectedPlan:
+    """The plan a person asks for when marking an alert expected."""
+
+    scope: ExpectedScope
+    envelope_usd: float
+    ends_at: datetime
+    service: str = ""  # the anomaly's top service, which ``SERVICE`` means
+
+
+def expected_defaults(anomaly: Anomaly, now: datetime) -> ExpectedPlan:
+    """What the expected form offers: this workload, twice the impact so far, a week."""
+    envelope = max(math.ceil(EXPECTED_ENVELOPE_TIMES * max(anomaly.impact_usd, 0.0)), 1)
+    return ExpectedPlan(ExpectedScope.WORKLOAD, float(envelope),
+                        now + timedelta(days=EXPECTED_DAYS), main_service(anomaly))
 
 
 @dataclass(frozen=True)
@@ -138,17 +175,19 @@ def check_terms(*, amount_usd: float, starts_at: datetime, ends_at: datetime, no
     """Refuse an envelope or dates no plan can have, saying what to give instead."""
     if not math.isfinite(amount_usd) or amount_usd <= 0:
         raise PlanError(f"The envelope must be more than 0, not {amount_usd:g}: give the spend "
-                        f"above normal the plan allows in total, e.g. 5000 or 5k.")
+                        f"above normal the plan allows in total, e.g. 5000 or 5k.",
+                        field="envelope")
     if ends_at <= now:
         raise PlanError(f"The plan would end {_day(ends_at)}, which has passed; give a date "
-                        f"in the future.")
+                        f"in the future.", field="until")
     if ends_at <= starts_at:
         raise PlanError(f"The plan ends ({_day(ends_at)}) before it starts ({_day(starts_at)}); "
-                        f"give an end after the start.")
-    if ends_at - starts_at > timedelta(days=max_days):
-        raise PlanError(f"A plan may run at most {max_days} days (this one: "
-                        f"{(ends_at - starts_at).days} days); end it sooner and renew it when "
-                        f"it expires, so nothing stays unwatched for ever.")
+                        f"give an end after the start.", field="until")
+    length = ends_at - max(starts_at, now)  # a plan may cover an anomaly already going on
+    if length > timedelta(days=max_days):
+        raise PlanError(f"A plan may run at most {max_days} days (this one: {length.days} "
+                        f"days); end it sooner and renew it when it expires, so nothing stays "
+                        f"unwatched for ever.", field="until")
 
 
 def _day(moment: datetime) -> str:
@@ -294,6 +333,17 @@ def plan_note(session: Session, anomaly: Anomaly) -> AlertNote | None:
                           f"normal in total; spend went past it, so this alert fired.",))
     return AlertNote(f"{head} — within the envelope",
                      (f"Inside the plan by {plan.created_by}: no alert was sent for it.",))
+
+
+def plan_expected(*, db_session: Session, anomaly: Anomaly, plan: ExpectedPlan, reason: str,
+                  actor: str, now: datetime) -> Plan:
+    """The plan that marking ``anomaly`` expected asks for, linked to it, from its start."""
+    service = main_service(anomaly) if plan.scope == ExpectedScope.SERVICE else ALL_SERVICES
+    return add_plan(db_session=db_session, project=anomaly.project,
+                    environment=anomaly.environment, service_name=service,
+                    amount_usd=plan.envelope_usd, starts_at=as_utc(anomaly.started_at),
+                    ends_at=plan.ends_at, actor=actor, now=now, reason=reason,
+                    anomaly_id=anomaly.id)
 
 
 def parse_moment(text: str, *, end_of_day: bool = False, what: str = "date") -> datetime:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlmodel import Session
 
 from bot.anomaly import plans
-from bot.anomaly.plans import ALL_ENVIRONMENTS, PlanUse
+from bot.anomaly.plans import ALL_ENVIRONMENTS, ExpectedPlan, ExpectedScope, PlanUse
 from bot.costs.command import CostCommandError, HelpAnswer, Scope, pick_name
 from bot.finance.chat import parse_amount
 from bot.settings import Settings
@@ -30,7 +30,8 @@ from storage.models import Plan
 from storage.queries import plans as plan_queries
 
 __all__ = ["ADD_USAGE", "LIST_USAGE", "PLAN_LIMIT", "PlanAddQuery", "PlanAddedAnswer",
-           "PlanAnswer", "PlanListQuery", "PlansAnswer", "answer", "asks_plans", "parse",
+           "PlanAnswer", "PlanListQuery", "PlansAnswer", "answer", "asks_plans",
+           "expected_plan_from", "parse",
            "respond"]
 
 ADD_USAGE = "/cost plan <project> <environment|*> <amount> until <date> [reason]"
@@ -94,15 +95,36 @@ def parse(text: str, *, currency: str = "USD") -> PlanAddQuery | PlanListQuery:
                                f"envelope, then `until` and a date: `{ADD_USAGE}`.")
     project, environment, amount = rest[:3]
     try:
-        envelope = parse_amount(amount, currency=currency)
-    except CostCommandError as exc:
-        raise CostCommandError(str(exc).replace("A budget must", "An envelope must")
-                               .replace("any budget here", "any envelope here")) from None
-    try:
-        ends_at = plans.parse_moment(rest[4], end_of_day=True)
+        asked = expected_plan_from(ExpectedScope.WORKLOAD, amount, rest[4], currency=currency)
     except plans.PlanError as exc:
         raise CostCommandError(str(exc)) from None
-    return PlanAddQuery(project, environment, envelope, ends_at, " ".join(rest[5:]))
+    return PlanAddQuery(project, environment, asked.envelope_usd, asked.ends_at,
+                        " ".join(rest[5:]))
+
+
+def expected_plan_from(scope: str, envelope: str, until: str, *, currency: str = "USD",
+                       service: str = "") -> ExpectedPlan:
+    """The plan asked for in an expected form (scope, envelope, until date), or a
+    :class:`~bot.anomaly.plans.PlanError` naming the box that is wrong."""
+    try:
+        chosen = ExpectedScope(scope or ExpectedScope.WORKLOAD)
+    except ValueError:
+        raise plans.PlanError(f"Choose what the plan covers: {ExpectedScope.WORKLOAD} or "
+                              f"{ExpectedScope.SERVICE}.", field="scope") from None
+    try:
+        amount = parse_amount(envelope, currency=currency)
+    except CostCommandError as exc:
+        raise plans.PlanError(str(exc).replace("A budget must", "An envelope must")
+                              .replace("any budget here", "any envelope here"),
+                              field="envelope") from None
+    try:
+        ends_at = plans.parse_moment(until, end_of_day=True)
+    except plans.PlanError as exc:
+        raise plans.PlanError(str(exc), field="until") from None
+    if ends_at <= datetime.now(UTC):
+        raise plans.PlanError(f"The plan would end {ends_at:%Y-%m-%d %H:%M} UTC, which has "
+                              f"passed; give a date in the future.", field="until")
+    return ExpectedPlan(chosen, amount, ends_at, service)
 
 
 def respond(text: str, *, db_session: Session, settings: Settings, scope: Scope, user: str,

@@ -260,3 +260,48 @@ def test_cost_anomalies_says_which_plan_holds_each_anomaly(engine, rules):
              if line.startswith("• #")}
     assert lines[held].endswith(f"inside plan #{plan_id}: not alerted")
     assert lines[over].endswith(f"past plan #{plan_id} by $8.00")
+
+
+# -- marking an alert expected makes a plan --------------------------------------------------
+
+
+def test_marking_expected_makes_a_linked_plan_that_keeps_the_same_spend_quiet(engine, rules):
+    from bot.anomaly.plans import ExpectedScope, expected_defaults
+    from bot.anomaly.service import mark_expected
+
+    first = add_anomaly(engine, platforms=("slack",), impact_usd=18.0)
+    offered = expected_defaults(get_anomaly(engine, first), NOW)
+    assert (offered.scope, offered.envelope_usd, offered.ends_at, offered.service) == (
+        ExpectedScope.WORKLOAD, 36.0, NOW + 7 * DAY, "AmazonCloudWatch")
+    with session_scope(engine) as session:
+        mark_expected(db_session=session, settings=rules, anomaly_id=first, user="U0ANY",
+                      reason="quarterly load test", now=NOW, channel=SUPPORT, plan=offered)
+    with Session(engine) as session:
+        [made] = session.exec(select(Plan)).all()
+    assert (made.anomaly_id, made.amount_usd, made.service_name, made.created_by) == (
+        first, 36.0, "", "U0ANY")
+    assert made.starts_at.replace(tzinfo=UTC) == NOW  # from the anomaly's start
+    assert [a for _, a in audit(engine)] == ["plan.added", "expected"]
+    assert any("plan #1: up to $36 above normal" in m.payload.get("text", "")
+               for m in outbox(engine, "reply"))
+
+    opened(engine, rules, first, 18.0)
+    again = add_anomaly(engine, platforms=(), impact_usd=10.0)
+    opened(engine, rules, again, 10.0)
+    assert posts(engine) == []  # 18 + 10 of 36: inside the envelope
+    third = add_anomaly(engine, platforms=(), impact_usd=20.0)
+    opened(engine, rules, third, 20.0)
+    assert get_anomaly(engine, third).evidence["plan_exceeded_usd"] == pytest.approx(12.0)
+
+
+def test_expected_plan_from_a_form_names_the_box_that_is_wrong():
+    from bot.anomaly.plans_chat import expected_plan_from
+
+    later = f"{datetime.now(UTC) + 3 * DAY:%Y-%m-%d}"
+    asked = expected_plan_from("service", "$2k", later, service="AmazonEC2")
+    assert (asked.scope, asked.envelope_usd, asked.service) == ("service", 2000.0, "AmazonEC2")
+    for typed, field in ((("all", "10", later), "scope"), (("", "-5", later), "envelope"),
+                         (("", "10", "soon"), "until"), (("", "10", "2020-01-01"), "until")):
+        with pytest.raises(PlanError) as refused:
+            expected_plan_from(*typed)
+        assert refused.value.field == field

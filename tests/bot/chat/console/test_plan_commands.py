@@ -36,3 +36,22 @@ def test_the_operator_declares_and_lists_plans_at_the_prompt(engine, settings):
     with session_scope(engine) as session:
         [plan] = session.exec(select(Plan)).all()
         assert (plan.project, plan.created_by, plan.reason) == ("web", "sam", "launch week")
+
+
+def test_marking_expected_at_the_prompt_asks_for_the_plan_with_defaults(engine, settings):
+    from tests.bot.chat.console.test_chat import SERVICE, add_anomaly
+
+    anomaly_id = add_anomaly(engine)  # $120 over expected so far
+    ends = f"{datetime.now(UTC) + timedelta(days=2):%Y-%m-%d}"
+    chat, console = chat_on(engine, settings, f"\n{ends}\nservice\n")
+
+    chat.handle(f"e {anomaly_id} The quarterly load test, booked with FinOps")
+
+    out = flat(console.export_text())
+    assert "in all? (none: no plan) [240]" in out
+    assert f"or only {SERVICE}? (workload/service) [workload]" in out
+    with session_scope(engine) as session:
+        [plan] = session.exec(select(Plan)).all()
+        assert (plan.anomaly_id, plan.amount_usd, plan.service_name) == (anomaly_id, 240.0,
+                                                                         SERVICE)
+        assert f"{plan.ends_at:%Y-%m-%d}" == f"{datetime.now(UTC) + timedelta(days=3):%Y-%m-%d}"

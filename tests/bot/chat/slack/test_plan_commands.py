@@ -3,6 +3,7 @@ real Bolt app, the answer read from the Slack API stub's ``response_url``, the s
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,12 +13,20 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from bot.chat.ids import CallbackId
 from bot.runner import Runtime
 from bot.settings import Settings, parse_settings
 from storage.db import make_engine, session_scope, upgrade
 from storage.models import AuditLog, Plan
 from tests.support.cost_points import put_points
-from tests.support.slack_requests import post, sign, slash_command_body
+from tests.support.slack_requests import (
+    plain_text_value,
+    post,
+    sign,
+    slash_command_body,
+    static_select_value,
+    view_submission_body,
+)
 from tests.support.slack_runtime import http_runtime
 from tests.support.slack_stub import SlackApiStub
 
@@ -138,3 +147,27 @@ def test_the_help_lists_the_plan_forms(runtime, stub):
     helped = cost(runtime, stub, "help", user=DEV, channel=SUPPORT)
     assert "`/cost plan &lt;project&gt; &lt;environment|*&gt; &lt;amount&gt; until " in helped
     assert "`/cost plans [all]`" in helped
+
+
+@pytest.mark.parametrize(("typed", "block", "says"), [
+    ({"plan_envelope": "lots"}, "plan_envelope", "'lots' is not an amount"),
+    ({"plan_envelope": "0"}, "plan_envelope", "An envelope must be more than 0"),
+    ({"plan_until": "2020-01-01"}, "plan_until", "which has passed"),
+])
+def test_a_bad_plan_in_the_expected_form_is_shown_under_its_box(runtime, typed, block, says):
+    state = {"plan_envelope": "500", "plan_until": until(7), **typed}
+    values = {"reason": {"reason": plain_text_value("The quarterly load test")},
+              "plan_scope": {"plan_scope": static_select_value("workload")},
+              "plan_envelope": {"plan_envelope": plain_text_value(state["plan_envelope"])},
+              "plan_until": {"plan_until": {"type": "datepicker",
+                                            "selected_date": state["plan_until"]}}}
+    meta = '{"v": 1, "anomaly_id": 999999, "step_id": "expected", "channel": "C0SUPPORT"}'
+    body = view_submission_body(callback_id=CallbackId.EXPECTED_REASON.value,
+                                private_metadata=meta, values=values, user_id=DEV)
+    status, _, text = post(f"http://127.0.0.1:{runtime.http_port}/slack/events", body,
+                           sign(body, SECRET))
+    answer = json.loads(text)
+    assert status == 200 and answer["response_action"] == "errors"
+    assert list(answer["errors"]) == [block]
+    assert says in answer["errors"][block]
+    assert stored(runtime, Plan) == []
