@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated
@@ -31,12 +31,14 @@ from rich.table import Table
 import bot
 from bot.anomaly.enums import EventKind
 from bot.anomaly.lifecycle import Incident
+from bot.anomaly.plans import apply_plans
 from bot.anomaly.poll import poll_store
 from bot.anomaly.replay import OutputError, check_output, replay, write_alerts
 from bot.chat.console import render
 from bot.chat.console.render import console, errors
 from bot.cli_digest import digest_command
 from bot.cli_finance import budgets_command, showback_command
+from bot.cli_plans import plans_app, stored_plans
 from bot.cli_playbooks import playbooks_app
 from bot.cli_report import report_command
 from bot.cli_runbook import runbook_app
@@ -72,6 +74,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(teams_app, name="teams")
 app.add_typer(playbooks_app, name="playbooks")
+app.add_typer(plans_app, name="plans")
 app.add_typer(runbook_app, name="runbook")
 app.command("showback")(showback_command)
 app.command("budgets")(budgets_command)
@@ -273,6 +276,9 @@ def detect(
     services = _services(config)
     try:
         result = poll_store(engine=services.engine, settings=services.settings, days=days)
+        with session_scope(services.engine) as session:  # as `run` judges them before posting
+            planned = apply_plans(db_session=session, anomaly_ids=[i.id for i in result.open],
+                                  now=datetime.now(UTC))
         posted = _posted_to(services, result.open)
     finally:
         services.close()
@@ -281,7 +287,10 @@ def detect(
     console.print(f"Judged {result.judged_hours} new hour(s); {len(news)} new or re-opened "
                   f"anomaly(ies); {len(result.open)} going on now.")
     render.print_anomalies(result.open)
-    _print_posted(result.open, posted)
+    _print_posted([i for i in result.open if i.id not in planned], posted)
+    if planned:
+        held = ", ".join(f"swa-{i}" for i in sorted(planned))
+        console.print(f"Inside a plan, so not posted: {held} (`spendwatch plans list`).")
 
 
 def _posted_to(services: Services, incidents: list[Incident]) -> dict[int, list[str]]:
@@ -313,7 +322,8 @@ def replay_command(
     to: Annotated[datetime | None, typer.Option("--to", help="Last poll time (UTC).")] = None,
 ) -> None:
     """Poll the data hour by hour as the scheduler would; write one JSON line per alert and
-    per budget threshold crossed (budgets: from the config)."""
+    per budget threshold crossed (budgets: from the config). With a config, the plans in its
+    database are honoured: an incident inside one is a "suppressed" line, not an alert."""
     start, end = _utc(from_), _utc(to)
     if start is not None and end is not None and start > end:
         raise UserError(f"--from {start.isoformat()} is later than --to {end.isoformat()}; "
@@ -321,7 +331,8 @@ def replay_command(
     try:
         check_output(out)  # before the long part, not after it
         settings = _settings(config)
-        result = replay(source, settings, start=start, end=end)
+        plans = stored_plans(settings) if config or os.environ.get("SPENDWATCH_CONFIG") else []
+        result = replay(source, settings, start=start, end=end, plans=plans)
         write_alerts(result.records(), out)
     except OutputError as exc:
         raise UserError(f"--out {exc}") from None
@@ -329,6 +340,11 @@ def replay_command(
         f"{result.polls:,} hourly polls over {result.lines} lines: {len(result.alerts)} "
         f"alert(s) and {len(result.budget_alerts)} budget threshold(s) crossed written to {out}"
     )
+    if plans:
+        exceeded = sum(1 for a in result.alerts if "plan_exceeded_usd" in a)
+        console.print(f"{len(result.suppressed)} incident(s) inside plans (not alerted), "
+                      f"{exceeded} alert(s) past a plan's envelope; {len(plans)} plan(s) "
+                      f"honoured", highlight=False)
     if result.rejected_rows:
         errors.print(
             f"[yellow]{result.rejected_rows:,} row(s) could not be used and were left out; "

@@ -2,7 +2,9 @@
 
 * :func:`queue_news` turns a pass's events into outbox messages: a post of each open,
   alert-worthy anomaly not yet posted on a platform (to the owner's channel), an in-place update
-  while it grows, a thread reply when it resolves or flares again;
+  while it grows, a thread reply when it resolves or flares again. An anomaly inside a plan's
+  envelope (``bot.anomaly.plans``) is not posted; once it goes past the envelope it is, and
+  its alert says by how much;
 * :func:`queue_escalations` reminds the owner in the thread when nobody acknowledged an alert
   after ``escalation.ack_minutes``, and posts to ``escalation.channel`` after
   ``escalation.escalate_minutes`` (snoozing pauses both).
@@ -18,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from bot.anomaly.enums import AnomalyResponse, EventKind
+from bot.anomaly.plans import apply_plans
 from bot.anomaly.poll import PollResult
 from bot.anomaly.service import announce, notify, post_escalation
 from bot.settings import Settings
@@ -36,12 +39,16 @@ def queue_news(*, db_session: Session, settings: Settings, result: PollResult,
     Every open, alert-worthy anomaly is posted once per platform, whoever detected it
     (``spendwatch detect``, a run on another platform, a run that stopped before posting);
     one that opened in this pass is posted even if it also ended in it. One that ended
-    before this pass is not posted late.
+    before this pass is not posted late. One a plan covers is not posted while it stays
+    inside the plan's envelope.
     """
+    planned = apply_plans(db_session=db_session, now=now, anomaly_ids=[
+        *(e.incident.id for e in result.events), *(i.id for i in result.open)])
     for event in result.events:
         anomaly_id = event.incident.id
         if event.kind == EventKind.OPENED and event.alert:  # before a "resolved" of this pass
-            _post(db_session, settings, anomaly_id, platforms, now)
+            if anomaly_id not in planned:
+                _post(db_session, settings, anomaly_id, platforms, now)
         elif event.kind == EventKind.UPDATED:
             notify(db_session=db_session, anomaly_id=anomaly_id, now=now)
         elif event.kind == EventKind.RESOLVED:
@@ -50,7 +57,7 @@ def queue_news(*, db_session: Session, settings: Settings, result: PollResult,
         elif event.kind == EventKind.REOPENED:
             reopen(db_session=db_session, anomaly_id=anomaly_id, now=now)
     for incident in result.open:
-        if incident.alert_worthy:
+        if incident.alert_worthy and incident.id not in planned:
             _post(db_session, settings, incident.id, platforms, now)
 
 

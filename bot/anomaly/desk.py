@@ -27,7 +27,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.anomaly import service, walk
+from bot.anomaly import plans_chat, service, walk
 from bot.anomaly.access import (
     NotAllowed,
     NothingChanged,
@@ -36,6 +36,8 @@ from bot.anomaly.access import (
     check_may_see,
     visible_owners,
 )
+from bot.anomaly.plans import ExpectedPlan, expected_defaults
+from bot.anomaly.plans_chat import PlanAnswer
 from bot.anomaly.service import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS
 from bot.anomaly.views import AlertView, RunbookView, main_service, runbook_view
 from bot.anomaly.walk import StepStarted
@@ -190,11 +192,18 @@ class AnomalyDesk:
         owners = None if channel is None else self.settings.routing.owners_of(channel)
         return None if owners is None else frozenset(owners)
 
-    def cost(self, text: str, *, user: str, channel: str | None) -> CostAnswer | BudgetAnswer:
+    def cost(self, text: str, *, user: str, channel: str | None
+             ) -> CostAnswer | BudgetAnswer | PlanAnswer:
         """Answer a ``/cost`` text within what ``channel`` sees. ``budget ...`` reads budgets,
-        and sets them for FinOps (audited): ``bot.finance.chat``."""
+        and sets them for FinOps (audited): ``bot.finance.chat``; ``plan ...`` and ``plans``
+        declare and list planned spend (audited): ``bot.anomaly.plans_chat``."""
         owners = self.channel_owners(channel=channel)
         scope = Scope.everything() if owners is None else Scope.of_owners(owners)
+        if plans_chat.asks_plans(text):
+            with session_scope(self._engine) as session:
+                return plans_chat.respond(text, db_session=session, settings=self.settings,
+                                          scope=scope, user=user, channel=channel,
+                                          now=datetime.now(UTC))
         if not budget_chat.asks_budget(text):
             return respond(text, connection_or_engine=self._engine, scope=scope,
                            environment_aliases=self.settings.allocation.environment_aliases)
@@ -236,11 +245,18 @@ class AnomalyDesk:
                                             anomaly_id=anomaly_id, user=user, channel=channel)
 
     def mark_expected(self, anomaly_id: int, *, user: str, reason: str,
-                      channel: str | None = None) -> None:
+                      channel: str | None = None, plan: ExpectedPlan | None = None) -> None:
         with self._action() as (session, now):
             service.mark_expected(db_session=session, settings=self.settings,
                                   anomaly_id=anomaly_id, user=user, reason=reason, now=now,
-                                  channel=channel)
+                                  channel=channel, plan=plan)
+
+    def expected_defaults(self, anomaly_id: int) -> ExpectedPlan:
+        """What the expected form offers as the plan: this workload, twice the impact so far,
+        a week from now."""
+        with session_scope(self._engine) as session:
+            anomaly = service.load_anomaly(db_session=session, anomaly_id=anomaly_id)
+            return expected_defaults(anomaly, datetime.now(UTC))
 
     def escalate(self, anomaly_id: int, *, user: str, channel: str | None = None) -> None:
         with self._action() as (session, now):

@@ -66,3 +66,6 @@ class AuditAction(StrEnum):
     PLAYBOOK_STEP = "playbook_step"  # saved one step of the playbook
     STABILISED = "stabilised"  # saved the playbook's stabilising step
     RESOLVED = "resolved"  # finished the playbook; the runbook entry is filed
+    PLAN_ADDED = "plan.added"  # declared planned spend (a dollar envelope, until a date)
+    PLAN_REMOVED = "plan.removed"  # ended a plan before its date
+    PLAN_EXCEEDED = "plan.exceeded"  # an anomaly went past a plan's envelope (by the bot)

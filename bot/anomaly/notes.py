@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from sqlmodel import Session
 
+from bot.anomaly.plans import plan_note
 from bot.anomaly.views import AlertNote
 from bot.changes.notes import changes_note
 from storage.models import Anomaly
@@ -20,7 +21,10 @@ __all__ = ["NOTE_SOURCES", "NoteSource", "alert_notes"]
 
 NoteSource = Callable[[Session, Anomaly], AlertNote | None]
 
-NOTE_SOURCES: tuple[NoteSource, ...] = (changes_note,)
+NOTE_SOURCES: tuple[NoteSource, ...] = (
+    plan_note,
+    changes_note,
+)
 
 
 def alert_notes(session: Session, anomaly: Anomaly,

@@ -5,14 +5,17 @@ rows whose ChargePeriodEnd is at or before T (a daily row becomes visible when i
 judges the newest complete hour, and feeds the same lifecycle the scheduler uses. Each alert
 opened is one JSON line (``"type": "anomaly"``), and so is each budget threshold the same poll
 would have recorded (``"type": "budget"``, from ``bot.finance.replay``), in time order. No chat
-platform, no database, no network.
+platform, no network, and no database but the plans the caller read from one: an incident a plan
+covers (``bot.anomaly.plans.judge``, the scheduler's decision) is written as
+``"type": "suppressed"`` with the plan's id, and alerts later only if it outgrows the envelope,
+then with ``"plan_id"``, ``"plan_exceeded_usd"`` and ``"alerted_at"``.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,13 +23,16 @@ import numpy as np
 import pandas as pd
 
 from bot.anomaly.enums import EventKind
+from bot.anomaly.lifecycle import HOUR as LIFECYCLE_HOUR
 from bot.anomaly.lifecycle import Incident, Lifecycle
+from bot.anomaly.plans import IncidentFacts, PlanDecision, judge
 from bot.detection.engine import LINE_KEYS, SpendMatrix, detect_hour, thresholds_for_matrix
 from bot.finance.replay import BudgetReplay
 from bot.ingest.allocation import Allocator
 from bot.ingest.service import convert_currency, spread_hours
 from bot.ingest.sources.focus import discover_files, read_chunks
 from bot.settings import Settings
+from storage.models import Plan
 
 __all__ = ["OutputError", "ReplayResult", "check_output", "load_usage_points", "replay",
            "write_alerts"]
@@ -41,14 +47,45 @@ class ReplayResult:
     lines: int
     rejected_rows: int
     budget_alerts: list[dict[str, object]] = field(default_factory=list)
+    suppressed: list[dict[str, object]] = field(default_factory=list)  # inside a plan
 
     def records(self) -> list[dict[str, object]]:
-        """Every line the replay writes, anomalies and budgets, by the poll that raised it."""
+        """Every line the replay writes (anomalies, budgets, incidents inside plans), by the
+        poll that raised it."""
         def when(record: dict[str, object]) -> str:
-            return str(record["detected_at"] if record["type"] == "anomaly"
-                       else record["crossed_at"])
+            if record["type"] == "budget":
+                return str(record["crossed_at"])
+            return str(record.get("alerted_at") or record["detected_at"])
 
-        return sorted([*self.alerts, *self.budget_alerts], key=when)
+        return sorted([*self.alerts, *self.budget_alerts, *self.suppressed], key=when)
+
+
+class PlanBook:
+    """The plans a replay honours, and which incident each one holds so far."""
+
+    def __init__(self, plans: Sequence[Plan]) -> None:
+        self.plans = list(plans)
+        self.held: dict[int, tuple[int, Incident]] = {}  # incident id -> (plan id, incident)
+
+    def judge(self, incident: Incident) -> PlanDecision | None:
+        if not self.plans:
+            return None
+        used: dict[int, float] = {}
+        for other_id, (plan_id, other) in self.held.items():
+            if other_id != incident.id:
+                used[plan_id] = used.get(plan_id, 0.0) + other.impact_usd
+        service = incident.contributors[0].service if incident.contributors else ""
+        facts = IncidentFacts(
+            project=incident.project, environment=incident.environment, service=service,
+            started_at=incident.started_at.to_pydatetime(),
+            ended_at=(incident.last_elevated_at + LIFECYCLE_HOUR).to_pydatetime(),
+            impact_usd=incident.impact_usd)
+        decision = judge(self.plans, used, facts)
+        if decision is None:
+            self.held.pop(incident.id, None)
+        else:
+            self.held[incident.id] = (int(decision.plan.id or 0), incident)
+        return decision
 
 
 def load_usage_points(path: Path, settings: Settings) -> tuple[pd.DataFrame, int]:
@@ -90,6 +127,7 @@ def replay(
     *,
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
+    plans: Sequence[Plan] = (),
 ) -> ReplayResult:
     """Alerts opened by hourly polls over the data at ``path`` (``start``/``end``: poll times).
 
@@ -99,7 +137,7 @@ def replay(
     message and ``detect`` show. The lifecycle refines it while the incident lasts (a spike
     still elevated after six hours is a level shift), so the later label is the truer one.
     Budget lines (``budget_alerts``) are the thresholds of the config's budgets the same polls
-    reached (``bot.finance.replay``).
+    reached (``bot.finance.replay``). ``plans`` are honoured as the scheduler honours them.
     """
     points, rejected = load_usage_points(path, settings)
     if points.empty:
@@ -118,17 +156,52 @@ def replay(
     budgets = BudgetReplay(points, settings)
     opened: list[tuple[dict[str, object], Incident]] = []
     budget_alerts: list[dict[str, object]] = []
+    book, quiet = PlanBook(plans), _Quiet()
     polls = 0
     for index, now in _poll_times(matrix, start, end):
         pending = _reveal(matrix, pending, now)
         budget_alerts.extend(budgets.poll(now))
         findings = detect_hour(matrix, index, table, warmup_hours=detection.warmup_days * 24)
         for event in lifecycle.apply(findings, now=now):
+            incident = event.incident
             if event.kind == EventKind.OPENED and event.alert:
-                opened.append((event.incident.to_alert(), event.incident))
+                alert = quiet.judge(book, incident, now)
+                if alert is not None:
+                    opened.append((alert, incident))
+            elif incident.id in quiet.lines and event.kind != EventKind.RESOLVED:
+                alert = quiet.judge(book, incident, now)  # grew: past the envelope now?
+                if alert is not None:
+                    opened.append((alert, incident))
         polls += 1
     alerts = [{"type": "anomaly", **alert, "kind": incident.kind} for alert, incident in opened]
-    return ReplayResult(alerts, polls, len(matrix.lines), rejected, budget_alerts)
+    return ReplayResult(alerts, polls, len(matrix.lines), rejected, budget_alerts,
+                        list(quiet.lines.values()))
+
+
+class _Quiet:
+    """Incidents kept quiet by a plan: their ``suppressed`` lines, updated while they grow."""
+
+    def __init__(self) -> None:
+        self.lines: dict[int, dict[str, object]] = {}
+
+    def judge(self, book: PlanBook, incident: Incident,
+              now: pd.Timestamp) -> dict[str, object] | None:
+        """The alert line to write now, or None while a plan covers the incident."""
+        decision = book.judge(incident)
+        alert = incident.to_alert()
+        if decision is not None and decision.covered:
+            line = self.lines.setdefault(incident.id, {
+                "type": "suppressed", "alert_id": alert["alert_id"], "project": incident.project,
+                "environment": incident.environment, "detected_at": alert["detected_at"],
+                "plan_id": decision.plan.id})
+            line["impact_usd"] = alert["impact_usd"]
+            return None
+        was_quiet = self.lines.pop(incident.id, None) is not None
+        late = {"alerted_at": pd.Timestamp(now).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if decision is None:  # no plan, or it outlasted the plan's end
+            return {**alert, **late} if was_quiet else alert
+        return {**alert, "plan_id": decision.plan.id,
+                "plan_exceeded_usd": round(decision.exceeded_by, 2), **late}
 
 
 def _poll_times(matrix: SpendMatrix, start: pd.Timestamp | None,

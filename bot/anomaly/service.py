@@ -44,8 +44,10 @@ from bot.anomaly.access import (
 from bot.anomaly.choice import lever_options, levers_of, playbook_of, rebase
 from bot.anomaly.enums import AnomalyResponse, AuditAction
 from bot.anomaly.notes import alert_notes
+from bot.anomaly.plans import ExpectedPlan, plan_expected
 from bot.anomaly.views import AlertView, RunbookView, build_alert_view, main_service, runbook_view
 from bot.chat.ids import SNOOZE_HOURS
+from bot.chat.text import money, when
 from bot.outbox.enums import Operation
 from bot.playbook import Playbook, PlaybookState, load_playbooks
 from bot.playbook.library import PlaybookLibrary
@@ -242,15 +244,25 @@ def check_may_mark_expected(*, db_session: Session, settings: Settings, anomaly_
 
 
 def mark_expected(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
-                  reason: str, now: datetime, channel: str | None = None) -> Anomaly:
+                  reason: str, now: datetime, channel: str | None = None,
+                  plan: ExpectedPlan | None = None) -> Anomaly:
+    """Close the alert as expected; with ``plan``, the same spend on the workload stays quiet
+    within that envelope until then (``bot.anomaly.plans``)."""
     reason = check_expected_reason(reason)
     anomaly = _for_action(db_session, settings, anomaly_id, user, channel)
     if anomaly.response == AnomalyResponse.EXPECTED:
         raise NothingChanged(f"This spend is already marked expected by "
                              f"{anomaly.response_by or 'someone'}; nothing changed.")
+    detail: dict[str, object] = {"reason": reason}
+    text = f"marked this spend as expected: {reason}"
+    if plan is not None:
+        made = plan_expected(db_session=db_session, anomaly=anomaly, plan=plan, reason=reason,
+                             actor=user, now=now)
+        detail["plan_id"] = made.id
+        text += (f" (plan #{made.id}: up to {money(made.amount_usd, decimals=0)} above normal "
+                 f"until {when(made.ends_at)})")
     _respond(anomaly, AnomalyResponse.EXPECTED, user, now, note=reason)
-    return _record(db_session, anomaly, user, now, AuditAction.EXPECTED,
-                   f"marked this spend as expected: {reason}", {"reason": reason})
+    return _record(db_session, anomaly, user, now, AuditAction.EXPECTED, text, detail)
 
 
 def escalate(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,

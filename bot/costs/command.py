@@ -20,7 +20,7 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -163,6 +163,8 @@ class AnomalyLine:
     last_seen_at: datetime
     impact_usd: float
     peak_hourly_usd: float
+    plan_id: int | None = None  # the plan that holds it (``bot.anomaly.plans``), if any
+    plan_exceeded_usd: float = 0.0  # how far past that plan's envelope it went
 
 
 @dataclass(frozen=True)
@@ -424,7 +426,15 @@ def _top(
 def _anomalies(connection: Connection, scope: Scope) -> AnomaliesAnswer:
     rows, count = queries.costs.anomalies(connection=connection, exclude_statuses=CLOSED_STATUSES,
                                           owners=scope.owners, limit=ANOMALY_LIMIT)
-    return AnomaliesAnswer(_from_rows(AnomalyLine, rows), count)
+    lines = tuple(replace(line, plan_id=_plan_id(row), plan_exceeded_usd=float(
+                      (row["evidence"] or {}).get("plan_exceeded_usd") or 0.0))
+                  for line, row in zip(_from_rows(AnomalyLine, rows), rows, strict=True))
+    return AnomaliesAnswer(lines, count)
+
+
+def _plan_id(row: Mapping[Any, Any]) -> int | None:
+    plan_id = (row["evidence"] or {}).get("plan_id")
+    return plan_id if isinstance(plan_id, int) else None
 
 
 def _runbook(connection: Connection, query: RunbookQuery, scope: Scope) -> RunbookAnswer:
@@ -435,5 +445,5 @@ def _runbook(connection: Connection, query: RunbookQuery, scope: Scope) -> Runbo
 
 
 def _from_rows(kind: Any, rows: Iterable[Mapping[Any, Any]]) -> tuple[Any, ...]:
-    names = [f.name for f in fields(kind)]
+    names = [f.name for f in fields(kind) if f.default is MISSING]
     return tuple(kind(**{name: row[name] for name in names}) for row in rows)

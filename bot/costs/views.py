@@ -13,11 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.anomaly.plans_chat import PlanAddedAnswer, PlanAnswer, PlansAnswer
+from bot.anomaly.plans_views import help_lines as plan_help_lines
+from bot.anomaly.plans_views import plan_lines
 from bot.chat.text import escape_mrkdwn, money, signed, span, when
 from bot.costs.command import (
     PERIODS,
     TOP_MAX,
     AnomaliesAnswer,
+    AnomalyLine,
     CostAnswer,
     HelpAnswer,
     ProjectCostAnswer,
@@ -72,19 +76,21 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(BLOCKS[round((v - low) * scale)] for v in values)
 
 
-def format_mrkdwn(answer: CostAnswer | BudgetAnswer) -> str:
+def format_mrkdwn(answer: CostAnswer | BudgetAnswer | PlanAnswer) -> str:
     """Slack mrkdwn; every name from a user or a tag is escaped."""
     return _render(answer, _MRKDWN)
 
 
-def format_plain(answer: CostAnswer | BudgetAnswer) -> str:
+def format_plain(answer: CostAnswer | BudgetAnswer | PlanAnswer) -> str:
     """Plain text (console, logs, notification fallbacks); nothing escaped."""
     return _render(answer, _PLAIN)
 
 
-def _render(answer: CostAnswer | BudgetAnswer, m: _Markup) -> str:
+def _render(answer: CostAnswer | BudgetAnswer | PlanAnswer, m: _Markup) -> str:
     if isinstance(answer, BudgetListAnswer | BudgetSetAnswer):
         lines = budget_lines(answer, m)
+    elif isinstance(answer, PlanAddedAnswer | PlansAnswer):
+        lines = plan_lines(answer, m)
     elif isinstance(answer, ProjectCostAnswer):
         lines = _project(answer, m)
     elif isinstance(answer, TopAnswer):
@@ -150,11 +156,19 @@ def _anomalies(a: AnomaliesAnswer, m: _Markup) -> list[str]:
             f"• {m.bold(f'#{x.id} {name(x.project)} / {name(x.environment)}')} · "
             f"{name(x.kind)} · {name(x.status)}: {money(x.impact_usd)} over expected since "
             f"{when(x.started_at)} (peak {money(x.peak_hourly_usd)}/h) · owner "
-            f"{name(x.owner)}"
+            f"{name(x.owner)}{_planned(x)}"
         )
     if a.total > len(a.anomalies):
         lines.append(f"…and {a.total - len(a.anomalies)} more")
     return lines
+
+
+def _planned(x: AnomalyLine) -> str:
+    if x.plan_id is None:
+        return ""
+    if x.plan_exceeded_usd > 0:
+        return f" · past plan #{x.plan_id} by {money(x.plan_exceeded_usd)}"
+    return f" · inside plan #{x.plan_id}: not alerted"
 
 
 def _runbook(a: RunbookAnswer, m: _Markup) -> list[str]:
@@ -191,5 +205,6 @@ def _help(a: HelpAnswer, m: _Markup) -> list[str]:
         f"{m.code('/cost anomalies')} open anomalies, newest first, with their impact",
         f"{m.code('/cost runbook <project>')} what was learned from the project's incidents",
         *help_lines(m),
+        *plan_help_lines(m),
         f"{m.code('/cost help')} this help",
     ]

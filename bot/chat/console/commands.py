@@ -17,7 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from bot.anomaly.desk import ResponseError
+from bot.anomaly.desk import EXPECTED_MIN_CHARS, ResponseError
+from bot.anomaly.plans import ExpectedPlan
+from bot.anomaly.plans_chat import expected_plan_from
 from bot.chat.console.panel import runbook_panel
 from bot.chat.console.walk import Lines, ask, walk_playbook
 from bot.chat.enums import Platform
@@ -107,8 +109,30 @@ class ConsoleChat:
 
     def _expected(self, anomaly_id: int, rest: str) -> None:
         reason = rest or ask(self.console, "Why is this spend expected? ", self.lines)
+        plan = None
+        if len(reason.strip()) >= EXPECTED_MIN_CHARS:  # else the desk says what is missing
+            plan = self._expected_plan(anomaly_id)
         self._act(anomaly_id, lambda: self.desk.mark_expected(anomaly_id, user=self.user,
-                                                              reason=reason))
+                                                              reason=reason, plan=plan))
+
+    def _expected_plan(self, anomaly_id: int) -> ExpectedPlan | None:
+        """The plan marking expected makes: each answer left blank takes the default shown."""
+        self._known(anomaly_id)
+        offered = self.desk.expected_defaults(anomaly_id)
+        envelope = ask(self.console, "Keep the same spend quiet up to how much above normal, "
+                       f"in all? (none: no plan) {escape(f'[{offered.envelope_usd:.0f}]')} ",
+                       self.lines)
+        if envelope.casefold() == "none":
+            return None
+        until = ask(self.console, "Until which day (UTC)? "
+                    f"{escape(f'[{offered.ends_at:%Y-%m-%d}]')} ", self.lines)
+        scope = ""
+        if offered.service:
+            scope = ask(self.console, f"For the whole workload, or only {escape(offered.service)}"
+                        f"? (workload/service) {escape('[workload]')} ", self.lines)
+        return expected_plan_from(scope or offered.scope, envelope or f"{offered.envelope_usd}",
+                                  until or f"{offered.ends_at:%Y-%m-%d}",
+                                  currency=self.desk.settings.currency.base)
 
     def _escalate(self, anomaly_id: int, _: str) -> None:
         self._act(anomaly_id, lambda: self.desk.escalate(anomaly_id, user=self.user))

@@ -26,6 +26,8 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.anomaly.desk import AnomalyDesk, NothingChanged
+from bot.anomaly.plans import PlanError
+from bot.anomaly.plans_chat import expected_plan_from
 from bot.chat.ids import (
     ActionId,
     AlertRef,
@@ -181,7 +183,8 @@ def _start_playbook(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str,
 def _expected_form(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str,
                    ts: str | None) -> Any:
     desk.check_may_mark_expected(ref.anomaly_id, user=user, channel=channel)
-    return modals.expected_modal(ref.anomaly_id, channel, ts)
+    return modals.expected_modal(ref.anomaly_id, channel, ts,
+                                 plan=desk.expected_defaults(ref.anomaly_id))
 
 
 def _runbook(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str,
@@ -243,10 +246,17 @@ def _expected_submitted(ctx: SlackContext) -> Callable[..., None]:
             ctx.actions.check(user)
             meta = parse_step_meta(view.get("private_metadata"))
             reason = modals.read_expected_reason(view["state"]["values"])
+            typed = modals.read_expected_plan(view["state"]["values"])
+            plan = None if typed is None else expected_plan_from(
+                *typed, currency=ctx.desk.settings.currency.base)
             ctx.desk.mark_expected(meta.anomaly_id, user=user, reason=reason,
-                                   channel=meta.channel)
+                                   channel=meta.channel, plan=plan)
         except NothingChanged:
             ack()  # saved before (a double submit or a replay): the form just closes
+            return
+        except PlanError as exc:
+            block = modals.PLAN_BLOCK_IDS.get(exc.field or "", modals.EXPECTED_BLOCK_ID)
+            ack(response_action="errors", errors={block: user_message(exc)[:300]})
             return
         except USER_ERRORS as exc:
             _refuse(ack, view, exc)

@@ -18,6 +18,7 @@ from typing import Any
 from slack_sdk.models.blocks import (
     Block,
     CheckboxesElement,
+    DatePickerElement,
     DividerBlock,
     HeaderBlock,
     InputBlock,
@@ -31,6 +32,7 @@ from slack_sdk.models.blocks import Option as SlackOption
 from slack_sdk.models.views import View
 
 from bot.anomaly.desk import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS
+from bot.anomaly.plans import ExpectedPlan, ExpectedScope
 from bot.anomaly.views import RunbookView
 from bot.chat.ids import CallbackId, StepMeta
 from bot.chat.slack.blocks import (
@@ -64,7 +66,9 @@ __all__ = [
     "EXPECTED_BLOCK_ID",
     "EXPECTED_STEP_ID",
     "REASON_SUFFIX",
+    "PLAN_BLOCK_IDS",
     "expected_modal",
+    "read_expected_plan",
     "read_expected_reason",
     "read_step_values",
     "reason_block_id",
@@ -76,6 +80,8 @@ __all__ = [
 REASON_SUFFIX = "__reason"
 EXPECTED_STEP_ID = "expected"
 EXPECTED_BLOCK_ID = "reason"
+# the plan that marking expected makes: block ids, and the PlanError.field each one answers
+PLAN_BLOCK_IDS = {"scope": "plan_scope", "envelope": "plan_envelope", "until": "plan_until"}
 MAX_VIEW_TITLE = 24
 MAX_LABEL = 2000
 MAX_ERROR = 2000
@@ -271,8 +277,11 @@ def _error_block(step: Step, field_id: str, message: str) -> str:
 # -- expected ------------------------------------------------------------------------------------
 
 
-def expected_modal(anomaly_id: int, channel: str, message_ts: str | None) -> View:
-    """Asks why the spend is expected; the reason closes the alert and is shown on it."""
+def expected_modal(anomaly_id: int, channel: str, message_ts: str | None,
+                   plan: ExpectedPlan | None = None) -> View:
+    """Asks why the spend is expected; the reason closes the alert and is shown on it. With
+    ``plan`` (the defaults offered), it also asks what the plan covers, its envelope and its
+    end: the same spend then stays quiet within that envelope until then."""
     meta = StepMeta(anomaly_id=anomaly_id, step_id=EXPECTED_STEP_ID, channel=channel,
                     message_ts=message_ts)
     reason = PlainTextInputElement(
@@ -285,6 +294,7 @@ def expected_modal(anomaly_id: int, channel: str, message_ts: str | None) -> Vie
                 "spend is fine. If it goes on longer than planned, a new alert opens."),
         _input(EXPECTED_BLOCK_ID, "Why is this spend expected?", reason,
                hint="Say what it is and until when.", optional=False),
+        *(_plan_inputs(plan) if plan is not None else []),
     ]
     return View(
         type="modal", callback_id=CallbackId.EXPECTED_REASON.value,
@@ -292,6 +302,41 @@ def expected_modal(anomaly_id: int, channel: str, message_ts: str | None) -> Vie
         close=PlainTextObject(text="Cancel"), private_metadata=meta.model_dump_json(),
         blocks=blocks,
     )
+
+
+def _plan_inputs(plan: ExpectedPlan) -> list[Block]:
+    workload = SlackOption(text=PlainTextObject(text="This workload (every service)"),
+                           value=ExpectedScope.WORKLOAD.value)
+    options = [workload]
+    if plan.service:
+        options.append(SlackOption(text=PlainTextObject(text=clip(f"Only {plan.service}", 75)),
+                                   value=ExpectedScope.SERVICE.value))
+    scope = StaticSelectElement(action_id=PLAN_BLOCK_IDS["scope"], options=options,
+                                initial_option=next((o for o in options
+                                                     if o.value == plan.scope.value), workload))
+    envelope = PlainTextInputElement(action_id=PLAN_BLOCK_IDS["envelope"], max_length=20,
+                                     initial_value=f"{plan.envelope_usd:.0f}")
+    until = DatePickerElement(action_id=PLAN_BLOCK_IDS["until"],
+                              initial_date=f"{as_utc(plan.ends_at):%Y-%m-%d}")
+    return [
+        _input(PLAN_BLOCK_IDS["scope"], "Keep quiet about", scope, hint=None, optional=False),
+        _input(PLAN_BLOCK_IDS["envelope"], "Envelope (spend above normal, in all)", envelope,
+               hint="No alert while it stays within this, e.g. 500 or 2k; past it the alert "
+                    "says by how much.", optional=False),
+        _input(PLAN_BLOCK_IDS["until"], "Until (UTC, that day included)", until, hint=None,
+               optional=False),
+    ]
+
+
+def read_expected_plan(state_values: StateValues) -> tuple[str, str, str] | None:
+    """Scope, envelope and until date as typed in :func:`expected_modal`; None when the form
+    asked for no plan."""
+    if PLAN_BLOCK_IDS["envelope"] not in state_values:
+        return None
+    scope = _element(state_values, PLAN_BLOCK_IDS["scope"]).get("selected_option") or {}
+    return (str(scope.get("value") or ""),
+            str(_element(state_values, PLAN_BLOCK_IDS["envelope"]).get("value") or ""),
+            str(_element(state_values, PLAN_BLOCK_IDS["until"]).get("selected_date") or ""))
 
 
 def read_expected_reason(state_values: StateValues) -> str:

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.anomaly.desk import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS, StepStarted
+from bot.anomaly.plans import ExpectedPlan, ExpectedScope
 from bot.anomaly.views import AlertView, RunbookView
 from bot.chat.ids import SNOOZE_HOURS
 from bot.chat.teams.elements import (
@@ -56,9 +57,12 @@ from bot.playbook import (
 )
 from bot.playbook.schema import MAX_TEXT_LENGTH
 
-__all__ = ["MAX_RUNBOOK_ENTRIES", "Panel", "PanelKind", "panel_form", "step_form"]
+__all__ = ["MAX_RUNBOOK_ENTRIES", "PLAN_INPUTS", "Panel", "PanelKind", "expected_plan_inputs",
+           "panel_form", "step_form"]
 
 MAX_RUNBOOK_ENTRIES = 5
+# the expected panel's plan inputs, by the PlanError.field each one answers
+PLAN_INPUTS = {"scope": "plan_scope", "envelope": "plan_envelope", "until": "plan_until"}
 
 
 class PanelKind(StrEnum):
@@ -75,6 +79,7 @@ class Panel:
     kind: PanelKind
     title: str = ""
     entries: tuple[RunbookView, ...] = ()
+    plan: ExpectedPlan | None = None  # the expected panel's plan, as offered
 
 
 # -- panels -------------------------------------------------------------------------------------
@@ -86,7 +91,7 @@ def panel_form(view: AlertView, panel: Panel, errors: Mapping[str, str],
     if panel.kind is PanelKind.SNOOZE:
         return _snooze_panel(view, errors, typed)
     if panel.kind is PanelKind.EXPECTED:
-        return _expected_panel(view, errors, typed)
+        return _expected_panel(view, errors, typed, panel.plan)
     return _runbook_panel(view, panel)
 
 
@@ -117,7 +122,7 @@ def _snooze_panel(view: AlertView, errors: Mapping[str, str], typed: Mapping[str
 
 
 def _expected_panel(view: AlertView, errors: Mapping[str, str],
-                    typed: Mapping[str, Any]) -> Json:
+                    typed: Mapping[str, Any], plan: ExpectedPlan | None = None) -> Json:
     reason = typed.get(EXPECTED_INPUT)
     field: Json = {
         "type": "Input.Text", "id": EXPECTED_INPUT, "label": "Why is this spend expected?",
@@ -140,11 +145,55 @@ def _expected_panel(view: AlertView, errors: Mapping[str, str],
         items.append(attention(errors["reason"]))
     items.append(text_block("Say what it is and until when.", isSubtle=True, size="Small",
                             spacing="None"))
+    if plan is not None:
+        items += _plan_inputs(plan, errors, typed)
     items.append(action_set([
         execute("Mark as expected", Verb.EXPECTED_SAVE, view.anomaly_id, style="positive"),
         _back(view),
     ]))
     return form(items)
+
+
+def _plan_inputs(plan: ExpectedPlan, errors: Mapping[str, str],
+                 typed: Mapping[str, Any]) -> list[Json]:
+    """Scope, envelope and end of the plan that marking expected makes, typed values kept."""
+    choices = [{"title": "This workload (every service)", "value": ExpectedScope.WORKLOAD.value}]
+    if plan.service:
+        choices.append({"title": one_line(f"Only {plan.service}", TITLE_CHARS),
+                        "value": ExpectedScope.SERVICE.value})
+    scope = str(typed.get(PLAN_INPUTS["scope"]) or plan.scope.value)
+    items: list[Json] = [
+        {"type": "Input.ChoiceSet", "id": PLAN_INPUTS["scope"], "label": "Keep quiet about",
+         "style": "compact", "isRequired": True, "choices": choices,
+         "errorMessage": "Choose what the plan covers.",
+         "value": scope if scope in {c["value"] for c in choices} else choices[0]["value"]},
+        {"type": "Input.Text", "id": PLAN_INPUTS["envelope"],
+         "label": "Envelope (spend above normal, in all)", "isRequired": True, "maxLength": 20,
+         "errorMessage": "Give the envelope, e.g. 500 or 2k.",
+         "value": clip(str(typed.get(PLAN_INPUTS["envelope"]) or f"{plan.envelope_usd:.0f}"),
+                       20)},
+        {"type": "Input.Date", "id": PLAN_INPUTS["until"],
+         "label": "Until (UTC, that day included)", "isRequired": True,
+         "errorMessage": "Pick the last day of the plan.",
+         "value": clip(str(typed.get(PLAN_INPUTS["until"])
+                           or f"{as_utc(plan.ends_at):%Y-%m-%d}"), 10)},
+    ]
+    for field in ("scope", "envelope", "until"):
+        if field in errors:
+            items.append(attention(errors[field]))
+    items.append(text_block("No alert while the workload stays within the envelope until then; "
+                            "past it the alert says by how much.", isSubtle=True, size="Small",
+                            spacing="None"))
+    return items
+
+
+def expected_plan_inputs(inputs: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """Scope, envelope and until date from the expected panel; None when it asked for none."""
+    if PLAN_INPUTS["envelope"] not in inputs:
+        return None
+    scope, envelope, until = (str(inputs.get(PLAN_INPUTS[k]) or "").strip()
+                              for k in ("scope", "envelope", "until"))
+    return scope, envelope, until
 
 
 def _runbook_panel(view: AlertView, panel: Panel) -> Json:

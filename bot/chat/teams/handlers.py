@@ -39,8 +39,11 @@ from microsoft_teams.api.activities.message.message import MessageActivity, Mess
 from microsoft_teams.apps import ActivityContext, App
 
 from bot.anomaly.desk import AnomalyDesk, NotAllowed, NothingChanged, ResponseError
+from bot.anomaly.plans import PlanError
+from bot.anomaly.plans_chat import expected_plan_from
 from bot.chat.ratelimit import RateLimited, RateLimiter
 from bot.chat.teams.cards import Panel, PanelKind, alert_card, plain, text_card
+from bot.chat.teams.forms import expected_plan_inputs
 from bot.chat.teams.sender import CARD_TYPE, card_attachment
 from bot.chat.teams.verbs import (
     CardAction,
@@ -196,8 +199,7 @@ def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> 
                 log.exception("a Teams card action failed")
             return _message(user_message(exc, otherwise=ACTION_FAILED))
         # a snooze or reason the desk refused: the panel again, the error under its input
-        errors = {_PANEL_OF[action.verb][1]: user_message(exc)}
-        panel = Panel(_PANEL_OF[action.verb][0])
+        panel, errors = _panel_again(desk, action, exc)
     except Exception as exc:
         if not isinstance(exc, USER_ERRORS):
             log.exception("a Teams card action failed")
@@ -216,6 +218,16 @@ def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> 
     return {"statusCode": 200, "type": CARD_TYPE, "value": card}
 
 
+def _panel_again(desk: AnomalyDesk, action: CardAction,
+                 exc: Exception) -> tuple[Panel, dict[str, str]]:
+    """The panel of a form the desk refused, the error under the input it is about."""
+    kind, key = _PANEL_OF[action.verb]
+    if isinstance(exc, PlanError) and exc.field:
+        key = exc.field
+    plan = desk.expected_defaults(action.anomaly_id) if kind is PanelKind.EXPECTED else None
+    return Panel(kind, plan=plan), {key: user_message(exc)}
+
+
 def _act(desk: AnomalyDesk, action: CardAction, *, user: str, channel: str) -> Panel | None:
     """Do what the click asks; the panel to open, if any. Errors go up to the caller."""
     anomaly = action.anomaly_id
@@ -229,10 +241,13 @@ def _act(desk: AnomalyDesk, action: CardAction, *, user: str, channel: str) -> P
         desk.snooze(anomaly, user=user, hours=snooze_hours(action.inputs), channel=channel)
     elif verb == Verb.EXPECTED:
         desk.check_may_mark_expected(anomaly, user=user, channel=channel)
-        return Panel(PanelKind.EXPECTED)
+        return Panel(PanelKind.EXPECTED, plan=desk.expected_defaults(anomaly))
     elif verb == Verb.EXPECTED_SAVE:
+        typed = expected_plan_inputs(action.inputs)
+        plan = None if typed is None else expected_plan_from(
+            *typed, currency=desk.settings.currency.base)
         desk.mark_expected(anomaly, user=user, reason=expected_reason(action.inputs),
-                           channel=channel)
+                           channel=channel, plan=plan)
     elif verb == Verb.ESCALATE:
         desk.escalate(anomaly, user=user, channel=channel)
     elif verb == Verb.RUNBOOK:

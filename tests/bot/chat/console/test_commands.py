@@ -86,7 +86,8 @@ def test_a_mistake_is_explained_in_one_line(engine, settings, typed, says):
 
 def test_expected_asks_for_the_reason_when_it_was_not_typed(engine, settings):
     anomaly_id = add_anomaly(engine)
-    chat, console = chat_on(engine, settings, "The quarterly load test, booked with FinOps\n")
+    chat, console = chat_on(engine, settings,
+                            "The quarterly load test, booked with FinOps\nnone\n")
 
     chat.handle(f"e {anomaly_id}")
 

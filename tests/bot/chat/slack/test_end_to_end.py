@@ -36,7 +36,7 @@ from bot.settings import (
     Settings,
 )
 from bot.wiring import build_services
-from storage.models import Alert, Anomaly, AuditLog, OutboxMessage, RunbookEntry
+from storage.models import Alert, Anomaly, AuditLog, OutboxMessage, Plan, RunbookEntry
 from storage.queries.runbooks import get_playbook_run
 from tests.support.slack_requests import (
     block_actions_body,
@@ -146,6 +146,9 @@ def fill(view: dict[str, Any], user: str, choices: dict[str, str]) -> dict[str, 
                                               o.startswith(wanted)), options[0]))
         elif kind == "checkboxes":
             value = checkboxes_value([o["value"] for o in element["options"]])
+        elif kind == "datepicker":
+            value = {"type": "datepicker",
+                     "selected_date": choices.get(block["block_id"], element["initial_date"])}
         elif block.get("optional") and block["block_id"].endswith("__reason"):
             value = plain_text_value(None)
         else:
@@ -428,7 +431,8 @@ def test_expected_with_a_reason_closes_the_alert_and_view_runbook_opens(runtime,
     body = view_submission_body(callback_id=form["callback_id"],
                                 private_metadata=form["private_metadata"],
                                 values=fill(form, "U0ACK",
-                                            {"reason": "Planned load test <!channel>"}),
+                                            {"reason": "Planned load test <!channel>",
+                                             "plan_envelope": "$2k", "plan_scope": "service"}),
                                 user_id="U0ACK")
     status, text = send(runtime, body)
     assert status == 200 and not text.strip("{} ")
@@ -439,6 +443,12 @@ def test_expected_with_a_reason_closes_the_alert_and_view_runbook_opens(runtime,
     assert ActionId.ACKNOWLEDGE.value not in shown
     with Session(runtime.services.engine) as session:
         assert session.get(Anomaly, anomaly.id).response == "expected"
+        [plan] = session.exec(select(Plan)).all()  # the same spend stays quiet a week
+    assert (plan.anomaly_id, plan.amount_usd, plan.service_name, plan.created_by) == (
+        anomaly.id, 2000.0, "AmazonCloudWatch", "U0ACK")
+    assert plan.reason == "Planned load test <!channel>"
+    assert plan.ends_at.date() == (datetime.now(UTC) + timedelta(days=8)).date()
+    until(lambda: any("plan #" in m.text for m in stub.thread(channel, ts)))
 
     click(runtime, stub, ActionId.VIEW_RUNBOOK, anomaly.id, user="U0ACK", channel=channel,
           ts=ts)

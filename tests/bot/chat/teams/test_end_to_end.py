@@ -34,7 +34,15 @@ from bot.settings import (
     TeamsRouting,
 )
 from bot.wiring import build_services
-from storage.models import Alert, Anomaly, AuditLog, ChatConversation, OutboxMessage, RunbookEntry
+from storage.models import (
+    Alert,
+    Anomaly,
+    AuditLog,
+    ChatConversation,
+    OutboxMessage,
+    Plan,
+    RunbookEntry,
+)
 from tests.support.slack_runtime import until
 from tests.support.teams_requests import (
     APP_ID,
@@ -406,12 +414,22 @@ def test_snooze_and_expected_open_their_panels_and_check_what_is_entered(runtime
     assert '"color": "Attention"' in json.dumps(refused["value"])
     with Session(runtime.services.engine) as session:
         assert session.get(Anomaly, anomaly.id).response != "expected"
-    done = click(runtime, stub, refused["value"], "expected_save",
-                 typed={reason["id"]: "load test of the new search index"}, ref=ref)
+    offered = {b["id"]: b.get("value") for b in inputs(panel)}
+    assert offered["plan_scope"] == "workload" and float(offered["plan_envelope"]) > 0
+    reasoned = {reason["id"]: "load test of the new search index", **{
+        k: v for k, v in offered.items() if k.startswith("plan_")}}
+    too_much = click(runtime, stub, refused["value"], "expected_save",
+                     typed={**reasoned, "plan_envelope": "lots"}, ref=ref)
+    assert "'lots' is not an amount" in json.dumps(too_much["value"])
+    done = click(runtime, stub, too_much["value"], "expected_save",
+                 typed={**reasoned, "plan_envelope": "1.5k"}, ref=ref)
     assert "expected_save" not in [a.get("verb") for a in _actions(done["value"])]
     with Session(runtime.services.engine) as session:
         stored = session.get(Anomaly, anomaly.id)
+        [plan] = session.exec(select(Plan)).all()
     assert stored.response == "expected" and "load test" in (stored.response_note or "")
+    assert (plan.anomaly_id, plan.amount_usd, f"{plan.ends_at:%Y-%m-%d}") == (
+        anomaly.id, 1500.0, f"{datetime.now(UTC) + timedelta(days=8):%Y-%m-%d}")
 
 
 def test_a_click_from_a_client_without_universal_actions_still_acts(runtime, stub):
