@@ -66,3 +66,4 @@ class AuditAction(StrEnum):
     PLAYBOOK_STEP = "playbook_step"  # saved one step of the playbook
     STABILISED = "stabilised"  # saved the playbook's stabilising step
     RESOLVED = "resolved"  # finished the playbook; the runbook entry is filed
+    RUNBOOK_EDITED = "runbook.edited"  # edited a runbook entry; the text it replaced is kept

@@ -5,9 +5,10 @@ A step's form has one input per field, with ids from :mod:`bot.chat.teams.verbs`
 ``Input.ChoiceSet``, a checklist one ``Input.Toggle`` per item (and the reason box when the
 playbook has a ``reason_label``), a text an ``Input.Text``, a person an ``Input.Text`` for a
 name or an email (Teams has no people picker in plain Adaptive Cards 1.5). Inputs are filled
-from what was typed (a refused form), else from the saved answers; each error sits under the
-input it concerns, in attention colour. Client-side checks (``isRequired``, ``maxLength``,
-``regex``) mirror the engine's and the domain's limits; the engine still decides.
+from what was typed (a refused form), else from the saved answers, else from an earlier
+incident's answers (``StepStarted.prefill``, with a line saying which incident); each error
+sits under the input it concerns, in attention colour. Client-side checks (``isRequired``,
+``maxLength``, ``regex``) mirror the engine's and the domain's limits; the engine still decides.
 """
 
 from __future__ import annotations
@@ -188,6 +189,10 @@ def step_form(view: AlertView, started: StepStarted, errors: Mapping[str, str],
                                 color="Warning"))
     record = started.state.steps.get(step.id)
     saved: Mapping[str, object] = record.values if record is not None else {}
+    if record is None and started.prefill is not None:
+        saved = started.prefill.values
+        items.append(text_block(f"📋 {plain(started.prefill.note, 300)}", isSubtle=True,
+                                spacing="Small"))
     slots = _error_slots(step.fields, errors)
     for field in step.fields:
         items += _field_items(field, saved.get(field.id), typed, slots, started)
