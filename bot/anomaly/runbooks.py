@@ -33,7 +33,7 @@ from sqlmodel import Session
 
 from bot.anomaly.access import NotAllowed, NothingChanged, ResponseError, check_may_act
 from bot.anomaly.enums import AuditAction
-from bot.anomaly.views import AlertNote, RunbookView, main_service, runbook_view
+from bot.anomaly.views import AlertNote, RevisionView, RunbookView, main_service, runbook_view
 from bot.outbox.enums import Operation
 from bot.playbook import Option, Playbook, PlaybookState, Step
 from bot.playbook.engine import Answer
@@ -50,8 +50,10 @@ __all__ = [
     "edit_entry",
     "entry_history",
     "prefill_for",
+    "earlier_text",
     "runbook_views",
     "seen_before_note",
+    "version_text",
 ]
 
 MAX_ENTRY_TEXT = 5000
@@ -178,6 +180,20 @@ def entry_history(*, db_session: Session, entry_id: int) -> EntryHistory:
     view = runbook_views(db_session=db_session, entries=[entry])[0]
     return EntryHistory(entry_id, (entry.project, entry.environment, entry.service_name),
                         entry.anomaly_id, view)
+
+
+def version_text(view: RunbookView) -> str | None:
+    """``v3 · edited by priya on 2026-11-21`` (plain text; the renderer escapes it), or None
+    for an entry never edited."""
+    if view.version <= 1 or not view.updated_by or view.updated_at is None:
+        return None
+    return f"v{view.version} · edited by {view.updated_by} on {as_utc(view.updated_at):%Y-%m-%d}"
+
+
+def earlier_text(old: RevisionView) -> str:
+    """One earlier version on one line: ``v2 (priya, 2026-11-20): cause → fix``."""
+    return (f"v{old.version} ({old.author}, {as_utc(old.written_at):%Y-%m-%d}): "
+            f"{_summary(old.root_cause)} → {_summary(old.fix)}")
 
 
 # -- seen before -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.anomaly.desk import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS, StepStarted
+from bot.anomaly.runbooks import earlier_text, version_text
 from bot.anomaly.views import AlertView, RunbookView
 from bot.chat.ids import SNOOZE_HOURS
 from bot.chat.teams.elements import (
@@ -161,6 +162,11 @@ def _runbook_panel(view: AlertView, panel: Panel) -> Json:
         items.append(text_block(f"**{when(entry.created_at)}** · {who(entry.author)}",
                                 separator=True))
         items += entry_parts(entry)
+        version = version_text(entry)
+        if version:
+            items.append(text_block(plain(version, 200), isSubtle=True, spacing="None"))
+        items += [text_block(f"• earlier {plain(earlier_text(old), 300)}", isSubtle=True,
+                             size="Small", spacing="None") for old in entry.earlier[:3]]
     hidden = len(newest) - MAX_RUNBOOK_ENTRIES
     if hidden > 0:
         items.append(text_block(f"{hidden} older {'entry is' if hidden == 1 else 'entries are'} "
