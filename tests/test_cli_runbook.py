@@ -79,3 +79,43 @@ def test_an_output_that_is_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("x")
     status, printed = export(config, "--out", str(tmp_path / "taken"))
     assert status == 2 and "is a file; give a folder" in printed
+
+
+def run(config: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli.app, ["runbook", *args, "--config", str(config)],
+                                env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+def test_edit_keeps_the_old_text_and_history_lists_every_version(tmp_path: Path) -> None:
+    config = store(tmp_path)
+
+    status, printed = run(config, "edit", "1", "--fix", "INFO, and DEBUG expires after a day",
+                          "--by", "sam")
+    assert status == 0, printed
+    assert "Runbook entry 1 is now v2, edited by sam." in printed
+
+    status, printed = run(config, "history", "1")
+    assert status == 0, printed
+    assert "support-agent · prod · AmazonCloudWatch" in printed
+    now, earlier = printed.split("v1 (by priya")
+    assert "v2 (now, edited by sam on" in now and "INFO, and DEBUG expires after a day" in now
+    assert "Fix: Log level back to INFO" in earlier
+
+    status, printed = run(config, "edit", "1", "--fix", "INFO, and DEBUG expires after a day",
+                          "--by", "sam")
+    assert status == 0 and "already says that (v2); nothing changed" in printed
+
+
+def test_edit_refuses_what_it_cannot_do_in_one_line(tmp_path: Path) -> None:
+    config = store(tmp_path)
+
+    for args, words in ((("edit", "1", "--by", "sam"), "say what to change"),
+                        (("edit", "1", "--root-cause", " ", "--by", "sam"),
+                         "the root cause cannot be empty"),
+                        (("edit", "42", "--fix", "x", "--by", "sam"),
+                         "runbook entry 42 does not exist"),
+                        (("history", "42"), "runbook entry 42 does not exist")):
+        status, printed = run(config, *args)
+        assert status == 2, printed
+        assert words in printed and "Traceback" not in printed

@@ -38,6 +38,7 @@ from bot.anomaly.access import (
 )
 from bot.anomaly.plans import ExpectedPlan, expected_defaults
 from bot.anomaly.plans_chat import PlanAnswer
+from bot.anomaly.runbooks import runbook_views
 from bot.anomaly.service import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS
 from bot.anomaly.views import AlertView, RunbookView, main_service, runbook_view
 from bot.anomaly.walk import StepStarted
@@ -165,8 +166,10 @@ class AnomalyDesk:
             rows = queries.runbooks.runbook_for(db_session=session, project=anomaly.project,
                                                 environment=anomaly.environment,
                                                 service_name=workload[2] or None)
-            filed = next((runbook_view(e) for e in rows if e.anomaly_id == anomaly_id), None)
-            return WorkloadRunbook(workload, [runbook_view(e) for e in rows], filed)
+            views = runbook_views(db_session=session, entries=list(rows))
+            filed = next((v for e, v in zip(rows, views, strict=True)
+                          if e.anomaly_id == anomaly_id), None)
+            return WorkloadRunbook(workload, views, filed)
 
     def current_step(self, anomaly_id: int) -> StepStarted | None:
         """The playbook step a walk in progress is at, for a card that shows the walk."""

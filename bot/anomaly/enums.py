@@ -69,3 +69,4 @@ class AuditAction(StrEnum):
     PLAN_ADDED = "plan.added"  # declared planned spend (a dollar envelope, until a date)
     PLAN_REMOVED = "plan.removed"  # ended a plan before its date
     PLAN_EXCEEDED = "plan.exceeded"  # an anomaly went past a plan's envelope (by the bot)
+    RUNBOOK_EDITED = "runbook.edited"  # edited a runbook entry; the text it replaced is kept

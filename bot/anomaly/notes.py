@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlmodel import Session
 
 from bot.anomaly.plans import plan_note
+from bot.anomaly.runbooks import seen_before_note
 from bot.anomaly.views import AlertNote
 from bot.changes.notes import changes_note
 from storage.models import Anomaly
@@ -22,6 +23,7 @@ __all__ = ["NOTE_SOURCES", "NoteSource", "alert_notes"]
 NoteSource = Callable[[Session, Anomaly], AlertNote | None]
 
 NOTE_SOURCES: tuple[NoteSource, ...] = (
+    seen_before_note,
     plan_note,
     changes_note,
 )

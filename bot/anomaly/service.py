@@ -45,7 +45,8 @@ from bot.anomaly.choice import lever_options, levers_of, playbook_of, rebase
 from bot.anomaly.enums import AnomalyResponse, AuditAction
 from bot.anomaly.notes import alert_notes
 from bot.anomaly.plans import ExpectedPlan, plan_expected
-from bot.anomaly.views import AlertView, RunbookView, build_alert_view, main_service, runbook_view
+from bot.anomaly.runbooks import runbook_views
+from bot.anomaly.views import AlertView, RunbookView, build_alert_view, main_service
 from bot.chat.ids import SNOOZE_HOURS
 from bot.chat.text import money, when
 from bot.outbox.enums import Operation
@@ -193,7 +194,7 @@ def load_runbook(*, db_session: Session, settings: Settings, anomaly_id: int, us
     entries = queries.runbooks.runbook_for(db_session=db_session, project=anomaly.project,
                                            environment=anomaly.environment)
     return (f"{anomaly.project} · {anomaly.environment}",
-            [runbook_view(e) for e in entries])
+            runbook_views(db_session=db_session, entries=list(entries)))
 
 
 def acknowledge(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,

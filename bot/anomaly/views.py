@@ -7,6 +7,7 @@ always shows the anomaly as it is now, whatever happened in between.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,13 +16,14 @@ from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
 from bot.anomaly.levers import Lever, levers_for_services
 from bot.playbook import AnsweredStep, Playbook, PlaybookState, StepProgress, progress
 from bot.playbook.answers import from_records
-from storage.models import Anomaly, RunbookEntry
+from storage.models import Anomaly, RunbookEntry, RunbookRevision
 
 __all__ = [
     "AlertNote",
     "AlertView",
     "ContributorView",
     "RESPONSES",
+    "RevisionView",
     "RunbookView",
     "build_alert_view",
     "main_service",
@@ -44,6 +46,18 @@ class ContributorView:
 
 
 @dataclass(frozen=True)
+class RevisionView:
+    """An earlier version of a runbook entry: what it said, who wrote it, when."""
+
+    version: int
+    author: str
+    written_at: datetime
+    root_cause: str
+    fix: str
+    prevention: str
+
+
+@dataclass(frozen=True)
 class RunbookView:
     created_at: datetime
     author: str
@@ -52,6 +66,12 @@ class RunbookView:
     prevention: str
     # every answer of the walk that wrote the entry (none for entries from before they were kept)
     answers: tuple[AnsweredStep, ...] = ()
+    entry_id: int | None = None
+    version: int = 1
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+    # the versions it replaced, newest first (loaded where the runbook itself is shown)
+    earlier: tuple[RevisionView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,9 +144,15 @@ class AlertView:
         return f"{self.project} · {self.environment}"
 
 
-def runbook_view(entry: RunbookEntry) -> RunbookView:
+def runbook_view(entry: RunbookEntry,
+                 revisions: Sequence[RunbookRevision] = ()) -> RunbookView:
+    """The entry as people read it; ``revisions`` are its earlier versions, newest first."""
+    earlier = tuple(RevisionView(r.version, r.author, r.written_at, r.root_cause, r.fix,
+                                 r.prevention) for r in revisions)
     return RunbookView(entry.created_at, entry.author, entry.root_cause, entry.fix,
-                       entry.prevention, tuple(from_records(entry.answers)))
+                       entry.prevention, tuple(from_records(entry.answers)), entry_id=entry.id,
+                       version=entry.version or 1, updated_by=entry.updated_by,
+                       updated_at=entry.updated_at, earlier=earlier)
 
 
 def main_service(anomaly: Anomaly) -> str:

@@ -10,6 +10,10 @@ The playbook is chosen once, at the first click, by the match rules
 every later step, the alert and the card read that stored name. A walk whose playbook has been
 removed since goes on with the default, says so once in the alert's thread, and keeps the
 answers to the steps the two share.
+
+A step not answered yet on a workload whose earlier incident was walked to a runbook entry
+comes with that walk's answers (:class:`~bot.anomaly.runbooks.Prefill`, on
+:attr:`StepStarted.prefill`) for the form to show; they are stored only when submitted.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from bot.anomaly.access import ResponseError
 from bot.anomaly.choice import lever_options, rebase
 from bot.anomaly.choice import playbook_of as _playbook_of
 from bot.anomaly.enums import AnomalyResponse, AuditAction
+from bot.anomaly.runbooks import Prefill, prefill_for
 from bot.anomaly.service import (
     _anomaly,
     _for_action,
@@ -63,6 +68,8 @@ class StepStarted:
     state: PlaybookState
     options: dict[str, list[Option]]
     playbook: Playbook | None = None  # the walk's playbook (its title heads the form)
+    # an earlier incident's answers to this step, to show (not saved) when it has none yet
+    prefill: Prefill | None = None
 
 
 def playbook_for(*, db_session: Session, playbooks: Playbooks, anomaly_id: int) -> Playbook:
@@ -96,9 +103,17 @@ def open_step(*, db_session: Session, settings: Settings, playbook: Playbooks, a
     step = chosen.step(step_id) if step_id else next_step(chosen, state)
     if step is None:
         raise ResponseError("the playbook is complete; see View runbook for what was recorded")
-    ids = [s.id for s in chosen.steps]
-    return StepStarted(anomaly, step, (ids.index(step.id) + 1, len(ids)), state,
-                       lever_options(anomaly, chosen), chosen)
+    return _started(db_session, anomaly, chosen, step, state)
+
+
+def _started(db_session: Session, anomaly: Anomaly, playbook: Playbook, step: Step,
+             state: PlaybookState) -> StepStarted:
+    ids = [s.id for s in playbook.steps]
+    options = lever_options(anomaly, playbook)
+    prefill = prefill_for(db_session=db_session, anomaly=anomaly, playbook=playbook, step=step,
+                          state=state, options=options)
+    return StepStarted(anomaly, step, (ids.index(step.id) + 1, len(ids)), state, options,
+                       playbook, prefill)
 
 
 def _stored_state(db_session: Session, run: PlaybookRun, playbook: Playbook,
@@ -128,18 +143,19 @@ def current_step(*, db_session: Session, playbook: Playbooks, anomaly_id: int
     run = queries.runbooks.get_playbook_run(db_session=db_session, anomaly_id=anomaly_id)
     library = PlaybookLibrary.of(playbook)
     chosen = _playbook_of(db_session=db_session, library=library, anomaly=anomaly, run=run)
-    return _walk_at(anomaly, run, chosen)
+    return _walk_at(db_session, anomaly, run, chosen)
 
 
 def load_card_state(*, db_session: Session, anomaly_id: int, playbook: Playbooks
                     ) -> tuple[AlertView, StepStarted | None]:
     """The alert view and the walk's current step, read once (what a card is drawn from)."""
     view, anomaly, run, state, chosen = _view_and_run(db_session, anomaly_id, playbook)
-    return view, _walk_at(anomaly, run, chosen, state) if chosen is not None else None
+    return view, (_walk_at(db_session, anomaly, run, chosen, state) if chosen is not None
+                  else None)
 
 
-def _walk_at(anomaly: Anomaly, run: PlaybookRun | None, playbook: Playbook,
-             state: PlaybookState | None = None) -> StepStarted | None:
+def _walk_at(db_session: Session, anomaly: Anomaly, run: PlaybookRun | None,
+             playbook: Playbook, state: PlaybookState | None = None) -> StepStarted | None:
     if anomaly.response in (AnomalyResponse.RESOLVED, AnomalyResponse.EXPECTED):
         return None
     if run is None:
@@ -148,9 +164,7 @@ def _walk_at(anomaly: Anomaly, run: PlaybookRun | None, playbook: Playbook,
     step = next_step(playbook, state)
     if step is None:
         return None
-    ids = [s.id for s in playbook.steps]
-    return StepStarted(anomaly, step, (ids.index(step.id) + 1, len(ids)), state,
-                       lever_options(anomaly, playbook), playbook)
+    return _started(db_session, anomaly, playbook, step, state)
 
 
 def submit_step(*, db_session: Session, settings: Settings, playbook: Playbooks,

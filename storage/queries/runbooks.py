@@ -1,8 +1,10 @@
-"""Playbook runs and runbook entries: what a walk answered, and what fixed it last time."""
+"""Playbook runs, runbook entries and their earlier versions: what a walk answered, what fixed
+it last time, and what an entry said before someone edited it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
@@ -10,13 +12,18 @@ from storage.models import (
     Anomaly,
     PlaybookRun,
     RunbookEntry,
+    RunbookRevision,
 )
 
 __all__ = [
+    "add_revision",
     "add_runbook_entry",
     "all_entries",
+    "earlier_incident_entries",
+    "get_entry",
     "get_playbook_run",
     "recent_runbook",
+    "revisions_of",
     "runbook_for",
 ]
 
@@ -77,3 +84,52 @@ def all_entries(*, db_session: Session, project: str | None = None) -> Sequence[
     if project is not None:
         statement = statement.where(col(RunbookEntry.project) == project)
     return db_session.exec(statement).all()
+
+
+def get_entry(*, db_session: Session, entry_id: int,
+              for_update: bool = False) -> RunbookEntry | None:
+    """One entry; ``for_update`` locks it (two edits at once must not lose a version)."""
+    statement = select(RunbookEntry).where(RunbookEntry.id == entry_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return db_session.exec(statement).first()
+
+
+def add_revision(*, db_session: Session, revision: RunbookRevision) -> RunbookRevision:
+    db_session.add(revision)
+    db_session.flush()
+    return revision
+
+
+def revisions_of(*, db_session: Session,
+                 entry_ids: Iterable[int]) -> dict[int, list[RunbookRevision]]:
+    """The earlier versions of each entry, newest first (entries never edited are absent)."""
+    ids = sorted(set(entry_ids))
+    if not ids:
+        return {}
+    statement = select(RunbookRevision).where(col(RunbookRevision.entry_id).in_(ids)).order_by(
+        col(RunbookRevision.entry_id), col(RunbookRevision.version).desc())
+    found: dict[int, list[RunbookRevision]] = {}
+    for revision in db_session.exec(statement).all():
+        found.setdefault(revision.entry_id, []).append(revision)
+    return found
+
+
+def earlier_incident_entries(
+    *, db_session: Session, project: str, environment: str, service_name: str,
+    started_before: datetime, exclude_anomaly_id: int | None = None,
+) -> Sequence[tuple[RunbookEntry, Anomaly]]:
+    """The entries filed for incidents on a workload that started before ``started_before``,
+    each with its incident, newest incident first."""
+    statement = (
+        select(RunbookEntry, Anomaly)
+        .join(Anomaly, col(Anomaly.id) == col(RunbookEntry.anomaly_id))
+        .where(RunbookEntry.project == project, RunbookEntry.environment == environment,
+               RunbookEntry.service_name == service_name,
+               col(Anomaly.started_at) < started_before)
+        .order_by(col(Anomaly.started_at).desc(), col(RunbookEntry.created_at).desc(),
+                  col(RunbookEntry.id).desc())
+    )
+    if exclude_anomaly_id is not None:
+        statement = statement.where(col(Anomaly.id) != exclude_anomaly_id)
+    return [(entry, anomaly) for entry, anomaly in db_session.exec(statement).all()]

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
+from bot.anomaly.runbooks import earlier_text, version_text
 from bot.anomaly.views import AlertView, ContributorView, RunbookView
 from bot.chat.text import money, when
 
@@ -68,9 +69,13 @@ def runbook_panel(entry: RunbookView, *, workload: tuple[str, ...], count: int) 
     for step in entry.answers:
         parts += _section(f"{escape(step.title)} [dim]({escape(step.by)}, {when(step.at)})[/dim]",
                           [("", f"{escape(f.label)}: {escape(f.text)}") for f in step.fields])
+    parts += _section("Earlier versions", [("•", escape(earlier_text(old)))
+                                           for old in entry.earlier])
     total = f"{count} entr{'y' if count == 1 else 'ies'}"
-    parts += ["", f"[dim]by {escape(entry.author)}, {when(entry.created_at)} · {total} in "
-                  f"this workload's runbook[/dim]"]
+    version = version_text(entry)
+    parts += ["", f"[dim]by {escape(entry.author)}, {when(entry.created_at)}"
+                  + (f" · {escape(version)}" if version else "")
+                  + f" · {total} in this workload's runbook[/dim]"]
     where = " · ".join(escape(part) for part in workload if part)
     return Panel(Group(*parts), title=f"[bold]Runbook entry: {where}[/bold]", title_align="left",
                  border_style="blue", highlight=False)

@@ -4,7 +4,9 @@ The same desk calls a Slack modal makes (``AnomalyDesk.open_step`` / ``save_step
 step, so the store, the alert and the runbook read as they would after a walk in Slack.
 A choice is checked the moment it is typed: a number out of range or an unknown option is
 refused at once, with what is allowed, and asked again. Text fields are checked by the
-playbook engine when the step is saved; only the refused fields are asked again.
+playbook engine when the step is saved; only the refused fields are asked again. A step with
+an earlier incident's answers (``StepStarted.prefill``) says so and offers each as the answer
+Enter keeps.
 
 Input comes from ``lines`` (anything with ``readline()``, e.g. the console chat of
 ``spendwatch run``), else from :func:`input`. The end of the input raises :class:`EOFError`,
@@ -23,7 +25,16 @@ from rich.padding import Padding
 from rich.text import Text
 
 from bot.anomaly.desk import AnomalyDesk, StepStarted
-from bot.playbook import AnyField, ChecklistField, Option, PlaybookState, SelectField, StepError
+from bot.playbook import (
+    AnyField,
+    ChecklistAnswer,
+    ChecklistField,
+    Option,
+    PlaybookState,
+    SelectAnswer,
+    SelectField,
+    StepError,
+)
 
 __all__ = ["Lines", "PreferOption", "ask", "confirm", "pick_option", "walk_playbook"]
 
@@ -72,6 +83,8 @@ def walk_playbook(*, desk: AnomalyDesk, anomaly_id: int, user: str,
         console.rule(f"Playbook step {k} of {n}: {escape(started.step.title)}", align="left")
         if started.step.description:
             console.print(f"[dim]{escape(started.step.description)}[/dim]", highlight=False)
+        if started.prefill is not None:
+            console.print(f"[cyan]{escape(started.prefill.note)}[/cyan]", highlight=False)
         if answers is None:
             state = _ask_until_saved(desk, started, user, console, lines)
         else:
@@ -135,8 +148,9 @@ def _ask_until_saved(desk: AnomalyDesk, started: StepStarted, user: str, console
                               + (f"\n  [dim]{escape(field.hint)}[/dim]" if field.hint else "")
                               + (f"\n  [red]{escape(errors[field.id])}[/red]"
                                  if field.id in errors else ""), highlight=False)
+                last = started.prefill.values.get(field.id) if started.prefill else None
                 values[field.id] = _ask_field(console, field, started.options, user,
-                                              values.get(field.id), lines)
+                                              values.get(field.id), lines, last)
         try:
             return _save(desk, started, values, user)
         except StepError as exc:
@@ -144,15 +158,20 @@ def _ask_until_saved(desk: AnomalyDesk, started: StepStarted, user: str, console
 
 
 def _ask_field(console: Console, field: AnyField, options: Mapping[str, list[Option]],
-               user: str, before: object, lines: Lines | None) -> object:
-    """One field at the prompt; a refused checklist keeps its ticks and asks the reason again."""
+               user: str, before: object, lines: Lines | None, last: object = None) -> object:
+    """One field at the prompt; a refused checklist keeps its ticks and asks the reason again.
+    ``last`` (a pre-filled answer) is what Enter keeps."""
     if isinstance(field, SelectField):
         offered = field.offered(options)
         for number, option in enumerate(offered, start=1):
             console.print(f"    {number}. {escape(option.label)}", highlight=False)
+        kept = last if isinstance(last, SelectAnswer) else None
+        prompt = f"  number (Enter: {escape(kept.label)}): " if kept else "  number: "
         while True:
-            chosen = pick_option(offered, ask(console, "  number: ", lines),
-                                 required=field.required is not False)
+            typed = ask(console, prompt, lines)
+            if kept is not None and not typed:
+                return kept.value
+            chosen = pick_option(offered, typed, required=field.required is not False)
             if isinstance(chosen, Option):
                 return chosen.value
             if not chosen:
@@ -160,16 +179,34 @@ def _ask_field(console: Console, field: AnyField, options: Mapping[str, list[Opt
             console.print(f"  [red]{escape(chosen)}[/red]", highlight=False)
     if isinstance(field, ChecklistField):
         checked = before.get("checked") if isinstance(before, dict) else None
+        ticked = set(last.checked) if isinstance(last, ChecklistAnswer) else None
         if checked is None or len(checked) == len(field.items) or not field.reason_label:
             checked = [item.value for item in field.items
-                       if confirm(console, f"    {escape(item.label)}? [y/n]: ", lines)]
+                       if _tick(console, item, ticked, lines)]
         reason = None
         if len(checked) < len(field.items) and field.reason_label:
-            reason = ask(console, f"  {escape(field.reason_label)}: ", lines)
+            said = last.reason if isinstance(last, ChecklistAnswer) else None
+            reason = ask(console, f"  {escape(field.reason_label)}"
+                         + (f" (Enter: {escape(said)})" if said else "") + ": ", lines) or said
         return {"checked": checked, "reason": reason}
-    default = user if field.kind == "user" else ""
+    default = last if isinstance(last, str) else user if field.kind == "user" else ""
     typed = ask(console, f"  > ({escape(default)}) " if default else "  > ", lines)
     return typed or default
+
+
+def _tick(console: Console, item: Option, ticked: set[str] | None, lines: Lines | None) -> bool:
+    """y or n for one checklist item; with a pre-filled answer, Enter keeps it."""
+    if ticked is None:
+        return confirm(console, f"    {escape(item.label)}? [y/n]: ", lines)
+    kept = item.value in ticked
+    while True:
+        answer = ask(console, f"    {escape(item.label)}? [{'Y/n' if kept else 'y/N'}]: ",
+                     lines).casefold()
+        if not answer:
+            return kept
+        if answer in YES | NO:
+            return answer in YES
+        console.print("  [red]Type y or n, or Enter to keep.[/red]", highlight=False)
 
 
 def pick_option(offered: list[Option], typed: str, *, required: bool = True) -> Option | str:

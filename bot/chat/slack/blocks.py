@@ -30,6 +30,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
+from bot.anomaly.runbooks import earlier_text, version_text
 from bot.anomaly.views import AlertView, ContributorView, RunbookView
 from bot.chat.ids import SNOOZE_HOURS, ActionId, AlertRef
 from bot.chat.text import as_utc, money, signed, when
@@ -160,11 +161,19 @@ def response_line(view: AlertView) -> str:
 
 
 def runbook_entry_text(entry: RunbookView, *, part_chars: int = RUNBOOK_PART_CHARS) -> str:
-    """Root cause, fix and prevention as mrkdwn lines; parts left empty are skipped."""
+    """Root cause, fix and prevention as mrkdwn lines (parts left empty are skipped), then
+    the version line of an edited entry and its earlier versions, one line each."""
     parts = (("Root cause", entry.root_cause), ("Fix", entry.fix),
              ("Prevention", entry.prevention))
-    return "\n".join(f"*{name}:* {safe(text, part_chars)}"
-                     for name, text in parts if text and text.strip())
+    lines = [f"*{name}:* {safe(text, part_chars)}"
+             for name, text in parts if text and text.strip()]
+    version = version_text(entry)
+    if version:
+        lines.append(f"_{safe(version, 200)}_")
+    lines += [f"• _earlier_ {safe(earlier_text(old), 300)}" for old in entry.earlier[:3]]
+    if len(entry.earlier) > 3:
+        lines.append(f"• _and {len(entry.earlier) - 3} older versions_")
+    return "\n".join(lines)
 
 
 # -- the alert ----------------------------------------------------------------------------------

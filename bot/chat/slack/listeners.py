@@ -177,7 +177,8 @@ def _start_playbook(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str,
                     message_ts=ts)
     return modals.step_modal(started.playbook or desk.playbook, started.step, meta,
                              state=started.state,
-                             dynamic_options=started.options, position=started.position)
+                             dynamic_options=started.options, position=started.position,
+                             prefill=started.prefill)
 
 
 def _expected_form(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str,
@@ -233,7 +234,8 @@ def _step_submitted(ctx: SlackContext) -> Callable[..., None]:
             ack(response_action="update", view=modals.step_modal(
                 started.playbook or ctx.desk.playbook, started.step, following,
                 state=started.state,
-                dynamic_options=started.options, position=started.position))
+                dynamic_options=started.options, position=started.position,
+                prefill=started.prefill))
         ctx.wake()
 
     return listener

@@ -33,6 +33,7 @@ from slack_sdk.models.views import View
 
 from bot.anomaly.desk import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS
 from bot.anomaly.plans import ExpectedPlan, ExpectedScope
+from bot.anomaly.runbooks import Prefill
 from bot.anomaly.views import RunbookView
 from bot.chat.ids import CallbackId, StepMeta
 from bot.chat.slack.blocks import (
@@ -106,20 +107,26 @@ def step_modal(
     dynamic_options: DynamicOptions | None = None,
     position: tuple[int, int],
     defaults: Mapping[str, object] | None = None,
+    prefill: Prefill | None = None,
 ) -> View:
     """The modal for one step, pre-filled with the step's last answers.
 
     ``position`` is (k, n), 1-based; the last step's button says "Finish". ``defaults`` maps a
     field id to a value used when the step has no answer yet (e.g. the owner from the tags for
-    a user field; ignored there unless it is a Slack user id). Pass the same
-    ``dynamic_options`` to :func:`bot.playbook.submit` as here.
+    a user field; ignored there unless it is a Slack user id). ``prefill`` (an earlier
+    incident's answers, used only while the step has none) fills the inputs and says where
+    they come from. Pass the same ``dynamic_options`` to :func:`bot.playbook.submit` as here.
     """
     index, total = position
     previous: dict[str, object] = dict(defaults or {})
     record = state.steps.get(step.id) if state is not None else None
     if record is not None:
         previous.update({k: v for k, v in record.values.items() if v is not None})
+    elif prefill is not None:
+        previous.update(prefill.values)
     blocks: list[Block] = [context(f"Step {index} of {total} · {safe(playbook.title, MAX_HEADER)}")]
+    if record is None and prefill is not None:
+        blocks.append(context(f"📋 {safe(prefill.note)}"))
     if step.description:
         blocks.append(section(safe(step.description, 3000)))
     blocked = [playbook.step(r).title for r in step.requires

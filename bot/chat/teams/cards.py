@@ -27,6 +27,7 @@ from typing import Any
 
 from bot.anomaly.desk import StepStarted
 from bot.anomaly.enums import AnomalyResponse, AnomalyStatus
+from bot.anomaly.runbooks import version_text
 from bot.anomaly.views import AlertView, ContributorView, RunbookView
 from bot.chat.teams.elements import (
     LINE_CHARS,
@@ -257,7 +258,10 @@ def _runbook_entry(title: str, entry: RunbookView | None) -> list[Json]:
     if entry is None:
         return []
     by = who(entry.author)
-    return [heading(f"{title} ({when(entry.created_at)}, {by})"), *entry_parts(entry)]
+    version = version_text(entry)
+    return [heading(f"{title} ({when(entry.created_at)}, {by})"), *entry_parts(entry),
+            *([text_block(plain(version, 200), isSubtle=True, spacing="None")]
+              if version else [])]
 
 
 def _notes(view: AlertView) -> list[Json]:

@@ -5,9 +5,10 @@ A step's form has one input per field, with ids from :mod:`bot.chat.teams.verbs`
 ``Input.ChoiceSet``, a checklist one ``Input.Toggle`` per item (and the reason box when the
 playbook has a ``reason_label``), a text an ``Input.Text``, a person an ``Input.Text`` for a
 name or an email (Teams has no people picker in plain Adaptive Cards 1.5). Inputs are filled
-from what was typed (a refused form), else from the saved answers; each error sits under the
-input it concerns, in attention colour. Client-side checks (``isRequired``, ``maxLength``,
-``regex``) mirror the engine's and the domain's limits; the engine still decides.
+from what was typed (a refused form), else from the saved answers, else from an earlier
+incident's answers (``StepStarted.prefill``, with a line saying which incident); each error
+sits under the input it concerns, in attention colour. Client-side checks (``isRequired``,
+``maxLength``, ``regex``) mirror the engine's and the domain's limits; the engine still decides.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from bot.anomaly.desk import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS, StepStarted
 from bot.anomaly.plans import ExpectedPlan, ExpectedScope
+from bot.anomaly.runbooks import earlier_text, version_text
 from bot.anomaly.views import AlertView, RunbookView
 from bot.chat.ids import SNOOZE_HOURS
 from bot.chat.teams.elements import (
@@ -209,6 +211,11 @@ def _runbook_panel(view: AlertView, panel: Panel) -> Json:
         items.append(text_block(f"**{when(entry.created_at)}** · {who(entry.author)}",
                                 separator=True))
         items += entry_parts(entry)
+        version = version_text(entry)
+        if version:
+            items.append(text_block(plain(version, 200), isSubtle=True, spacing="None"))
+        items += [text_block(f"• earlier {plain(earlier_text(old), 300)}", isSubtle=True,
+                             size="Small", spacing="None") for old in entry.earlier[:3]]
     hidden = len(newest) - MAX_RUNBOOK_ENTRIES
     if hidden > 0:
         items.append(text_block(f"{hidden} older {'entry is' if hidden == 1 else 'entries are'} "
@@ -237,6 +244,10 @@ def step_form(view: AlertView, started: StepStarted, errors: Mapping[str, str],
                                 color="Warning"))
     record = started.state.steps.get(step.id)
     saved: Mapping[str, object] = record.values if record is not None else {}
+    if record is None and started.prefill is not None:
+        saved = started.prefill.values
+        items.append(text_block(f"📋 {plain(started.prefill.note, 300)}", isSubtle=True,
+                                spacing="Small"))
     slots = _error_slots(step.fields, errors)
     for field in step.fields:
         items += _field_items(field, saved.get(field.id), typed, slots, started)

@@ -3,6 +3,7 @@ engine accepts — walked to a completed playbook through Slack-shaped state val
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 
 from bot.anomaly.levers import levers_for
+from bot.anomaly.runbooks import Prefill
+from bot.anomaly.views import RevisionView
 from bot.chat.ids import CallbackId, StepMeta, parse_step_meta
 from bot.chat.slack.modals import (
     expected_modal,
@@ -25,6 +28,7 @@ from bot.playbook import (
     Playbook,
     PlaybookState,
     PlaybookStatus,
+    SelectAnswer,
     StepError,
     load_playbook,
     resolution,
@@ -352,3 +356,43 @@ def test_runbook_modal_counts_what_does_not_fit() -> None:
 def test_empty_runbook_says_so() -> None:
     view = runbook_modal("support-agent · prod", []).to_dict()
     assert "No runbook entries yet" in view["blocks"][1]["text"]["text"]
+
+
+# -- runbooks reused ---------------------------------------------------------------------------
+
+
+def test_a_step_opens_pre_filled_from_the_last_incident_and_says_so() -> None:
+    prefill = Prefill(anomaly_id=12, on=T0 - timedelta(days=9), values={
+        "change": SelectAnswer(value="unknown", label="Unknown"), "note": f"Saw {HOSTILE}"})
+    view = modal("what_changed", start(PLAYBOOK, by=ALICE, at=T0), prefill=prefill)
+
+    notes = [e["text"] for b in view["blocks"] if b["type"] == "context" for e in b["elements"]]
+    assert any(text.startswith(f"📋 Pre-filled from incident #12, "
+                               f"{(T0 - timedelta(days=9)):%Y-%m-%d}: confirm or change")
+               for text in notes)
+    shown = inputs(view)
+    assert shown["change"]["element"]["initial_option"]["value"] == "unknown"
+    assert shown["note"]["element"]["initial_value"] == f"Saw {HOSTILE}"  # plain text input
+
+    # once the step has its own answer, that answer is shown and the note is gone
+    state = submit(PLAYBOOK, start(PLAYBOOK, by=ALICE, at=T0), "what_changed",
+                   {"change": "model", "note": None}, by=BOB, at=T0)
+    again = modal("what_changed", state, prefill=prefill)
+    assert inputs(again)["change"]["element"]["initial_option"]["value"] == "model"
+    assert "Pre-filled" not in json.dumps(again)
+
+
+def test_the_runbook_shows_the_version_and_the_earlier_ones_escaped() -> None:
+    earlier = tuple(RevisionView(version, BOB, T0 - timedelta(days=version),
+                                 f"cause {version} {HOSTILE}", f"fix {version}", "")
+                    for version in (4, 3, 2, 1))
+    entry = runbook_entry(1, version=5, updated_by=HOSTILE, updated_at=T0, earlier=earlier)
+
+    view = runbook_modal("support-agent · prod", [entry]).to_dict()
+
+    text = "\n".join(mrkdwn_texts(view))
+    assert "_v5 · edited by " in text and f" on {T0:%Y-%m-%d}_" in text
+    assert "• _earlier_ v4 (" in text and "• _earlier_ v2 (" in text
+    assert "v1 (" not in text and "• _and 1 older versions_" in text
+    for part in mrkdwn_texts(view):
+        assert_escaped(part, mentions=(BOB,))

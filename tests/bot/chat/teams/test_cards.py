@@ -7,6 +7,7 @@ import base64
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from PIL import Image
 
 from bot.anomaly.chart_image import spend_chart
 from bot.anomaly.desk import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS, StepStarted
+from bot.anomaly.runbooks import Prefill
 from bot.anomaly.service import SHIPPED_PLAYBOOKS, lever_options
 from bot.chat.ids import SNOOZE_HOURS
 from bot.chat.teams.cards import (
@@ -42,7 +44,7 @@ from bot.chat.teams.verbs import (
     step_values,
     toggle_input_id,
 )
-from bot.playbook import load_playbook, progress, start, submit
+from bot.playbook import SelectAnswer, load_playbook, progress, start, submit
 from storage.models import Anomaly
 from tests.bot.chat.slack import T0, alert_view, runbook_entry, steps
 
@@ -461,3 +463,28 @@ def test_the_fast_check_agrees_with_the_plain_draft6_validator(change):
                                                     if k != "msteams"})
     assert (validate_card(card) == []) is plain_check
 
+
+
+def test_a_step_pre_filled_from_the_last_incident_says_so_and_submits_those_answers():
+    prefill = Prefill(anomaly_id=12, on=T0 - timedelta(days=9), values={
+        "change": SelectAnswer(value="logging", label="Logging"), "note": HOSTILE})
+    step = replace(started("what_changed", done=("owner",)), prefill=prefill)
+
+    card = alert_card(alert_view(), step=step)
+
+    assert_valid(card)
+    assert any(t.startswith("📋 Pre-filled from incident \\#12, ") for t in texts(card))
+    typed = {i["id"]: i.get("value", "") for i in inputs_of(card)}
+    assert typed == {field_input_id("change"): "logging", field_input_id("note"): HOSTILE}
+    saved = submit(PLAYBOOK, step.state, "what_changed",
+                   step_values(PLAYBOOK.step("what_changed"), typed), by="sam", at=T0)
+    assert saved.steps["what_changed"].values["change"].value == "logging"
+
+
+def test_an_edited_runbook_entry_shows_its_version_on_the_card():
+    view = alert_view(last_fix=runbook_entry(3, version=2, updated_by="sam", updated_at=T0))
+
+    card = alert_card(view)
+
+    assert_valid(card)
+    assert f"v2 · edited by sam on {T0:%Y-%m-%d}" in texts(card)
