@@ -27,7 +27,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.anomaly import service, walk
+from bot.anomaly import feedback, feedback_chat, service, walk
 from bot.anomaly.access import (
     NotAllowed,
     NothingChanged,
@@ -36,6 +36,8 @@ from bot.anomaly.access import (
     check_may_see,
     visible_owners,
 )
+from bot.anomaly.feedback_chat import FeedbackAnswer
+from bot.anomaly.feedback_view import FeedbackView
 from bot.anomaly.service import EXPECTED_MAX_CHARS, EXPECTED_MIN_CHARS
 from bot.anomaly.views import AlertView, RunbookView, main_service, runbook_view
 from bot.anomaly.walk import StepStarted
@@ -190,11 +192,18 @@ class AnomalyDesk:
         owners = None if channel is None else self.settings.routing.owners_of(channel)
         return None if owners is None else frozenset(owners)
 
-    def cost(self, text: str, *, user: str, channel: str | None) -> CostAnswer | BudgetAnswer:
+    def cost(self, text: str, *, user: str, channel: str | None
+             ) -> CostAnswer | BudgetAnswer | FeedbackAnswer:
         """Answer a ``/cost`` text within what ``channel`` sees. ``budget ...`` reads budgets,
-        and sets them for FinOps (audited): ``bot.finance.chat``."""
+        and sets them for FinOps (audited): ``bot.finance.chat``; ``feedback ...`` lists and
+        undoes line feedback: ``bot.anomaly.feedback_chat``."""
         owners = self.channel_owners(channel=channel)
         scope = Scope.everything() if owners is None else Scope.of_owners(owners)
+        if feedback_chat.asks_feedback(text):
+            with self._action() as (session, now):
+                return feedback_chat.respond(text, db_session=session, settings=self.settings,
+                                             owners=owners, user=user, channel=channel,
+                                             now=now)
         if not budget_chat.asks_budget(text):
             return respond(text, connection_or_engine=self._engine, scope=scope,
                            environment_aliases=self.settings.allocation.environment_aliases)
@@ -241,6 +250,21 @@ class AnomalyDesk:
             service.mark_expected(db_session=session, settings=self.settings,
                                   anomaly_id=anomaly_id, user=user, reason=reason, now=now,
                                   channel=channel)
+
+    def not_an_anomaly(self, anomaly_id: int, *, user: str, note: str | None = None,
+                       channel: str | None = None) -> list[FeedbackView]:
+        """Close the alert as not an anomaly; its lines' spend becomes normal for them."""
+        with self._action() as (session, now):
+            return feedback.not_an_anomaly(db_session=session, settings=self.settings,
+                                           anomaly_id=anomaly_id, user=user, note=note,
+                                           now=now, channel=channel)
+
+    def undo_feedback(self, feedback_id: int, *, user: str,
+                      channel: str | None = None) -> FeedbackView:
+        """Undo one piece of line feedback (audited); the line is judged normally again."""
+        with self._action() as (session, now):
+            return feedback.undo(db_session=session, settings=self.settings,
+                                 feedback_id=feedback_id, user=user, now=now, channel=channel)
 
     def escalate(self, anomaly_id: int, *, user: str, channel: str | None = None) -> None:
         with self._action() as (session, now):

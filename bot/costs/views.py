@@ -13,6 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.anomaly.feedback_chat import (
+    FeedbackAnswer,
+    FeedbackListAnswer,
+    FeedbackUndoneAnswer,
+    feedback_lines,
+)
 from bot.chat.text import escape_mrkdwn, money, signed, span, when
 from bot.costs.command import (
     PERIODS,
@@ -72,19 +78,21 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(BLOCKS[round((v - low) * scale)] for v in values)
 
 
-def format_mrkdwn(answer: CostAnswer | BudgetAnswer) -> str:
+def format_mrkdwn(answer: CostAnswer | BudgetAnswer | FeedbackAnswer) -> str:
     """Slack mrkdwn; every name from a user or a tag is escaped."""
     return _render(answer, _MRKDWN)
 
 
-def format_plain(answer: CostAnswer | BudgetAnswer) -> str:
+def format_plain(answer: CostAnswer | BudgetAnswer | FeedbackAnswer) -> str:
     """Plain text (console, logs, notification fallbacks); nothing escaped."""
     return _render(answer, _PLAIN)
 
 
-def _render(answer: CostAnswer | BudgetAnswer, m: _Markup) -> str:
+def _render(answer: CostAnswer | BudgetAnswer | FeedbackAnswer, m: _Markup) -> str:
     if isinstance(answer, BudgetListAnswer | BudgetSetAnswer):
         lines = budget_lines(answer, m)
+    elif isinstance(answer, FeedbackListAnswer | FeedbackUndoneAnswer):
+        lines = feedback_lines(answer, m)
     elif isinstance(answer, ProjectCostAnswer):
         lines = _project(answer, m)
     elif isinstance(answer, TopAnswer):
