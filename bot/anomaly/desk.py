@@ -251,6 +251,13 @@ class AnomalyDesk:
                                   anomaly_id=anomaly_id, user=user, reason=reason, now=now,
                                   channel=channel)
 
+    def check_may_say_not_an_anomaly(self, anomaly_id: int, *, user: str,
+                                     channel: str | None = None) -> None:
+        """Before the note is asked for: ``user`` may act, and nobody said it already."""
+        with self._action() as (session, _):
+            feedback.check_may_say(db_session=session, settings=self.settings,
+                                   anomaly_id=anomaly_id, user=user, channel=channel)
+
     def not_an_anomaly(self, anomaly_id: int, *, user: str, note: str | None = None,
                        channel: str | None = None) -> list[FeedbackView]:
         """Close the alert as not an anomaly; its lines' spend becomes normal for them."""

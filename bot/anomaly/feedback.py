@@ -44,6 +44,7 @@ __all__ = [
     "NOTE_MAX_CHARS",
     "FeedbackView",
     "active_feedback",
+    "check_may_say",
     "check_note",
     "mark_judged_with",
     "normal_floors",
@@ -66,11 +67,10 @@ def check_note(note: str | None) -> str | None:
     return note or None
 
 
-def not_an_anomaly(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
-                   now: datetime, note: str | None = None, channel: str | None = None,
-                   ) -> list[FeedbackView]:
-    """Close the anomaly as not an anomaly and record its lines' spend as normal."""
-    note = check_note(note)
+def check_may_say(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
+                  channel: str | None = None) -> Anomaly:
+    """The anomaly (locked), once ``user`` may act on it and it is not closed as not an
+    anomaly already (before the note is asked for, and again when it is saved)."""
     anomaly = queries.anomalies.get_anomaly(db_session=db_session, anomaly_id=anomaly_id,
                                             for_update=True)
     if anomaly is None:
@@ -82,6 +82,16 @@ def not_an_anomaly(*, db_session: Session, settings: Settings, anomaly_id: int, 
                              f"an anomaly; nothing changed.")
     if anomaly.response == AnomalyResponse.RESOLVED:
         raise ResponseError("this anomaly is already resolved; its runbook entry is saved")
+    return anomaly
+
+
+def not_an_anomaly(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,
+                   now: datetime, note: str | None = None, channel: str | None = None,
+                   ) -> list[FeedbackView]:
+    """Close the anomaly as not an anomaly and record its lines' spend as normal."""
+    note = check_note(note)
+    anomaly = check_may_say(db_session=db_session, settings=settings, anomaly_id=anomaly_id,
+                            user=user, channel=channel)
     rows = feedback_queries.add_feedback(db_session=db_session,
                                          rows=_lines_of(anomaly, user, note, now))
     anomaly.response = AnomalyResponse.NOT_AN_ANOMALY
