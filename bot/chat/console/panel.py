@@ -28,6 +28,7 @@ _RESPONSES: dict[str, str] = {
     AnomalyResponse.INVESTIGATING: "Investigating: {who}",
     AnomalyResponse.STABILISED: "Stabilised by {who}",
     AnomalyResponse.RESOLVED: "Resolved by {who}",
+    AnomalyResponse.NOT_AN_ANOMALY: "Not an anomaly, said {who}",
 }
 
 
