@@ -34,6 +34,7 @@ KEYS = {
     "p": "playbook", "playbook": "playbook",
     "s": "snooze", "snooze": "snooze",
     "e": "expected", "expected": "expected",
+    "n": "not_an_anomaly", "normal": "not_an_anomaly",
     "x": "escalate", "escalate": "escalate",
     "r": "runbook", "runbook": "runbook",
 }
@@ -45,9 +46,10 @@ to act on another one (a 8, s 8 4).
   p             the playbook, step by step; each step is saved as it is answered
   s [{HOURS}]    snooze reminders for that many hours
   e [reason]    the spend is expected, and why
+  n [note]      not an anomaly: this spend is normal for its lines (note optional)
   x             escalate to the FinOps channel
   r             the workload's runbook
-/cost …         cost questions, as in Slack: /cost help
+/cost …         cost questions, as in Slack: /cost help (/cost feedback [undo ID])
 help            this list"""
 
 
@@ -109,6 +111,10 @@ class ConsoleChat:
         reason = rest or ask(self.console, "Why is this spend expected? ", self.lines)
         self._act(anomaly_id, lambda: self.desk.mark_expected(anomaly_id, user=self.user,
                                                               reason=reason))
+
+    def _not_an_anomaly(self, anomaly_id: int, note: str) -> None:
+        self._act(anomaly_id, lambda: self.desk.not_an_anomaly(anomaly_id, user=self.user,
+                                                               note=note))
 
     def _escalate(self, anomaly_id: int, _: str) -> None:
         self._act(anomaly_id, lambda: self.desk.escalate(anomaly_id, user=self.user))

@@ -159,7 +159,7 @@ def _hints(view: AlertView) -> str:
     if not view.closed:
         if view.response == AnomalyResponse.NONE:
             hints.append("[a]cknowledge")
-        hints += ["[p]laybook", "[s]nooze", "[e]xpected"]
+        hints += ["[p]laybook", "[s]nooze", "[e]xpected", "[n]ot an anomaly"]
         if not view.escalated:
             hints.append("[x] escalate")
     if view.runbook_entries > 0:
