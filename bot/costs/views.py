@@ -199,5 +199,7 @@ def _help(a: HelpAnswer, m: _Markup) -> list[str]:
         f"{m.code('/cost anomalies')} open anomalies, newest first, with their impact",
         f"{m.code('/cost runbook <project>')} what was learned from the project's incidents",
         *help_lines(m),
+        f"{m.code('/cost feedback [undo ID]')} what \"not an anomaly\" made normal, and "
+        "undoing it",
         f"{m.code('/cost help')} this help",
     ]
