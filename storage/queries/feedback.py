@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from storage.models import Anomaly, LineFeedback
-from storage.timeutil import as_utc
 
 __all__ = ["active_feedback", "add_feedback", "feedback_of_anomaly", "get_feedback",
-           "in_effect_between", "load_active"]
+           "load_active", "owner_of"]
 
 
 def add_feedback(*, db_session: Session, rows: Iterable[LineFeedback]) -> list[LineFeedback]:
@@ -52,18 +50,6 @@ def active_feedback(*, db_session: Session, owners: Iterable[str] | None = None
         statement = statement.join(Anomaly, col(Anomaly.id) == col(LineFeedback.anomaly_id)
                                    ).where(col(Anomaly.owner).in_(sorted(owners)))
     return db_session.exec(statement.order_by(col(LineFeedback.id))).all()
-
-
-def in_effect_between(*, db_session: Session, project: str, environment: str,
-                      start: datetime, end: datetime) -> list[LineFeedback]:
-    """Feedback on a workload that was active at some moment of ``[start, end]``, oldest
-    first."""
-    statement = select(LineFeedback).where(
-        LineFeedback.project == project, LineFeedback.environment == environment,
-        col(LineFeedback.created_at) <= end)
-    rows = db_session.exec(statement.order_by(col(LineFeedback.id))).all()
-    return [row for row in rows
-            if row.undone_at is None or as_utc(row.undone_at) > as_utc(start)]
 
 
 def load_active(*, connection: Connection) -> list[LineFeedback]:
