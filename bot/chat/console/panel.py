@@ -159,9 +159,10 @@ def _hints(view: AlertView) -> str:
     if not view.closed:
         if view.response == AnomalyResponse.NONE:
             hints.append("[a]cknowledge")
-        hints += ["[p]laybook", "[s]nooze", "[e]xpected", "[n]ot an anomaly"]
+        hints += ["[p]laybook", "[s]nooze", "[e]xpected"]
         if not view.escalated:
             hints.append("[x] escalate")
+        hints.append("[n]ot an anomaly")
     if view.runbook_entries > 0:
         hints.append("[r]unbook")
     return "  ".join(hints)
