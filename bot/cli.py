@@ -37,6 +37,7 @@ from bot.anomaly.replay import OutputError, check_output, replay, write_alerts
 from bot.chat.console import render
 from bot.chat.console.render import console, errors
 from bot.cli_digest import digest_command
+from bot.cli_feedback import feedback_app
 from bot.cli_finance import budgets_command, showback_command
 from bot.cli_plans import plans_app, stored_plans
 from bot.cli_playbooks import playbooks_app
@@ -76,6 +77,7 @@ app.add_typer(teams_app, name="teams")
 app.add_typer(playbooks_app, name="playbooks")
 app.add_typer(plans_app, name="plans")
 app.add_typer(runbook_app, name="runbook")
+app.add_typer(feedback_app, name="feedback")
 app.command("showback")(showback_command)
 app.command("budgets")(budgets_command)
 app.command("report")(report_command)

@@ -27,7 +27,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.anomaly import plans_chat, service, walk
+from bot.anomaly import feedback, feedback_chat, plans_chat, service, walk
 from bot.anomaly.access import (
     NotAllowed,
     NothingChanged,
@@ -36,6 +36,8 @@ from bot.anomaly.access import (
     check_may_see,
     visible_owners,
 )
+from bot.anomaly.feedback_chat import FeedbackAnswer
+from bot.anomaly.feedback_view import FeedbackView
 from bot.anomaly.plans import ExpectedPlan, expected_defaults
 from bot.anomaly.plans_chat import PlanAnswer
 from bot.anomaly.runbooks import runbook_views
@@ -196,10 +198,11 @@ class AnomalyDesk:
         return None if owners is None else frozenset(owners)
 
     def cost(self, text: str, *, user: str, channel: str | None
-             ) -> CostAnswer | BudgetAnswer | PlanAnswer:
+             ) -> CostAnswer | BudgetAnswer | PlanAnswer | FeedbackAnswer:
         """Answer a ``/cost`` text within what ``channel`` sees. ``budget ...`` reads budgets,
         and sets them for FinOps (audited): ``bot.finance.chat``; ``plan ...`` and ``plans``
-        declare and list planned spend (audited): ``bot.anomaly.plans_chat``."""
+        declare and list planned spend (audited): ``bot.anomaly.plans_chat``; ``feedback ...``
+        lists and undoes line feedback: ``bot.anomaly.feedback_chat``."""
         owners = self.channel_owners(channel=channel)
         scope = Scope.everything() if owners is None else Scope.of_owners(owners)
         if plans_chat.asks_plans(text):
@@ -207,6 +210,11 @@ class AnomalyDesk:
                 return plans_chat.respond(text, db_session=session, settings=self.settings,
                                           scope=scope, user=user, channel=channel,
                                           now=datetime.now(UTC))
+        if feedback_chat.asks_feedback(text):
+            with self._action() as (session, now):
+                return feedback_chat.respond(text, db_session=session, settings=self.settings,
+                                             owners=owners, user=user, channel=channel,
+                                             now=now)
         if not budget_chat.asks_budget(text):
             return respond(text, connection_or_engine=self._engine, scope=scope,
                            environment_aliases=self.settings.allocation.environment_aliases)
@@ -260,6 +268,28 @@ class AnomalyDesk:
         with session_scope(self._engine) as session:
             anomaly = service.load_anomaly(db_session=session, anomaly_id=anomaly_id)
             return expected_defaults(anomaly, datetime.now(UTC))
+
+    def check_may_say_not_an_anomaly(self, anomaly_id: int, *, user: str,
+                                     channel: str | None = None) -> None:
+        """Before the note is asked for: ``user`` may act, and nobody said it already."""
+        with self._action() as (session, _):
+            feedback.check_may_say(db_session=session, settings=self.settings,
+                                   anomaly_id=anomaly_id, user=user, channel=channel)
+
+    def not_an_anomaly(self, anomaly_id: int, *, user: str, note: str | None = None,
+                       channel: str | None = None) -> list[FeedbackView]:
+        """Close the alert as not an anomaly; its lines' spend becomes normal for them."""
+        with self._action() as (session, now):
+            return feedback.not_an_anomaly(db_session=session, settings=self.settings,
+                                           anomaly_id=anomaly_id, user=user, note=note,
+                                           now=now, channel=channel)
+
+    def undo_feedback(self, feedback_id: int, *, user: str,
+                      channel: str | None = None) -> FeedbackView:
+        """Undo one piece of line feedback (audited); the line is judged normally again."""
+        with self._action() as (session, now):
+            return feedback.undo(db_session=session, settings=self.settings,
+                                 feedback_id=feedback_id, user=user, now=now, channel=channel)
 
     def escalate(self, anomaly_id: int, *, user: str, channel: str | None = None) -> None:
         with self._action() as (session, now):

@@ -41,8 +41,8 @@ class AnomalyResponse(StrEnum):
     STABILISED = "stabilised"  # the playbook's stabilising step is done: spend is under control
     EXPECTED = "expected"  # the spend is known and intended (with a reason); nothing to fix
     RESOLVED = "resolved"  # the playbook is complete; the runbook entry is filed
-    # a false positive; no action sets it yet, but ``/cost anomalies`` has always counted it
-    # as closed, so a row that holds it stays out of the open list
+    # a false positive: the spend is normal for its lines, which are judged against a wider
+    # normal from then on (``bot.anomaly.feedback``); closed, like expected
     NOT_AN_ANOMALY = "not-an-anomaly"
 
 
@@ -70,3 +70,5 @@ class AuditAction(StrEnum):
     PLAN_REMOVED = "plan.removed"  # ended a plan before its date
     PLAN_EXCEEDED = "plan.exceeded"  # an anomaly went past a plan's envelope (by the bot)
     RUNBOOK_EDITED = "runbook.edited"  # edited a runbook entry; the text it replaced is kept
+    NOT_AN_ANOMALY = "not_an_anomaly"  # said it was normal spend: line feedback recorded
+    FEEDBACK_UNDONE = "feedback_undone"  # undid one piece of line feedback

@@ -34,6 +34,7 @@ import pandas as pd
 from bot.anomaly.enums import AnomalyKind, AnomalyStatus, EventKind
 from bot.detection._rules import SUSTAINED_HOURS, SUSTAINED_WINDOW, Thresholds
 from bot.detection.engine import Contributor, Finding, SpendMatrix, detect_hour
+from bot.detection.normal import NormalFloors
 
 __all__ = ["Incident", "Lifecycle", "LifecycleEvent", "catch_up"]
 
@@ -292,6 +293,7 @@ def catch_up(
     first_index: int,
     thresholds_for: dict[tuple[str, str], Thresholds] | None = None,
     warmup_hours: int = 7 * 24,
+    normal_floors: NormalFloors | None = None,
 ) -> list[LifecycleEvent]:
     """Judge hours ``first_index`` .. newest silently, then alert on what is still going on.
 
@@ -301,10 +303,12 @@ def catch_up(
     """
     newest = matrix.hours - 1
     for index in range(max(first_index, 0), newest):
-        findings = detect_hour(matrix, index, thresholds_for, warmup_hours=warmup_hours)
+        findings = detect_hour(matrix, index, thresholds_for, warmup_hours=warmup_hours,
+                               normal_floors=normal_floors)
         lifecycle.apply(findings, now=matrix.hour(index) + HOUR, alert=False)
     now = matrix.hour(newest) + HOUR
-    findings = detect_hour(matrix, newest, thresholds_for, warmup_hours=warmup_hours)
+    findings = detect_hour(matrix, newest, thresholds_for, warmup_hours=warmup_hours,
+                           normal_floors=normal_floors)
     events = [e for e in lifecycle.apply(findings, now=now, alert=True)
               if e.kind != EventKind.RESOLVED]
     for incident in lifecycle.open.values():

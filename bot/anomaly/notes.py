@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from sqlmodel import Session
 
+from bot.anomaly.feedback_view import feedback_note
 from bot.anomaly.plans import plan_note
 from bot.anomaly.runbooks import seen_before_note
 from bot.anomaly.views import AlertNote
@@ -26,6 +27,7 @@ NOTE_SOURCES: tuple[NoteSource, ...] = (
     seen_before_note,
     plan_note,
     changes_note,
+    feedback_note,
 )
 
 

@@ -22,12 +22,14 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from bot.anomaly.enums import AnomalyKind, AnomalyStatus
+from bot.anomaly.feedback import mark_judged_with, normal_floors
 from bot.anomaly.lifecycle import HOUR, Incident, Lifecycle, LifecycleEvent, catch_up
 from bot.detection.engine import Contributor, SpendMatrix, detect_hour, thresholds_for_matrix
 from bot.settings import Settings
 from storage import queries
 from storage.db import session_scope
-from storage.models import Anomaly
+from storage.models import Anomaly, LineFeedback
+from storage.queries import feedback as feedback_queries
 
 __all__ = ["PollResult", "poll_store"]
 
@@ -48,6 +50,8 @@ def poll_store(*, engine: Engine, settings: Settings, days: int = 28) -> PollRes
     matrix = _load_matrix(engine, days)
     if matrix is None:
         return PollResult([], [], 0)
+    feedback = _load_feedback(engine)
+    floors = normal_floors(feedback)
     detection = settings.detection
     end = matrix.hour(matrix.hours - 1) + HOUR
     window = pd.Timedelta(hours=detection.reopen_within_hours + detection.quiet_hours_to_resolve)
@@ -65,15 +69,17 @@ def poll_store(*, engine: Engine, settings: Settings, days: int = 28) -> PollRes
     last = pd.Timestamp(state["last_hour"]) if state else None
     if last is None or last < matrix.start:
         events = catch_up(matrix, lifecycle, first_index=0, thresholds_for=thresholds,
-                          warmup_hours=warmup)
+                          warmup_hours=warmup, normal_floors=floors)
         judged = matrix.hours
     else:
         events, judged = [], 0
         for index in range(matrix.index_of(last) + 1, matrix.hours):
-            findings = detect_hour(matrix, index, thresholds, warmup_hours=warmup)
+            findings = detect_hour(matrix, index, thresholds, warmup_hours=warmup,
+                                   normal_floors=floors)
             events += lifecycle.apply(findings, now=matrix.hour(index) + HOUR)
             judged += 1
     touched = {id(e.incident): e.incident for e in events}
+    mark_judged_with(touched.values(), feedback)
     with session_scope(engine) as session:
         for incident in touched.values():
             queries.anomalies.save_anomaly(db_session=session, anomaly=_row(incident))
@@ -95,6 +101,12 @@ def _load_matrix(engine: Engine, days: int) -> SpendMatrix | None:
     if usage.empty:
         return None
     return SpendMatrix.from_points(usage, start=start, end=end)
+
+
+def _load_feedback(engine: Engine) -> list[LineFeedback]:
+    """The line feedback in effect now (``bot.anomaly.feedback``)."""
+    with engine.connect() as connection:
+        return feedback_queries.load_active(connection=connection)
 
 
 def _row(incident: Incident) -> Anomaly:

@@ -19,6 +19,7 @@ from bot.playbook.answers import from_records
 from storage.models import Anomaly, RunbookEntry, RunbookRevision
 
 __all__ = [
+    "CLOSING",
     "AlertNote",
     "AlertView",
     "ContributorView",
@@ -32,7 +33,10 @@ __all__ = [
 
 # what people did about an anomaly, in the order it usually happens
 RESPONSES = (AnomalyResponse.NONE, AnomalyResponse.ACKNOWLEDGED, AnomalyResponse.INVESTIGATING,
-             AnomalyResponse.STABILISED, AnomalyResponse.EXPECTED, AnomalyResponse.RESOLVED)
+             AnomalyResponse.STABILISED, AnomalyResponse.EXPECTED, AnomalyResponse.RESOLVED,
+             AnomalyResponse.NOT_AN_ANOMALY)
+# responses that close an alert: nothing more for anyone to do
+CLOSING = (AnomalyResponse.RESOLVED, AnomalyResponse.EXPECTED, AnomalyResponse.NOT_AN_ANOMALY)
 
 
 @dataclass(frozen=True)
@@ -133,9 +137,10 @@ class AlertView:
 
     @property
     def closed(self) -> bool:
-        """Nothing more to do: resolved by people, expected, or back to normal before anyone
-        engaged (a team in the middle of the playbook can still finish it)."""
-        if self.response in (AnomalyResponse.RESOLVED, AnomalyResponse.EXPECTED):
+        """Nothing more to do: resolved by people, expected, not an anomaly, or back to
+        normal before anyone engaged (a team in the middle of the playbook can still finish
+        it)."""
+        if self.response in CLOSING:
             return True
         return self.status != AnomalyStatus.OPEN and self.response == AnomalyResponse.NONE
 

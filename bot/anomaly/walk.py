@@ -36,7 +36,7 @@ from bot.anomaly.service import (
     _view_and_run,
     notify,
 )
-from bot.anomaly.views import AlertView, main_service
+from bot.anomaly.views import CLOSING, AlertView, main_service
 from bot.playbook import (
     Option,
     Playbook,
@@ -156,7 +156,7 @@ def load_card_state(*, db_session: Session, anomaly_id: int, playbook: Playbooks
 
 def _walk_at(db_session: Session, anomaly: Anomaly, run: PlaybookRun | None,
              playbook: Playbook, state: PlaybookState | None = None) -> StepStarted | None:
-    if anomaly.response in (AnomalyResponse.RESOLVED, AnomalyResponse.EXPECTED):
+    if anomaly.response in CLOSING:
         return None
     if run is None:
         return None

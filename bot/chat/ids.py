@@ -35,12 +35,14 @@ class ActionId(StrEnum):
     EXPECTED = "alert.expected"
     ESCALATE = "alert.escalate"
     VIEW_RUNBOOK = "alert.view_runbook"
+    NOT_AN_ANOMALY = "alert.not_an_anomaly"
 
 
 class CallbackId(StrEnum):
     PLAYBOOK_STEP = "playbook.step"
     EXPECTED_REASON = "alert.expected_reason"
     RUNBOOK_VIEW = "alert.runbook_view"
+    NOT_AN_ANOMALY_NOTE = "alert.not_an_anomaly_note"
 
 
 class CommandName(StrEnum):

@@ -13,6 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.anomaly.feedback_chat import (
+    FeedbackAnswer,
+    FeedbackListAnswer,
+    FeedbackUndoneAnswer,
+    feedback_lines,
+)
 from bot.anomaly.plans_chat import PlanAddedAnswer, PlanAnswer, PlansAnswer
 from bot.anomaly.plans_views import help_lines as plan_help_lines
 from bot.anomaly.plans_views import plan_lines
@@ -76,21 +82,23 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(BLOCKS[round((v - low) * scale)] for v in values)
 
 
-def format_mrkdwn(answer: CostAnswer | BudgetAnswer | PlanAnswer) -> str:
+def format_mrkdwn(answer: CostAnswer | BudgetAnswer | PlanAnswer | FeedbackAnswer) -> str:
     """Slack mrkdwn; every name from a user or a tag is escaped."""
     return _render(answer, _MRKDWN)
 
 
-def format_plain(answer: CostAnswer | BudgetAnswer | PlanAnswer) -> str:
+def format_plain(answer: CostAnswer | BudgetAnswer | PlanAnswer | FeedbackAnswer) -> str:
     """Plain text (console, logs, notification fallbacks); nothing escaped."""
     return _render(answer, _PLAIN)
 
 
-def _render(answer: CostAnswer | BudgetAnswer | PlanAnswer, m: _Markup) -> str:
+def _render(answer: CostAnswer | BudgetAnswer | PlanAnswer | FeedbackAnswer, m: _Markup) -> str:
     if isinstance(answer, BudgetListAnswer | BudgetSetAnswer):
         lines = budget_lines(answer, m)
     elif isinstance(answer, PlanAddedAnswer | PlansAnswer):
         lines = plan_lines(answer, m)
+    elif isinstance(answer, FeedbackListAnswer | FeedbackUndoneAnswer):
+        lines = feedback_lines(answer, m)
     elif isinstance(answer, ProjectCostAnswer):
         lines = _project(answer, m)
     elif isinstance(answer, TopAnswer):
@@ -206,5 +214,7 @@ def _help(a: HelpAnswer, m: _Markup) -> list[str]:
         f"{m.code('/cost runbook <project>')} what was learned from the project's incidents",
         *help_lines(m),
         *plan_help_lines(m),
+        f"{m.code('/cost feedback [undo ID]')} what \"not an anomaly\" made normal, and "
+        "undoing it",
         f"{m.code('/cost help')} this help",
     ]

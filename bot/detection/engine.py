@@ -21,13 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bot.detection._baseline import DAY, WEEK, baseline_at
+from bot.detection._baseline import DAY, WEEK, Baseline, baseline_at
 from bot.detection._rules import HourVerdict, Thresholds, judge
+from bot.detection.normal import NormalFloors, Widening
 
 __all__ = ["Contributor", "Finding", "SpendMatrix", "detect_hour", "thresholds_for_matrix"]
 
@@ -194,10 +196,12 @@ def detect_hour(
     default: Thresholds | None = None,
     warmup_hours: int = 7 * DAY,
     top: int = 5,
+    normal_floors: NormalFloors | None = None,
 ) -> list[Finding]:
     """Findings for every workload that is anomalous or elevated in column ``index``.
 
-    ``thresholds_for`` maps (environment, phase) to thresholds (:func:`thresholds_for_matrix`).
+    ``thresholds_for`` maps (environment, phase) to thresholds (:func:`thresholds_for_matrix`);
+    ``normal_floors`` raises what counts as normal for some lines (:mod:`bot.detection.normal`).
     """
     default = default or Thresholds()
     thresholds_for = thresholds_for or {}
@@ -208,15 +212,18 @@ def detect_hour(
             for env, phase in zip(frame["environment"], frame["phase"], strict=True)
         ]
 
+    widening = Widening.of(matrix, normal_floors)
     services = _verdict(matrix.service_values, index, matrix.first_seen_services,
-                        rows(matrix.services), warmup_hours)
+                        rows(matrix.services), warmup_hours,
+                        lift=widening.services if widening else None)
     totals = _verdict(matrix.totals, index, matrix.first_seen_totals, rows(matrix.workloads),
-                      warmup_hours)
+                      warmup_hours, lift=widening.totals if widening else None)
     sku_rows = np.flatnonzero(matrix.split)
     skus = None
     if len(sku_rows):
         skus = _verdict(matrix.values[sku_rows], index, matrix.first_seen_lines[sku_rows],
-                        rows(matrix.lines.iloc[sku_rows]), warmup_hours)
+                        rows(matrix.lines.iloc[sku_rows]), warmup_hours,
+                        lift=partial(widening.skus, rows=sku_rows) if widening else None)
         skus = _without_swaps(matrix, sku_rows, skus, services)
     levels = _Levels(services, totals, sku_rows, skus)
     # a workload is what its total says, or what any of its lines says
@@ -326,9 +333,12 @@ def _top_sku(matrix: SpendMatrix, levels: _Levels, service_row: int) -> str:
 
 
 def _verdict(values: np.ndarray, index: int, first_seen: np.ndarray,
-             thresholds: list[Thresholds], warmup_hours: int) -> HourVerdict:
+             thresholds: list[Thresholds], warmup_hours: int,
+             lift: Callable[[Baseline], Baseline] | None = None) -> HourVerdict:
     floors = np.array([t.expected_floor_usd for t in thresholds], dtype=float)
     baseline = baseline_at(values, index, first_seen, floor_usd=floors)
+    if lift is not None:
+        baseline = lift(baseline)
     can_be_new = first_seen >= warmup_hours
     return judge(values[:, index], baseline, thresholds, can_be_new=can_be_new)
 

@@ -71,7 +71,8 @@ def anomalies_by_status(
     statement = select(Anomaly)
     if open_only:
         statement = statement.where(Anomaly.status == AnomalyStatus.OPEN).where(
-            col(Anomaly.response).not_in((AnomalyResponse.RESOLVED, AnomalyResponse.EXPECTED)))
+            col(Anomaly.response).not_in((AnomalyResponse.RESOLVED, AnomalyResponse.EXPECTED,
+                                          AnomalyResponse.NOT_AN_ANOMALY)))
     if owners is not None:
         statement = statement.where(col(Anomaly.owner).in_(sorted(owners)))
     return db_session.exec(

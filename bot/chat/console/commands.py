@@ -36,6 +36,7 @@ KEYS = {
     "p": "playbook", "playbook": "playbook",
     "s": "snooze", "snooze": "snooze",
     "e": "expected", "expected": "expected",
+    "n": "not_an_anomaly", "normal": "not_an_anomaly",
     "x": "escalate", "escalate": "escalate",
     "r": "runbook", "runbook": "runbook",
 }
@@ -47,9 +48,10 @@ to act on another one (a 8, s 8 4).
   p             the playbook, step by step; each step is saved as it is answered
   s [{HOURS}]    snooze reminders for that many hours
   e [reason]    the spend is expected, and why
+  n [note]      not an anomaly: this spend is normal for its lines (note optional)
   x             escalate to the FinOps channel
   r             the workload's runbook
-/cost …         cost questions, as in Slack: /cost help
+/cost …         cost questions, as in Slack: /cost help (/cost feedback [undo ID])
 help            this list"""
 
 
@@ -133,6 +135,10 @@ class ConsoleChat:
         return expected_plan_from(scope or offered.scope, envelope or f"{offered.envelope_usd}",
                                   until or f"{offered.ends_at:%Y-%m-%d}",
                                   currency=self.desk.settings.currency.base)
+
+    def _not_an_anomaly(self, anomaly_id: int, note: str) -> None:
+        self._act(anomaly_id, lambda: self.desk.not_an_anomaly(anomaly_id, user=self.user,
+                                                               note=note))
 
     def _escalate(self, anomaly_id: int, _: str) -> None:
         self._act(anomaly_id, lambda: self.desk.escalate(anomaly_id, user=self.user))

@@ -29,6 +29,7 @@ _RESPONSES: dict[str, str] = {
     AnomalyResponse.INVESTIGATING: "Investigating: {who}",
     AnomalyResponse.STABILISED: "Stabilised by {who}",
     AnomalyResponse.RESOLVED: "Resolved by {who}",
+    AnomalyResponse.NOT_AN_ANOMALY: "Not an anomaly, said {who}",
 }
 
 
@@ -166,6 +167,7 @@ def _hints(view: AlertView) -> str:
         hints += ["[p]laybook", "[s]nooze", "[e]xpected"]
         if not view.escalated:
             hints.append("[x] escalate")
+        hints.append("[n]ot an anomaly")
     if view.runbook_entries > 0:
         hints.append("[r]unbook")
     return "  ".join(hints)

@@ -88,6 +88,7 @@ _RESPONSES: dict[str, str] = {
     AnomalyResponse.STABILISED: "🩹 Stabilised by {who}",
     AnomalyResponse.EXPECTED: "🗓️ Marked expected by {who}",
     AnomalyResponse.RESOLVED: "✅ Resolved by {who}",
+    AnomalyResponse.NOT_AN_ANOMALY: "🙅 Not an anomaly, said {who}",
 }
 
 
@@ -223,6 +224,8 @@ def _fallback(view: AlertView) -> str:
 def _header(view: AlertView) -> HeaderBlock:
     if view.response == AnomalyResponse.EXPECTED:
         prefix = "Expected: "
+    elif view.response == AnomalyResponse.NOT_AN_ANOMALY:
+        prefix = "🙅 Not an anomaly: "
     elif view.closed:
         prefix = "✅ Resolved: "
     else:
@@ -357,6 +360,7 @@ def _actions(view: AlertView) -> ActionsBlock | None:
         elements.append(_button(_playbook_label(view), ActionId.START_PLAYBOOK, value))
         elements.append(_snooze(view.anomaly_id))
         elements.append(_button("Expected", ActionId.EXPECTED, value))
+        elements.append(_button("Not an anomaly", ActionId.NOT_AN_ANOMALY, value))
         if not view.escalated:
             elements.append(_button("Escalate", ActionId.ESCALATE, value, "danger"))
     if view.runbook_entries > 0:

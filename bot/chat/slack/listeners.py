@@ -40,7 +40,7 @@ from bot.chat.ids import (
     parse_step_meta,
 )
 from bot.chat.ratelimit import RateLimited, RateLimiter
-from bot.chat.slack import modals
+from bot.chat.slack import feedback_modal, modals
 from bot.chat.slack.blocks import escape
 from bot.chat.slack.home import home_view
 from bot.costs.command import Scope
@@ -85,8 +85,10 @@ def register(app: App, ctx: SlackContext) -> None:
     app.action(ActionId.START_PLAYBOOK.value)(_opening(ctx, _start_playbook))
     app.action(ActionId.EXPECTED.value)(_opening(ctx, _expected_form))
     app.action(ActionId.VIEW_RUNBOOK.value)(_opening(ctx, _runbook))
+    app.action(ActionId.NOT_AN_ANOMALY.value)(_opening(ctx, _not_an_anomaly_form))
     app.view(CallbackId.PLAYBOOK_STEP.value)(_step_submitted(ctx))
     app.view(CallbackId.EXPECTED_REASON.value)(_expected_submitted(ctx))
+    app.view(CallbackId.NOT_AN_ANOMALY_NOTE.value)(_not_an_anomaly_submitted(ctx))
     app.command(CommandName.COST.value)(_cost(ctx))
     app.event(EventName.APP_HOME_OPENED.value)(_home(ctx))
 
@@ -188,6 +190,12 @@ def _expected_form(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str,
                                  plan=desk.expected_defaults(ref.anomaly_id))
 
 
+def _not_an_anomaly_form(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str,
+                         ts: str | None) -> Any:
+    desk.check_may_say_not_an_anomaly(ref.anomaly_id, user=user, channel=channel)
+    return feedback_modal.not_an_anomaly_modal(ref.anomaly_id, channel, ts)
+
+
 def _runbook(desk: AnomalyDesk, ref: AlertRef, user: str, channel: str,
              ts: str | None) -> Any:
     title, entries = desk.runbook(ref.anomaly_id, user=user, channel=channel)
@@ -259,6 +267,27 @@ def _expected_submitted(ctx: SlackContext) -> Callable[..., None]:
         except PlanError as exc:
             block = modals.PLAN_BLOCK_IDS.get(exc.field or "", modals.EXPECTED_BLOCK_ID)
             ack(response_action="errors", errors={block: user_message(exc)[:300]})
+            return
+        except USER_ERRORS as exc:
+            _refuse(ack, view, exc)
+            return
+        ack()
+        ctx.wake()
+
+    return listener
+
+
+def _not_an_anomaly_submitted(ctx: SlackContext) -> Callable[..., None]:
+    def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        try:
+            ctx.actions.check(user)
+            meta = parse_step_meta(view.get("private_metadata"))
+            note = feedback_modal.read_note(view["state"]["values"])
+            ctx.desk.not_an_anomaly(meta.anomaly_id, user=user, note=note,
+                                    channel=meta.channel)
+        except NothingChanged:
+            ack()  # said before (a double submit or a replay): the form just closes
             return
         except USER_ERRORS as exc:
             _refuse(ack, view, exc)

@@ -76,6 +76,7 @@ _RESPONSES: dict[str, str] = {
     AnomalyResponse.STABILISED: "🩹 Stabilised by {who}",
     AnomalyResponse.EXPECTED: "🗓️ Marked expected by {who}",
     AnomalyResponse.RESOLVED: "✅ Resolved by {who}",
+    AnomalyResponse.NOT_AN_ANOMALY: "🙅 Not an anomaly, said {who}",
 }
 
 
@@ -305,6 +306,8 @@ def _actions(view: AlertView) -> list[Json]:
             actions.append(execute(label, Verb.STEP_OPEN, anomaly, with_inputs=False))
         actions.append(execute("💤 Snooze", Verb.SNOOZE, anomaly, with_inputs=False))
         actions.append(execute("Expected", Verb.EXPECTED, anomaly, with_inputs=False))
+        actions.append(execute("Not an anomaly", Verb.NOT_AN_ANOMALY, anomaly,
+                               with_inputs=False))
         if not view.escalated:
             actions.append(execute("Escalate", Verb.ESCALATE, anomaly, style="destructive",
                                    with_inputs=False))

@@ -39,6 +39,7 @@ from bot.chat.teams.elements import (
     text_block,
     who,
 )
+from bot.chat.teams.feedback_panel import not_an_anomaly_panel
 from bot.chat.teams.verbs import (
     EXPECTED_INPUT,
     SNOOZE_INPUT,
@@ -71,6 +72,7 @@ class PanelKind(StrEnum):
     SNOOZE = "snooze"
     EXPECTED = "expected"
     RUNBOOK = "runbook"
+    NOT_AN_ANOMALY = "not-an-anomaly"
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ def panel_form(view: AlertView, panel: Panel, errors: Mapping[str, str],
         return _snooze_panel(view, errors, typed)
     if panel.kind is PanelKind.EXPECTED:
         return _expected_panel(view, errors, typed, panel.plan)
+    if panel.kind is PanelKind.NOT_AN_ANOMALY:
+        return not_an_anomaly_panel(view, errors, typed, back=_back(view))
     return _runbook_panel(view, panel)
 
 

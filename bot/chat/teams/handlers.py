@@ -43,6 +43,7 @@ from bot.anomaly.plans import PlanError
 from bot.anomaly.plans_chat import expected_plan_from
 from bot.chat.ratelimit import RateLimited, RateLimiter
 from bot.chat.teams.cards import Panel, PanelKind, alert_card, plain, text_card
+from bot.chat.teams.feedback_panel import not_an_anomaly_note
 from bot.chat.teams.forms import expected_plan_inputs
 from bot.chat.teams.sender import CARD_TYPE, card_attachment
 from bot.chat.teams.verbs import (
@@ -69,7 +70,8 @@ MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
 ERROR_TYPE = "application/vnd.microsoft.error"
 # a form's save -> (its panel, the input its error shows under)
 _PANEL_OF = {Verb.EXPECTED_SAVE: (PanelKind.EXPECTED, "reason"),
-             Verb.SNOOZE_SAVE: (PanelKind.SNOOZE, "hours")}
+             Verb.SNOOZE_SAVE: (PanelKind.SNOOZE, "hours"),
+             Verb.NOT_AN_ANOMALY_SAVE: (PanelKind.NOT_AN_ANOMALY, "note")}
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 
@@ -248,6 +250,8 @@ def _act(desk: AnomalyDesk, action: CardAction, *, user: str, channel: str) -> P
             *typed, currency=desk.settings.currency.base)
         desk.mark_expected(anomaly, user=user, reason=expected_reason(action.inputs),
                            channel=channel, plan=plan)
+    elif verb in (Verb.NOT_AN_ANOMALY, Verb.NOT_AN_ANOMALY_SAVE):
+        return _not_an_anomaly(desk, action, user=user, channel=channel)
     elif verb == Verb.ESCALATE:
         desk.escalate(anomaly, user=user, channel=channel)
     elif verb == Verb.RUNBOOK:
@@ -263,6 +267,17 @@ def _act(desk: AnomalyDesk, action: CardAction, *, user: str, channel: str) -> P
                                 "again to continue with the current one.") from None
         desk.save_step(anomaly, step_id=step.id, values=step_values(step, action.inputs),
                        user=user, channel=channel)
+    return None
+
+
+def _not_an_anomaly(desk: AnomalyDesk, action: CardAction, *, user: str,
+                    channel: str) -> Panel | None:
+    """Open the note panel, or save: the alert closes and its lines' spend becomes normal."""
+    if action.verb == Verb.NOT_AN_ANOMALY:
+        desk.check_may_say_not_an_anomaly(action.anomaly_id, user=user, channel=channel)
+        return Panel(PanelKind.NOT_AN_ANOMALY)
+    desk.not_an_anomaly(action.anomaly_id, user=user, note=not_an_anomaly_note(action.inputs),
+                        channel=channel)
     return None
 
 

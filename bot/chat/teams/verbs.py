@@ -58,6 +58,8 @@ class Verb(StrEnum):
     SNOOZE_SAVE = "snooze_save"
     EXPECTED = "expected"  # open the "why is this expected?" panel
     EXPECTED_SAVE = "expected_save"
+    NOT_AN_ANOMALY = "not_an_anomaly"  # open the "why is this normal?" panel (a note, optional)
+    NOT_AN_ANOMALY_SAVE = "not_an_anomaly_save"
     ESCALATE = "escalate"
     RUNBOOK = "runbook"  # open the workload's runbook panel
     BACK = "back"  # close a panel or the step form

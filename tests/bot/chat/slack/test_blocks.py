@@ -204,7 +204,7 @@ def test_open_alert_offers_every_action() -> None:
     got = elements(payload(alert_view(runbook_entries=2))["blocks"])
     assert [e["action_id"] for e in got] == [
         "alert.acknowledge", "alert.start_playbook", "alert.snooze", "alert.expected",
-        "alert.escalate", "alert.view_runbook",
+        "alert.not_an_anomaly", "alert.escalate", "alert.view_runbook",
     ]
     snooze = next(e for e in got if e["action_id"] == ActionId.SNOOZE)
     assert [parse_ref(o["value"]).hours for o in snooze["options"]] == list(SNOOZE_HOURS)

@@ -185,7 +185,8 @@ def test_a_new_alert_shows_the_figures_contributors_levers_and_every_action():
                  "Suggested levers", "Data as of Sep 1 12:00 UTC (focus\\-exports)"
                  .replace("\\-", "-")):
         assert part in text, part
-    assert verbs(card) == ["ack", "step_open", "snooze", "expected", "escalate", "runbook"]
+    assert verbs(card) == ["ack", "step_open", "snooze", "expected", "not_an_anomaly", "escalate",
+                           "runbook"]
     assert [a["title"] for a in actions(card)][:2] == ["Acknowledge", "Start playbook"]
     assert_valid(card)
 
