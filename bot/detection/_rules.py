@@ -61,6 +61,13 @@ class Thresholds:
     burst_alerts: bool = False  # open an incident for a short burst once it is over, if ...
     min_burst_usd: float = 25.0  # ... it cost this much over expected
     burst_standout: float = 3.0  # ... and stood out this much in each of its hours
+    burst_min_hours: int = 1  # ... and lasted at least this many anomalous hours
+    # cost per consumed unit (``bot.detection.unit_cost``): a line whose price per unit rose
+    # this share over its usual price, for this many hours in a row, is anomalous
+    unit_cost_alerts: bool = True
+    unit_cost_relative: float = 0.2
+    unit_cost_hours: int = 3
+    unit_cost_spread_floor: float = 0.02  # the usual unit price wobbles at least this share
     z: float = 4.0
     strong_z: float = 8.0
     strong_relative: float = 1.0
@@ -80,6 +87,9 @@ class Thresholds:
         if negative:
             raise ValueError(f"thresholds cannot be negative: {', '.join(negative)}; use 0 to "
                              "switch a floor or minimum off")
+        short = [name for name in ("unit_cost_hours", "burst_min_hours") if getattr(self, name) < 1]
+        if short:
+            raise ValueError(f"{', '.join(short)} must be at least 1 hour")
         if self.relative_shrink > 1:
             raise ValueError(f"relative_shrink is {self.relative_shrink}; it is the share the "
                              "margin may narrow by, between 0 (never) and 1")
