@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from sqlmodel import Session
 
+from bot.anomaly.price_note import unit_cost_note
 from bot.anomaly.views import AlertNote
 from storage.models import Anomaly
 
@@ -19,7 +20,7 @@ __all__ = ["NOTE_SOURCES", "NoteSource", "alert_notes"]
 
 NoteSource = Callable[[Session, Anomaly], AlertNote | None]
 
-NOTE_SOURCES: tuple[NoteSource, ...] = ()
+NOTE_SOURCES: tuple[NoteSource, ...] = (unit_cost_note,)
 
 
 def alert_notes(session: Session, anomaly: Anomaly,
