@@ -227,7 +227,8 @@ class DetectionSettings(ConfigModel):
     default: ThresholdSettings = Field(default_factory=lambda: ThresholdSettings(
         relative=0.5, relative_size_usd=50.0, relative_shrink=0.5, min_hourly_usd=2.0,
         min_daily_usd=25.0, burst_alerts=False, min_burst_usd=25.0, burst_standout=3.0,
-        burst_min_hours=2, z=4.0,
+        burst_min_hours=2, unit_cost_alerts=True, unit_cost_relative=0.2, unit_cost_hours=3,
+        unit_cost_spread_floor=0.02, z=4.0,
         strong_z=8.0, strong_relative=1.0, new_spend_hourly_usd=2.0, sigma_floor_relative=0.1,
         sigma_floor_usd=0.05, expected_floor_usd=0.05))
     phases: dict[str, ThresholdSettings] = Field(default_factory=lambda: {
