@@ -8,10 +8,14 @@ Rules, in the order a responder would expect them:
   waiting); the incident starts at the first anomalous hour of that stretch;
 * **open a burst that is over** when a stretch of anomalous hours too short for those rules
   ends (the workload is neither anomalous nor elevated for an hour), it was sharp (each hour
-  stood out ``burst_standout`` times the line's ordinary excursions; 3, a confirming hour, by
-  default) and its excess came to ``min_burst_usd``: the incident says when it ended and what
-  it cost (``evidence["burst_ended_at"]``, ``evidence["burst_cost_usd"]``). Busy lines have
-  moderate anomalous hours now and then; those stay quiet;
+  stood out ``burst_standout`` times the line's ordinary excursions), it lasted
+  ``burst_min_hours`` anomalous hours and its excess came to ``min_burst_usd``: the incident
+  says when it ended and what it cost (``evidence["burst_ended_at"]``,
+  ``evidence["burst_cost_usd"]``, ``evidence["burst_hours"]``). Busy lines have moderate
+  anomalous hours, and single sharp ones, now and then; those stay quiet;
+* **name a price change**: a finding whose evidence says a line's price per unit rose
+  (``bot.detection.unit_cost``) opens, or renames, the incident as ``unit-cost``, started at
+  the first dearer hour;
 * **update** while it lasts: every elevated hour adds its excess to the impact so far and may
   raise the peak; the kind moves from spike to level shift after six elevated hours;
 * **auto-resolve** after ``quiet_hours`` hours back to normal;

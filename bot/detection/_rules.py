@@ -16,10 +16,12 @@ at ``excursion_strong`` times (and ``strong_z`` deviations, ``strong_relative`` 
 The lifecycle opens an incident on one strong hour, two confirming hours in a row, or
 ``SUSTAINED_HOURS`` anomalous hours out of the last ``SUSTAINED_WINDOW``: real incidents last,
 noise does not, and the bigger the jump the less waiting it needs. A burst too short for any of
-these opens one when it is over (with ``burst_alerts``, on in the ``sensitive`` profile), if
-its excess over its hours came to ``min_burst_usd`` and each hour stood out
-``burst_standout`` times the line's ordinary excursions: a sharp two-hour mistake that cost
-$80 is news even though it has ended.
+these opens one when it is over (with ``burst_alerts``, on in the ``balanced`` and
+``sensitive`` profiles), if its excess over its hours came to ``min_burst_usd``, it lasted
+``burst_min_hours`` anomalous hours (two in ``balanced``: single sharp hours are common on
+busy lines) and each hour stood out ``burst_standout`` times the line's ordinary excursions:
+a sharp two-hour mistake that cost $80 is news even though it has ended. The price per unit
+of lines with quantities is judged apart (``bot.detection.unit_cost``).
 It is *elevated* (an open incident goes on) when it is still half its margin over expected by
 ``min_hourly_usd / 2``: hysteresis, so an incident does not flap around one threshold.
 
