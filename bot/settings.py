@@ -162,7 +162,11 @@ class ThresholdSettings(ConfigModel):
     is in ``bot/detection/_rules.py``); min_hourly_usd / min_daily_usd: the excess in dollars
     per hour, and per day if it went on; burst_alerts: open an incident for a burst too short
     to confirm once it is over, if it cost min_burst_usd and each hour stood out burst_standout
-    times the line's ordinary excursions; z: robust standard deviations of
+    times the line's ordinary excursions over at least burst_min_hours hours; unit_cost_alerts:
+    judge each line's price per consumed unit, anomalous when it rose unit_cost_relative over
+    its usual price for unit_cost_hours hours in a row, beyond z deviations of its usual
+    wobble (at least unit_cost_spread_floor of the price; ``bot/detection/unit_cost.py``);
+    z: robust standard deviations of
     that hour's usual spread; strong_z / strong_relative: alert on the first hour without
     waiting for a second; new_spend_hourly_usd: spend on a line that did not exist a day ago;
     sigma_floor_relative / sigma_floor_usd: the least an hour's usual spread counts as (a share
@@ -181,6 +185,11 @@ class ThresholdSettings(ConfigModel):
     burst_alerts: bool | None = None
     min_burst_usd: float | None = Field(default=None, ge=0)
     burst_standout: float | None = Field(default=None, gt=0)
+    burst_min_hours: int | None = Field(default=None, ge=1)
+    unit_cost_alerts: bool | None = None
+    unit_cost_relative: float | None = Field(default=None, gt=0)
+    unit_cost_hours: int | None = Field(default=None, ge=1)
+    unit_cost_spread_floor: float | None = Field(default=None, ge=0)
     z: float | None = Field(default=None, gt=0)
     strong_z: float | None = Field(default=None, gt=0)
     strong_relative: float | None = Field(default=None, gt=0)
@@ -201,10 +210,11 @@ def _default_profiles() -> dict[str, ThresholdSettings]:
     return {
         "conservative": ThresholdSettings(relative=0.75, relative_shrink=0.3, min_hourly_usd=3.0,
                                           min_daily_usd=50.0, min_burst_usd=50.0, z=5.0),
-        "balanced": ThresholdSettings(),
+        "balanced": ThresholdSettings(burst_alerts=True, burst_standout=2.5),
         "sensitive": ThresholdSettings(relative=0.35, relative_shrink=0.6, min_hourly_usd=1.0,
                                        min_daily_usd=15.0, burst_alerts=True,
-                                       min_burst_usd=15.0, burst_standout=2.0, z=3.5),
+                                       min_burst_usd=15.0, burst_standout=2.0,
+                                       burst_min_hours=1, z=3.5),
     }
 
 
@@ -217,7 +227,9 @@ class DetectionSettings(ConfigModel):
 
     default: ThresholdSettings = Field(default_factory=lambda: ThresholdSettings(
         relative=0.5, relative_size_usd=50.0, relative_shrink=0.5, min_hourly_usd=2.0,
-        min_daily_usd=25.0, burst_alerts=False, min_burst_usd=25.0, burst_standout=3.0, z=4.0,
+        min_daily_usd=25.0, burst_alerts=False, min_burst_usd=25.0, burst_standout=3.0,
+        burst_min_hours=2, unit_cost_alerts=True, unit_cost_relative=0.2, unit_cost_hours=3,
+        unit_cost_spread_floor=0.02, z=4.0,
         strong_z=8.0, strong_relative=1.0, new_spend_hourly_usd=2.0, sigma_floor_relative=0.1,
         sigma_floor_usd=0.05, expected_floor_usd=0.05))
     phases: dict[str, ThresholdSettings] = Field(default_factory=lambda: {

@@ -29,6 +29,7 @@ class AnomalyKind(StrEnum):
     NEW_SPEND = "new-spend"  # spend on a line that had none before
     OFF_HOURS = "off-hours"  # spend at hours the workload is normally quiet
     RAMP = "ramp"  # a steady climb rather than a jump
+    UNIT_COST = "unit-cost"  # the same usage costs more per unit: the price changed, not traffic
 
 
 class AnomalyResponse(StrEnum):

@@ -8,10 +8,14 @@ Rules, in the order a responder would expect them:
   waiting); the incident starts at the first anomalous hour of that stretch;
 * **open a burst that is over** when a stretch of anomalous hours too short for those rules
   ends (the workload is neither anomalous nor elevated for an hour), it was sharp (each hour
-  stood out ``burst_standout`` times the line's ordinary excursions; 3, a confirming hour, by
-  default) and its excess came to ``min_burst_usd``: the incident says when it ended and what
-  it cost (``evidence["burst_ended_at"]``, ``evidence["burst_cost_usd"]``). Busy lines have
-  moderate anomalous hours now and then; those stay quiet;
+  stood out ``burst_standout`` times the line's ordinary excursions), it lasted
+  ``burst_min_hours`` anomalous hours and its excess came to ``min_burst_usd``: the incident
+  says when it ended and what it cost (``evidence["burst_ended_at"]``,
+  ``evidence["burst_cost_usd"]``, ``evidence["burst_hours"]``). Busy lines have moderate
+  anomalous hours, and single sharp ones, now and then; those stay quiet;
+* **name a price change**: a finding whose evidence says a line's price per unit rose
+  (``bot.detection.unit_cost``) opens, or renames, the incident as ``unit-cost``, started at
+  the first dearer hour;
 * **update** while it lasts: every elevated hour adds its excess to the impact so far and may
   raise the peak; the kind moves from spike to level shift after six elevated hours;
 * **auto-resolve** after ``quiet_hours`` hours back to normal;
@@ -90,6 +94,7 @@ class Incident:
             "impact_usd": round(self.impact_usd, 2),
             "projected_daily_usd": round(self.projected_daily_usd, 2),
             "baseline": self.evidence.get("baseline"),
+            **{key: self.evidence[key] for key in _ALERT_EXTRAS if key in self.evidence},
             "top_contributors": [
                 {"service": c.service, "region": c.region, "sku": c.sku,
                  "impact_usd": round(c.impact_usd, 2),
@@ -97,6 +102,13 @@ class Incident:
                 for c in self.contributors
             ],
         }
+
+
+# what the alert line carries beyond the figures when the detector said it: a burst that is
+# over (when, what it cost) and a change of price per unit (before, after, usage change)
+_ALERT_EXTRAS = ("burst_ended_at", "burst_cost_usd", "burst_hours", "unit_cost_service",
+                 "unit_cost_sku", "unit_cost_unit", "unit_cost_before", "unit_cost_after",
+                 "usage_change")
 
 
 @dataclass(frozen=True)
@@ -186,7 +198,8 @@ class Lifecycle:
             return []
         burst = [f for f in recent if f.hour >= _stretch_start(recent)]
         cost = sum(max(f.excess, 0.0) for f in burst)
-        if cost < newest.min_burst_usd or not all(_sharp(f) for f in burst):
+        if (cost < newest.min_burst_usd or len(burst) < newest.burst_min_hours
+                or not all(_sharp(f) for f in burst)):
             return []
         del self.recent[key]
         ended = newest.hour + HOUR
@@ -205,6 +218,7 @@ class Lifecycle:
         incident.peak_hourly_usd = max(incident.peak_hourly_usd, *(f.actual for f in burst))
         incident.evidence["burst_ended_at"] = _iso(ended)
         incident.evidence["burst_cost_usd"] = round(cost, 2)
+        incident.evidence["burst_hours"] = len(burst)
         return [event]
 
     def _should_open(self, recent: list[Finding]) -> bool:
@@ -236,6 +250,9 @@ class Lifecycle:
             contributors=list(finding.contributors),
             evidence=dict(finding.evidence),
         )
+        since = finding.evidence.get("unit_cost_since")
+        if isinstance(since, str):  # the price rose before the spend rules saw anything
+            incident.started_at = min(started, pd.Timestamp(since))
         incident.alert_worthy = alert
         self.open[(finding.project, finding.environment)] = incident
         return LifecycleEvent(EventKind.OPENED, incident, alert)
@@ -249,6 +266,11 @@ class Lifecycle:
         incident.actual_cost = finding.actual
         if incident.kind == AnomalyKind.SPIKE and incident.elevated_hours >= LEVEL_SHIFT_HOURS:
             incident.kind = AnomalyKind.LEVEL_SHIFT
+        if _priced(finding) and incident.kind in _PRICE_EXPLAINS:
+            # the price per unit rose after the spend did: the truer name of what happened
+            incident.kind = AnomalyKind.UNIT_COST
+            incident.evidence.update({k: v for k, v in finding.evidence.items()
+                                      if k in _UNIT_COST_KEYS})
         return LifecycleEvent(EventKind.UPDATED, incident, False)
 
     def _reopen(self, incident: Incident, finding: Finding, *, alert: bool) -> LifecycleEvent:
@@ -276,9 +298,22 @@ def _stretch_start(recent: list[Finding]) -> pd.Timestamp:
     return start
 
 
+# shapes a later unit-cost finding renames (new spend has no price before it to compare)
+_PRICE_EXPLAINS = (AnomalyKind.SPIKE, AnomalyKind.LEVEL_SHIFT, AnomalyKind.OFF_HOURS,
+                   AnomalyKind.RAMP)
+_UNIT_COST_KEYS = ("unit_cost_service", "unit_cost_sku", "unit_cost_unit", "unit_cost_before",
+                   "unit_cost_after", "unit_cost_excess_usd", "unit_cost_since", "usage_change")
+
+
+def _priced(finding: Finding) -> bool:
+    return "unit_cost_before" in finding.evidence
+
+
 def _kind(finding: Finding) -> AnomalyKind:
     if finding.new_spend:
         return AnomalyKind.NEW_SPEND
+    if _priced(finding):
+        return AnomalyKind.UNIT_COST
     if finding.evidence.get("off_hours"):
         return AnomalyKind.OFF_HOURS
     if finding.evidence.get("ramp"):

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from bot.anomaly.feedback_view import feedback_note
 from bot.anomaly.plans import plan_note
+from bot.anomaly.price_note import unit_cost_note
 from bot.anomaly.runbooks import seen_before_note
 from bot.anomaly.views import AlertNote
 from bot.changes.notes import changes_note
@@ -24,6 +25,7 @@ __all__ = ["NOTE_SOURCES", "NoteSource", "alert_notes"]
 NoteSource = Callable[[Session, Anomaly], AlertNote | None]
 
 NOTE_SOURCES: tuple[NoteSource, ...] = (
+    unit_cost_note,
     seen_before_note,
     plan_note,
     changes_note,

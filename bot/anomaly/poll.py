@@ -34,7 +34,7 @@ from storage.queries import feedback as feedback_queries
 __all__ = ["PollResult", "poll_store"]
 
 COLUMNS = ("project", "environment", "service_name", "region", "sku_id", "owner", "phase",
-           "charge_category")
+           "charge_category", "usage_unit")
 STATE = "detector"
 
 
@@ -96,8 +96,10 @@ def _load_matrix(engine: Engine, days: int) -> SpendMatrix | None:
         end = pd.Timestamp(newest) + HOUR
         start = end - pd.Timedelta(days=days)
         points = queries.points.load_points(connection=connection, start=start.to_pydatetime(),
-                                            end=end.to_pydatetime(), columns=COLUMNS)
-    usage = points[points["charge_category"] == "Usage"].rename(columns={"effective_cost": "cost"})
+                                            end=end.to_pydatetime(), columns=COLUMNS,
+                                            quantities=True)
+    usage = points[points["charge_category"] == "Usage"].rename(columns={
+        "effective_cost": "cost", "usage_quantity": "quantity", "usage_unit": "unit"})
     if usage.empty:
         return None
     return SpendMatrix.from_points(usage, start=start, end=end)

@@ -89,7 +89,8 @@ class PlanBook:
 
 
 def load_usage_points(path: Path, settings: Settings) -> tuple[pd.DataFrame, int]:
-    """Usage spend per line and hour from FOCUS files, with the time each became visible."""
+    """Usage spend (and units consumed) per line and hour from FOCUS files, with the time
+    each became visible."""
     allocator = Allocator(settings.allocation)
     frames, rejected = [], 0
     for file in discover_files(path):
@@ -113,10 +114,12 @@ def load_usage_points(path: Path, settings: Settings) -> tuple[pd.DataFrame, int
                 "owner": spread["owner"].astype(str),
                 "phase": spread["phase"].astype(str),
                 "cost": spread["effective_cost"].astype(float),
+                "quantity": spread["usage_quantity"].astype(float),
+                "unit": spread["usage_unit"].fillna("").astype(str),
             }))
     if not frames:
         columns = ["hour", "visible_at", "project", "environment", "service_name", "region",
-                   "sku_id", "owner", "phase", "cost"]
+                   "sku_id", "owner", "phase", "cost", "quantity", "unit"]
         return pd.DataFrame(columns=columns), rejected
     return pd.concat(frames, ignore_index=True), rejected
 
@@ -145,7 +148,9 @@ def replay(
     points["hour"] = pd.to_datetime(points["hour"], utc=True)
     points["visible_at"] = pd.to_datetime(points["visible_at"], utc=True)
     late = points["visible_at"] > points["hour"] + HOUR
-    matrix = SpendMatrix.from_points(points.assign(cost=np.where(late, 0.0, points["cost"])))
+    matrix = SpendMatrix.from_points(points.assign(cost=np.where(late, 0.0, points["cost"]),
+                                                   quantity=np.where(late, 0.0,
+                                                                     points["quantity"])))
     pending = points[late].sort_values("visible_at")
     table = thresholds_for_matrix(matrix, settings.detection.thresholds)
     detection = settings.detection
@@ -225,6 +230,8 @@ def _reveal(matrix: SpendMatrix, pending: pd.DataFrame, now: pd.Timestamp) -> pd
     rows = keys.get_indexer(pd.MultiIndex.from_frame(ready[key]))
     columns = ((ready["hour"] - matrix.start) / HOUR).to_numpy().astype(int)
     np.add.at(matrix.values, (rows, columns), ready["cost"].to_numpy())
+    if matrix.quantities is not None:
+        np.add.at(matrix.quantities, (rows, columns), ready["quantity"].to_numpy())
     matrix.recompute()
     return pending[pending["visible_at"] > now]
 

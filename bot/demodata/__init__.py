@@ -79,8 +79,9 @@ def write_demo_data(out: Path, *, days: int = 28, end: datetime | None = None,
                    if line.trap == "commitment-purchase-and-credit")
     purchase = int(rng.integers(3 * DAY, 9 * DAY))
     credit = int(rng.integers(11 * DAY, clock.n - 2 * DAY))
-    frames = [usage_rows(line, hours, cost, committed_from=purchase if i == covered else None)
-              for i, (line, cost) in enumerate(zip(lines, costs, strict=True))]
+    frames = [usage_rows(line, hours, cost, committed_from=purchase if i == covered else None,
+                         usage=used)
+              for i, (line, cost, used) in enumerate(zip(lines, costs, scene.usage, strict=True))]
     frames.append(commitment_rows(lines[covered], hours, costs[covered], purchase, credit,
                                   credit_usd=float(np.round(rng.uniform(500, 1500), -1))))
     written = write_exports(out, pd.concat(frames, ignore_index=True))

@@ -37,11 +37,17 @@ _NONE = np.array(None, dtype=object)
 
 
 def usage_rows(line: DemoLine, hours: pd.DatetimeIndex, cost: np.ndarray, *,
-               committed_from: int | None = None) -> pd.DataFrame:
-    """One Usage row per hour with spend; from ``committed_from`` on, covered by a commitment."""
+               committed_from: int | None = None,
+               usage: np.ndarray | None = None) -> pd.DataFrame:
+    """One Usage row per hour with spend; from ``committed_from`` on, covered by a commitment.
+
+    ``usage`` is what was consumed, in dollars at the line's usual price (``cost`` when
+    omitted: the price never changed); ConsumedQuantity is that over the unit price.
+    """
     keep = np.flatnonzero(cost > 0)
     stamps = hours[keep]
     on_demand = np.round(cost[keep], 6)
+    consumed = on_demand if usage is None else np.round(usage[keep], 6)
     covered = np.zeros(len(keep), dtype=bool) if committed_from is None else keep >= committed_from
     effective = np.where(covered, np.round(on_demand * COMMITTED_RATE, 6), on_demand)
     month = stamps.tz_localize(None).to_period("M").start_time.tz_localize("UTC")
@@ -69,10 +75,10 @@ def usage_rows(line: DemoLine, hours: pd.DatetimeIndex, cost: np.ndarray, *,
         "ContractedCost": effective,
         "CommitmentDiscountId": np.where(covered, commitment, _NONE),
         "CommitmentDiscountStatus": np.where(covered, "Used", _NONE),
-        "ConsumedQuantity": np.round(on_demand / price, 3),
+        "ConsumedQuantity": np.round(consumed / price, 3),
         "ConsumedUnit": line.unit,
         "PricingCategory": np.where(covered, "Committed", "Standard"),
-        "PricingQuantity": np.round(on_demand / price, 3),
+        "PricingQuantity": np.round(consumed / price, 3),
         "PricingUnit": line.unit,
         "ProviderName": provider,
         "PublisherName": provider,

@@ -44,6 +44,24 @@ class Scene:
     latest: int
     live: bool
     busy: dict[tuple[str, str], list[tuple[int, int]]] = field(default_factory=dict)
+    # what each line consumed, in dollars at its usual price (the FOCUS ConsumedQuantity times
+    # that price): more traffic raises it with the cost, a higher price raises the cost alone
+    usage: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.usage:
+            self.usage = [cost.copy() for cost in self.cost]
+
+    def scale_use(self, index: int, start: int, factor: np.ndarray | float) -> None:
+        """More (or less) of the same usage at the same price, from ``start`` on."""
+        span = slice(start, start + np.size(factor)) if np.ndim(factor) else slice(start, None)
+        self.cost[index][span] *= factor
+        self.usage[index][span] *= factor
+
+    def add_use(self, index: int, start: int, extra: np.ndarray) -> None:
+        """Extra usage at the line's usual price, from ``start`` on."""
+        self.cost[index][start:start + len(extra)] += extra
+        self.usage[index][start:start + len(extra)] += extra
 
     def candidates(self, role: str, environments: Iterable[str] = ("prod",)) -> list[int]:
         envs = set(environments)
@@ -104,7 +122,7 @@ def verbose_logging(scene: Scene, rng: np.random.Generator) -> Event | None:
         return None
     index, start = pick
     up = int(rng.integers(1, 4))
-    scene.cost[index][start:start + duration] *= _ramp(duration, up, rng.uniform(10, 15))
+    scene.scale_use(index, start, _ramp(duration, up, rng.uniform(10, 15)))
     return scene.reserve("verbose-logging", index, start, start + duration)
 
 
@@ -117,7 +135,7 @@ def _added_flat(scene: Scene, rng: np.random.Generator, kind: str, lines: list[i
         return None
     index, start = pick
     extra = (rng.uniform(*times) - 1.0) * scene.typical(index, start)
-    scene.cost[index][start:start + duration] += extra * rng.lognormal(0.0, 0.05, duration)
+    scene.add_use(index, start, extra * rng.lognormal(0.0, 0.05, duration))
     return scene.reserve(kind, index, start, start + duration)
 
 
@@ -135,7 +153,8 @@ def cross_region_transfer(scene: Scene, rng: np.random.Generator) -> Event | Non
 
 def _scaled(scene: Scene, rng: np.random.Generator, kind: str, hours: tuple[int, int],
             times: tuple[float, float]) -> Event | None:
-    """The same traffic costs ``times`` as much from a working hour on, for a while."""
+    """The same traffic costs ``times`` as much from a working hour on, for a while: the
+    price per unit changes, the usage does not."""
     duration = int(rng.integers(*hours))
     pick = scene.place(rng, scene.candidates("llm"), duration, when=scene.working_hour)
     if pick is None:
@@ -158,7 +177,7 @@ def autoscaling_runaway(scene: Scene, rng: np.random.Generator) -> Event | None:
     if pick is None:
         return None
     index, start = pick
-    scene.cost[index][start:start + duration] *= _ramp(duration, up, rng.uniform(3.5, 6.0))
+    scene.scale_use(index, start, _ramp(duration, up, rng.uniform(3.5, 6.0)))
     return scene.reserve("autoscaling-runaway", index, start, start + duration)
 
 
@@ -188,6 +207,7 @@ def gpu_left_running(scene: Scene, rng: np.random.Generator) -> Event | None:
         if rng.random() < 0.3 and end - start > 12:  # someone noticed and stopped it
             end = start + int(rng.integers(8, end - start))
         cost[start:end] = level * rng.lognormal(0.0, 0.03, end - start)
+        scene.usage[index][start:end] = cost[start:end]
         return scene.reserve("gpu-left-running", index, start, end)
     return None
 
@@ -207,6 +227,7 @@ def poc_to_production(scene: Scene, rng: np.random.Generator) -> Event | None:
     cost[:start] = 0.0
     scene.lines.append(line)
     scene.cost.append(cost)
+    scene.usage.append(cost.copy())
     return scene.reserve("poc-to-production", len(scene.lines) - 1, start, start + DAY)
 
 
@@ -235,7 +256,8 @@ def _big(scene: Scene, roles: tuple[str, ...], least_usd: float) -> list[int]:
 
 def price_increase(scene: Scene, rng: np.random.Generator) -> Event | None:
     """The provider's price for the same usage goes up 35-45 % (a new tier, a lost discount)
-    on the biggest steady lines, and stays up for days: a moderate shift that costs a lot."""
+    on the biggest steady lines, and stays up for days: a moderate shift that costs a lot.
+    The usage does not change: only the price per unit tells it from more traffic."""
     lines = _big(scene, ("llm", "compute"), 10.0) or _big(scene, ("llm", "compute"), 5.0)
     duration = int(rng.integers(48, 97))
     pick = scene.place(rng, lines, duration)
@@ -256,7 +278,7 @@ def two_hour_burst(scene: Scene, rng: np.random.Generator) -> Event | None:
         return None
     index, start = pick
     usual = scene.cost[index][start - 7 * DAY:start - 7 * DAY + duration]
-    scene.cost[index][start:start + duration] += rng.uniform(1.3, 1.8) * usual
+    scene.add_use(index, start, rng.uniform(1.3, 1.8) * usual)
     return scene.reserve("two-hour-burst", index, start, start + duration)
 
 
@@ -270,7 +292,7 @@ def slow_leak(scene: Scene, rng: np.random.Generator) -> Event | None:
     if pick is None:
         return None
     index, start = pick
-    scene.cost[index][start:start + duration] *= _ramp(duration, duration, rng.uniform(2.2, 3.0))
+    scene.scale_use(index, start, _ramp(duration, duration, rng.uniform(2.2, 3.0)))
     return scene.reserve("slow-leak", index, start, start + duration)
 
 

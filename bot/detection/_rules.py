@@ -16,10 +16,12 @@ at ``excursion_strong`` times (and ``strong_z`` deviations, ``strong_relative`` 
 The lifecycle opens an incident on one strong hour, two confirming hours in a row, or
 ``SUSTAINED_HOURS`` anomalous hours out of the last ``SUSTAINED_WINDOW``: real incidents last,
 noise does not, and the bigger the jump the less waiting it needs. A burst too short for any of
-these opens one when it is over (with ``burst_alerts``, on in the ``sensitive`` profile), if
-its excess over its hours came to ``min_burst_usd`` and each hour stood out
-``burst_standout`` times the line's ordinary excursions: a sharp two-hour mistake that cost
-$80 is news even though it has ended.
+these opens one when it is over (with ``burst_alerts``, on in the ``balanced`` and
+``sensitive`` profiles), if its excess over its hours came to ``min_burst_usd``, it lasted
+``burst_min_hours`` anomalous hours (two in ``balanced``: single sharp hours are common on
+busy lines) and each hour stood out ``burst_standout`` times the line's ordinary excursions:
+a sharp two-hour mistake that cost $80 is news even though it has ended. The price per unit
+of lines with quantities is judged apart (``bot.detection.unit_cost``).
 It is *elevated* (an open incident goes on) when it is still half its margin over expected by
 ``min_hourly_usd / 2``: hysteresis, so an incident does not flap around one threshold.
 
@@ -61,6 +63,13 @@ class Thresholds:
     burst_alerts: bool = False  # open an incident for a short burst once it is over, if ...
     min_burst_usd: float = 25.0  # ... it cost this much over expected
     burst_standout: float = 3.0  # ... and stood out this much in each of its hours
+    burst_min_hours: int = 1  # ... and lasted at least this many anomalous hours
+    # cost per consumed unit (``bot.detection.unit_cost``): a line whose price per unit rose
+    # this share over its usual price, for this many hours in a row, is anomalous
+    unit_cost_alerts: bool = True
+    unit_cost_relative: float = 0.2
+    unit_cost_hours: int = 3
+    unit_cost_spread_floor: float = 0.02  # the usual unit price wobbles at least this share
     z: float = 4.0
     strong_z: float = 8.0
     strong_relative: float = 1.0
@@ -80,6 +89,9 @@ class Thresholds:
         if negative:
             raise ValueError(f"thresholds cannot be negative: {', '.join(negative)}; use 0 to "
                              "switch a floor or minimum off")
+        short = [name for name in ("unit_cost_hours", "burst_min_hours") if getattr(self, name) < 1]
+        if short:
+            raise ValueError(f"{', '.join(short)} must be at least 1 hour")
         if self.relative_shrink > 1:
             raise ValueError(f"relative_shrink is {self.relative_shrink}; it is the share the "
                              "margin may narrow by, between 0 (never) and 1")

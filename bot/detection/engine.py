@@ -9,7 +9,10 @@ Three levels are judged every hour, each against its own baseline:
 * each *SKU line* of a service line that has more than one SKU (for AI services the SKU is the
   model and token kind), so a model that suddenly takes the traffic is caught inside a busy
   service. A SKU that appears while its siblings lose about as much is a swap (a model
-  migration), not new spend.
+  migration), not new spend;
+* the *price per unit* of every line with quantities (``bot.detection.unit_cost``), so the
+  same usage costing more (a price change, a cache turned off, a pricier tier) is caught and
+  told apart from more traffic.
 
 Resources are not lines: instances and endpoints are replaced all day by autoscaling and
 deployments, and every replacement would look like new spend. Pure: arrays in, findings out.
@@ -20,7 +23,7 @@ The scheduler builds the matrix from the store, ``replay`` from a file; both cal
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -30,6 +33,7 @@ import pandas as pd
 from bot.detection._baseline import DAY, WEEK, Baseline, baseline_at
 from bot.detection._rules import HourVerdict, Thresholds, judge
 from bot.detection.normal import NormalFloors, Widening
+from bot.detection.unit_cost import UnitCostVerdict, judge_unit_cost
 
 __all__ = ["Contributor", "Finding", "SpendMatrix", "detect_hour", "thresholds_for_matrix"]
 
@@ -48,9 +52,19 @@ class SpendMatrix:
     start: pd.Timestamp
     values: np.ndarray  # lines x hours, float
     lines: pd.DataFrame  # project, environment, service_name, [region, sku_id,] owner, phase
+    # units consumed (FOCUS ConsumedQuantity), lines x hours; 0 where unknown. ``lines["unit"]``
+    # names the unit ("" for a line without one, or with more than one)
+    quantities: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=float)
+        if self.quantities is not None:
+            self.quantities = np.asarray(self.quantities, dtype=float)
+            if self.quantities.shape != self.values.shape:
+                raise ValueError(f"quantities are {self.quantities.shape}, spend is "
+                                 f"{self.values.shape}: one figure per line and hour in both")
+        if "unit" not in self.lines:
+            self.lines = self.lines.assign(unit="")
         for optional in ("region", "sku_id"):
             if optional not in self.lines:
                 self.lines = self.lines.assign(**{optional: ""})
@@ -101,8 +115,9 @@ class SpendMatrix:
         end: pd.Timestamp | None = None,
     ) -> SpendMatrix:
         """From hourly points (hour, project, environment, service_name, region, sku_id, owner,
-        phase, cost); ``region`` and ``sku_id`` may be absent. ``cost`` is usage spend; ``end``
-        is exclusive.
+        phase, cost, [quantity, unit]); ``region`` and ``sku_id`` may be absent. ``cost`` is
+        usage spend; ``end`` is exclusive. With ``quantity`` (units consumed) and ``unit`` the
+        matrix carries quantities too (:func:`_quantities`).
         """
         for optional in ("region", "sku_id"):
             if optional not in points:
@@ -121,7 +136,32 @@ class SpendMatrix:
         inside = (column >= 0) & (column < n_hours)
         values = np.zeros((len(lines), n_hours))
         np.add.at(values, (codes[inside], column[inside]), points["cost"].to_numpy()[inside])
-        return cls(start=start, values=values, lines=lines)
+        quantities = None
+        if "quantity" in points:
+            lines["unit"], quantities = _quantities(points, codes, column, inside, values.shape)
+        return cls(start=start, values=values, lines=lines, quantities=quantities)
+
+
+def _quantities(points: pd.DataFrame, codes: np.ndarray, column: np.ndarray,
+                inside: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each line's unit and quantity matrix. A line whose points name more than one unit
+    has no quantity (units of different things do not add up); nor does a point without a
+    unit, unless the whole line has none."""
+    units = (points["unit"].fillna("").astype(str) if "unit" in points
+             else pd.Series("", index=points.index))
+    named = units.to_numpy() != ""
+    kinds = pd.DataFrame({"line": codes[named], "unit": units.to_numpy()[named]}).groupby(
+        "line")["unit"].agg(["first", "nunique"])
+    unit = np.full(shape[0], "", dtype=object)
+    mixed = np.zeros(shape[0], dtype=bool)
+    unit[kinds.index.to_numpy()] = kinds["first"].to_numpy()
+    mixed[kinds.index.to_numpy()] = kinds["nunique"].to_numpy() > 1
+    unit[mixed] = ""
+    amount = pd.to_numeric(points["quantity"], errors="coerce").fillna(0.0).to_numpy(float)
+    keep = inside & ~mixed[codes] & (named | (unit[codes] == ""))
+    quantities = np.zeros(shape)
+    np.add.at(quantities, (codes[keep], column[keep]), amount[keep])
+    return unit.astype(str), quantities
 
 
 def thresholds_for_matrix(
@@ -173,6 +213,7 @@ class Finding:
     # a short burst of anomalous hours opens an incident once over if its excess reached this
     min_burst_usd: float = float("inf")
     burst_standout: float = float("inf")
+    burst_min_hours: int = 1
     # how far the most striking anomalous level (total or line) stood out from its own
     # ordinary excursions this hour (0 when none was anomalous)
     standout: float = 0.0
@@ -233,9 +274,46 @@ def detect_hour(
     }
     flags["elevated"] = totals.elevated | _any(matrix, levels, "elevated") | _any(
         matrix, levels, "anomalous")
+    unit = judge_unit_cost(matrix.values, matrix.quantities, index, rows(matrix.lines))
+    priced = _unit_cost_workloads(matrix, unit)
+    for name in ("anomalous", "strong", "confirming", "elevated"):
+        flags[name] = flags[name] | priced
     interesting = np.flatnonzero(flags["anomalous"] | flags["elevated"])
     burst = rows(matrix.workloads)
-    return [_finding(matrix, int(w), index, levels, flags, top, burst[w]) for w in interesting]
+    return [_with_unit_cost(matrix, _finding(matrix, int(w), index, levels, flags, top,
+                                             burst[w]), int(w), unit)
+            for w in interesting]
+
+
+def _unit_cost_workloads(matrix: SpendMatrix, unit: UnitCostVerdict) -> np.ndarray:
+    """Per workload: is the price per unit of any of its lines anomalous?"""
+    out = np.zeros(len(matrix.workloads), dtype=bool)
+    out[matrix.workload_of_service[matrix.service_of_line[unit.rows]]] = True
+    return out
+
+
+def _with_unit_cost(matrix: SpendMatrix, finding: Finding, w: int,
+                    unit: UnitCostVerdict) -> Finding:
+    """The finding with the evidence of its line whose price per unit rose most in dollars."""
+    mine = np.flatnonzero(matrix.workload_of_service[matrix.service_of_line[unit.rows]] == w)
+    if not len(mine):
+        return finding
+    best = mine[int(np.argmax(unit.excess_usd[mine]))]
+    line = matrix.lines.iloc[int(unit.rows[best])]
+    change = float(unit.usage_change[best])
+    evidence = {
+        **finding.evidence,
+        "unit_cost_service": str(line["service_name"]),
+        "unit_cost_sku": str(line["sku_id"]),
+        "unit_cost_unit": str(line["unit"]),
+        "unit_cost_before": float(unit.before[best]),
+        "unit_cost_after": float(unit.after[best]),
+        "unit_cost_excess_usd": round(float(unit.excess_usd[best]), 4),
+        "unit_cost_since": matrix.hour(int(unit.since[best])).isoformat(),
+        **({"usage_change": round(change, 4)} if np.isfinite(change) else {}),
+    }
+    excess = max(finding.excess, round(float(unit.excess_usd[mine].sum()), 4))
+    return replace(finding, excess=excess, evidence=evidence)
 
 
 def _without_swaps(matrix: SpendMatrix, rows: np.ndarray, skus: HourVerdict,
@@ -305,6 +383,7 @@ def _finding(matrix: SpendMatrix, w: int, index: int, levels: _Levels,
         contributors=contributors,
         min_burst_usd=thresholds.min_burst_usd if thresholds.burst_alerts else float("inf"),
         burst_standout=thresholds.burst_standout,
+        burst_min_hours=thresholds.burst_min_hours,
         standout=_standout(totals, w, services, service_rows),
         evidence={
             "baseline": _describe_baseline(index, matrix.first_seen_totals[w]),

@@ -178,8 +178,10 @@ def load_points(
     environment: str | None = None,
     columns: Sequence[str] = ("project", "environment", "owner", "service_name", "region",
                               "charge_category", "sub_account_name"),
+    quantities: bool = False,
 ) -> pd.DataFrame:
-    """Hourly spend summed over the given series columns, as a frame (hour as aware UTC)."""
+    """Hourly spend summed over the given series columns, as a frame (hour as aware UTC);
+    with ``quantities``, the units consumed too (``usage_quantity``)."""
     group = [getattr(CostSeries, c) for c in columns]
     series = select(col(CostSeries.id))
     if project is not None:
@@ -193,6 +195,8 @@ def load_points(
             *group,
             func.sum(CostPoint.billed_cost).label("billed_cost"),
             func.sum(CostPoint.effective_cost).label("effective_cost"),
+            *([func.sum(CostPoint.usage_quantity).label("usage_quantity")] if quantities
+              else []),
         )
         .join(CostSeries, col(CostSeries.id) == col(CostPoint.series_id))
         .where(col(CostPoint.series_id).in_(series))
@@ -204,7 +208,8 @@ def load_points(
         statement = statement.where(col(CostPoint.hour) < end)
     # plain tuples: pandas probes each Row for namedtuple fields, ten times slower than the read
     rows = [tuple(row) for row in connection.execute(statement).all()]
-    frame = pd.DataFrame(rows, columns=["hour", *columns, "billed_cost", "effective_cost"])
+    frame = pd.DataFrame(rows, columns=["hour", *columns, "billed_cost", "effective_cost",
+                                        *(["usage_quantity"] if quantities else [])])
     if not frame.empty:
         frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
     return frame

@@ -161,3 +161,25 @@ def test_a_costly_but_moderate_burst_on_a_busy_line_stays_quiet():
         return dataclasses.replace(burst(hour, 40.0), standout=1.2)
     events = run(Lifecycle(), {5: [moderate(5)], 6: [moderate(6)]}, 12)
     assert kinds(events) == []
+
+
+def test_a_one_hour_burst_stays_quiet_where_bursts_need_two_hours():
+    def two_hour_rule(hour: int, excess: float) -> Finding:
+        return dataclasses.replace(burst(hour, excess), burst_min_hours=2)
+    assert kinds(run(Lifecycle(), {5: [two_hour_rule(5, 90.0)]}, 12)) == []
+    events = run(Lifecycle(), {5: [two_hour_rule(5, 40.0)], 6: [two_hour_rule(6, 40.0)]}, 12)
+    assert kinds(events) == [(7, "opened")]
+    assert events[0][1].incident.evidence["burst_hours"] == 2
+
+
+def test_a_later_unit_cost_finding_renames_a_spike_and_carries_the_prices():
+    priced = dataclasses.replace(finding(2), evidence={
+        "baseline": "median", "unit_cost_before": 0.0003, "unit_cost_after": 0.0006,
+        "unit_cost_unit": "Tokens", "usage_change": 0.02,
+        "unit_cost_since": "2026-09-01T00:00:00Z"})
+    lifecycle = Lifecycle()
+    events = run(lifecycle, {0: [finding(0, strong=True)], 1: [finding(1)], 2: [priced]}, 3)
+    incident = events[0][1].incident
+    assert incident.kind == "unit-cost"
+    assert incident.evidence["unit_cost_after"] == 0.0006
+    assert incident.to_alert()["usage_change"] == 0.02

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlmodel import Session, select
 
 from bot.anomaly.poll import poll_store
@@ -115,3 +116,41 @@ def test_incidents_stored_before_the_flag_was_renamed_keep_their_meaning(
 
     [incident] = poll_store(engine=engine, settings=settings).open
     assert incident.alert_worthy is False
+
+
+def priced_export(path, *, hours: int, dearer_from: int):
+    """One token line whose price per token rises 35 % from ``dearer_from`` on, usage alike."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for index, hour in enumerate(pd.date_range(START, periods=hours, freq="h")):
+        tokens = 60_000 * (1 + 0.3 * np.sin(hour.hour / 24 * 2 * np.pi)) * rng.lognormal(0, .05)
+        cost = tokens * 0.0003 * (1.35 if index >= dearer_from else 1.0)
+        rows.append({
+            "ChargePeriodStart": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "ChargePeriodEnd": (hour + pd.Timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "BillingPeriodStart": "2026-09-01T00:00:00Z",
+            "ServiceName": "Amazon Bedrock", "BilledCost": f"{cost:.4f}",
+            "EffectiveCost": f"{cost:.4f}", "ConsumedQuantity": f"{tokens:.1f}",
+            "ConsumedUnit": "Tokens",
+            "Tags": json.dumps({"project": "agent", "env": "prod", "team": "team-x"}),
+        })
+    return write_focus_csv(path, rows)
+
+
+def test_the_same_tokens_at_a_higher_price_are_stored_as_a_unit_cost_anomaly(
+    engine, settings, tmp_path
+):
+    hours = DAYS * 24
+    ingest_path(engine=engine, settings=settings,
+                path=priced_export(tmp_path / "e.csv", hours=hours, dearer_from=hours - 5))
+
+    result = poll_store(engine=engine, settings=settings)
+
+    opened = [e.incident for e in result.events if e.kind == "opened" and e.alert]
+    assert [i.kind for i in opened] == ["unit-cost"]
+    stored = anomalies(engine)[0]
+    assert stored.kind == "unit-cost"
+    assert stored.evidence["unit_cost_unit"] == "Tokens"
+    assert stored.evidence["unit_cost_after"] / stored.evidence["unit_cost_before"] == (
+        pytest.approx(1.35, rel=0.01))
+    assert abs(stored.evidence["usage_change"]) < 0.15

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from bot.demodata import LINES
+from bot.demodata import LINES, write_demo_data
 from bot.demodata.incidents import EXTRA_INCIDENTS, Scene
 from bot.demodata.shapes import Clock, baseline
 
@@ -60,3 +63,33 @@ def test_a_slow_leak_creeps_up_hour_by_hour_for_days(seed):
     assert event.end - event.start >= 72
     assert np.all(np.diff(ratio) > 0)
     assert ratio[0] < 1.05 and ratio[-1] >= 2.2
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_price_increase_leaves_the_usage_as_it_was(seed):
+    s, before, event = planted("price-increase", seed)
+    index = s.lines.index(event.line)
+    assert np.allclose(s.usage[index], before[index])  # same tokens, dearer
+    assert not np.allclose(s.cost[index], s.usage[index])
+
+
+@pytest.mark.parametrize("kind", ["two-hour-burst", "slow-leak", "retry-storm"])
+def test_more_traffic_raises_the_usage_with_the_cost(kind):
+    s, before, event = planted(kind, 1)
+    index = s.lines.index(event.line)
+    assert np.allclose(s.usage[index], s.cost[index])
+    assert not np.allclose(s.usage[index], before[index])
+
+
+def test_the_exported_quantity_follows_usage_not_cost(tmp_path):
+    write_demo_data(tmp_path, days=28, seed=1, start=datetime(2026, 3, 2),
+                    kinds=["price-increase"])
+    labels = json.loads((tmp_path / "labels.json").read_text())
+    event = labels["events"][0]
+    rows = pd.concat(pd.read_csv(path) for path in tmp_path.glob("focus-*.csv.gz"))
+    rows = rows[(rows["ServiceName"] == event["service"]) & (rows["ChargeCategory"] == "Usage")
+                & rows["Tags"].str.contains(event["project"])
+                & rows["Tags"].str.contains('"prod"|"production"|"prd"', regex=True)]
+    price = rows["EffectiveCost"] / rows["ConsumedQuantity"]
+    during = rows["ChargePeriodStart"].between(event["start"], event["end"])
+    assert price[during].median() / price[~during].median() == pytest.approx(1.4, abs=0.06)

@@ -56,7 +56,9 @@ def test_balanced_is_the_default_as_it_stands_and_profiles_move_it_both_ways():
     sensitive, conservative = chosen.thresholds("prod", "run"), chosen.thresholds("qa", "run")
     assert sensitive["relative"] < balanced["relative"] < conservative["relative"]
     assert sensitive["min_burst_usd"] < balanced["min_burst_usd"] < conservative["min_burst_usd"]
-    assert sensitive["burst_alerts"] and not balanced["burst_alerts"]
+    assert sensitive["burst_alerts"] and balanced["burst_alerts"]
+    assert sensitive["burst_min_hours"] < balanced["burst_min_hours"]
+    assert not conservative["burst_alerts"]
     assert "profile" not in sensitive  # only thresholds reach the detector
     assert chosen.thresholds("other", "run") == balanced  # no profile chosen: balanced
 
