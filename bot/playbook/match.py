@@ -28,7 +28,7 @@ __all__ = [
     "Match",
 ]
 
-ANOMALY_KINDS = ("spike", "level-shift", "new-spend", "off-hours", "ramp")
+ANOMALY_KINDS = ("spike", "level-shift", "new-spend", "off-hours", "ramp", "unit-cost")
 PHASES = ("build", "run", "move")
 # what the levers call a kind of spend (bot.anomaly.levers.LeverCategory): it tells LLM tokens
 # from GPU hours, which share the FOCUS category "AI and Machine Learning"

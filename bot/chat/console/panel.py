@@ -117,6 +117,9 @@ def _status(view: AlertView) -> str:
         parts.append(f"snoozed until {when(view.snoozed_until)}")
     if view.escalated:
         parts.append("escalated")
+    if view.burst_ended_at is not None and view.burst_cost_usd is not None:
+        parts.append(f"a short burst, over {when(view.burst_ended_at)}: it cost "
+                     f"{money(view.burst_cost_usd)} over expected")
     if view.status == AnomalyStatus.AUTO_RESOLVED:
         parts.append("back to normal (auto-resolved)")
     elif view.status != AnomalyStatus.OPEN:

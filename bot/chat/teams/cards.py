@@ -177,6 +177,9 @@ def _status(view: AlertView) -> Json:
         parts.append(f"💤 Snoozed until {when(view.snoozed_until)}")
     if view.escalated:
         parts.append("🚨 Escalated")
+    if view.burst_ended_at is not None and view.burst_cost_usd is not None:
+        parts.append(f"A short burst, over {when(view.burst_ended_at)}: it cost "
+                     f"{money(view.burst_cost_usd)} over expected")
     if view.status == AnomalyStatus.AUTO_RESOLVED:
         back = f" {when(view.resolved_at)}" if view.resolved_at else ""
         parts.append(f"Back to normal: auto-resolved{back}")

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
-from sqlmodel import Session, create_engine
+from sqlmodel import Session
 
 from bot.anomaly.notes import alert_notes
 from bot.anomaly.price_note import per_unit, unit_cost_note
+from storage.db import make_engine, upgrade
 from storage.models import Anomaly
+
+NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
 
 @pytest.fixture
 def session():
-    with Session(create_engine("sqlite://")) as session:
+    """A store with every table and nothing in it: the other note sources find nothing."""
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    with Session(engine) as session:
         yield session
 
 
 def anomaly(**evidence) -> Anomaly:
-    return Anomaly(project="agent", environment="prod", owner="team-a", phase="run",
-                   kind="unit-cost", status="open", evidence={"baseline": "median", **evidence})
+    return Anomaly(id=1, project="agent", environment="prod", owner="team-a", phase="run",
+                   kind="unit-cost", status="open", started_at=NOW, detected_at=NOW,
+                   last_seen_at=NOW, evidence={"baseline": "median", **evidence})
 
 
 PRICED = {"unit_cost_service": "Anthropic API", "unit_cost_sku": "claude-input",

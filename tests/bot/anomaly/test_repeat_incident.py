@@ -70,6 +70,9 @@ LINES = (("Amazon Bedrock", 20.0, "agent", "AI and Machine Learning", "Tokens"),
          ("Amazon EC2", 8.0, "batch", "Compute", "Hours"))
 
 
+UNIT_PRICE = 0.5  # dollars per unit, steady: the incidents are more usage, not dearer usage
+
+
 def export(folder: Path, *, hours: int) -> Path:
     """The billing export as it stands after ``hours`` hours: three lines of spend, CloudWatch
     twelvefold during each incident that has begun."""
@@ -87,6 +90,9 @@ def export(folder: Path, *, hours: int) -> Path:
                 "ServiceName": service, "ServiceCategory": category, "PricingUnit": unit,
                 "ConsumedUnit": unit,
                 "BilledCost": f"{cost:.4f}", "EffectiveCost": f"{cost:.4f}",
+                # usage drives the spend: verbose logging ingests more, at the same price
+                "ConsumedQuantity": f"{cost / UNIT_PRICE:.4f}",
+                "PricingQuantity": f"{cost / UNIT_PRICE:.4f}",
                 "Tags": json.dumps({"project": project, "env": "prod", "team": "team-x"}),
             })
     return write_focus_csv(folder / "export.csv", rows)

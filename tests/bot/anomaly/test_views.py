@@ -120,6 +120,23 @@ def test_a_burst_that_is_over_says_when_it_ended_and_what_it_cost():
     assert build_alert_view(anomaly(), runbook=[]).burst_ended_at is None
 
 
+def test_every_platform_says_a_burst_is_over_and_what_it_cost():
+    from rich.console import Console
+
+    from bot.chat.console.panel import alert_panel
+    from bot.chat.slack.blocks import alert_message
+    from bot.chat.teams.cards import alert_card
+
+    evidence = {**CLOUDWATCH, "burst_ended_at": "2026-09-01T07:00:00Z", "burst_cost_usd": 65.0}
+    view = build_alert_view(anomaly(evidence=evidence), runbook=[])
+    _, blocks = alert_message(view)
+    assert "it cost $65.00 over expected" in str([block.to_dict() for block in blocks])
+    assert "it cost $65.00 over expected" in str(alert_card(view))
+    console = Console(width=200, record=True)
+    console.print(alert_panel(view, channel="team-support", ref="r1"))
+    assert "it cost $65.00 over expected" in console.export_text()
+
+
 def test_notes_reach_every_platform_escaped():
     """A note (a plan, feedback, a deploy) reads the same on Slack, Teams and the console, and
     text from outside (a deploy's summary) cannot ping a channel."""
