@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 import yaml
 from pydantic import (
@@ -18,7 +18,6 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -26,6 +25,7 @@ from bot.changes.config import ChangeSettings
 from bot.chat.enums import Platform
 from bot.chat.teams.config import TeamsRouting, TeamsSettings
 from bot.config_base import ConfigModel, named_twice
+from bot.detection.config import DetectionSettings, ThresholdSettings
 from bot.finance.config import (
     BudgetSettings,
     DigestSettings,
@@ -35,8 +35,9 @@ from bot.finance.config import (
     ShowbackSettings,
     check_budgets,
 )
+from bot.ingest.config import AllocationRule, AllocationSettings, CurrencySettings
 from bot.ingest.sources.config import FocusSourceSettings, SourceSettings
-from bot.ingest.tags import DEFAULT_TAG_KEYS, Phase, TagField
+from bot.ingest.tags import DEFAULT_TAG_KEYS
 
 __all__ = [
     "AllocationRule",
@@ -58,6 +59,7 @@ __all__ = [
     "ShowbackSettings",
     "TeamsRouting",
     "TeamsSettings",
+    "ThresholdSettings",
     "check_sources",
     "load_settings",
 ]
@@ -70,224 +72,6 @@ class ConfigError(Exception):
     """The configuration file is missing, unreadable or invalid; the message says how to fix it."""
 
 
-
-
-class AllocationRule(ConfigModel):
-    """Fill (or with ``override``, replace) allocation fields for spend that matches.
-
-    ``match`` keys are shell-style patterns (``fnmatch``, case-insensitive) on the row's
-    ``provider``, ``billing_account``, ``sub_account``, ``sub_account_name``, ``service`` or
-    ``region``; every pattern given must match.
-    """
-
-    match: dict[Literal[
-        "provider", "billing_account", "sub_account", "sub_account_name", "service", "region"
-    ], str]
-    set: dict[Literal["project", "environment", "owner", "phase", "cost_center"], str]
-    override: bool = False
-
-    @field_validator("match", "set")
-    @classmethod
-    def _not_empty(cls, value: dict[str, str]) -> dict[str, str]:
-        if not value:
-            raise ValueError("must name at least one field")
-        return value
-
-
-class AllocationSettings(ConfigModel):
-    tag_keys: dict[TagField, list[str]] = Field(
-        default_factory=lambda: {k: list(v) for k, v in DEFAULT_TAG_KEYS.items()})
-    environment_aliases: dict[str, list[str]] = Field(
-        default_factory=lambda: {
-            "prod": ["production", "prd", "live"],
-            "staging": ["stage", "stg", "preprod"],
-            "dev": ["development", "develop"],
-            "test": ["testing", "qa"],
-            "sandbox": ["sbx", "playground"],
-        }
-    )
-    phase_by_environment: dict[str, Phase] = Field(
-        default_factory=lambda: dict[str, Phase]({
-            "prod": "run",
-            "staging": "build",
-            "dev": "build",
-            "test": "build",
-            "sandbox": "build",
-        })
-    )
-    rules: list[AllocationRule] = Field(default_factory=list)
-
-    @field_validator("tag_keys")
-    @classmethod
-    def _merge_defaults(cls, value: dict[TagField, list[str]]) -> dict[TagField, list[str]]:
-        merged = {k: list(v) for k, v in DEFAULT_TAG_KEYS.items()}
-        for key, aliases in value.items():
-            if not aliases:
-                raise ValueError(f"{key}: give at least one tag key")
-            merged[key] = list(aliases)
-        return merged
-
-
-class CurrencySettings(ConfigModel):
-    """Stored costs are in ``base``; other billing currencies need a rate (1 unit = rate base)."""
-
-    base: str = "USD"
-    rates: dict[str, float] = Field(default_factory=dict)
-
-    @field_validator("base")
-    @classmethod
-    def _iso_code(cls, value: str) -> str:
-        value = value.strip().upper()
-        if len(value) != 3 or not value.isalpha():
-            raise ValueError("must be a three-letter ISO 4217 code such as USD or EUR")
-        return value
-
-    @field_validator("rates")
-    @classmethod
-    def _positive_rates(cls, value: dict[str, float]) -> dict[str, float]:
-        out = {}
-        for code, rate in value.items():
-            if rate <= 0:
-                raise ValueError(f"{code}: rate must be greater than 0, got {rate}")
-            out[code.strip().upper()] = float(rate)
-        return out
-
-
-class ThresholdSettings(ConfigModel):
-    """When an hour of spend is anomalous; any field left out is inherited (see DetectionSettings).
-
-    relative: how far over expected (0.5 = +50 %) a small or erratic line must go;
-    relative_size_usd / relative_shrink: a steady line of that many expected dollars an hour
-    or more needs up to that share less (0.5: +25 % instead of +50 %; 0 turns it off; the rule
-    is in ``bot/detection/_rules.py``); min_hourly_usd / min_daily_usd: the excess in dollars
-    per hour, and per day if it went on; burst_alerts: open an incident for a burst too short
-    to confirm once it is over, if it cost min_burst_usd and each hour stood out burst_standout
-    times the line's ordinary excursions over at least burst_min_hours hours; unit_cost_alerts:
-    judge each line's price per consumed unit, anomalous when it rose unit_cost_relative over
-    its usual price for unit_cost_hours hours in a row, beyond z deviations of its usual
-    wobble (at least unit_cost_spread_floor of the price; ``bot/detection/unit_cost.py``);
-    z: robust standard deviations of
-    that hour's usual spread; strong_z / strong_relative: alert on the first hour without
-    waiting for a second; new_spend_hourly_usd: spend on a line that did not exist a day ago;
-    sigma_floor_relative / sigma_floor_usd: the least an hour's usual spread counts as (a share
-    of expected, and dollars per hour); expected_floor_usd: the least an expected hour counts
-    as when measuring how far it rose. With every ``_usd`` field at 0 a line of cents is judged
-    exactly as a line of thousands. profile (under ``environments`` only): the sensitivity
-    profile that environment starts from.
-    """
-
-    profile: str | None = None
-    relative: float | None = Field(default=None, gt=0)
-    relative_size_usd: float | None = Field(default=None, gt=0)
-    relative_shrink: float | None = Field(default=None, ge=0, le=1)
-    min_hourly_usd: float | None = Field(default=None, ge=0)
-    min_daily_usd: float | None = Field(default=None, ge=0)
-    burst_alerts: bool | None = None
-    min_burst_usd: float | None = Field(default=None, ge=0)
-    burst_standout: float | None = Field(default=None, gt=0)
-    burst_min_hours: int | None = Field(default=None, ge=1)
-    unit_cost_alerts: bool | None = None
-    unit_cost_relative: float | None = Field(default=None, gt=0)
-    unit_cost_hours: int | None = Field(default=None, ge=1)
-    unit_cost_spread_floor: float | None = Field(default=None, ge=0)
-    z: float | None = Field(default=None, gt=0)
-    strong_z: float | None = Field(default=None, gt=0)
-    strong_relative: float | None = Field(default=None, gt=0)
-    new_spend_hourly_usd: float | None = Field(default=None, ge=0)
-    sigma_floor_relative: float | None = Field(default=None, ge=0)
-    sigma_floor_usd: float | None = Field(default=None, ge=0)
-    expected_floor_usd: float | None = Field(default=None, ge=0)
-
-
-def _default_environment_thresholds() -> dict[str, ThresholdSettings]:
-    tolerant = ThresholdSettings(relative=1.0, min_hourly_usd=3.0, min_daily_usd=50.0,
-                                 min_burst_usd=50.0)
-    return {"dev": tolerant, "test": tolerant, "sandbox": tolerant,
-            "staging": ThresholdSettings(relative=0.75, min_daily_usd=40.0, min_burst_usd=40.0)}
-
-
-def _default_profiles() -> dict[str, ThresholdSettings]:
-    return {
-        "conservative": ThresholdSettings(relative=0.75, relative_shrink=0.3, min_hourly_usd=3.0,
-                                          min_daily_usd=50.0, min_burst_usd=50.0, z=5.0),
-        "balanced": ThresholdSettings(burst_alerts=True, burst_standout=2.5),
-        "sensitive": ThresholdSettings(relative=0.35, relative_shrink=0.6, min_hourly_usd=1.0,
-                                       min_daily_usd=15.0, burst_alerts=True,
-                                       min_burst_usd=15.0, burst_standout=2.0,
-                                       burst_min_hours=1, z=3.5),
-    }
-
-
-class DetectionSettings(ConfigModel):
-    """What "normal" is. Thresholds resolve as: ``default``, then the environment's sensitivity
-    profile (``environments[environment].profile``, else ``profile``; ``balanced`` is the
-    default as it stands), then ``phases[phase]``, then ``environments[environment]`` (the most
-    specific wins, field by field). ``profiles`` adds profiles or changes the built-in
-    ``conservative``, ``balanced`` and ``sensitive``."""
-
-    default: ThresholdSettings = Field(default_factory=lambda: ThresholdSettings(
-        relative=0.5, relative_size_usd=50.0, relative_shrink=0.5, min_hourly_usd=2.0,
-        min_daily_usd=25.0, burst_alerts=False, min_burst_usd=25.0, burst_standout=3.0,
-        burst_min_hours=2, unit_cost_alerts=True, unit_cost_relative=0.2, unit_cost_hours=3,
-        unit_cost_spread_floor=0.02, z=4.0,
-        strong_z=8.0, strong_relative=1.0, new_spend_hourly_usd=2.0, sigma_floor_relative=0.1,
-        sigma_floor_usd=0.05, expected_floor_usd=0.05))
-    phases: dict[str, ThresholdSettings] = Field(default_factory=lambda: {
-        "build": ThresholdSettings(relative=1.0),
-        "move": ThresholdSettings(relative=1.0, min_daily_usd=50.0, min_burst_usd=50.0),
-    })
-    environments: dict[str, ThresholdSettings] = Field(
-        default_factory=_default_environment_thresholds)
-    profile: str = "balanced"
-    profiles: dict[str, ThresholdSettings] = Field(default_factory=_default_profiles)
-    quiet_hours_to_resolve: int = Field(default=6, ge=1)
-    reopen_within_hours: int = Field(default=24, ge=0)
-    warmup_days: int = Field(default=7, ge=1)
-
-    @field_validator("profiles", mode="after")
-    @classmethod
-    def _over_built_ins(
-        cls, value: dict[str, ThresholdSettings]
-    ) -> dict[str, ThresholdSettings]:
-        """A configured profile changes a built-in one field by field, or adds a new one."""
-        merged = _default_profiles()
-        for name, layer in value.items():
-            base = merged.get(name, ThresholdSettings())
-            merged[name] = base.model_copy(update=layer.model_dump(exclude_none=True))
-        return merged
-
-    @model_validator(mode="after")
-    def _known_profiles(self) -> DetectionSettings:
-        known = ", ".join(sorted(self.profiles))
-        chosen = [("detection.profile", self.profile)] + [
-            (f"detection.environments.{env}.profile", layer.profile)
-            for env, layer in self.environments.items() if layer.profile is not None]
-        for key, name in chosen:
-            if name not in self.profiles:
-                raise ValueError(f"{key} is {name!r}, which is not a profile; use one of "
-                                 f"{known}, or define it under detection.profiles")
-        misplaced = [f"detection.{where}" for where, layer in (
-            ("default", self.default), *((f"phases.{k}", v) for k, v in self.phases.items()),
-            *((f"profiles.{k}", v) for k, v in self.profiles.items())) if layer.profile]
-        if misplaced:
-            raise ValueError(f"{', '.join(misplaced)} sets a profile; a profile is chosen for "
-                             "an environment (detection.environments.<env>.profile) or for all "
-                             "(detection.profile)")
-        return self
-
-    def profile_of(self, environment: str) -> str:
-        layer = self.environments.get(environment)
-        return layer.profile if layer is not None and layer.profile else self.profile
-
-    def thresholds(self, environment: str, phase: str) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
-        profile = self.profiles[self.profile_of(environment)]
-        for layer in (self.default, profile, self.phases.get(phase),
-                      self.environments.get(environment)):
-            if layer is not None:
-                merged.update({k: v for k, v in layer.model_dump(exclude={"profile"}).items()
-                               if v is not None})
-        return merged
 
 
 class RoutingSettings(ConfigModel):
