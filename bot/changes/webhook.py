@@ -66,7 +66,7 @@ def change_route(*, engine: Engine, secret: str | None,
     """POST ``/events/change``, storing changes in ``engine``'s store; ``secret`` None: the
     route answers 503 until one is configured."""
     if not secret:
-        log.warning("POST %s answers 503: no shared secret; set %s (or %s_FILE) and restart "
+        log.info("POST %s answers 503: no shared secret; set %s (or %s_FILE) and restart "
                     "to accept changes", CHANGE_PATH, CHANGE_SECRET_ENV, CHANGE_SECRET_ENV)
 
     def store(change: ChangeIn) -> Recorded:
