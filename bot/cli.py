@@ -26,7 +26,6 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 import bot
 from bot.anomaly.enums import EventKind
@@ -36,9 +35,11 @@ from bot.anomaly.poll import poll_store
 from bot.anomaly.replay import OutputError, check_output, replay, write_alerts
 from bot.chat.console import render
 from bot.chat.console.render import console, errors
+from bot.cli_db import db_app, runs_command
 from bot.cli_digest import digest_command
 from bot.cli_feedback import feedback_app
 from bot.cli_finance import budgets_command, showback_command
+from bot.cli_options import ConfigOption
 from bot.cli_plans import plans_app, stored_plans
 from bot.cli_playbooks import playbooks_app
 from bot.cli_report import report_command
@@ -56,7 +57,7 @@ from bot.secret_files import load_secret_files
 from bot.settings import Settings, load_settings
 from bot.wiring import Services, build_services
 from storage import queries
-from storage.db import current_revision, make_engine, session_scope, upgrade
+from storage.db import session_scope
 from storage.timeutil import as_utc
 
 __all__ = ["app", "main"]
@@ -71,8 +72,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode=None,
 )
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.command("runs")(runs_command)
 app.add_typer(teams_app, name="teams")
 app.add_typer(playbooks_app, name="playbooks")
 app.add_typer(plans_app, name="plans")
@@ -102,10 +103,6 @@ def _options(
 ) -> None:
     pass
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML config file (default: $SPENDWATCH_CONFIG)."),
-]
 
 
 def _settings(config: Path | None) -> Settings:
@@ -428,48 +425,6 @@ def run(
     finally:
         runtime.stop()
         services.close()
-
-
-@db_app.command("upgrade")
-def db_upgrade(config: ConfigOption = None) -> None:
-    """Apply every pending migration (also done automatically on start)."""
-    settings = _settings(config)
-    engine = make_engine(settings.database_url)
-    try:
-        upgrade(engine)
-        console.print(f"database at revision {current_revision(engine)}")
-    finally:
-        engine.dispose()
-
-
-@db_app.command("current")
-def db_current(config: ConfigOption = None) -> None:
-    """Show the database's schema revision."""
-    settings = _settings(config)
-    engine = make_engine(settings.database_url)
-    try:
-        console.print(current_revision(engine) or "empty (no migrations applied)")
-    finally:
-        engine.dispose()
-
-
-@app.command()
-def runs(config: ConfigOption = None, limit: int = 20) -> None:
-    """Recent ingest runs: file, status, rows kept and rejected."""
-    services = _services(config)
-    try:
-        with session_scope(services.engine) as session:
-            rows = queries.runs.list_ingest_runs(db_session=session, limit=limit)
-            table = Table(title="Ingest runs", title_justify="left")
-            for column in ("id", "file", "status", "kept", "rejected", "points", "finished"):
-                table.add_column(column)
-            for r in rows:
-                table.add_row(str(r.id), Path(r.file_path).name, r.status, f"{r.rows_kept:,}",
-                              f"{r.rows_rejected:,}", f"{r.points_written:,}",
-                              f"{r.finished_at:%Y-%m-%d %H:%M}" if r.finished_at else "")
-    finally:
-        services.close()
-    console.print(table)
 
 
 def main() -> None:

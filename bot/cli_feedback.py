@@ -8,7 +8,6 @@ them; the line is judged against its own baseline again from the next poll.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,6 +16,7 @@ from rich.markup import escape
 from bot.anomaly.desk import ResponseError
 from bot.anomaly.feedback_chat import FeedbackUndoneAnswer
 from bot.chat.console.render import console, errors
+from bot.cli_options import ConfigOption
 from bot.costs.views import format_plain
 from bot.settings import load_settings
 from bot.wiring import build_services
@@ -26,8 +26,6 @@ __all__ = ["feedback_app"]
 feedback_app = typer.Typer(help="Line feedback: what people called normal, and undoing it.",
                            no_args_is_help=True)
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="YAML config file (default: $SPENDWATCH_CONFIG).")]
 
 
 @feedback_app.command("list")

@@ -23,6 +23,7 @@ from bot.anomaly.access import NothingChanged, ResponseError
 from bot.anomaly.plans import ALL_ENVIRONMENTS, ALL_SERVICES, PlanUse
 from bot.chat.console.render import console, errors
 from bot.chat.text import money
+from bot.cli_options import ConfigOption
 from bot.errors import user_message
 from bot.settings import Settings, load_settings
 from bot.wiring import Services, build_services
@@ -36,8 +37,6 @@ __all__ = ["plans_app", "stored_plans"]
 plans_app = typer.Typer(help="Planned spend: no alert inside a plan's envelope, until its end.",
                         no_args_is_help=True)
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="YAML config file (default: $SPENDWATCH_CONFIG).")]
 
 
 def _fail(message: str) -> typer.Exit:

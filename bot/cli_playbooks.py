@@ -19,6 +19,7 @@ from rich.table import Table
 from bot.anomaly.levers import category_for
 from bot.anomaly.service import playbooks_folder
 from bot.chat.console.render import console, errors
+from bot.cli_options import ConfigOption
 from bot.playbook import PlaybookError, Problem, load_playbook, load_playbooks
 from bot.playbook.library import PlaybookLibrary
 from bot.playbook.match import ANOMALY_KINDS, PHASES, AnomalyFacts
@@ -33,8 +34,6 @@ playbooks_app = typer.Typer(help="Playbooks: check the folder, and which one an 
 DirOption = Annotated[Path | None, typer.Option(
     "--dir", help="The playbook folder (default: playbooks_dir of the config, "
                   "$SPENDWATCH_PLAYBOOKS, else the shipped playbooks).")]
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="YAML config file (default: $SPENDWATCH_CONFIG).")]
 
 
 def _folder(folder: Path | None, config: Path | None) -> Path:

@@ -20,6 +20,7 @@ from bot.anomaly.runbook_export import export_runbooks
 from bot.anomaly.runbooks import edit_entry, entry_history
 from bot.chat.console.render import console, errors
 from bot.chat.text import when
+from bot.cli_options import ConfigOption
 from bot.settings import load_settings
 from bot.wiring import build_services
 from storage.db import session_scope
@@ -29,8 +30,6 @@ __all__ = ["runbook_app"]
 runbook_app = typer.Typer(help="Runbooks: what the team learned from each incident.",
                           no_args_is_help=True)
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="YAML config file (default: $SPENDWATCH_CONFIG).")]
 EntryArgument = Annotated[int, typer.Argument(
     help="The entry's number (shown by `runbook export` and `runbook history`).", min=1)]
 
