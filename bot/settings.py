@@ -131,6 +131,9 @@ class ScheduleSettings(ConfigModel):
     deliver_seconds: float = Field(default=1.0, gt=0, le=60)
     # at most one message per channel this often (Slack allows about one per second)
     channel_pace_seconds: float = Field(default=1.0, ge=0, le=60)
+    # a message being sent is not due for other replicas this long; after a crash, for the
+    # restarted process either (longer than the slowest send: Slack's timeout is 10 s)
+    lease_seconds: float = Field(default=60.0, ge=1, le=3600)
     escalation_check_minutes: int = Field(default=5, ge=1, le=60)
 
 

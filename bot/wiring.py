@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -44,6 +45,7 @@ class Services:
         return Deliverer(
             engine=self.engine, sender=sender, chart=alert_chart, notice_chart=digest_chart,
             min_interval=min_interval,
+            lease=timedelta(seconds=self.settings.schedule.lease_seconds),
             render=lambda session, alert: load_alert_view(
                 db_session=session, anomaly_id=alert.anomaly_id, playbook=playbook))
 

@@ -10,7 +10,8 @@ Why: a restart, a Slack outage or a rate limit must lose nothing and send nothin
   about one per second per channel); a 429 pauses that channel for its ``Retry-After``.
 * **Retries**: with backoff (2, 4, 8 ... s, at most 5 min) up to ``max_attempts``; a permanent
   error (unknown channel, malformed message) sets the message aside as ``dead`` with the error.
-* **Claims**: a message is claimed by counting the attempt and leasing it for a minute in one
+* **Claims**: a message is claimed by counting the attempt and leasing it (a minute by default,
+  ``schedule.lease_seconds``) in one
   conditional ``UPDATE`` (committed before the request leaves), so two replicas never send
   the same row.
 * **No duplicates**: a post that was
@@ -61,7 +62,8 @@ class Deliverer:
     def __init__(self, *, engine: Engine, sender: ChatSender, render: ViewRenderer,
                  chart: ChartRenderer | None = None,
                  notice_chart: NoticeChartRenderer | None = None, min_interval: float = 1.0,
-                 max_attempts: int = 12, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_attempts: int = 12, lease: timedelta = LEASE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.sender = sender
         self.render = render
@@ -69,6 +71,7 @@ class Deliverer:
         self.notice_chart = notice_chart
         self.min_interval = min_interval
         self.max_attempts = max_attempts
+        self.lease = lease
         self.clock = clock
         self._free_at: dict[str, float] = {}  # channel -> monotonic time it may send again
         self._lock = threading.Lock()  # one round at a time in this process
@@ -128,7 +131,8 @@ class Deliverer:
             retried = message.attempts > 0
             now = datetime.now(UTC)
             if not queries.outbox.lease(db_session=session, message_id=message_id,
-                                        attempts=message.attempts, now=now, until=now + LEASE):
+                                        attempts=message.attempts, now=now,
+                                        until=now + self.lease):
                 return DeliveryOutcome.SKIPPED  # another replica took it
         try:
             ref = self._send(message_id, retried=retried)
