@@ -1,9 +1,16 @@
+import subprocess
+import sys
+import time
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-from storage.db import current_revision, make_engine, upgrade
+from storage.db import alembic_config, current_revision, make_engine, upgrade
+from tests.conftest import REPO
 
 
 def test_upgrade_creates_every_table_and_is_idempotent(database_url):
@@ -59,3 +66,33 @@ def test_a_job_runs_on_one_replica_at_a_time(database_url):
             assert other_job
     with job_lock(second, "poll") as later:
         assert later, "released when the job ended"
+
+
+_UPGRADE_AT = """
+import sys, time
+from storage.db import make_engine, upgrade
+engine = make_engine(sys.argv[1])
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # every process starts together
+upgrade(engine)
+"""
+
+
+@pytest.mark.postgres
+def test_replicas_starting_together_on_a_new_store_all_start(postgres_url):
+    """Two replicas of a first deployment both bring the empty store to the newest schema."""
+    start = time.time() + 6
+    processes = [subprocess.Popen([sys.executable, "-c", _UPGRADE_AT, postgres_url, str(start)],
+                                  cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(3)]
+    try:
+        outcomes = [process.communicate(timeout=60) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    failures = [err for process, (_, err) in zip(processes, outcomes, strict=True)
+                if process.returncode != 0]
+    assert failures == []
+    engine = make_engine(postgres_url)
+    assert current_revision(engine) == ScriptDirectory.from_config(
+        alembic_config(engine)).get_current_head()
+    engine.dispose()
