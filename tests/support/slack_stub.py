@@ -12,7 +12,9 @@ token="xoxb-...")`` at it and the real request building, retry handlers and erro
 It records every request (:class:`Call`), answers each method with Slack-shaped JSON after
 Slack's own checks (see ``slack_stub_chat`` and ``slack_stub_views_files``), keeps what users
 would see (messages, threads, views, uploaded files), and fails on demand: HTTP 429 with
-``Retry-After``, 5xx, a dropped connection, or any ``{"ok": false, "error": ...}``.
+``Retry-After``, 5xx, a dropped connection, or any ``{"ok": false, "error": ...}``; or after
+doing what was asked: the answer held until released, or the connection dropped
+(``hold_next``, ``drop_after_next``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from tests.support.slack_stub_chat import CHAT_HANDLERS, new_response_url, respond
+from tests.support.slack_stub_gates import Gate
 from tests.support.slack_stub_http import (
     RESPONSE_URL,
     UPLOAD,
@@ -56,7 +59,7 @@ from tests.support.slack_stub_views_files import VIEW_AND_FILE_HANDLERS, receive
 
 __all__ = [
     "APP_ID", "BOT_ID", "BOT_USER_ID", "RESPONSE_URL", "TEAM_DOMAIN", "TEAM_ID", "UPLOAD", "Call",
-    "Message", "SlackApiStub", "Upload",
+    "Gate", "Message", "SlackApiStub", "Upload",
 ]
 
 HANDLERS: dict[str, Handler] = {**CHAT_HANDLERS, **VIEW_AND_FILE_HANDLERS}
@@ -87,10 +90,15 @@ class SlackApiStub:
     :attr:`known_channels` before the app runs.
     """
 
-    def __init__(self, *, ts_base: int = DEFAULT_TS_BASE) -> None:
+    def __init__(self, *, ts_base: int = DEFAULT_TS_BASE, wall_clock: bool = False) -> None:
+        """``wall_clock``: message timestamps are the time now, as Slack's (for apps that look
+        messages up by time); else deterministic from ``ts_base``."""
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._workspace = Workspace(root_url="http://127.0.0.1", ts_base=ts_base)
+        self._workspace = Workspace(root_url="http://127.0.0.1", ts_base=ts_base,
+                                    wall_clock=wall_clock)
+        self._gates: dict[str, list[Gate]] = {}
+        self._all_gates: list[Gate] = []
         self._calls: list[Call] = []
         self._faults: dict[str, list[Fault]] = {}
         self._canned: dict[str, JsonDict] = {}
@@ -116,6 +124,8 @@ class SlackApiStub:
         """Stop serving and release the port; safe to call twice."""
         server, thread = self._server, self._thread
         self._server = self._thread = None
+        for gate in self._all_gates:
+            gate.release()
         if server is not None:
             server.shutdown()
             server.server_close()
@@ -299,6 +309,34 @@ class SlackApiStub:
         with self._lock:
             self._faults.setdefault(method, []).extend([fault] * times)
 
+    def hold_next(self, method: str, *, skip: int = 0) -> Gate:
+        """Apply the next successful call to ``method`` (after ``skip`` others), then hold its
+        answer until the returned gate is released (see ``slack_stub_gates``)."""
+        return self._add_gate(Gate(method, skip=skip))
+
+    def drop_after_next(self, method: str, *, skip: int = 0) -> Gate:
+        """Apply the next successful call to ``method`` (after ``skip`` others), then close the
+        connection without an answer: the app sees a failure for what Slack did."""
+        gate = self._add_gate(Gate(method, drop=True, skip=skip))
+        gate.release()
+        return gate
+
+    def _gate_for(self, method: str, outcome: Outcome) -> Gate | None:
+        """The gate that catches this answered call, if any. The caller holds the lock."""
+        gates = self._gates.get(method)
+        if not gates or not (outcome.response and outcome.response.get("ok")):
+            return None
+        if gates[0].skip > 0:
+            gates[0].skip -= 1
+            return None
+        return gates.pop(0)
+
+    def _add_gate(self, gate: Gate) -> Gate:
+        with self._lock:
+            self._gates.setdefault(gate.method, []).append(gate)
+            self._all_gates.append(gate)
+        return gate
+
     # -- response_url ----------------------------------------------------------------------
 
     def new_response_url(self, *, channel: str | None = None, message_ts: str | None = None,
@@ -327,8 +365,14 @@ class SlackApiStub:
         parsed = parse_request(request)
         with self._changed:
             outcome = self._outcome(parsed)
+            gate = self._gate_for(parsed.method, outcome)
+            if gate is not None and gate.drop:
+                outcome = Outcome(None)
             self._calls.append(parsed.to_call(outcome))
             self._changed.notify_all()
+        if gate is not None:
+            gate._caught(parsed.params, parsed.token)
+            gate.released.wait()
         outcome.send(request)
 
     def _outcome(self, request: ParsedRequest) -> Outcome:

@@ -9,6 +9,7 @@ Ids and timestamps are deterministic and Slack-shaped so snapshots stay stable.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,8 +119,11 @@ class Workspace:
     app did (messages, views, uploads, reactions, response_url posts) does not.
     """
 
-    def __init__(self, *, root_url: str, ts_base: int = DEFAULT_TS_BASE) -> None:
+    def __init__(self, *, root_url: str, ts_base: int = DEFAULT_TS_BASE,
+                 wall_clock: bool = False) -> None:
         self.root_url = root_url.rstrip("/")
+        self.wall_clock = wall_clock
+        self._last_micros = 0
         self.users: dict[str, JsonDict] = {}
         self.channels: dict[str, JsonDict] = {}
         self.known_channels: set[str] | None = None
@@ -140,7 +144,13 @@ class Workspace:
         self.response_urls: dict[str, ResponseUrl] = {}
 
     def next_ts(self) -> str:
-        """A unique, increasing, Slack-shaped message timestamp such as ``1700000000.000100``."""
+        """A unique, increasing, Slack-shaped message timestamp such as ``1700000000.000100``;
+        with ``wall_clock``, the time now (as Slack's are), still unique and increasing."""
+        if self.wall_clock:
+            now = int(time.time() * 1_000_000)
+            self._last_micros = max(now, self._last_micros + _TS_STEP_MICROS)
+            seconds, fraction = divmod(self._last_micros, 1_000_000)
+            return f"{seconds}.{fraction:06d}"
         micros = next(self._ts_counter) * _TS_STEP_MICROS
         seconds, fraction = divmod(micros, 1_000_000)
         return f"{self._ts_base + seconds}.{fraction:06d}"
