@@ -3,7 +3,8 @@
 Jobs are plain functions of the services (testable without a scheduler):
 
 * :func:`poll` ingests every configured source, runs the detection pass and queues what
-  people must see (``bot.anomaly.alerting.queue_news``);
+  people must see (``bot.anomaly.alerting.queue_news``), in the transaction that stores the
+  pass;
 * :func:`check_budgets` (after each poll) queues the thresholds budgets passed for the first
   time this period and budgets that run out early (``bot.finance.alerting``);
 * :func:`check_escalations` queues the reminders and escalations that are due
@@ -49,10 +50,10 @@ def poll(services: Services, *, platforms: tuple[str, ...], now: datetime | None
     """One cycle: ingest the sources, detect, queue the news for each chat platform."""
     now = now or datetime.now(UTC)
     _ingest_sources(services)
-    result = poll_store(engine=services.engine, settings=services.settings)
-    with session_scope(services.engine) as session:
-        queue_news(db_session=session, settings=services.settings, result=result,
-                   platforms=platforms, now=now)
+    result = poll_store(engine=services.engine, settings=services.settings,
+                        news=lambda session, result: queue_news(
+                            db_session=session, settings=services.settings, result=result,
+                            platforms=platforms, now=now))
     check_budgets(services, platforms=platforms, now=now)
     return result
 

@@ -15,11 +15,13 @@ incident once per platform, whoever detected it).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pandas as pd
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.anomaly.enums import AnomalyKind, AnomalyStatus
 from bot.anomaly.feedback import mark_judged_with, normal_floors
@@ -31,7 +33,7 @@ from storage.db import session_scope
 from storage.models import Anomaly, LineFeedback
 from storage.queries import feedback as feedback_queries
 
-__all__ = ["PollResult", "poll_store"]
+__all__ = ["NewsHook", "PollResult", "poll_store"]
 
 COLUMNS = ("project", "environment", "service_name", "region", "sku_id", "owner", "phase",
            "charge_category", "usage_unit")
@@ -45,11 +47,25 @@ class PollResult:
     judged_hours: int
 
 
-def poll_store(*, engine: Engine, settings: Settings, days: int = 28) -> PollResult:
-    """Judge the hours that arrived since the last poll; persist incidents; return the news."""
+NewsHook = Callable[[Session, PollResult], None]
+"""What to queue for people about a pass, in the pass's own transaction."""
+
+
+def poll_store(*, engine: Engine, settings: Settings, days: int = 28,
+               news: NewsHook | None = None) -> PollResult:
+    """Judge the hours that arrived since the last poll; persist incidents; return the news.
+
+    ``news`` runs in the transaction that stores the pass (``bot.scheduler`` queues the
+    alerts there): a pass is stored with its news or not at all, so a process that dies in
+    between leaves hours to judge again, never an incident nobody was told about.
+    """
     matrix = _load_matrix(engine, days)
     if matrix is None:
-        return PollResult([], [], 0)
+        result = PollResult([], [], 0)
+        if news is not None:
+            with session_scope(engine) as session:
+                news(session, result)
+        return result
     feedback = _load_feedback(engine)
     floors = normal_floors(feedback)
     detection = settings.detection
@@ -80,12 +96,15 @@ def poll_store(*, engine: Engine, settings: Settings, days: int = 28) -> PollRes
             judged += 1
     touched = {id(e.incident): e.incident for e in events}
     mark_judged_with(touched.values(), feedback)
+    result = PollResult(events, list(lifecycle.open.values()), judged)
     with session_scope(engine) as session:
         for incident in touched.values():
             queries.anomalies.save_anomaly(db_session=session, anomaly=_row(incident))
         queries.state.set_state(db_session=session, name=STATE,
                                 value={"last_hour": matrix.hour(matrix.hours - 1).isoformat()})
-    return PollResult(events, list(lifecycle.open.values()), judged)
+        if news is not None:
+            news(session, result)
+    return result
 
 
 def _load_matrix(engine: Engine, days: int) -> SpendMatrix | None:

@@ -39,7 +39,8 @@ _COLUMNS = ("BillingAccountId", "BillingCurrency", "BillingPeriodStart", "Billin
             "RegionId", "SubAccountId", "Tags")
 
 
-def _rows(start: datetime, hours: int, *, skus: int, spike: bool, seed: int) -> list[list[str]]:
+def _rows(start: datetime, hours: int, *, skus: int, spike_from: datetime | None,
+          seed: int) -> list[list[str]]:
     rng = np.random.default_rng(seed)
     rows = []
     for offset in range(hours):
@@ -47,7 +48,8 @@ def _rows(start: datetime, hours: int, *, skus: int, spike: bool, seed: int) -> 
         daily = 0.6 + 0.4 * max(0.0, float(np.sin((hour.hour - 8) / 24 * 2 * np.pi)))
         month = hour.replace(day=1, hour=0)
         next_month = (month + timedelta(days=32)).replace(day=1)
-        spiking = spike and hour >= END - timedelta(hours=SPIKE_HOURS)
+        spiking = spike_from is not None and (
+            spike_from <= hour < spike_from + timedelta(hours=SPIKE_HOURS))
         for index, (project, owner) in enumerate(PROJECTS.items()):
             base = 3.0 + index
             for sku in range(skus):
@@ -74,12 +76,17 @@ def _write(path: Path, rows: list[list[str]]) -> Path:
     return path
 
 
-def write_story(folder: Path, *, days: int = 21, skus: int = 4) -> Path:
-    """The export of the ``days`` before :data:`END`; its spike is going on at the end."""
+def write_story(folder: Path, *, days: int = 21, skus: int = 4, spike: bool = True) -> Path:
+    """The export of the ``days`` before :data:`END`; its spike (unless ``spike`` is False)
+    is going on at the end."""
+    spike_from = END - timedelta(hours=SPIKE_HOURS) if spike else None
     return _write(folder / "export-1.csv", _rows(END - timedelta(days=days), days * 24,
-                                                 skus=skus, spike=True, seed=7))
+                                                 skus=skus, spike_from=spike_from, seed=7))
 
 
-def write_calm_hours(folder: Path, *, hours: int = 9, skus: int = 4) -> Path:
-    """A second part of the export: ``hours`` normal hours after :data:`END`."""
-    return _write(folder / "export-2.csv", _rows(END, hours, skus=skus, spike=False, seed=8))
+def write_calm_hours(folder: Path, *, hours: int = 9, skus: int = 4,
+                     spike: bool = False) -> Path:
+    """A second part of the export: ``hours`` normal hours after :data:`END` (with ``spike``,
+    the first three of them spike: a burst that is over within the hours)."""
+    return _write(folder / "export-2.csv", _rows(END, hours, skus=skus,
+                                                 spike_from=END if spike else None, seed=8))
