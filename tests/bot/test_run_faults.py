@@ -19,7 +19,7 @@ from tests.support.fault_rig import FaultRig
 from tests.support.fault_story import SPIKING
 from tests.support.slack_stub import SlackApiStub
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(900)]
 
 
 @pytest.fixture

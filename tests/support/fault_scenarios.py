@@ -30,7 +30,9 @@ __all__ = ["ALERT_ROWS", "FOUND_AGAIN", "Result", "failing_slack", "mid_poll", "
 
 ALERT_ROWS = 2 * len(SPIKING)  # a post and a chart per alert
 RESOLVE_ROWS = 2 * len(SPIKING)  # an update and a reply per alert when it resolves
-WAIT = 90.0  # seconds for a start, a poll and the sends, on a busy 2-core machine
+# seconds for a start, a poll and the sends: about 30 on an idle 2-core machine, three times
+# that when five people share it; only a failure waits this long
+WAIT = 240.0
 FOUND_AGAIN = "had arrived before a failure; not sent again"
 
 
