@@ -11,9 +11,9 @@ Why: a restart, a Slack outage or a rate limit must lose nothing and send nothin
 * **Retries**: with backoff (2, 4, 8 ... s, at most 5 min) up to ``max_attempts``; a permanent
   error (unknown channel, malformed message) sets the message aside as ``dead`` with the error.
 * **Claims**: a message is claimed by counting the attempt and leasing it (a minute by default,
-  ``schedule.lease_seconds``) in one
-  conditional ``UPDATE`` (committed before the request leaves), so two replicas never send
-  the same row.
+  ``schedule.lease_seconds``) in one conditional ``UPDATE`` (committed before the request
+  leaves), so two replicas never send the same row. The lease must outlast the slowest send:
+  once it ends, another replica (or the same one restarted) looks the message up and sends it.
 * **No duplicates**: a post that was
   attempted before (a crash, a server error or a dropped connection after the request left)
   is looked up on the platform by its key (``ChatSender.find_sent``) before it is sent again.
