@@ -1,0 +1,261 @@
+"""``/metrics`` as a platform team scrapes it, from the real bot after a poll and a click.
+
+The bot runs in HTTP mode with its scheduler (the first poll runs at start over the demo
+export, whose incident is going on in the newest hours); its Web API calls go to the local
+Slack stub; the click is signed as Slack signs it; the scrape is a plain HTTP GET, parsed with
+prometheus-client's own parser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlmodel import Session, select
+
+from bot import metrics
+from bot.anomaly.service import announce, load_library
+from bot.chat.ids import ActionId, AlertRef
+from bot.chat.slack.sender import SlackSender, make_client
+from bot.demodata import write_demo_data
+from bot.metrics import StoreCollector
+from bot.runner import Mode, Runtime
+from bot.settings import FocusSourceSettings, RoutingSettings, ScheduleSettings, Settings
+from bot.wiring import build_services
+from storage.db import make_engine, session_scope
+from storage.models import Alert, Anomaly, SourceState
+from tests.conftest import REPO
+from tests.support.anomalies import add_anomaly, with_routing
+from tests.support.slack_requests import block_actions_body, post, sign
+from tests.support.slack_runtime import until
+from tests.support.slack_stub import SlackApiStub
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TOKEN = "xoxb-1234-5678-test"
+FINOPS = "C0FINOPS"
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+@pytest.fixture(autouse=True)
+def fresh_metrics() -> None:
+    metrics.reset()
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo-data")
+    write_demo_data(out, days=21, seed=42)
+    return out
+
+
+def scrape(url: str, token: str | None = None) -> tuple[int, str, str]:
+    request = urllib.request.Request(url)
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+
+def samples(text: str) -> Samples:
+    """Every sample of a scrape: (name, sorted labels) -> value."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def value(found: Samples, name: str, **labels: str) -> float | None:
+    return found.get((name, tuple(sorted(labels.items()))))
+
+
+def test_a_scrape_after_a_poll_and_a_click_holds_what_happened(
+        settings: Settings, demo_data: Path) -> None:
+    settings = settings.model_copy(update={
+        "sources": [FocusSourceSettings(path=demo_data, name="demo")],
+        "routing": RoutingSettings(default_channel=FINOPS),
+        "schedule": ScheduleSettings(channel_pace_seconds=0.05)})
+    services = build_services(settings)
+    with SlackApiStub(ts_base=int(time.time())) as stub:
+        mode = Mode("http", bot_token=TOKEN, signing_secret=SECRET, api_url=stub.base_url)
+        runtime = Runtime(services, mode, port=0, host="127.0.0.1").start()  # polls at start
+        try:
+            url = runtime.metrics_url
+            assert url is not None
+
+            def polled() -> bool:
+                """the first poll finished and an alert was posted"""
+                found = samples(scrape(url)[2])
+                jobs = value(found, "spendwatch_job_duration_seconds_count", job="poll") or 0
+                posts = value(found, "spendwatch_messages_sent_total", platform="slack",
+                              operation="post") or 0
+                return jobs >= 1 and posts >= 1
+
+            until(polled, timeout=60)
+            with Session(services.engine) as session:
+                alert = session.exec(select(Alert).where(Alert.message_ref != None)  # noqa: E711
+                                     ).first()
+                assert alert is not None and alert.message_ref is not None
+            value_ = AlertRef(anomaly_id=alert.anomaly_id).model_dump_json()
+            body = block_actions_body(action_id=ActionId.ACKNOWLEDGE.value, value=value_,
+                                      user_id="U0ANA",
+                                      channel_id=alert.channel, message_ts=alert.message_ref,
+                                      response_url=stub.new_response_url())
+            status, _, _ = post(f"http://127.0.0.1:{runtime.http_port}/slack/events", body,
+                                sign(body, SECRET))
+            assert status == 200
+
+            def acknowledged() -> bool:
+                """the acknowledgement is in the store and its message was sent"""
+                with Session(services.engine) as session:
+                    anomaly = session.get(Anomaly, alert.anomaly_id)
+                    return bool(anomaly and anomaly.response == "acknowledged") \
+                        and runtime.deliverer.pending() == 0
+
+            until(acknowledged, timeout=30)
+            status, content_type, text = scrape(url)
+        finally:
+            runtime.stop()
+            services.close()
+    assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
+    found = samples(text)
+    assert value(found, "spendwatch_polls_total", outcome="ok") >= 1
+    assert value(found, "spendwatch_polls_total", outcome="failed") == 0
+    assert value(found, "spendwatch_source_reads_total", source="demo", outcome="ok") >= 1
+    assert value(found, "spendwatch_rows_ingested_total", source="demo") > 0
+    lag = value(found, "spendwatch_source_lag_seconds", source="demo")
+    assert lag is not None and 0 <= lag < timedelta(days=2).total_seconds()
+    opened = sum(v for (name, _), v in found.items()
+                 if name == "spendwatch_anomalies_opened_total")
+    assert opened >= 1
+    assert value(found, "spendwatch_messages_sent_total", platform="slack",
+                 operation="post") >= 1
+    assert value(found, "spendwatch_outbox_messages", platform="slack", status="pending") == 0
+    assert value(found, "spendwatch_outbox_messages", platform="slack", status="dead") == 0
+    assert value(found, "spendwatch_ack_latency_seconds_count") == 1
+    assert 0 <= value(found, "spendwatch_ack_latency_seconds_sum") < 120
+    assert value(found, "spendwatch_ack_latency_seconds_bucket", le="60.0") == 1
+    assert value(found, "spendwatch_job_duration_seconds_count", job="poll") >= 1
+    assert value(found, "spendwatch_click_seconds_count", platform="slack") == 1
+    assert value(found, "spendwatch_store_up") == 1
+
+
+def test_failed_and_dead_sends_are_counted_and_the_outbox_depth_shows_them(
+        settings: Settings) -> None:
+    settings = with_routing(settings)
+    services = build_services(settings)
+    first = add_anomaly(services.engine, platforms=(), project="retried")
+    second = add_anomaly(services.engine, platforms=(), owner="team-data", project="gone")
+    now = datetime.now(UTC)
+    with session_scope(services.engine) as session:
+        for anomaly_id in (first, second):
+            announce(db_session=session, settings=settings, anomaly_id=anomaly_id,
+                     platform="slack", now=now)
+    with SlackApiStub() as stub:
+        deliverer = services.deliverer(SlackSender(make_client(TOKEN, base_url=stub.base_url)),
+                                       playbook=load_library(settings), min_interval=0)
+        stub.fail_next("chat.postMessage", status=500)  # the first post: retried later
+        stub.error_next("chat.postMessage", "channel_not_found")  # the second: never sendable
+        deliverer.run_once()
+        registry = metrics.scrape_registry(services.engine, sources=[], platforms=["slack"])
+        found = samples(generate_latest(registry).decode())
+    services.close()
+    assert value(found, "spendwatch_messages_failed_total", platform="slack",
+                 operation="post") == 1
+    assert value(found, "spendwatch_messages_dead_total", platform="slack",
+                 operation="post") == 1
+    assert value(found, "spendwatch_messages_sent_total", platform="slack",
+                 operation="post") is None
+    # the retried post and both charts wait; the dead post is set aside
+    assert value(found, "spendwatch_outbox_messages", platform="slack", status="pending") == 3
+    assert value(found, "spendwatch_outbox_messages", platform="slack", status="dead") == 1
+    assert value(found, "spendwatch_outbox_oldest_pending_seconds", platform="slack") >= 0
+
+
+def test_source_lag_is_read_from_the_store_whoever_polled(settings: Settings) -> None:
+    services = build_services(settings)
+    newest = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    with session_scope(services.engine) as session:  # as another replica's poll left it
+        session.add(SourceState(name="openai", kind="openai", newest_hour=newest, failures=2))
+        session.add(SourceState(name="retired", kind="focus", newest_hour=newest))
+    collector = StoreCollector(services.engine, sources=["openai", "never-read"],
+                               platforms=["slack", "teams"],
+                               clock=lambda: datetime(2026, 11, 30, 13, tzinfo=UTC))
+    found = {(s.name, tuple(sorted(s.labels.items()))): s.value
+             for family in collector.collect() for s in family.samples}
+    services.close()
+    assert value(found, "spendwatch_source_lag_seconds", source="openai") == 3 * 3600
+    assert value(found, "spendwatch_source_failures", source="openai") == 2
+    assert value(found, "spendwatch_source_lag_seconds", source="retired") is None
+    assert value(found, "spendwatch_source_lag_seconds", source="never-read") is None
+    assert value(found, "spendwatch_outbox_messages", platform="teams", status="pending") == 0
+
+
+def test_a_store_that_cannot_be_read_is_reported_not_raised(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'never-migrated.db'}")  # no tables at all
+    collector = StoreCollector(engine, sources=["demo"], platforms=["slack"])
+    found = {s.name: s.value for family in collector.collect() for s in family.samples}
+    engine.dispose()
+    assert found == {"spendwatch_store_up": 0}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_console_bot_serves_metrics_on_its_own_port_behind_a_token_logging_json(
+        tmp_path: Path) -> None:
+    """Console mode has no web server: ``--metrics-port`` gives it one, for /metrics and
+    /healthz; with SPENDWATCH_METRICS_TOKEN a scrape needs the bearer token; every log line
+    is one JSON object, and the token is in none of them."""
+    port = _free_port()
+    config = tmp_path / "spendwatch.yml"
+    config.write_text(f"database_url: sqlite:///{tmp_path / 'sw.db'}\n")
+    scrape_token = "scrape-7c1d0e9b"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TEAMS_"))}
+    env.update(SPENDWATCH_LOG_LEVEL="INFO", SPENDWATCH_METRICS_TOKEN=scrape_token)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--log-format", "json", "run", "--config", str(config),
+         "--metrics-port", str(port), "--host", "127.0.0.1"], cwd=REPO, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        until(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=30)
+        refused, _, refusal = scrape(url)
+        wrong, _, _ = scrape(url, token="scrape-guess")
+        status, _, text = scrape(url, token=scrape_token)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+    assert (refused, wrong) == (401, 401) and "SPENDWATCH_METRICS_TOKEN" in refusal
+    assert status == 200
+    assert value(samples(text), "spendwatch_store_up") == 1
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert lines, "the run logs at INFO"
+    assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    assert any("metrics on" in line["message"] for line in lines)
+    assert any("no valid bearer token" in line["message"] and line["level"] == "WARNING"
+               for line in lines)
+    assert scrape_token not in err
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
