@@ -26,16 +26,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session, select
 
 from bot import metrics
+from bot.anomaly import service
 from bot.anomaly.service import announce, load_library
 from bot.chat.ids import ActionId, AlertRef
 from bot.chat.slack.sender import SlackSender, make_client
 from bot.demodata import write_demo_data
 from bot.metrics import StoreCollector
+from bot.outbox.enums import MessageStatus, Operation
 from bot.runner import Mode, Runtime
 from bot.settings import FocusSourceSettings, RoutingSettings, ScheduleSettings, Settings
 from bot.wiring import build_services
 from storage.db import make_engine, session_scope
 from storage.models import Alert, Anomaly, SourceState
+from storage.queries import outbox as outbox_q
 from tests.conftest import REPO
 from tests.support.anomalies import add_anomaly, with_routing
 from tests.support.slack_requests import block_actions_body, post, sign
@@ -259,3 +262,41 @@ def _answers(url: str) -> bool:
             return answer.status == 200
     except OSError:
         return False
+
+
+def _posted_anomaly(engine, *, posted_at: datetime) -> int:
+    """An open anomaly whose alert was posted to Slack at ``posted_at``."""
+    anomaly_id = add_anomaly(engine, at=posted_at)
+    with session_scope(engine) as session:
+        alert = session.exec(select(Alert).where(Alert.anomaly_id == anomaly_id)).one()
+        message = outbox_q.enqueue(db_session=session, platform="slack", channel=alert.channel,
+                                   operation=Operation.POST, now=posted_at, alert_id=alert.id)
+        message.status, message.sent_at = MessageStatus.SENT, posted_at
+    return anomaly_id
+
+
+def test_acknowledgement_latency_counts_from_the_first_post_once_it_commits(
+        settings: Settings) -> None:
+    settings = with_routing(settings)
+    services = build_services(settings)
+    now = datetime.now(UTC)
+    anomaly_id = _posted_anomaly(services.engine, posted_at=now - timedelta(minutes=10))
+    with pytest.raises(RuntimeError), session_scope(services.engine) as session:
+        service.acknowledge(db_session=session, settings=settings, anomaly_id=anomaly_id,
+                            user="U0ANA", now=now)
+        raise RuntimeError("the transaction fails after the acknowledgement")
+    rolled_back = samples(generate_latest(metrics.current().registry).decode())
+    assert value(rolled_back, "spendwatch_ack_latency_seconds_count") == 0
+    with session_scope(services.engine) as session:
+        service.acknowledge(db_session=session, settings=settings, anomaly_id=anomaly_id,
+                            user="U0ANA", now=now)
+    never_posted = add_anomaly(services.engine, project="quiet")
+    with session_scope(services.engine) as session:
+        service.acknowledge(db_session=session, settings=settings, anomaly_id=never_posted,
+                            user="U0ANA", now=now)
+    services.close()
+    found = samples(generate_latest(metrics.current().registry).decode())
+    assert value(found, "spendwatch_ack_latency_seconds_count") == 1
+    assert value(found, "spendwatch_ack_latency_seconds_sum") == pytest.approx(600, abs=1)
+    assert value(found, "spendwatch_ack_latency_seconds_bucket", le="300.0") == 0
+    assert value(found, "spendwatch_ack_latency_seconds_bucket", le="600.0") == 1
