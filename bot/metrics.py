@@ -33,6 +33,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import event, func
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, select
 
 from bot.outbox.enums import MessageStatus, Operation
@@ -145,15 +146,26 @@ def anomalies_opened(events: Iterable[LifecycleEvent]) -> None:
 
 
 def message_sent(message: OutboxMessage) -> None:
-    current().sent.labels(message.platform, message.operation).inc()
+    _once_committed(message, current().sent)
 
 
 def message_failed(message: OutboxMessage) -> None:
-    current().failed.labels(message.platform, message.operation).inc()
+    _once_committed(message, current().failed)
 
 
 def message_dead(message: OutboxMessage) -> None:
-    current().dead.labels(message.platform, message.operation).inc()
+    _once_committed(message, current().dead)
+
+
+def _once_committed(message: OutboxMessage, counter: Counter) -> None:
+    """Count ``message`` when the session holding its new status commits (at once when it
+    is held by none): a scrape never counts what the store does not say."""
+    child = counter.labels(message.platform, message.operation)
+    session = object_session(message)
+    if session is None:
+        child.inc()
+    else:
+        event.listen(session, "after_commit", lambda _: child.inc(), once=True)
 
 
 def click_answered(platform: str, seconds: float) -> None:

@@ -280,7 +280,11 @@ class Runtime:
         from bot.web import WebServer, build_web_app
 
         server = WebServer(build_web_app([self._metrics_route()]), host=self.host, port=port)
-        self.parts["metrics_http"] = server.start()
+        try:
+            self.parts["metrics_http"] = server.start()
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port {port}: cannot listen on {self.host}:{port} "
+                              f"({exc.strerror or exc}); choose a free port") from None
         log.info("metrics on :%d/metrics", server.port)
 
     def _change_secret(self) -> str | None:

@@ -1,13 +1,14 @@
 """``/metrics`` as a platform team scrapes it, from the real bot after a poll and a click.
 
-The bot runs in HTTP mode with its scheduler (the first poll runs at start over the demo
-export, whose incident is going on in the newest hours); its Web API calls go to the local
+The bot runs in HTTP mode with its scheduler (the first poll runs at start over a FOCUS
+export whose incident is going on in the newest hours); its Web API calls go to the local
 Slack stub; the click is signed as Slack signs it; the scrape is a plain HTTP GET, parsed with
 prometheus-client's own parser.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -20,6 +21,8 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -30,17 +33,23 @@ from bot.anomaly import service
 from bot.anomaly.service import announce, load_library
 from bot.chat.ids import ActionId, AlertRef
 from bot.chat.slack.sender import SlackSender, make_client
-from bot.demodata import write_demo_data
 from bot.metrics import StoreCollector
 from bot.outbox.enums import MessageStatus, Operation
 from bot.runner import Mode, Runtime
-from bot.settings import FocusSourceSettings, RoutingSettings, ScheduleSettings, Settings
+from bot.settings import (
+    ConfigError,
+    FocusSourceSettings,
+    RoutingSettings,
+    ScheduleSettings,
+    Settings,
+)
 from bot.wiring import build_services
 from storage.db import make_engine, session_scope
 from storage.models import Alert, Anomaly, SourceState
 from storage.queries import outbox as outbox_q
 from tests.conftest import REPO
 from tests.support.anomalies import add_anomaly, with_routing
+from tests.support.focus_files import write_focus_csv
 from tests.support.slack_requests import block_actions_body, post, sign
 from tests.support.slack_runtime import until
 from tests.support.slack_stub import SlackApiStub
@@ -56,11 +65,29 @@ def fresh_metrics() -> None:
     metrics.reset()
 
 
-@pytest.fixture(scope="module")
-def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo-data")
-    write_demo_data(out, days=21, seed=42)
-    return out
+@pytest.fixture
+def focus_folder(tmp_path: Path) -> Path:
+    """Two weeks of hourly spend on two lines up to now; CloudWatch twelvefold for the last
+    three hours (debug logging left on): an incident going on."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    end = pd.Timestamp.now(tz="UTC").floor("h")
+    hours = pd.date_range(end - pd.Timedelta(days=15), end, freq="h", inclusive="left")
+    rows = []
+    for index, hour in enumerate(hours):
+        for name, level in (("AmazonCloudWatch", 2.0), ("Amazon EC2", 8.0)):
+            cost = level * (1 + 0.3 * np.sin(hour.hour / 24 * 2 * np.pi)) * rng.lognormal(0, .05)
+            if name == "AmazonCloudWatch" and index >= len(hours) - 3:
+                cost *= 12
+            rows.append({
+                "ChargePeriodStart": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "ChargePeriodEnd": (hour + pd.Timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "ServiceName": name, "BilledCost": f"{cost:.4f}",
+                "EffectiveCost": f"{cost:.4f}",
+                "Tags": json.dumps({"project": "agent", "env": "prod", "team": "team-x"})})
+    write_focus_csv(folder / "export.csv", rows)
+    return folder
 
 
 def scrape(url: str, token: str | None = None) -> tuple[int, str, str]:
@@ -85,9 +112,9 @@ def value(found: Samples, name: str, **labels: str) -> float | None:
 
 
 def test_a_scrape_after_a_poll_and_a_click_holds_what_happened(
-        settings: Settings, demo_data: Path) -> None:
+        settings: Settings, focus_folder: Path) -> None:
     settings = settings.model_copy(update={
-        "sources": [FocusSourceSettings(path=demo_data, name="demo")],
+        "sources": [FocusSourceSettings(path=focus_folder, name="demo")],
         "routing": RoutingSettings(default_channel=FINOPS),
         "schedule": ScheduleSettings(channel_pace_seconds=0.05)})
     services = build_services(settings)
@@ -98,8 +125,15 @@ def test_a_scrape_after_a_poll_and_a_click_holds_what_happened(
             url = runtime.metrics_url
             assert url is not None
 
+            def posted() -> Alert | None:
+                with Session(services.engine) as session:
+                    return session.exec(select(Alert).where(
+                        Alert.message_ref != None)).first()  # noqa: E711
+
             def polled() -> bool:
                 """the first poll finished and an alert was posted"""
+                if posted() is None:
+                    return False
                 found = samples(scrape(url)[2])
                 jobs = value(found, "spendwatch_job_duration_seconds_count", job="poll") or 0
                 posts = value(found, "spendwatch_messages_sent_total", platform="slack",
@@ -107,10 +141,8 @@ def test_a_scrape_after_a_poll_and_a_click_holds_what_happened(
                 return jobs >= 1 and posts >= 1
 
             until(polled, timeout=60)
-            with Session(services.engine) as session:
-                alert = session.exec(select(Alert).where(Alert.message_ref != None)  # noqa: E711
-                                     ).first()
-                assert alert is not None and alert.message_ref is not None
+            alert = posted()
+            assert alert is not None and alert.message_ref is not None
             value_ = AlertRef(anomaly_id=alert.anomaly_id).model_dump_json()
             body = block_actions_body(action_id=ActionId.ACKNOWLEDGE.value, value=value_,
                                       user_id="U0ANA",
@@ -300,3 +332,17 @@ def test_acknowledgement_latency_counts_from_the_first_post_once_it_commits(
     assert value(found, "spendwatch_ack_latency_seconds_sum") == pytest.approx(600, abs=1)
     assert value(found, "spendwatch_ack_latency_seconds_bucket", le="300.0") == 0
     assert value(found, "spendwatch_ack_latency_seconds_bucket", le="600.0") == 1
+
+
+def test_a_metrics_port_in_use_stops_the_start_with_what_to_change(settings: Settings) -> None:
+    services = build_services(settings)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        runtime = Runtime(services, Mode("console"), host="127.0.0.1", schedule=False,
+                          metrics_port=port, stdin=io.StringIO())
+        with pytest.raises(ConfigError, match=f"--metrics-port {port}: .*choose a free port"):
+            runtime.start()
+    services.close()
+    assert not runtime.parts["worker"]._thread.is_alive(), "no thread left behind"
