@@ -346,3 +346,28 @@ def test_a_metrics_port_in_use_stops_the_start_with_what_to_change(settings: Set
             runtime.start()
     services.close()
     assert not runtime.parts["worker"]._thread.is_alive(), "no thread left behind"
+
+
+def test_every_scheduled_job_is_timed_and_a_poll_that_fails_is_counted_failed(
+        settings: Settings, focus_folder: Path) -> None:
+    from bot.scheduler import build_scheduler
+    from storage import queries
+
+    settings = settings.model_copy(update={
+        "sources": [FocusSourceSettings(path=focus_folder, name="demo")]})
+    services = build_services(settings)
+    with session_scope(services.engine) as session:  # a detector state no pass can read
+        queries.state.set_state(db_session=session, name="detector",
+                                value={"last_hour": "not-a-time"})
+    scheduler = build_scheduler(services, platforms=("slack",))
+    with pytest.raises(ValueError):
+        scheduler.get_job("poll").func()
+    scheduler.get_job("escalations").func()
+    services.close()
+    found = samples(generate_latest(metrics.current().registry).decode())
+    assert value(found, "spendwatch_polls_total", outcome="failed") == 1
+    assert value(found, "spendwatch_polls_total", outcome="ok") == 0
+    assert value(found, "spendwatch_source_reads_total", source="demo", outcome="ok") == 1
+    assert value(found, "spendwatch_rows_ingested_total", source="demo") == 15 * 24 * 2
+    assert value(found, "spendwatch_job_duration_seconds_count", job="poll") == 1
+    assert value(found, "spendwatch_job_duration_seconds_count", job="escalations") == 1
