@@ -57,16 +57,14 @@ def test_an_unknown_format_or_level_names_the_choices(options: dict[str, str],
         configure_logging(**options)
 
 
-def test_the_command_refuses_an_unknown_log_format_in_one_line() -> None:
-    import os
-    import subprocess
-    import sys
+def test_the_command_refuses_an_unknown_log_format_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
 
-    from tests.conftest import REPO
-
-    env = {**os.environ, "SPENDWATCH_LOG_FORMAT": "xml"}
-    result = subprocess.run([sys.executable, "-m", "bot", "costs"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert "log format 'xml' is not one of: text, json" in result.stderr
-    assert "Traceback" not in result.stderr
+    monkeypatch.setenv("SPENDWATCH_LOG_FORMAT", "xml")
+    monkeypatch.setattr("sys.argv", ["spendwatch", "costs"])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "log format 'xml' is not one of: text, json" in err and "Traceback" not in err

@@ -371,3 +371,44 @@ def test_every_scheduled_job_is_timed_and_a_poll_that_fails_is_counted_failed(
     assert value(found, "spendwatch_rows_ingested_total", source="demo") == 15 * 24 * 2
     assert value(found, "spendwatch_job_duration_seconds_count", job="poll") == 1
     assert value(found, "spendwatch_job_duration_seconds_count", job="escalations") == 1
+
+
+def test_a_teams_card_click_is_timed_and_its_acknowledgement_measured(
+        sqlite_url: str, tmp_path: Path, focus_folder: Path) -> None:
+    """SQLite only: the store's side is the Slack test's, on PostgreSQL too."""
+    from bot.scheduler import poll
+    from bot.settings import TeamsRouting
+    from tests.support.teams_requests import action, bot_added, card_action, teams_runtime
+    from tests.support.teams_requests import post as teams_post
+    from tests.support.teams_stub import TeamsStub
+
+    channel = "19:f1e2d3c4b5a60718293a4b5c6d7e8f91@thread.tacv2"
+    settings = Settings(database_url=sqlite_url, quarantine_dir=tmp_path / "quarantine")
+    settings = settings.model_copy(update={
+        "sources": [FocusSourceSettings(path=focus_folder, name="demo")],
+        "routing": RoutingSettings(teams=TeamsRouting(default=channel)),
+        "schedule": ScheduleSettings(channel_pace_seconds=0.05)})
+    with TeamsStub(client_id="6f1c9a52-3b7e-4d0a-9c1e-5a2b8d7e4f10") as stub, \
+            teams_runtime(settings, stub) as runtime:
+        assert teams_post(runtime, stub, bot_added(stub, channel)).status_code == 200
+        poll(runtime.services, platforms=("teams",))
+        deliverer = runtime.parts["deliverers"]["teams"]
+        deliverer.drain(timeout=30)
+        with Session(runtime.services.engine) as session:
+            alert = session.exec(select(Alert).where(Alert.platform == "teams")).one()
+        ref = alert.message_ref
+        assert ref is not None
+        ack = action(stub.messages[ref].card, "ack")
+        answer = teams_post(runtime, stub, card_action(stub, channel, ref, ack))
+        assert answer.status_code == 200, answer.text
+        deliverer.drain(timeout=30)
+        url = runtime.metrics_url
+        assert url is not None
+        found = samples(scrape(url)[2])
+    assert value(found, "spendwatch_click_seconds_count", platform="teams") == 1
+    assert value(found, "spendwatch_ack_latency_seconds_count") == 1
+    assert value(found, "spendwatch_messages_sent_total", platform="teams",
+                 operation="post") == 1
+    assert value(found, "spendwatch_outbox_messages", platform="teams", status="pending") == 0
+    assert sum(v for (name, _), v in found.items()
+               if name == "spendwatch_anomalies_opened_total") >= 1
