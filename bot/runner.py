@@ -30,7 +30,7 @@ import logging
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.chat.port import ChatSender
 from bot.chat.teams.auth import TeamsCredentials, TeamsError, teams_credentials
@@ -41,6 +41,9 @@ from bot.playbook.library import PlaybookLibrary
 from bot.scheduler import build_scheduler
 from bot.settings import ConfigError, check_sources
 from bot.wiring import Services
+
+if TYPE_CHECKING:
+    from starlette.routing import Route
 
 __all__ = ["Mode", "Runtime", "choose_mode"]
 
@@ -266,7 +269,7 @@ class Runtime:
                                   ("metrics on /metrics", self.metrics_port is None)) if on]
         log.info("HTTP mode on :%d: %s", server.port, ", ".join(served))
 
-    def _metrics_route(self) -> Any:
+    def _metrics_route(self) -> Route:
         from bot.metrics import scrape_registry
         from bot.web import metrics_route
 
@@ -304,4 +307,7 @@ class Runtime:
     def metrics_url(self) -> str | None:
         """Where this process serves ``/metrics`` (None: nowhere)."""
         server = self.parts.get("metrics_http", self.parts.get("http"))
-        return f"http://{self.host}:{server.port}/metrics" if server is not None else None
+        if server is None:
+            return None
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{server.port}/metrics"
