@@ -7,7 +7,6 @@ cause are printed as one clear message and exit with status 2; no traceback.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from datetime import UTC, datetime
@@ -53,6 +52,7 @@ from bot.ingest.poll import read_sources
 from bot.ingest.service import IngestReport, ingest_path, ingest_source
 from bot.ingest.sources.config import FocusSourceSettings
 from bot.ingest.status import print_outcomes, print_status, source_status, status_json
+from bot.logs import LogFormat, configure_logging
 from bot.secret_files import load_secret_files
 from bot.settings import Settings, load_settings
 from bot.wiring import Services, build_services
@@ -100,8 +100,17 @@ def _options(
     version: Annotated[bool, typer.Option(
         "--version", callback=_print_version, is_eager=True, help="Print the version and exit.",
     )] = False,
+    log_format: Annotated[LogFormat, typer.Option(
+        "--log-format", envvar="SPENDWATCH_LOG_FORMAT", case_sensitive=False,
+        help="Log lines as text, or as one JSON object a line (time, level, logger, message, "
+             "exception).",
+    )] = LogFormat.TEXT,
 ) -> None:
-    pass
+    configure_logging(level=_log_level(), fmt=log_format)
+
+
+def _log_level() -> str:
+    return os.environ.get("SPENDWATCH_LOG_LEVEL", "WARNING")
 
 
 
@@ -401,6 +410,10 @@ def run(
                                            "/api/messages and /healthz.",
                                       envvar="SPENDWATCH_PORT")] = 3000,
     host: Annotated[str, typer.Option(help="HTTP mode: address to listen on.")] = "0.0.0.0",
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Serve /metrics and /healthz on this port of their own (Socket Mode and the "
+             "console have no web server otherwise); default: /metrics on --port in HTTP mode.",
+        envvar="SPENDWATCH_METRICS_PORT")] = None,
 ) -> None:
     """Run the scheduler and the chat side: Slack (Socket Mode or HTTP), Teams, or the
     console."""
@@ -411,7 +424,8 @@ def run(
 
     mode = choose_mode(os.environ)
     services = _services(config)
-    runtime = Runtime(services, mode, port=port, host=host)
+    runtime = Runtime(services, mode, port=port, host=host, metrics_port=metrics_port,
+                      metrics_token=os.environ.get("SPENDWATCH_METRICS_TOKEN") or None)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -429,10 +443,13 @@ def run(
 
 def main() -> None:
     """Entry point: run the app, turning user errors into one clear line and status 2."""
-    logging.basicConfig(
-        level=os.environ.get("SPENDWATCH_LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        configure_logging(level=_log_level(),
+                          fmt=os.environ.get("SPENDWATCH_LOG_FORMAT") or LogFormat.TEXT)
+    except ValueError as exc:
+        errors.print(f"[red]error:[/red] {escape(str(exc))} (SPENDWATCH_LOG_LEVEL, "
+                     "SPENDWATCH_LOG_FORMAT)", highlight=False, soft_wrap=True)
+        sys.exit(2)
     try:
         load_secret_files()  # NAME_FILE -> NAME, before anything reads the environment
         app()  # typer reports usage errors itself (exit status 2)

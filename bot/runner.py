@@ -11,6 +11,12 @@
   mode or alone (then there is no console chat). Each platform has its own outbox deliverer;
   one worker thread sends for all of them.
 
+Metrics (``bot.metrics``) are served on ``/metrics`` of the same web server, or, with
+``metrics_port`` (``spendwatch run --metrics-port``), on a small web server of their own with
+``/healthz``: the way to scrape Socket Mode and the console, which serve no HTTP otherwise, and
+to keep metrics off a public port. ``SPENDWATCH_METRICS_TOKEN`` makes a scrape need a bearer
+token.
+
 Start-up checks come first: the configured sources exist, the playbook loads, and Slack takes
 the tokens (``bot.chat.slack.startup``); each failure is one line for the user.
 
@@ -24,7 +30,7 @@ import logging
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.chat.port import ChatSender
 from bot.chat.teams.auth import TeamsCredentials, TeamsError, teams_credentials
@@ -35,6 +41,9 @@ from bot.playbook.library import PlaybookLibrary
 from bot.scheduler import build_scheduler
 from bot.settings import ConfigError, check_sources
 from bot.wiring import Services
+
+if TYPE_CHECKING:
+    from starlette.routing import Route
 
 __all__ = ["Mode", "Runtime", "choose_mode"]
 
@@ -103,6 +112,8 @@ class Runtime:
     host: str = "0.0.0.0"
     schedule: bool = True
     stdin: Any = None  # console mode reads it (default: sys.stdin)
+    metrics_port: int | None = None  # /metrics on a server of its own (0: a free port)
+    metrics_token: str | None = field(default=None, repr=False)
     playbooks: PlaybookLibrary = field(init=False)
     playbook: Playbook = field(init=False)  # the default
     parts: dict[str, Any] = field(default_factory=dict)
@@ -132,6 +143,8 @@ class Runtime:
                 self._start_slack(worker)
             if self.mode.serves_http or self._change_secret():
                 self._start_web()
+            if self.metrics_port is not None:
+                self._start_metrics_web(self.metrics_port)
         except BaseException:
             self.stop()  # no threads left behind by a start that failed
             raise
@@ -151,6 +164,8 @@ class Runtime:
             self.parts["scheduler"].shutdown(wait=False)
         if "http" in self.parts:
             self.parts["http"].stop()
+        if "metrics_http" in self.parts:
+            self.parts["metrics_http"].stop()
         if "socket" in self.parts:
             self.parts["socket"].close()
         if "listeners" in self.parts:
@@ -243,13 +258,37 @@ class Runtime:
             routes.append(change_route(engine=self.services.engine,
                                        secret=self._change_secret(),
                                        allocation=self.services.settings.allocation))
+        if self.metrics_port is None:
+            routes.append(self._metrics_route())
         server = WebServer(build_web_app(routes), host=self.host, port=self.port)
         self.parts["http"] = server.start()
         served = [p for p, on in (("Slack on /slack/events", self.mode.name == "http"),
                                   ("Teams on /api/messages", self.mode.teams is not None),
                                   ("changes on /events/change",
-                                   self.services.settings.changes.webhook)) if on]
+                                   self.services.settings.changes.webhook),
+                                  ("metrics on /metrics", self.metrics_port is None)) if on]
         log.info("HTTP mode on :%d: %s", server.port, ", ".join(served))
+
+    def _metrics_route(self) -> Route:
+        from bot.metrics import scrape_registry
+        from bot.web import metrics_route
+
+        settings = self.services.settings
+        registry = scrape_registry(self.services.engine,
+                                   sources=[s.label for s in settings.sources],
+                                   platforms=list(self.parts.get("deliverers", ())))
+        return metrics_route(registry, token=self.metrics_token)
+
+    def _start_metrics_web(self, port: int) -> None:
+        from bot.web import WebServer, build_web_app
+
+        server = WebServer(build_web_app([self._metrics_route()]), host=self.host, port=port)
+        try:
+            self.parts["metrics_http"] = server.start()
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port {port}: cannot listen on {self.host}:{port} "
+                              f"({exc.strerror or exc}); choose a free port") from None
+        log.info("metrics on :%d/metrics", server.port)
 
     def _change_secret(self) -> str | None:
         """The change webhook's secret when it is on (with it, the web app serves even in
@@ -263,3 +302,12 @@ class Runtime:
     @property
     def http_port(self) -> int:
         return int(self.parts["http"].port)
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where this process serves ``/metrics`` (None: nowhere)."""
+        server = self.parts.get("metrics_http", self.parts.get("http"))
+        if server is None:
+            return None
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{server.port}/metrics"

@@ -14,7 +14,9 @@ Jobs are plain functions of the services (testable without a scheduler):
 * :func:`poll_changes` records the deployments and releases of the repositories under
   ``changes.github`` every ``changes.poll_minutes`` (``bot.changes.github``).
 
-:func:`build_scheduler` lists them with their triggers; the first poll runs at start.
+:func:`build_scheduler` lists them with their triggers; the first poll runs at start. Each
+job is timed into ``spendwatch_job_duration_seconds{job=<its id>}`` (``bot.metrics``); a poll
+counts its outcome, each source's read and the anomalies it opened.
 With several replicas on one PostgreSQL store, each job runs on one replica at a time
 (``storage.db.job_lock``, an advisory lock). The outbox is sent by
 ``bot.outbox.worker.DeliveryWorker``, which each job wakes when it queued something.
@@ -27,6 +29,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot import metrics
 from bot.anomaly.alerting import queue_escalations, queue_news
 from bot.anomaly.poll import PollResult, poll_store
 from bot.anomaly.service import default_playbook
@@ -54,6 +57,7 @@ def poll(services: Services, *, platforms: tuple[str, ...], now: datetime | None
                         news=lambda session, result: queue_news(
                             db_session=session, settings=services.settings, result=result,
                             platforms=platforms, now=now))
+    metrics.anomalies_opened(result.events)
     check_budgets(services, platforms=platforms, now=now)
     return result
 
@@ -79,7 +83,8 @@ def _chat_budgets(services: Services) -> bool:
 
 
 def _ingest_sources(services: Services) -> None:
-    read_sources(engine=services.engine, settings=services.settings)
+    for outcome in read_sources(engine=services.engine, settings=services.settings):
+        metrics.source_read(outcome)
 
 
 def check_escalations(services: Services, *, now: datetime | None = None) -> int:
@@ -132,7 +137,8 @@ def build_scheduler(services: Services, *, platforms: tuple[str, ...],
             if not mine:
                 log.info("another replica is polling; skipped")
                 return
-            poll(services, platforms=platforms)
+            with metrics.poll_outcome():
+                poll(services, platforms=platforms)
         if worker is not None:
             worker.wake()
 
@@ -164,4 +170,6 @@ def build_scheduler(services: Services, *, platforms: tuple[str, ...],
     if digest.enabled:
         scheduler.add_job(digest_and_send, "cron", day_of_week=digest.day[:3],
                           hour=digest.hour, minute=0, id="digest")
+    for job in scheduler.get_jobs():
+        job.modify(func=metrics.timed(job.id, job.func))
     return scheduler

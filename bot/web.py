@@ -8,6 +8,11 @@ one because the Teams SDK mounts itself on an existing FastAPI app
 (``FastAPIAdapter(app=...)``); the routes themselves are plain Starlette routes, so no request
 pays for FastAPI's parameter machinery.
 
+``/metrics`` (:func:`metrics_route`) serves ``bot.metrics`` in Prometheus' text format; with a
+token set (``SPENDWATCH_METRICS_TOKEN``) a scrape must send ``Authorization: Bearer <token>``,
+compared in constant time. :class:`ClickTimer` times each chat interaction from its whole
+body in to its answer out (``spendwatch_click_seconds``).
+
 The front door holds whatever a client sends:
 
 * a body over :attr:`WebLimits.max_body` is refused with 413 from its ``Content-Length``,
@@ -24,10 +29,12 @@ Each refusal is one log line, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +42,9 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,10 +52,17 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["HEALTH_PATH", "WebLimits", "WebServer", "build_web_app"]
+from bot import metrics
+
+__all__ = ["HEALTH_PATH", "METRICS_PATH", "ClickTimer", "WebLimits", "WebServer",
+           "build_web_app", "metrics_route"]
 
 log = logging.getLogger(__name__)
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
+# path -> (platform, what in a body marks an interaction rather than a command or event)
+CLICK_PATHS = {"/slack/events": ("slack", b"payload="),
+               "/api/messages": ("teams", b"adaptiveCard/action")}
 
 
 @dataclass(frozen=True)
@@ -64,8 +81,31 @@ def build_web_app(routes: Iterable[BaseRoute] = (), *, limits: WebLimits = WebLi
                   exception_handlers={HTTPException: _http_error})
     app.router.routes.append(Route(HEALTH_PATH, _health, methods=["GET"]))
     app.router.routes.extend(routes)
+    app.add_middleware(ClickTimer)  # inside BoundedBody: it sees the whole body at once
     app.add_middleware(BoundedBody, max_body=limits.max_body)
     return app
+
+
+def metrics_route(registry: CollectorRegistry, *, token: str | None = None) -> Route:
+    """``GET /metrics``: ``registry`` in Prometheus' text format 0.0.4, or the format the
+    scraper's ``Accept`` asks for (OpenMetrics), negotiated as prometheus-client's own
+    handlers do; collected on a worker thread (the store's figures are read then). With
+    ``token``, only for ``Authorization: Bearer <token>``."""
+    expected = f"Bearer {token}".encode() if token else None
+
+    async def scrape(request: Request) -> Response:
+        if expected is not None:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                log.warning("refused a metrics scrape from %s: no valid bearer token",
+                            _client(request.scope))
+                return json_error(401, "send Authorization: Bearer <SPENDWATCH_METRICS_TOKEN>",
+                                  **{"WWW-Authenticate": "Bearer"})
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        body = await run_in_threadpool(encode, registry)
+        return Response(body, headers={"Content-Type": content_type})
+
+    return Route(METRICS_PATH, scrape, methods=["GET"])
 
 
 async def _health(request: Request) -> Response:
@@ -117,6 +157,37 @@ class BoundedBody:
         response = JSONResponse({"ok": False, "error": "body too large"}, status_code=413,
                                 headers={"Connection": "close"})  # the rest is never read
         await response(scope, _no_receive, send)
+
+
+class ClickTimer:
+    """ASGI middleware: observes ``spendwatch_click_seconds{platform}`` for each chat
+    interaction (``CLICK_PATHS``), from its body in to the end of its answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        click = CLICK_PATHS.get(scope["path"]) if scope["type"] == "http" else None
+        if click is None:
+            await self.app(scope, receive, send)
+            return
+        platform, marker = click
+        started = time.perf_counter()
+        seen = False
+
+        async def peek() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen = seen or marker in message.get("body", b"")
+            return message
+
+        async def timed_send(message: Message) -> None:
+            await send(message)
+            if (seen and message["type"] == "http.response.body"
+                    and not message.get("more_body", False)):
+                metrics.click_answered(platform, time.perf_counter() - started)
+
+        await self.app(scope, peek, timed_send)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

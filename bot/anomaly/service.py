@@ -34,6 +34,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from bot import metrics
 from bot.anomaly.access import (
     NotAllowed,
     NothingChanged,
@@ -205,6 +206,7 @@ def acknowledge(*, db_session: Session, settings: Settings, anomaly_id: int, use
                              f"{anomaly.response_by or 'someone'}; nothing changed.")
     _respond(anomaly, AnomalyResponse.ACKNOWLEDGED, user, now)
     anomaly.snoozed_until = None
+    metrics.acknowledged(db_session=db_session, anomaly_id=anomaly_id, now=now)
     return _record(db_session, anomaly, user, now, AuditAction.ACKNOWLEDGED,
                    "acknowledged this anomaly")
 

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import metrics
 from bot.anomaly.views import AlertView
 from bot.chat.port import ChatSender, DeliveryError, Notice
 from bot.outbox.enums import AlertStatus, DeliveryOutcome, MessageStatus, Operation
@@ -227,6 +228,7 @@ class Deliverer:
             assert message is not None
             message.status, message.sent_at, message.result_ref = MessageStatus.SENT, now, ref
             session.add(message)
+            metrics.message_sent(message)
             if message.alert_id is None:
                 return
             if message.operation == Operation.POST:
@@ -266,6 +268,7 @@ class Deliverer:
                 message.last_error = str(error)[:2000]
                 log.warning("outbox %s to %s failed (attempt %d), retrying in %.0f s: %s",
                             message.id, message.channel, message.attempts, wait, error)
+                metrics.message_failed(message)
                 if error.retry_after is not None:
                     self._free_at[message.channel] = self.clock() + error.retry_after
             session.add(message)
@@ -280,3 +283,4 @@ def _parent(session: Session, message: OutboxMessage) -> OutboxMessage | None:
 def _dead(message: OutboxMessage, error: str) -> None:
     message.status = MessageStatus.DEAD
     message.last_error = error[:2000]
+    metrics.message_dead(message)

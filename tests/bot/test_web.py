@@ -64,3 +64,81 @@ def test_a_port_in_use_fails_at_start():
         taken.listen()
         with pytest.raises(OSError):
             WebServer(build_web_app(), host="127.0.0.1", port=taken.getsockname()[1]).start()
+
+
+def _clicks(platform: str) -> float:
+    from bot import metrics
+
+    for family in metrics.current().clicks.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_count") and sample.labels == {"platform": platform}:
+                return sample.value
+    return 0
+
+
+def test_chat_interactions_are_timed_and_other_traffic_is_not():
+    """A Teams card action and a Slack button click count as clicks; a Teams message, a
+    Slack slash command and a health check do not."""
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from bot import metrics
+
+    metrics.reset()
+
+    async def answer(request):
+        await request.body()
+        return JSONResponse({"ok": True})
+
+    app = build_web_app([Route("/api/messages", answer, methods=["POST"]),
+                         Route("/slack/events", answer, methods=["POST"])])
+    server = WebServer(app, host="127.0.0.1", port=0, limits=LIMITS).start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        for path, body in (
+                ("/api/messages", {"type": "invoke", "name": "adaptiveCard/action"}),
+                ("/api/messages", {"type": "message", "text": "hello"}),
+                ("/slack/events", "payload=%7B%22type%22%3A%22block_actions%22%7D"),
+                ("/slack/events", "command=%2Fcost&text=payload%3D1")):
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            with urllib.request.urlopen(urllib.request.Request(base + path, data=data),
+                                        timeout=5) as reply:
+                assert reply.status == 200
+        assert health(server) == 200
+    finally:
+        server.stop()
+    assert (_clicks("teams"), _clicks("slack")) == (1, 1)
+
+
+def test_metrics_need_the_bearer_token_when_one_is_set():
+    from prometheus_client import CollectorRegistry, Counter
+
+    from bot.web import metrics_route
+
+    registry = CollectorRegistry()
+    Counter("spendwatch_probe_total", "A probe.", registry=registry).inc()
+    app = build_web_app([metrics_route(registry, token="t0ken")])
+    server = WebServer(app, host="127.0.0.1", port=0, limits=LIMITS).start()
+    url = f"http://127.0.0.1:{server.port}/metrics"
+
+    def get(headers):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                        timeout=5) as reply:
+                return reply.status, reply.headers["Content-Type"], reply.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers["WWW-Authenticate"], error.read().decode()
+
+    try:
+        missing = get({})
+        wrong = get({"Authorization": "Bearer t0ken-and-more"})
+        plain = get({"Authorization": "Bearer t0ken"})
+        open_metrics = get({"Authorization": "Bearer t0ken",
+                            "Accept": "application/openmetrics-text; version=1.0.0"})
+    finally:
+        server.stop()
+    assert missing[:2] == (401, "Bearer") and wrong[0] == 401
+    assert plain[0] == 200 and plain[1].startswith("text/plain; version=0.0.4")
+    assert "spendwatch_probe_total 1.0" in plain[2]
+    assert open_metrics[1].startswith("application/openmetrics-text")
+    assert open_metrics[2].rstrip().endswith("# EOF")

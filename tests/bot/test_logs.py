@@ -1,0 +1,70 @@
+"""Log lines as text or as JSON objects, as ``spendwatch --log-format`` sets them up."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from bot.logs import configure_logging
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_json_lines_carry_time_level_logger_message_and_the_traceback(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(level="info", fmt="json")
+    log = logging.getLogger("bot.outbox.deliverer")
+    log.info("outbox %s sent", 7)
+    try:
+        raise ValueError("a bad row")
+    except ValueError:
+        log.exception("source %s could not be ingested", "demo")
+    logging.getLogger("bot.debug").debug("not at this level")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["level"], line["logger"], line["message"]) for line in lines] == [
+        ("INFO", "bot.outbox.deliverer", "outbox 7 sent"),
+        ("ERROR", "bot.outbox.deliverer", "source demo could not be ingested")]
+    assert lines[0]["time"].startswith("20") and "exception" not in lines[0]
+    assert "ValueError: a bad row" in lines[1]["exception"]
+
+
+def test_text_stays_the_default(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(level="WARNING")
+    logging.getLogger("bot.web").warning("refused a request")
+    line = capsys.readouterr().err.strip()
+    assert line.endswith("WARNING bot.web: refused a request")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(line)
+
+
+@pytest.mark.parametrize(("options", "hint"), [
+    ({"fmt": "xml"}, "text, json"),
+    ({"level": "LOUD"}, "DEBUG, INFO, WARNING, ERROR"),
+])
+def test_an_unknown_format_or_level_names_the_choices(options: dict[str, str],
+                                                      hint: str) -> None:
+    with pytest.raises(ValueError, match=hint):
+        configure_logging(**options)
+
+
+def test_the_command_refuses_an_unknown_log_format_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("SPENDWATCH_LOG_FORMAT", "xml")
+    monkeypatch.setattr("sys.argv", ["spendwatch", "costs"])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "log format 'xml' is not one of: text, json" in err and "Traceback" not in err
