@@ -167,3 +167,20 @@ def test_days_are_chunked_into_runs_of_consecutive_days(days, size, chunks):
         return date(2025, 1, n)
     assert list(retention_q.day_chunks([on(d) for d in days], size=size)) == [
         (on(a), on(b)) for a, b in chunks]
+
+
+def test_hourly_readers_see_a_rolled_up_day_as_a_step_holding_its_total(store: Engine):
+    with store.connect() as connection:
+        hourly = points.load_points(connection=connection, project="web", columns=("project",),
+                                    end=T0 + 7 * DAY)
+    roll_up_before(store, T0 + 7 * DAY)
+    with store.connect() as connection:
+        stepped = points.load_points(connection=connection, project="web",
+                                     columns=("project",), end=T0 + 7 * DAY)
+    assert list(stepped.columns) == list(hourly.columns)
+    assert len(stepped) == len(hourly) == 7 * 24
+    days = [frame.set_index("hour")["effective_cost"].resample("D").sum().round(6).tolist()
+            for frame in (hourly, stepped)]
+    assert days[0] == days[1]
+    one_day = stepped[stepped["hour"] < T0 + DAY]["effective_cost"]
+    assert one_day.nunique() == 1  # flat within the day
