@@ -14,6 +14,9 @@ the ratio of the p95s, whether both stores gave the same answer, and the stores'
 point counts. The target is a p95 of 500 ms per ``/cost`` answer.
 
     python bench/cost_retention.py --base /tmp/retention-bench/base.db --repeat 30
+
+With ``--base``, the pruned copy is kept beside it (``base-pruned.db``) and reused by the next
+run with the same ``--keep-days``, so timings can be taken again without pruning again.
     python bench/cost_retention.py --lines 100 --days 120 --keep-days 40 --repeat 5
 """
 
@@ -36,11 +39,13 @@ from bench.cost_query import FORMS, PROJECTS, store
 from bot.costs.command import HelpAnswer, Scope, respond
 from bot.costs.views import format_mrkdwn
 from bot.retention.prune import prune
-from storage.db import make_engine, upgrade
+from storage.db import make_engine, session_scope, upgrade
 from storage.models import CostPoint
 from storage.queries import costs as costs_q
+from storage.queries import state as state_q
 
 YEAR_FORM = "spend_compared by project 365d"
+MARKER = "bench.cost_retention"
 
 
 def backup(source: Path, target: Path) -> float:
@@ -132,6 +137,37 @@ def report(timings: dict[tuple[str, str], list[float]], same: dict[str, bool],
                   f"{p95s[name]:>9.1f}{ratio:>11}  {verdict}")
 
 
+def _pruned_copy(base_path: Path, copy_path: Path, *, keep_days: int, end: datetime
+                 ) -> Engine:
+    """The pruned copy: made now, or reused when an earlier run left one pruned alike."""
+    if copy_path.exists():
+        pruned = make_engine(f"sqlite:///{copy_path}")
+        upgrade(pruned)
+        with session_scope(pruned) as session:
+            made = state_q.get_state(db_session=session, name=MARKER) or {}
+        if made.get("keep_days") == keep_days and made.get("base_size") == base_path.stat(
+                ).st_size:
+            print(f"reusing the pruned copy in {copy_path} ({made['summary']})")
+            return pruned
+        pruned.dispose()
+    seconds = backup(base_path, copy_path)
+    print(f"copied {base_path.stat().st_size / 2**30:.2f} GiB with the backup API "
+          f"in {seconds:.1f}s")
+    pruned = make_engine(f"sqlite:///{copy_path}")
+    upgrade(pruned)
+    result = prune(engine=pruned, older_than_days=keep_days, actor="bench", now=end)
+    print(f"prune --older-than {keep_days}: {result.summary()}")
+    started = time.perf_counter()
+    with pruned.connect() as connection:
+        connection.exec_driver_sql("VACUUM")
+    print(f"VACUUM of the pruned store: {time.perf_counter() - started:.1f}s")
+    with session_scope(pruned) as session:
+        state_q.set_state(db_session=session, name=MARKER, value={
+            "keep_days": keep_days, "base_size": base_path.stat().st_size,
+            "summary": result.summary()})
+    return pruned
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=Path, default=None,
@@ -149,21 +185,10 @@ def main() -> None:
         base_path = Path(str(base.url.database))
         copy_path = (args.base.with_name(args.base.stem + "-pruned.db") if args.base
                      else Path(tmp) / "pruned.db")
-        seconds = backup(base_path, copy_path)
-        print(f"copied {base_path.stat().st_size / 2**30:.2f} GiB with the backup API "
-              f"in {seconds:.1f}s")
-        pruned = make_engine(f"sqlite:///{copy_path}")
+        upgrade(base)
+        end = newest_hour(base) + timedelta(hours=1)
+        pruned = _pruned_copy(base_path, copy_path, keep_days=args.keep_days, end=end)
         try:
-            upgrade(base)
-            upgrade(pruned)
-            end = newest_hour(base) + timedelta(hours=1)
-            result = prune(engine=pruned, older_than_days=args.keep_days, actor="bench",
-                           now=end)
-            print(f"prune --older-than {args.keep_days}: {result.summary()}")
-            started = time.perf_counter()
-            with pruned.connect() as connection:
-                connection.exec_driver_sql("VACUUM")
-            print(f"VACUUM of the pruned store: {time.perf_counter() - started:.1f}s")
             stores = {"hourly": base, "retained": pruned}
             for name, engine in stores.items():
                 total, daily = point_count(engine)
