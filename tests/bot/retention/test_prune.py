@@ -117,3 +117,37 @@ def test_two_replicas_never_prune_at_once(store: Engine, database_url: str):
         assert count(store, AuditLog) == 0
     else:  # one process owns a SQLite file
         assert not result.skipped and len(result.days) == 20
+
+
+def test_a_prune_that_fails_midway_leaves_no_day_half_rolled_up_and_the_next_one_finishes(
+        store: Engine):
+    from sqlalchemy import event
+
+    answer = spend(store)
+    deletes = []
+
+    def fail_the_second_delete(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM COST_POINT"):
+            deletes.append(statement)
+            if len(deletes) == 2:
+                raise RuntimeError("the disk is full")
+
+    event.listen(store, "before_cursor_execute", fail_the_second_delete)
+    try:
+        with pytest.raises(Exception, match="the disk is full"):
+            prune(engine=store, older_than_days=40, actor="scheduler", now=NOW, chunk_days=7)
+    finally:
+        event.remove(store, "before_cursor_execute", fail_the_second_delete)
+    with store.connect() as connection:
+        per_day = connection.execute(
+            select(CostPoint.hour, CostPoint.hours)).all()
+    hours_of_day: dict[object, set[int]] = {}
+    for hour, hours in per_day:
+        hours_of_day.setdefault(hour.date(), set()).add(hours)
+    assert all(len(kinds) == 1 for kinds in hours_of_day.values())  # hourly or daily, never both
+    assert sorted(d for d, kinds in hours_of_day.items() if kinds == {24}) == [
+        (T0 + n * DAY).date() for n in range(7)]  # the first chunk committed
+    assert spend(store) == answer
+    assert count(store, AuditLog) == 0
+    finished = prune(engine=store, older_than_days=40, actor="scheduler", now=NOW)
+    assert len(finished.days) == 13 and spend(store) == answer
