@@ -12,7 +12,9 @@ Jobs are plain functions of the services (testable without a scheduler):
 * :func:`send_digest` queues the weekly finance digest (``bot.finance.digest_send``) on
   ``finance.digest.day`` at ``hour`` UTC, once per week;
 * :func:`poll_changes` records the deployments and releases of the repositories under
-  ``changes.github`` every ``changes.poll_minutes`` (``bot.changes.github``).
+  ``changes.github`` every ``changes.poll_minutes`` (``bot.changes.github``);
+* :func:`prune_points` rolls hourly points older than ``retention.hourly_days`` up to daily
+  ones, daily at ``retention.hour`` UTC, when retention is on (``bot.retention.prune``).
 
 :func:`build_scheduler` lists them with their triggers; the first poll runs at start. Each
 job is timed into ``spendwatch_job_duration_seconds{job=<its id>}`` (``bot.metrics``); a poll
@@ -38,12 +40,13 @@ from bot.finance.alerting import check_budgets as queue_budgets
 from bot.finance.digest_send import Queued, last_digest_hour, queue_digest
 from bot.ingest.poll import read_sources
 from bot.outbox.worker import DeliveryWorker
+from bot.retention.prune import PruneResult, prune
 from bot.wiring import Services
 from storage import queries
 from storage.db import job_lock, session_scope
 
 __all__ = ["build_scheduler", "check_budgets", "check_escalations", "poll", "poll_changes",
-           "send_digest"]
+           "prune_points", "send_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,23 @@ def _poll_changes_once(services: Services) -> None:
             poll_changes(services)
 
 
+def prune_points(services: Services, *, now: datetime | None = None) -> PruneResult | None:
+    """Roll up the hourly points past the retention age (None: retention is off). Under the
+    ``prune`` lock inside ``prune``; a failure is logged and the next day tries again."""
+    settings = services.settings
+    if settings.retention.hourly_days is None:
+        return None
+    try:
+        result = prune(engine=services.engine, older_than_days=settings.retention.hourly_days,
+                       actor="scheduler", now=now,
+                       overlaps_hours=settings.window_overlaps_hours())
+    except Exception:
+        log.exception("hourly points could not be rolled up; the next prune tries again")
+        return None
+    log.info("retention: %s", result.summary())
+    return result
+
+
 def build_scheduler(services: Services, *, platforms: tuple[str, ...],
                     worker: DeliveryWorker | None = None) -> BackgroundScheduler:
     """The job table. Jobs never overlap themselves (``max_instances=1``, coalesced)."""
@@ -170,6 +190,10 @@ def build_scheduler(services: Services, *, platforms: tuple[str, ...],
     if digest.enabled:
         scheduler.add_job(digest_and_send, "cron", day_of_week=digest.day[:3],
                           hour=digest.hour, minute=0, id="digest")
+    retention = services.settings.retention
+    if retention.enabled:
+        scheduler.add_job(prune_points, "cron", args=[services], hour=retention.hour, minute=30,
+                          id="prune")
     for job in scheduler.get_jobs():
         job.modify(func=metrics.timed(job.id, job.func))
     return scheduler

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -38,6 +39,7 @@ from bot.finance.config import (
 from bot.ingest.config import AllocationRule, AllocationSettings, CurrencySettings
 from bot.ingest.sources.config import FocusSourceSettings, SourceSettings
 from bot.ingest.tags import DEFAULT_TAG_KEYS
+from bot.retention.config import RetentionSettings, check_hourly_days
 
 __all__ = [
     "AllocationRule",
@@ -51,6 +53,7 @@ __all__ = [
     "EscalationSettings",
     "FinanceSettings",
     "FocusSourceSettings",
+    "RetentionSettings",
     "RoutingSettings",
     "ScheduleSettings",
     "Settings",
@@ -173,6 +176,7 @@ class Settings(ConfigModel):
     budgets: list[BudgetSettings] = Field(default_factory=list)  # see bot.finance.config
     finance: FinanceSettings = Field(default_factory=FinanceSettings)
     changes: ChangeSettings = Field(default_factory=ChangeSettings)  # see bot.changes.config
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)  # bot.retention
     # folder of playbooks/*.yml; None: the playbooks shipped with the bot
     playbooks_dir: Path | None = None
     quarantine_dir: Path = Path("quarantine")
@@ -199,6 +203,21 @@ class Settings(ConfigModel):
     @classmethod
     def _distinct_budgets(cls, value: list[BudgetSettings]) -> list[BudgetSettings]:
         return check_budgets(value)
+
+    @model_validator(mode="after")
+    def _retention_keeps_overlaps(self) -> Settings:
+        if self.retention.hourly_days is not None:
+            try:
+                check_hourly_days(self.retention.hourly_days,
+                                  overlaps_hours=self.window_overlaps_hours())
+            except ValueError as exc:
+                raise ValueError(f"retention.hourly_days: {exc}") from None
+        return self
+
+    def window_overlaps_hours(self) -> tuple[int, ...]:
+        """How far back each window source re-reads behind its watermark."""
+        return tuple(int(hours) for source in self.sources
+                     if (hours := getattr(source, "overlap_hours", None)) is not None)
 
     def finance_channel(self, platform: str) -> str | None:
         """Where finance posts (budget thresholds, the weekly digest) go on ``platform``."""

@@ -177,7 +177,12 @@ class CostSeries(SQLModel, table=True):
 
 
 class CostPoint(SQLModel, table=True):
-    """Spend of one series in one hour, from one ingest run (narrow: it is the big table)."""
+    """Spend of one series in one hour, from one ingest run (narrow: it is the big table).
+
+    ``hours`` is 1 for what ingest writes and 24 for a day rolled up by retention
+    (``storage.queries.retention``): then ``hour`` is the day's 00:00 UTC and the values are
+    the day's sums, so a sum over any period holding the whole day is unchanged.
+    """
 
     __tablename__ = "cost_point"
     __table_args__ = (
@@ -195,6 +200,7 @@ class CostPoint(SQLModel, table=True):
     effective_cost: float = 0.0
     usage_quantity: float = 0.0
     line_items: int = 0
+    hours: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class Anomaly(SQLModel, table=True):

@@ -181,7 +181,11 @@ def load_points(
     quantities: bool = False,
 ) -> pd.DataFrame:
     """Hourly spend summed over the given series columns, as a frame (hour as aware UTC);
-    with ``quantities``, the units consumed too (``usage_quantity``)."""
+    with ``quantities``, the units consumed too (``usage_quantity``).
+
+    A day rolled up by retention comes back as a step: its total spread evenly over its 24
+    hours, so a chart of old days shows the day's level rather than a spike at midnight.
+    """
     group = [getattr(CostSeries, c) for c in columns]
     series = select(col(CostSeries.id))
     if project is not None:
@@ -200,19 +204,34 @@ def load_points(
         )
         .join(CostSeries, col(CostSeries.id) == col(CostPoint.series_id))
         .where(col(CostPoint.series_id).in_(series))
-        .group_by(col(CostPoint.hour), *group)
+        .group_by(col(CostPoint.hour), col(CostPoint.hours), *group)
     )
     if start is not None:
         statement = statement.where(col(CostPoint.hour) >= start)
     if end is not None:
         statement = statement.where(col(CostPoint.hour) < end)
+    statement = statement.add_columns(col(CostPoint.hours))
     # plain tuples: pandas probes each Row for namedtuple fields, ten times slower than the read
     rows = [tuple(row) for row in connection.execute(statement).all()]
-    frame = pd.DataFrame(rows, columns=["hour", *columns, "billed_cost", "effective_cost",
-                                        *(["usage_quantity"] if quantities else [])])
+    values = ["billed_cost", "effective_cost", *(["usage_quantity"] if quantities else [])]
+    frame = pd.DataFrame(rows, columns=["hour", *columns, *values, "hours"])
     if not frame.empty:
         frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
-    return frame
+    spread = frame["hours"] > 1
+    if spread.any():
+        frame = pd.concat([frame[~spread], _as_hours(frame[spread], values)], ignore_index=True)
+        frame = frame.groupby(["hour", *columns], as_index=False, sort=False)[values].sum()
+    return frame.drop(columns="hours", errors="ignore")
+
+
+def _as_hours(points: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+    """Points that stand for several hours, as that many hourly points sharing the values."""
+    hours = points["hours"].to_numpy()
+    out = points.loc[points.index.repeat(hours)].copy()
+    offsets = np.concatenate([np.arange(n) for n in hours])
+    out["hour"] = out["hour"] + pd.to_timedelta(offsets, unit="h")
+    out[values] = out[values].div(out["hours"], axis=0)
+    return out.drop(columns="hours")
 
 
 def data_range(*, connection: Connection) -> tuple[datetime | None, datetime | None]:

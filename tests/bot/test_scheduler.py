@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from bot.anomaly.alerting import reopen
 from bot.ingest.service import ingest_path
 from bot.runner import Mode, Runtime
-from bot.scheduler import build_scheduler, poll
+from bot.scheduler import build_scheduler, poll, prune_points
 from bot.settings import FocusSourceSettings, load_settings, parse_settings
 from bot.wiring import build_services
 from storage.db import session_scope
@@ -274,5 +274,46 @@ def test_no_digest_job_when_the_digest_is_turned_off(tmp_path):
     services = build_services(settings)
     try:
         assert build_scheduler(services, platforms=("slack",)).get_job("digest") is None
+    finally:
+        services.close()
+
+
+# -- retention ------------------------------------------------------------------------------------
+
+
+def test_the_prune_job_runs_daily_at_the_retention_hour_only_when_retention_is_on(tmp_path):
+    url = f"sqlite:///{tmp_path / 'sw.db'}"
+    on = build_services(parse_settings({"database_url": url,
+                                        "retention": {"hourly_days": 400, "hour": 4}}))
+    off = build_services(parse_settings({"database_url": url}))
+    try:
+        job = build_scheduler(on, platforms=("slack",)).get_job("prune")
+        after = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+        assert job.trigger.get_next_fire_time(None, after) == datetime(2026, 12, 1, 4, 30,
+                                                                       tzinfo=UTC)
+        assert build_scheduler(off, platforms=("slack",)).get_job("prune") is None
+        assert prune_points(off) is None
+    finally:
+        on.close()
+        off.close()
+
+
+def test_the_prune_job_rolls_up_the_old_days_as_the_scheduler(tmp_path):
+    from sqlalchemy import text
+
+    from tests.support.cost_points import put_points
+
+    services = build_services(parse_settings({"database_url": f"sqlite:///{tmp_path / 'sw.db'}",
+                                              "retention": {"hourly_days": 35}}))
+    try:
+        start = datetime(2026, 9, 1, tzinfo=UTC)
+        put_points(services.engine, [{"hour": start + n * pd.Timedelta(hours=1), "cost": 1.0}
+                                     for n in range(24 * 5)])
+        result = prune_points(services, now=datetime(2026, 11, 30, 9, tzinfo=UTC))
+        assert result is not None and len(result.days) == 5
+        with services.engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*), sum(effective_cost) "
+                                           "FROM cost_point")).one() == (5, 120.0)
+            assert connection.execute(text("SELECT actor FROM audit_log")).scalar() == "scheduler"
     finally:
         services.close()

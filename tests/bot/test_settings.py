@@ -192,7 +192,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
             "sorces: []\n",
             ["sorces", "unknown key", "allocation, budgets, changes, currency, database_url, "
              "detection, escalation, finance, limits, playbooks_dir, quarantine_dir, "
-             "redelivery_min_share, routing, schedule, showback, sources"],
+             "redelivery_min_share, retention, routing, schedule, showback, sources"],
             id="unknown-top-level-key",
         ),
         pytest.param(

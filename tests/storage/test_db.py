@@ -95,4 +95,28 @@ def test_replicas_starting_together_on_a_new_store_all_start(postgres_url):
     engine = make_engine(postgres_url)
     assert current_revision(engine) == ScriptDirectory.from_config(
         alembic_config(engine)).get_current_head()
+
+def test_points_stored_before_retention_count_as_one_hour_each(database_url):
+    """0010 adds ``cost_point.hours`` without rewriting the table: old points are hourly."""
+    engine = make_engine(database_url)
+    upgrade(engine, "0009")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO ingest_run (delivery_id, source, file_path, checksum, fingerprint, "
+            "file_size, status, started_at, rows_read, rows_kept, rows_rejected, "
+            "points_written) VALUES ('d', 's', 'f', '', '', 0, 'succeeded', "
+            "'2025-01-01 00:00:00', 0, 0, 0, 0)"))
+        connection.execute(text(
+            "INSERT INTO cost_series (provider, billing_account_id, sub_account_id, "
+            "sub_account_name, service_name, service_category, region, sku_id, project, "
+            "environment, owner, phase, cost_center, charge_category, currency, usage_unit) "
+            "VALUES ('x', 'x', 'x', 'x', 'x', 'x', 'x', '', 'x', 'x', 'x', 'x', 'x', 'x', "
+            "'USD', 'x')"))
+        connection.execute(text(
+            "INSERT INTO cost_point (series_id, ingest_run_id, hour, billing_period_start, "
+            "billed_cost, effective_cost, usage_quantity, line_items) "
+            "VALUES (1, 1, '2025-01-01 05:00:00', '2025-01-01 00:00:00', 1, 1, 0, 1)"))
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT hours FROM cost_point")).scalars().all() == [1]
     engine.dispose()
