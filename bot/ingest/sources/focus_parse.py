@@ -196,6 +196,10 @@ def canonical_frame(
             nulls = [v for v in NULL_VALUES if v in column.cat.categories]
             if nulls:
                 frame[name] = column.cat.remove_categories(nulls)
+        elif not pd.api.types.is_numeric_dtype(column.dtype):  # costs kept as text
+            null = column.isin(NULL_VALUES)
+            if null.any():
+                frame[name] = column.mask(null)
     return frame
 
 

@@ -332,6 +332,8 @@ def check_ingest(store: Store, export: Export) -> None:
 # an infinite cost was stored as such (and 1e308 twice in an hour sums to infinity)
 @example(export=Export(fmt="csv", rows=[Row({"EffectiveCost": "inf"}, 0.0, "cost_infinite")],
                        damage="none"))
+# an empty cost cell of a Parquet text column was refused as "not a number", not read as empty
+@example(export=Export(fmt="parquet", rows=[Row({"BilledCost": ""}, 1.0, None)], damage="none"))
 def test_a_fuzzed_export_is_stored_whole_or_refused(store: Store, check, export: Export
                                                     ) -> None:
     check(store, export)
