@@ -332,6 +332,9 @@ def check_ingest(store: Store, export: Export) -> None:
 # an infinite cost was stored as such (and 1e308 twice in an hour sums to infinity)
 @example(export=Export(fmt="csv", rows=[Row({"EffectiveCost": "inf"}, 0.0, "cost_infinite")],
                        damage="none"))
+# a Parquet file naming EffectiveCost twice raised KeyError; a CSV one was read, either column
+@example(export=Export(fmt="parquet", rows=[Row({}, 1.0, None)], damage="duplicate_header"))
+@example(export=Export(fmt="csv", rows=[Row({}, 1.0, None)], damage="duplicate_header"))
 # an empty cost cell of a Parquet text column was refused as "not a number", not read as empty
 @example(export=Export(fmt="parquet", rows=[Row({"BilledCost": ""}, 1.0, None)], damage="none"))
 def test_a_fuzzed_export_is_stored_whole_or_refused(store: Store, check, export: Export
