@@ -33,8 +33,8 @@ MODULES = (
     "tests.bot.ingest.sources.test_focus_fuzz",
     # "tests.bot.chat.slack.test_handlers_fuzz",
     # "tests.bot.chat.teams.test_handlers_fuzz",
-    # "tests.bot.playbook.test_loader_fuzz",
-    # "tests.bot.test_settings_fuzz",
+    "tests.bot.playbook.test_loader_fuzz",
+    "tests.bot.test_settings_fuzz",
 )
 Target = tuple[SearchStrategy[Any], Callable[[], AbstractContextManager[Any]],
                Callable[[Any, Any], None]]

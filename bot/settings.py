@@ -38,6 +38,7 @@ from bot.finance.config import (
 from bot.ingest.config import AllocationRule, AllocationSettings, CurrencySettings
 from bot.ingest.sources.config import FocusSourceSettings, SourceSettings
 from bot.ingest.tags import DEFAULT_TAG_KEYS
+from bot.yaml_limits import YamlTooLarge, load_yaml
 
 __all__ = [
     "AllocationRule",
@@ -339,7 +340,9 @@ def load_settings(path: Path | str | None = None) -> Settings:
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except YamlTooLarge as exc:
+        raise ConfigError(f"{path} cannot be read: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -80,7 +80,7 @@ def check_library(folder: Path, fuzzed: YamlFile) -> None:
 
 
 @pytest.mark.parametrize("check", [check_playbook, check_library], ids=["file", "library"])
-@fuzz_settings(20)
+@fuzz_settings(8)
 @given(fuzzed=playbook_files)
 # nine aliases of nine aliases: the loader walked 387 million values and never answered
 @example(fuzzed=YamlFile((SHIPPED[0].read_text(encoding="utf-8") + ALIAS_BOMB).encode(),
