@@ -339,6 +339,9 @@ def load_settings(path: Path | str | None = None) -> Settings:
         ) from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}); save it "
+                          f"as UTF-8") from None
     try:
         data = load_yaml(text)
     except YamlTooLarge as exc:

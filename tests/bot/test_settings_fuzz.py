@@ -52,6 +52,8 @@ def check_config(folder: Path, fuzzed: YamlFile) -> None:
 @example(fuzzed=YamlFile((EXAMPLE + ALIAS_BOMB).encode(), ("alias_bomb",)))
 # 5000 nested brackets: RecursionError out of the YAML parser
 @example(fuzzed=YamlFile((EXAMPLE + DEEP).encode(), ("deep_list",)))
+# a byte that is not UTF-8: UnicodeDecodeError, not a ConfigError
+@example(fuzzed=YamlFile(EXAMPLE.encode() + "note: caf\u00e9\n".encode("latin-1"), ("latin1",)))
 def test_a_fuzzed_config_loads_or_says_what_is_wrong(folder: Path, fuzzed: YamlFile) -> None:
     check_config(folder, fuzzed)
 
