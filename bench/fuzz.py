@@ -32,7 +32,7 @@ from hypothesis.strategies import SearchStrategy  # noqa: E402
 MODULES = (
     "tests.bot.ingest.sources.test_focus_fuzz",
     "tests.bot.chat.slack.test_handlers_fuzz",
-    # "tests.bot.chat.teams.test_handlers_fuzz",
+    "tests.bot.chat.teams.test_handlers_fuzz",
     "tests.bot.playbook.test_loader_fuzz",
     "tests.bot.test_settings_fuzz",
 )
