@@ -35,6 +35,7 @@ from sqlmodel import SQLModel
 from bot.chat.ids import ActionId, CallbackId
 from bot.runner import Runtime
 from bot.settings import Settings
+from tests.support.anomalies import add_anomaly, with_routing
 from tests.support.fuzzing import fuzz_settings
 from tests.support.slack_requests import (
     block_actions_body,
@@ -47,6 +48,7 @@ from tests.support.slack_runtime import http_runtime
 from tests.support.slack_stub import SlackApiStub
 from tests.support.slack_stub_state import APP_ID, TEAM_ID
 
+ANOMALY = 1  # the open anomaly the store holds
 SECRET = "fuzz-signing-secret-0123456789abcdef"
 TOKEN = "xoxb-fuzz-token"
 INJECTIONS = ["<!channel>", "<!here>", "<!everyone>", "<@UINJECTED>", "<#C0INJECT|x>",
@@ -69,6 +71,8 @@ refs = st.one_of(
                            "hours": st.one_of(st.none(), st.integers())},
                           optional={"extra": st.text(max_size=5)}).map(json.dumps),
     st.just('{"v":1,"anomaly_id":999999}'),
+    st.sampled_from([None, 1, 4, 24, -1, 10**9]).map(
+        lambda hours: json.dumps({"v": 1, "anomaly_id": ANOMALY, "hours": hours})),
 )
 action_ids = st.one_of(st.sampled_from([a.value for a in ActionId]), garbage)
 callback_ids = st.one_of(st.sampled_from([c.value for c in CallbackId]), garbage)
@@ -123,7 +127,8 @@ def submissions(draw: st.DrawFn) -> SlackRequest:
                                        {"value": garbage}), max_size=3)}),
         ), max_size=3), max_size=3))
     metadata = draw(st.one_of(refs, st.fixed_dictionaries({
-        "v": st.just(1), "anomaly_id": st.integers(-5, 10**12), "step_id": garbage,
+        "v": st.just(1), "anomaly_id": st.one_of(st.just(ANOMALY), st.integers(-5, 10**12)),
+        "step_id": st.one_of(st.sampled_from(["owner", "what_changed", "stabilise"]), garbage),
         "channel": ids}).map(json.dumps)))
     body = view_submission_body(callback_id=draw(callback_ids), private_metadata=metadata,
                                 values=state, user_id=draw(ids))
@@ -195,12 +200,18 @@ class Bot:
 def running_bot() -> Iterator[Bot]:
     with tempfile.TemporaryDirectory(prefix="slack-fuzz-") as folder, \
             SlackApiStub(ts_base=int(time.time())) as stub:
-        settings = Settings(database_url=f"sqlite:///{Path(folder) / 'fuzz.db'}",
-                            quarantine_dir=Path(folder) / "quarantine")
+        settings = with_routing(Settings(
+            database_url=f"sqlite:///{Path(folder) / 'fuzz.db'}",
+            quarantine_dir=Path(folder) / "quarantine"))
         errors = _Tracebacks()
         logging.getLogger().addHandler(errors)
         try:
             with http_runtime(settings, stub, token=TOKEN, secret=SECRET) as runtime:
+                # open, owned by a team whose responders no fuzzed user is: every click and
+                # submission on it must be refused
+                anomaly = add_anomaly(runtime.services.engine, owner="team-data",
+                                      project="etl")
+                assert anomaly == ANOMALY
                 yield Bot(runtime, stub, errors)
         finally:
             logging.getLogger().removeHandler(errors)
