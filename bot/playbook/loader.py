@@ -157,6 +157,11 @@ def _read_yaml(text: str, *, origin: str) -> tuple[yaml.Node, Any]:
         raise PlaybookError([Problem(origin, None, "", f"cannot be read: {exc}")]) from None
     except yaml.MarkedYAMLError as exc:
         raise PlaybookError([_not_yaml(exc, origin)]) from None
+    except yaml.reader.ReaderError as exc:  # a control character, before any parsing
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        raise PlaybookError([Problem(origin, line, "", (
+            f"not valid YAML: the control character {chr(exc.character)!r} is not allowed; "
+            f"remove it, or put it in a double-quoted text as an escape"))]) from None
     try:
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:

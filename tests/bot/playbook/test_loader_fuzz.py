@@ -88,6 +88,8 @@ def check_library(folder: Path, fuzzed: YamlFile) -> None:
 # 5000 nested brackets: RecursionError out of the YAML parser
 @example(fuzzed=YamlFile((SHIPPED[0].read_text(encoding="utf-8") + DEEP).encode(),
                          ("deep_list",)))
+# a control character: yaml's ReaderError escaped the loader
+@example(fuzzed=YamlFile(b"name: x\x18", ("garbage",)))
 def test_a_fuzzed_playbook_loads_or_says_where_it_is_broken(folder: Path, check,
                                                             fuzzed: YamlFile) -> None:
     check(folder, fuzzed)
