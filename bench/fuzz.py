@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 import time
 import traceback
@@ -54,7 +55,7 @@ def _key(exc: BaseException) -> str:
     first = (str(exc).splitlines() or [""])[0]
     if isinstance(exc, AssertionError):  # the property broken, without the input's values
         first = first.split(" (")[0].split(": '")[0]
-    first = first[:120]
+    first = re.sub(r"#x[0-9a-fA-F]+|\d+", "N", first)[:120]  # one bug, whichever value
     return f"{type(exc).__name__} at {where}: {first}"
 
 
