@@ -40,6 +40,7 @@ from bot.ingest.config import AllocationRule, AllocationSettings, CurrencySettin
 from bot.ingest.sources.config import FocusSourceSettings, SourceSettings
 from bot.ingest.tags import DEFAULT_TAG_KEYS
 from bot.retention.config import RetentionSettings, check_hourly_days
+from bot.yaml_limits import YamlTooLarge, load_yaml
 
 __all__ = [
     "AllocationRule",
@@ -360,8 +361,13 @@ def load_settings(path: Path | str | None = None) -> Settings:
         ) from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}); save it "
+                          f"as UTF-8") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except YamlTooLarge as exc:
+        raise ConfigError(f"{path} cannot be read: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import Engine
 
 from bot.settings import Settings
@@ -20,6 +22,15 @@ SHARED = REPO.parent / "shared"
 # The terminal tables tests read are as wide as a terminal, whichever test first builds the
 # shared rich console and whichever worker runs it (rich wraps at 80 columns without a tty).
 os.environ["COLUMNS"] = "200"
+
+# Reproducible by default: CI runs the same examples every time (the fuzz tests a few each,
+# tests/support/fuzzing.py); HYPOTHESIS_PROFILE=fuzz runs thousands of random ones.
+hypothesis_settings.register_profile(
+    "ci", deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile(
+    "fuzz", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

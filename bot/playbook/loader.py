@@ -21,6 +21,7 @@ from pydantic_core import ErrorDetails
 
 from bot.playbook.base import ID_PATTERN, SchemaProblem, key_path
 from bot.playbook.schema import FIELD_KINDS, REF_PATTERN, Playbook
+from bot.yaml_limits import YamlTooLarge, compose
 
 __all__ = ["PlaybookError", "Problem", "load_playbook", "load_playbooks"]
 
@@ -150,19 +151,21 @@ def _parse(text: str, *, origin: str) -> Playbook:
 
 def _read_yaml(text: str, *, origin: str) -> tuple[yaml.Node, Any]:
     """The node tree (for line numbers) and the data, from one parse."""
-    loader = yaml.SafeLoader(text)
     try:
-        node = loader.get_single_node()
+        node, loader = compose(text)
+    except YamlTooLarge as exc:
+        raise PlaybookError([Problem(origin, None, "", f"cannot be read: {exc}")]) from None
+    except yaml.MarkedYAMLError as exc:
+        raise PlaybookError([_not_yaml(exc, origin)]) from None
+    except yaml.reader.ReaderError as exc:  # a control character, before any parsing
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        raise PlaybookError([Problem(origin, line, "", (
+            f"not valid YAML: the control character {chr(exc.character)!r} is not allowed; "
+            f"remove it, or put it in a double-quoted text as an escape"))]) from None
+    try:
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        where = f" at column {mark.column + 1}" if mark else ""
-        problem = exc.problem or str(exc)
-        context = f" ({exc.context})" if exc.context else ""
-        raise PlaybookError([Problem(origin, line, "", (
-            f"not valid YAML{where}: {problem}{context}; check the indentation, and put "
-            f"texts containing ': ', ', ' or '#' in quotes"))]) from None
+        raise PlaybookError([_not_yaml(exc, origin)]) from None
     finally:
         loader.dispose()
     if node is None:
@@ -170,6 +173,17 @@ def _read_yaml(text: str, *, origin: str) -> tuple[yaml.Node, Any]:
             f"the file is empty; a playbook needs name, title, steps and resolution "
             f"({_EXAMPLE})"))])
     return node, data
+
+
+def _not_yaml(exc: yaml.MarkedYAMLError, origin: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else None
+    where = f" at column {mark.column + 1}" if mark else ""
+    problem = exc.problem or str(exc)
+    context = f" ({exc.context})" if exc.context else ""
+    return Problem(origin, line, "", (
+        f"not valid YAML{where}: {problem}{context}; check the indentation, and put "
+        f"texts containing ': ', ', ' or '#' in quotes"))
 
 
 def _line_map(node: yaml.Node) -> tuple[dict[Loc, int], list[tuple[Loc, int, str]]]:

@@ -212,6 +212,15 @@ def _resolve(path: ExportFile, header: list[str], defaults: dict[str, str], deli
             "is this a FOCUS export?"
         )
     check_columns(str(path), header, defaults, delivery=delivery)
+    read = {name.strip().lstrip("\ufeff").lower() for names in resolved.values() for name in names}
+    names = [h.strip().lstrip("\ufeff") for h in header]
+    twice = sorted({n for n in names if n.lower() in read and
+                    sum(m.lower() == n.lower() for m in names) > 1})
+    if twice:
+        raise FocusFileError(
+            f"{path}: the header names {', '.join(twice)} more than once, so which column "
+            f"counts is ambiguous; export each FOCUS column once"
+        )
     return resolved
 
 

@@ -103,6 +103,9 @@ NUMERIC_FIELDS = ("billed_cost", "effective_cost", "usage_quantity")
 NULL_VALUES = ["", "NULL", "null", "Null", "NaN", "nan", "None"]
 # Usage is spread evenly over its hours, up to a billing month; longer Usage is refused
 MAX_SPREAD_HOURS = 31 * 24
+# Above 10^15 a float no longer holds money to the cent, and a few such rows in one hour would
+# sum to infinity: infinite and absurd costs are refused, not stored.
+MAX_COST = 1e15
 # What is kept but counted, by kind; the summary reads "<count> row(s) <note>".
 NOTES = {
     "identical": "identical to an earlier row in every column: kept, each one counted "
@@ -193,6 +196,10 @@ def canonical_frame(
             nulls = [v for v in NULL_VALUES if v in column.cat.categories]
             if nulls:
                 frame[name] = column.cat.remove_categories(nulls)
+        elif not pd.api.types.is_numeric_dtype(column.dtype):  # costs kept as text
+            null = column.isin(NULL_VALUES)
+            if null.any():
+                frame[name] = column.mask(null)
     return frame
 
 
@@ -350,6 +357,7 @@ def _costs(frame: pd.DataFrame, items: dict[str, object], reject: _Rejections
         label = COLUMNS[canonical][0]
         reject(raw.notna().to_numpy() & values.isna().to_numpy(),
                partial(_describe_not_a_number, raw, label))
+        reject((values.abs() >= MAX_COST).to_numpy(), partial(_describe_out_of_range, raw, label))
         numbers[canonical] = values
     effective = numbers["effective_cost"]
     billed = numbers.get("billed_cost", effective)
@@ -376,6 +384,10 @@ def _too_long(items: pd.DataFrame, usage: np.ndarray) -> np.ndarray:
 
 def _describe_not_a_number(raw: pd.Series, label: str, mask: np.ndarray) -> np.ndarray:
     return describe_values(raw[mask], f"{label} is not a number")
+
+
+def _describe_out_of_range(raw: pd.Series, label: str, mask: np.ndarray) -> np.ndarray:
+    return describe_values(raw[mask], f"{label} is not a finite amount below 10^15")
 
 
 def _describe_length(items: pd.DataFrame) -> np.ndarray:
