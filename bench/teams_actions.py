@@ -165,13 +165,16 @@ def main() -> None:
             url = f"http://127.0.0.1:{runtime.http_port}/api/messages"
             client.submit(fire, url, plan(stub, posted, clicks=2, burst=0)).result()  # warm
             print(f"{'burst':<8}{'clicks':>7}{'failed':>7}{'p50 ms':>9}{'p95 ms':>9}"
-                  f"{'p99 ms':>9}{'max ms':>9}")
+                  f"{'p99 ms':>9}{'max ms':>9}{'cpu/click':>11}")
             everything: list[float] = []
             failed = 0
+            cpu: list[float] = []
             answers: Counter[str] = Counter()
             for burst in range(args.repeat):
                 requests = plan(stub, posted, clicks=args.clicks, burst=burst)
+                cpu_started = time.process_time()
                 timed = client.submit(fire, url, requests).result()
+                cpu.append((time.process_time() - cpu_started) * 1000 / len(requests))
                 ms = [t[2] for t in timed if t[1] == 200]
                 bad = sum(1 for t in timed if t[1] != 200)
                 failed += bad
@@ -182,7 +185,8 @@ def main() -> None:
                 runtime.parts["deliverers"]["teams"].drain(timeout=60)
             p99 = quantile(everything, 0.99)
             print(f"all {len(everything)} answered clicks: p50 "
-                  f"{statistics.median(everything):.1f} ms, p99 {p99:.1f} ms; answers "
+                  f"{statistics.median(everything):.1f} ms, p99 {p99:.1f} ms, bot CPU "
+                  f"{statistics.median(cpu):.1f} ms a click; answers "
                   f"{dict(answers)}; target p99 <= {args.target_ms:.0f} ms with none failed: "
                   f"{'ok' if p99 <= args.target_ms and not failed else 'MISSED'}")
 
