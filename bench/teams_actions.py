@@ -181,7 +181,8 @@ def main() -> None:
                 everything.extend(ms)
                 answers.update(t[3] for t in timed)
                 print(f"{burst + 1:<8}{len(timed):>7}{bad:>7}{quantile(ms, 0.5):>9.1f}"
-                      f"{quantile(ms, 0.95):>9.1f}{quantile(ms, 0.99):>9.1f}{max(ms):>9.1f}")
+                      f"{quantile(ms, 0.95):>9.1f}{quantile(ms, 0.99):>9.1f}{max(ms):>9.1f}"
+                      f"{cpu[-1]:>8.1f} ms")
                 runtime.parts["deliverers"]["teams"].drain(timeout=60)
             p99 = quantile(everything, 0.99)
             print(f"all {len(everything)} answered clicks: p50 "

@@ -11,8 +11,9 @@ https://learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-connec
 * its ``serviceurl`` claim equals the activity's ``serviceUrl``;
 * it is within its lifetime, allowing 5 minutes of clock skew.
 
-The SDK checks tokens too, but more loosely (it also takes Entra ID tokens from other callers
-and ``api://`` audiences); this check is the contract the bot promises, and it runs first.
+The SDK's own check is looser (it also takes Entra ID tokens from other callers and
+``api://`` audiences); this check is the contract the bot promises, and the only one that
+runs (``bot.chat.teams.app`` switches the SDK's off: it would verify the same signature again).
 A body that is not an activity (not JSON, no ``type``, no ``conversation.id``, no
 ``serviceUrl``, or a shape the SDK's own activity models refuse, such as an invoke without a
 ``name``) is refused with 400 before any of that, and nothing reaches the SDK (which would
