@@ -8,7 +8,11 @@ desk's work (short database transactions) runs on worker threads, never on the T
 
 * **Card actions** (``adaptiveCard/action`` invokes, :mod:`bot.chat.teams.verbs`) answer with
   the alert's card as the store has it after the action, so it refreshes in place for the
-  clicker at once; the same change reaches everyone through the outbox's update. A form the
+  clicker at once; the same change reaches everyone through the outbox's update, which is
+  woken once no activity is being answered (at the latest :data:`WAKE_AT_LATEST` seconds
+  after the change): the outbox's rendering and sending would otherwise take turns with the
+  answers of a burst of clicks for the one interpreter lock, and every clicker is waiting on
+  an answer while nobody waits on the broadcast a moment sooner. A form the
   playbook refuses comes back with each error under its input and what was typed kept. What
   a person may not do, or a click that changes nothing, is answered with a message instead,
   and the card stays as it was. An ``Action.Submit`` fallback (clients without Universal
@@ -25,7 +29,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -73,6 +80,7 @@ _PANEL_OF = {Verb.EXPECTED_SAVE: (PanelKind.EXPECTED, "reason"),
              Verb.SNOOZE_SAVE: (PanelKind.SNOOZE, "hours"),
              Verb.NOT_AN_ANOMALY_SAVE: (PanelKind.NOT_AN_ANOMALY, "note")}
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+WAKE_AT_LATEST = 1.0  # seconds a change waits for the answers in flight before the outbox
 
 
 class AddressBook(Protocol):
@@ -92,7 +100,10 @@ class Charts(Protocol):
 @dataclass
 class TeamsContext:
     """What the handlers work with: the desk, the conversation book, the per-person limits,
-    a way to wake the outbox, and the sender's charts (an answer never draws one)."""
+    a way to wake the outbox, and the sender's charts (an answer never draws one).
+
+    :meth:`changed` asks for the outbox; :meth:`answering` frames each activity, and the
+    last one of a busy moment to be answered wakes the outbox for all of them."""
 
     services: Services
     playbook: Playbook | PlaybookLibrary
@@ -101,6 +112,9 @@ class TeamsContext:
     wake: Callable[[], None] = lambda: None
     actions: RateLimiter = field(init=False)
     commands: RateLimiter = field(init=False)
+    _answering: int = field(init=False, default=0)
+    _changed_at: float | None = field(init=False, default=None)  # monotonic, first unsent
+    _guard: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     @property
     def desk(self) -> AnomalyDesk:
@@ -111,25 +125,59 @@ class TeamsContext:
         self.actions = RateLimiter(limits.actions_per_minute)
         self.commands = RateLimiter(limits.commands_per_minute)
 
+    def changed(self) -> None:
+        """Something the outbox sends has changed: wake it now if nothing is being answered,
+        else when the last answer in flight is given."""
+        with self._guard:
+            if self._changed_at is None:
+                self._changed_at = time.monotonic()
+            due = self._due()
+        if due:
+            self.wake()
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        with self._guard:
+            self._answering += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._answering -= 1
+                due = self._due()
+            if due:
+                self.wake()
+
+    def _due(self) -> bool:
+        """Under the guard: whether to wake the outbox now (and then it is no longer owed)."""
+        if self._changed_at is None or (
+                self._answering and time.monotonic() - self._changed_at < WAKE_AT_LATEST):
+            return False
+        self._changed_at = None
+        return True
+
 
 def register(app: App, ctx: TeamsContext) -> None:
     """Wire every Teams handler to ``app``."""
 
     @app.use
-    async def remember_address(turn: ActivityContext[Any]) -> None:
+    async def every_activity(turn: ActivityContext[Any]) -> None:
+        """Frames the answer (:meth:`TeamsContext.answering`) and records the address."""
         activity = turn.activity
         conversation = getattr(activity, "conversation", None)
         sender = getattr(activity, "from_", None)
         name = getattr(sender, "name", None)
-        if ctx.charts is not None and sender is not None and name:
-            ctx.charts.names[_user(activity)] = str(name)[:100]
-        if conversation is not None and activity.service_url and not ctx.book.is_known(
-                _base(conversation.id), activity.service_url):
-            await asyncio.to_thread(
-                ctx.book.remember, _base(conversation.id), service_url=activity.service_url,
-                tenant_id=getattr(conversation, "tenant_id", None),
-                kind=getattr(conversation, "conversation_type", None))
-        await turn.next()
+        with ctx.answering():
+            if ctx.charts is not None and sender is not None and name:
+                ctx.charts.names[_user(activity)] = str(name)[:100]
+            if conversation is not None and activity.service_url and not ctx.book.is_known(
+                    _base(conversation.id), activity.service_url):
+                await asyncio.to_thread(
+                    ctx.book.remember, _base(conversation.id),
+                    service_url=activity.service_url,
+                    tenant_id=getattr(conversation, "tenant_id", None),
+                    kind=getattr(conversation, "conversation_type", None))
+            await turn.next()
 
     @app.on_card_action
     async def on_card_action(turn: ActivityContext[AdaptiveCardInvokeActivity]) -> Any:
@@ -206,7 +254,7 @@ def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> 
         if not isinstance(exc, USER_ERRORS):
             log.exception("a Teams card action failed")
         return _message(user_message(exc, otherwise=ACTION_FAILED))
-    ctx.wake()
+    ctx.changed()
     try:
         view, step = desk.card_state(action.anomaly_id)
         step = step if action.verb != Verb.BACK else None
