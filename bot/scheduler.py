@@ -145,6 +145,19 @@ def prune_points(services: Services, *, now: datetime | None = None) -> PruneRes
     return result
 
 
+def _add_housekeeping(scheduler: BackgroundScheduler, services: Services) -> None:
+    """The jobs that need no chat: recording changes, rolling up old points."""
+    changes = services.settings.changes
+    if changes.github:
+        scheduler.add_job(_poll_changes_once, "interval", args=[services],
+                          minutes=changes.poll_minutes, id="changes",
+                          next_run_time=datetime.now(UTC))
+    retention = services.settings.retention
+    if retention.enabled:
+        scheduler.add_job(prune_points, "cron", args=[services], hour=retention.hour, minute=30,
+                          id="prune")
+
+
 def build_scheduler(services: Services, *, platforms: tuple[str, ...],
                     worker: DeliveryWorker | None = None) -> BackgroundScheduler:
     """The job table. Jobs never overlap themselves (``max_instances=1``, coalesced)."""
@@ -181,19 +194,11 @@ def build_scheduler(services: Services, *, platforms: tuple[str, ...],
                       next_run_time=datetime.now(UTC))
     scheduler.add_job(escalate_and_send, "interval", minutes=schedule.escalation_check_minutes,
                       id="escalations")
-    changes = services.settings.changes
-    if changes.github:
-        scheduler.add_job(_poll_changes_once, "interval", args=[services],
-                          minutes=changes.poll_minutes, id="changes",
-                          next_run_time=datetime.now(UTC))
+    _add_housekeeping(scheduler, services)
     digest = services.settings.finance.digest
     if digest.enabled:
         scheduler.add_job(digest_and_send, "cron", day_of_week=digest.day[:3],
                           hour=digest.hour, minute=0, id="digest")
-    retention = services.settings.retention
-    if retention.enabled:
-        scheduler.add_job(prune_points, "cron", args=[services], hour=retention.hour, minute=30,
-                          id="prune")
     for job in scheduler.get_jobs():
         job.modify(func=metrics.timed(job.id, job.func))
     return scheduler
