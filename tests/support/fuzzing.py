@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 from hypothesis import settings
 
@@ -18,3 +20,15 @@ def fuzz_settings(ci_examples: int) -> settings:
     if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci":
         return settings(max_examples=ci_examples)
     return settings(max_examples=settings.default.max_examples)
+
+
+def texts(value: Any) -> Iterator[str]:
+    """Every string inside a JSON-like value: what a chat answer could show a person."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from texts(item)

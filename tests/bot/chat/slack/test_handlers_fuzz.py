@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 import pytest
@@ -36,7 +35,7 @@ from bot.chat.ids import ActionId, CallbackId
 from bot.runner import Runtime
 from bot.settings import Settings
 from tests.support.anomalies import add_anomaly, with_routing
-from tests.support.fuzzing import fuzz_settings
+from tests.support.fuzzing import fuzz_settings, texts
 from tests.support.slack_requests import (
     block_actions_body,
     post,
@@ -223,17 +222,6 @@ def bot() -> Iterator[Bot]:
         yield running
 
 
-def _texts(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _texts(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _texts(item)
-
-
 def check_request(bot: Bot, request: SlackRequest) -> None:
     before = bot.rows() if request.changes_nothing else None
     calls = len(bot.stub.calls)
@@ -252,7 +240,7 @@ def check_request(bot: Bot, request: SlackRequest) -> None:
     if before is not None:
         after = bot.rows()
         assert after == before, f"rows changed: {before} -> {after}"
-    said = [answer, *(t for call in new_calls for t in _texts(call.params))]
+    said = [answer, *(t for call in new_calls for t in texts(call.params))]
     for alarm in ALARMS:
         if any(alarm in typed for typed in request.typed):
             leaked = [s for s in said if alarm in s]

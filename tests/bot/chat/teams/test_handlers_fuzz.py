@@ -32,7 +32,7 @@ from sqlmodel import SQLModel
 from bot.chat.teams.verbs import Verb
 from bot.runner import Runtime
 from bot.settings import Settings
-from tests.support.fuzzing import fuzz_settings
+from tests.support.fuzzing import fuzz_settings, texts
 from tests.support.teams_requests import APP_ID, activity, bot_added, post, teams_runtime
 from tests.support.teams_stub import TeamsStub
 
@@ -140,17 +140,6 @@ def bot() -> Iterator[Bot]:
         yield running
 
 
-def _texts(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _texts(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _texts(item)
-
-
 def check_activity(bot: Bot, request: TeamsRequest) -> None:
     before = bot.rows() if request.changes_nothing else None
     sent = len(bot.stub.calls)
@@ -172,7 +161,7 @@ def check_activity(bot: Bot, request: TeamsRequest) -> None:
         after = bot.rows()
         assert after == before, f"rows changed: {before} -> {after}"
     said = [answer.text, *(t for call in bot.stub.calls[sent:]
-                           for t in _texts(getattr(call, "body", None)))]
+                           for t in texts(getattr(call, "body", None)))]
     if any("<at>" in typed for typed in request.typed):
         leaked = [s for s in said if "<at>" in s]
         assert not leaked, f"<at> typed by a user came back as a mention: {leaked[0][:200]}"
