@@ -12,8 +12,9 @@ Why: a restart, a Slack outage or a rate limit must lose nothing and send nothin
   error (unknown channel, malformed message) sets the message aside as ``dead`` with the error.
 * **Claims**: a message is claimed by counting the attempt and leasing it (a minute by default,
   ``schedule.lease_seconds``) in one conditional ``UPDATE`` (committed before the request
-  leaves), so two replicas never send the same row. The lease must outlast the slowest send:
-  once it ends, another replica (or the same one restarted) looks the message up and sends it.
+  leaves), so two replicas never send the same row. While the send is in flight the lease is
+  extended (``bot.outbox.lease``); once a crashed send's lease ends, another replica (or the
+  same one restarted) looks the message up and sends it.
 * **No duplicates**: a post that was
   attempted before (a crash, a server error or a dropped connection after the request left)
   is looked up on the platform by its key (``ChatSender.find_sent``) before it is sent again.
@@ -38,6 +39,7 @@ from bot import metrics
 from bot.anomaly.views import AlertView
 from bot.chat.port import ChatSender, DeliveryError, Notice
 from bot.outbox.enums import AlertStatus, DeliveryOutcome, MessageStatus, Operation
+from bot.outbox.lease import LeaseKeeper
 from storage import queries
 from storage.db import session_scope
 from storage.models import Alert, OutboxMessage
@@ -129,14 +131,16 @@ class Deliverer:
             except DeliveryError as exc:
                 _dead(message, str(exc))
                 return DeliveryOutcome.DEAD
-            retried = message.attempts > 0
+            attempts = message.attempts
             now = datetime.now(UTC)
             if not queries.outbox.lease(db_session=session, message_id=message_id,
-                                        attempts=message.attempts, now=now,
+                                        attempts=attempts, now=now,
                                         until=now + self.lease):
                 return DeliveryOutcome.SKIPPED  # another replica took it
         try:
-            ref = self._send(message_id, retried=retried)
+            with LeaseKeeper(self.engine, message_id=message_id, attempts=attempts + 1,
+                             lease=self.lease):
+                ref = self._send(message_id, retried=attempts > 0)
         except DeliveryError as exc:
             self._failed(message_id, exc)
             return DeliveryOutcome.FAILED

@@ -22,6 +22,7 @@ __all__ = [
     "create_alert",
     "enqueue",
     "lease",
+    "renew",
     "pending_for_alert",
 ]
 
@@ -94,6 +95,20 @@ def lease(*, db_session: Session, message_id: int, attempts: int, now: datetime,
         .where(table.c.id == message_id, table.c.status == MessageStatus.PENDING,
                table.c.attempts == attempts, table.c.next_attempt_at <= now)
         .values(attempts=attempts + 1, next_attempt_at=until)
+    )
+    db_session.expire_all()
+    return result.rowcount == 1
+
+
+def renew(*, db_session: Session, message_id: int, attempts: int, until: datetime) -> bool:
+    """Extend a claim to ``until`` while it is still the one with ``attempts`` and pending;
+    False when it is not (it was sent, set aside, or claimed again by someone else)."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    result = db_session.connection().execute(
+        update(table)
+        .where(table.c.id == message_id, table.c.status == MessageStatus.PENDING,
+               table.c.attempts == attempts)
+        .values(next_attempt_at=until)
     )
     db_session.expire_all()
     return result.rowcount == 1
