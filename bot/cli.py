@@ -7,6 +7,7 @@ cause are printed as one clear message and exit with status 2; no traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from datetime import UTC, datetime
@@ -52,7 +53,7 @@ from bot.ingest.poll import read_sources
 from bot.ingest.service import IngestReport, ingest_path, ingest_source
 from bot.ingest.sources.config import FocusSourceSettings
 from bot.ingest.status import print_outcomes, print_status, source_status, status_json
-from bot.logs import LogFormat, configure_logging
+from bot.logs import LogFormat, configure_logging, current_format
 from bot.secret_files import load_secret_files
 from bot.settings import Settings, load_settings
 from bot.wiring import Services, build_services
@@ -454,8 +455,10 @@ def main() -> None:
         load_secret_files()  # NAME_FILE -> NAME, before anything reads the environment
         app()  # typer reports usage errors itself (exit status 2)
     except USER_ERRORS as exc:
-        # one line even in a pipe or a log, where rich would wrap at 80 columns
-        errors.print(f"[red]error:[/red] {escape(user_message(exc))}", highlight=False,
-                     soft_wrap=True)
+        if current_format() == LogFormat.JSON:
+            logging.getLogger("bot.cli").error("error: %s", user_message(exc))
+        else:  # one line even in a pipe or a log, where rich would wrap at 80 columns
+            errors.print(f"[red]error:[/red] {escape(user_message(exc))}", highlight=False,
+                         soft_wrap=True)
         sys.exit(2)
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pythonjsonlogger.json import JsonFormatter
 
-__all__ = ["LogFormat", "configure_logging"]
+__all__ = ["LogFormat", "configure_logging", "current_format"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -39,6 +39,15 @@ def configure_logging(*, level: str = "WARNING", fmt: LogFormat | str = LogForma
     handler.setFormatter(_json_formatter() if chosen == LogFormat.JSON
                          else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+def current_format() -> LogFormat:
+    """JSON when the root logger writes JSON objects, else text: how the command's own error
+    line must be written so a log pipeline can read every line of standard error."""
+    if any(isinstance(handler.formatter, JsonFormatter)
+           for handler in logging.getLogger().handlers):
+        return LogFormat.JSON
+    return LogFormat.TEXT
 
 
 def _json_formatter() -> logging.Formatter:

@@ -68,3 +68,26 @@ def test_the_command_refuses_an_unknown_log_format_in_one_line(
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert "log format 'xml' is not one of: text, json" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_a_user_error_is_one_json_line_when_logs_are_json(
+        how: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path) -> None:
+    """A collector reading standard error gets the command's own error as an object too."""
+    from bot.cli import main
+
+    missing = tmp_path / "nowhere.csv"
+    argv = ["spendwatch", "ingest", str(missing)]
+    if how == "option":
+        argv[1:1] = ["--log-format", "json"]
+    else:
+        monkeypatch.setenv("SPENDWATCH_LOG_FORMAT", "json")
+    monkeypatch.chdir(tmp_path)  # the default store, if one were opened, lands here
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert lines and lines[-1]["level"] == "ERROR"
+    assert lines[-1]["message"].startswith("error: ") and "nowhere.csv" in lines[-1]["message"]
