@@ -43,10 +43,10 @@ from bot.cli_options import ConfigOption
 from bot.cli_plans import plans_app, stored_plans
 from bot.cli_playbooks import playbooks_app
 from bot.cli_report import report_command
+from bot.cli_run import demo_command, run_command
 from bot.cli_runbook import runbook_app
 from bot.cli_teams import teams_app
 from bot.costs import report as cost_report
-from bot.demo import DEMO_DIR, run_demo
 from bot.demodata import write_demo_data
 from bot.errors import USER_ERRORS, UserError, user_message
 from bot.ingest.poll import read_sources
@@ -84,6 +84,8 @@ app.command("showback")(showback_command)
 app.command("budgets")(budgets_command)
 app.command("report")(report_command)
 app.command("digest")(digest_command)
+app.command("demo")(demo_command)
+app.command("run")(run_command)
 
 
 def _print_version(value: bool) -> None:
@@ -389,57 +391,6 @@ def demo_data(
         raise UserError(str(exc)) from None
     for path in paths:
         console.print(f"wrote {path}")
-
-
-@app.command()
-def demo(
-    workdir: Annotated[Path, typer.Option(
-        help="The demo's own folder: its data, database and charts, started afresh each run."
-    )] = DEMO_DIR,
-) -> None:
-    """The main job on embedded defaults: generated FOCUS data, SQLite, console output."""
-    run_demo(workdir=workdir, interactive=sys.stdin.isatty())
-    if sys.stdin.isatty():
-        console.print("Try: .venv/bin/spendwatch costs --config <your config>  "
-                      "(or SPENDWATCH_CONFIG) on your own exports.")
-
-
-@app.command()
-def run(
-    config: ConfigOption = None,
-    port: Annotated[int, typer.Option(help="HTTP mode: port for /slack/events, Teams' "
-                                           "/api/messages and /healthz.",
-                                      envvar="SPENDWATCH_PORT")] = 3000,
-    host: Annotated[str, typer.Option(help="HTTP mode: address to listen on.")] = "0.0.0.0",
-    metrics_port: Annotated[int | None, typer.Option(
-        help="Serve /metrics and /healthz on this port of their own (Socket Mode and the "
-             "console have no web server otherwise); default: /metrics on --port in HTTP mode.",
-        envvar="SPENDWATCH_METRICS_PORT")] = None,
-) -> None:
-    """Run the scheduler and the chat side: Slack (Socket Mode or HTTP), Teams, or the
-    console."""
-    import signal
-    import threading
-
-    from bot.runner import Runtime, choose_mode
-
-    mode = choose_mode(os.environ)
-    services = _services(config)
-    runtime = Runtime(services, mode, port=port, host=host, metrics_port=metrics_port,
-                      metrics_token=os.environ.get("SPENDWATCH_METRICS_TOKEN") or None)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        runtime.start()
-        where = f" on port {runtime.http_port}" if mode.serves_http else ""
-        chats = ", ".join(runtime.parts["deliverers"])
-        console.print(f"spendwatch is running ({chats}; {mode.name} mode{where}); polling every "
-                      f"{services.settings.schedule.poll_minutes} min. Ctrl-C stops it.")
-        stop.wait()
-    finally:
-        runtime.stop()
-        services.close()
 
 
 def main() -> None:
