@@ -13,7 +13,7 @@ showback questions, which reach into rolled-up days). Prints p50 / p95 per form 
 the ratio of the p95s, whether both stores gave the same answer, and the stores' sizes and
 point counts. The target is a p95 of 500 ms per ``/cost`` answer.
 
-    python bench/cost_retention.py --base /tmp/retention-bench/base.db --repeat 30
+    python bench/cost_retention.py --base /tmp/retention-bench/base.db --repeat 20
 
 With ``--base``, the pruned copy is kept beside it (``base-pruned.db``) and reused by the next
 run with the same ``--keep-days``, so timings can be taken again without pruning again.
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,14 +36,17 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from bench.cost_query import FORMS, PROJECTS, store
-from bot.costs.command import HelpAnswer, Scope, respond
-from bot.costs.views import format_mrkdwn
-from bot.retention.prune import prune
-from storage.db import make_engine, session_scope, upgrade
-from storage.models import CostPoint
-from storage.queries import costs as costs_q
-from storage.queries import state as state_q
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from bench.cost_query import FORMS, PROJECTS, store  # noqa: E402
+from bot.costs.command import HelpAnswer, Scope, respond  # noqa: E402
+from bot.costs.views import format_mrkdwn  # noqa: E402
+from bot.retention.prune import prune  # noqa: E402
+from storage.db import make_engine, session_scope, upgrade  # noqa: E402
+from storage.models import CostPoint  # noqa: E402
+from storage.queries import costs as costs_q  # noqa: E402
+from storage.queries import state as state_q  # noqa: E402
 
 YEAR_FORM = "spend_compared by project 365d"
 MARKER = "bench.cost_retention"

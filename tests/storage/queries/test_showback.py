@@ -56,5 +56,5 @@ def test_it_reads_series_first_then_a_range_of_hours(sqlite_url: str) -> None:
             plan = " | ".join(row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     finally:
         engine.dispose()
-    assert "ix_cost_point_series_hour (series_id=? AND hour>? AND hour<?)" in plan, plan
+    assert "ix_cost_point_series_hour_cost (series_id=? AND hour>? AND hour<?)" in plan, plan
     assert "SCAN cost_point" not in plan, plan
