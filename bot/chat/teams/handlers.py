@@ -45,9 +45,16 @@ from microsoft_teams.api.activities.invoke.adaptive_card.action import AdaptiveC
 from microsoft_teams.api.activities.message.message import MessageActivity, MessageActivityInput
 from microsoft_teams.apps import ActivityContext, App
 
-from bot.anomaly.desk import AnomalyDesk, NotAllowed, NothingChanged, ResponseError
+from bot.anomaly.desk import (
+    AnomalyDesk,
+    NotAllowed,
+    NothingChanged,
+    ResponseError,
+    StepStarted,
+)
 from bot.anomaly.plans import PlanError
 from bot.anomaly.plans_chat import expected_plan_from
+from bot.anomaly.views import AlertView
 from bot.chat.ratelimit import RateLimited, RateLimiter
 from bot.chat.teams.cards import Panel, PanelKind, alert_card, plain, text_card
 from bot.chat.teams.feedback_panel import not_an_anomaly_note
@@ -234,9 +241,12 @@ def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> 
     desk = ctx.desk
     panel: Panel | None = None
     errors: dict[str, str] | None = None
+    state: tuple[AlertView, StepStarted | None] | None = None
     try:
         ctx.actions.check(user)
-        panel = _act(desk, action, user=user, channel=channel)
+        panel, view_after, step_after = desk.on_card(action.anomaly_id, lambda acting: _act(
+            acting, action, user=user, channel=channel))
+        state = view_after, step_after
     except StepError as exc:
         errors = dict(exc.errors)
     except NothingChanged as exc:
@@ -256,7 +266,8 @@ def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> 
         return _message(user_message(exc, otherwise=ACTION_FAILED))
     ctx.changed()
     try:
-        view, step = desk.card_state(action.anomaly_id)
+        # a refused form changed nothing: the card as the store has it, read on its own
+        view, step = state or desk.card_state(action.anomaly_id)
         step = step if action.verb != Verb.BACK else None
     except Exception as exc:
         if not isinstance(exc, USER_ERRORS):
