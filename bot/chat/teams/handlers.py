@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from microsoft_teams.api.activities.conversation.conversation_update import (
@@ -76,7 +77,8 @@ from bot.playbook import Playbook, StepError
 from bot.playbook.library import PlaybookLibrary
 from bot.wiring import Services
 
-__all__ = ["TeamsContext", "answer_action", "answer_message", "register"]
+__all__ = ["CardActionHost", "TeamsContext", "answer_action", "answer_card_action",
+           "answer_message", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -164,26 +166,23 @@ class TeamsContext:
         return True
 
 
-def register(app: App, ctx: TeamsContext) -> None:
-    """Wire every Teams handler to ``app``."""
+class CardActionHost(Protocol):
+    """Where card actions can be answered without the SDK's turn (``TeamsBot``)."""
+
+    card_actions: Callable[[AdaptiveCardInvokeActivity], Any] | None
+
+
+def register(app: App, ctx: TeamsContext, host: CardActionHost | None = None) -> None:
+    """Wire every Teams handler to ``app``; card actions to ``host``, when given, which
+    answers them without the SDK's turn (:func:`answer_card_action`)."""
 
     @app.use
     async def every_activity(turn: ActivityContext[Any]) -> None:
         """Frames the answer (:meth:`TeamsContext.answering`) and records the address."""
-        activity = turn.activity
-        conversation = getattr(activity, "conversation", None)
-        sender = getattr(activity, "from_", None)
-        name = getattr(sender, "name", None)
         with ctx.answering():
-            if ctx.charts is not None and sender is not None and name:
-                ctx.charts.names[_user(activity)] = str(name)[:100]
-            if conversation is not None and activity.service_url and not ctx.book.is_known(
-                    _base(conversation.id), activity.service_url):
-                await asyncio.to_thread(
-                    ctx.book.remember, _base(conversation.id),
-                    service_url=activity.service_url,
-                    tenant_id=getattr(conversation, "tenant_id", None),
-                    kind=getattr(conversation, "conversation_type", None))
+            record = _learn(ctx, turn.activity)
+            if record is not None:
+                await asyncio.to_thread(record)
             await turn.next()
 
     @app.on_card_action
@@ -209,6 +208,9 @@ def register(app: App, ctx: TeamsContext) -> None:
                                        channel=channel)
         await turn.send(MessageActivityInput(attachments=[card_attachment(card)]))
 
+    if host is not None:
+        host.card_actions = partial(answer_card_action, ctx)
+
     @app.on_install_add
     async def on_install_add(turn: ActivityContext[InstalledActivity]) -> None:
         await asyncio.to_thread(_record_install, ctx, turn.activity, True)
@@ -227,7 +229,37 @@ def register(app: App, ctx: TeamsContext) -> None:
             await asyncio.to_thread(_record_install, ctx, activity, False)
 
 
+def _learn(ctx: TeamsContext, activity: Any) -> Callable[[], None] | None:
+    """Keeps the sender's display name (for the charts); the recording of the conversation's
+    address still to do (a write: for a worker thread) when it is new or has moved."""
+    conversation = getattr(activity, "conversation", None)
+    sender = getattr(activity, "from_", None)
+    name = getattr(sender, "name", None)
+    if ctx.charts is not None and sender is not None and name:
+        ctx.charts.names[_user(activity)] = str(name)[:100]
+    if conversation is None or not activity.service_url or ctx.book.is_known(
+            _base(conversation.id), activity.service_url):
+        return None
+    return partial(ctx.book.remember, _base(conversation.id), service_url=activity.service_url,
+                   tenant_id=getattr(conversation, "tenant_id", None),
+                   kind=getattr(conversation, "conversation_type", None))
+
+
 # -- card actions -------------------------------------------------------------------------------
+
+
+def answer_card_action(ctx: TeamsContext, activity: AdaptiveCardInvokeActivity
+                       ) -> dict[str, Any]:
+    """On a worker thread, the whole of a card action outside the SDK: what the SDK's turn
+    would do for it (the address, the framing of :meth:`TeamsContext.answering`) and the
+    answer (:func:`answer_action`)."""
+    with ctx.answering():
+        record = _learn(ctx, activity)
+        if record is not None:
+            record()
+        value = activity.value.model_dump(mode="json", exclude_none=True)
+        return answer_action(ctx, value, user=_user(activity),
+                             channel=_base(activity.conversation.id))
 
 
 def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> dict[str, Any]:
