@@ -16,12 +16,13 @@ Teams', one token serves the activities of the same moment: they are signed to t
 than wall time when the machine is shared, and what the p99 is made of, since 50 clicks
 queue for one interpreter lock.
 
-Where a click's time goes, and the figures before and after the token is checked once and the
-outbox waits for the answers in flight, are in ``docs/teams.md`` ("How fast a click is
-answered"). In short, on this shared 2-core machine: p99 985 ms before and 812 ms after
-(medians of six alternating runs each), bot CPU 12.3 and 10.5 ms a click; what is left is
-mostly the desk's action and the card's state read back (about 7 ms a click of ORM work
-under the interpreter lock), so the 200 ms target is not met here.
+Where a click's time goes, and the figures of each round of work on it, are in
+``docs/teams.md`` ("How fast a click is answered"). In short, on this shared 2-core machine,
+with the action and the card's read-back in one transaction, the card's statements built
+once, and card actions answered on one worker thread without the SDK's turn: p50 509 ms
+before and 300 ms after, p99 1034 and 581 ms, bot CPU 14.3 and 8.0 ms a click (medians of
+four alternating runs each). 50 clicks × 8 ms of interpreter time is about 400 ms, so the
+200 ms target is not met by one process.
 
     .venv/bin/python bench/teams_actions.py
     .venv/bin/python bench/teams_actions.py --clicks 10 --repeat 2

@@ -26,12 +26,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import event, func
+from sqlalchemy import bindparam, event, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, select
@@ -176,17 +177,23 @@ def acknowledged(*, db_session: Session, anomaly_id: int, now: datetime) -> None
     """Observe the seconds from the anomaly's first alert post (on any platform) to ``now``
     once the acknowledgement commits; nothing when no alert was posted (e.g. acknowledged
     from the CLI before any chat saw it)."""
-    statement = (select(func.min(OutboxMessage.sent_at))
-                 .join(Alert, col(Alert.id) == col(OutboxMessage.alert_id))
-                 .where(col(Alert.anomaly_id) == anomaly_id,
-                        col(OutboxMessage.operation) == Operation.POST,
-                        col(OutboxMessage.status) == MessageStatus.SENT))
-    first = stored_utc(db_session.exec(statement).one_or_none())
+    first = stored_utc(db_session.exec(_first_post_statement(),
+                                       params={"anomaly_id": anomaly_id}).one_or_none())
     if first is None:
         return
     seconds = max((now - first).total_seconds(), 0.0)
     event.listen(db_session, "after_commit",
                  lambda _: current().ack_latency.observe(seconds), once=True)
+
+
+@cache
+def _first_post_statement() -> Any:
+    """Built once: every acknowledgement reads it, in the click's transaction."""
+    return (select(func.min(OutboxMessage.sent_at))
+            .join(Alert, col(Alert.id) == col(OutboxMessage.alert_id))
+            .where(col(Alert.anomaly_id) == bindparam("anomaly_id"),
+                   col(OutboxMessage.operation) == Operation.POST,
+                   col(OutboxMessage.status) == MessageStatus.SENT))
 
 
 def timed(job: str, run: F) -> F:

@@ -233,7 +233,7 @@ class Runtime:
         ctx = TeamsContext(services=self.services, playbook=self.playbooks, book=book)
         bot = TeamsBot(credentials, openid_metadata_url=settings.teams.openid_metadata_url,
                        token_url=settings.teams.token_url,
-                       register=lambda app, _: register(app, ctx))
+                       register=lambda app, host: register(app, ctx, host))
         self.parts.update(teams=bot, teams_context=ctx)
         bot.start()
         desk = self.services.desk(self.playbooks)

@@ -13,17 +13,24 @@ An anomaly and its playbook answers are read, changed and written back, so two a
 same moment must apply one after the other: PostgreSQL locks the rows (``for_update`` in
 ``storage.queries.anomalies``), and within a process every desk on the same engine also
 takes one lock for each action (SQLite has no row locks).
+
+A click whose answer is the refreshed card (Teams) does its action and reads the card's state
+back in the same transaction (:meth:`AnomalyDesk.on_card`): the card shows exactly what the
+action stored, and the anomaly just locked and changed is not read again.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from copy import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 from weakref import WeakKeyDictionary
 
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -66,6 +73,7 @@ __all__ = [
     "WorkloadRunbook",
 ]
 
+T = TypeVar("T")
 HOME_ALERTS = 20
 HOME_RESOLUTIONS = 10
 
@@ -115,10 +123,11 @@ class AnomalyDesk:
         self.playbooks = PlaybookLibrary.of(playbook)
         self.playbook = self.playbooks.default
         self._lock = _lock_for(engine)
+        self._bound: Session | None = None  # the transaction of :meth:`on_card`, inside it
 
     def playbook_for(self, anomaly_id: int) -> Playbook:
         """The anomaly's playbook: its walk's once started, else the one chosen for it."""
-        with session_scope(self._engine) as session:
+        with self._session() as session:
             return walk.playbook_for(db_session=session, playbooks=self.playbooks,
                                      anomaly_id=anomaly_id)
 
@@ -133,13 +142,13 @@ class AnomalyDesk:
     # -- views ----------------------------------------------------------------------------------
 
     def exists(self, anomaly_id: int) -> bool:
-        with session_scope(self._engine) as session:
+        with self._session() as session:
             found = queries.anomalies.get_anomaly(db_session=session, anomaly_id=anomaly_id)
             return found is not None
 
     def home(self, *, user: str) -> HomeView:
         owners = visible_owners(self.settings.routing, user=user)
-        with session_scope(self._engine) as session:
+        with self._session() as session:
             rows = queries.anomalies.anomalies_by_status(db_session=session, owners=owners,
                                                          limit=HOME_ALERTS)
             alerts = [service.load_alert_view(db_session=session, anomaly_id=int(a.id or 0),
@@ -153,14 +162,14 @@ class AnomalyDesk:
                 channel: str | None = None) -> tuple[str, list[RunbookView]]:
         """The runbook of the anomaly's project and environment (title, entries), for someone
         who may see it."""
-        with session_scope(self._engine) as session:
+        with self._session() as session:
             return service.load_runbook(db_session=session, settings=self.settings,
                                         anomaly_id=anomaly_id, user=user, channel=channel)
 
     def workload_runbook(self, anomaly_id: int, *, user: str,
                          channel: str | None = None) -> WorkloadRunbook:
         """The runbook of the anomaly's workload, down to its main service."""
-        with session_scope(self._engine) as session:
+        with self._session() as session:
             anomaly = service.load_anomaly(db_session=session, anomaly_id=anomaly_id)
             check_may_see(self.settings.routing, user=user, owner=anomaly.owner,
                           channel=channel)
@@ -175,19 +184,19 @@ class AnomalyDesk:
 
     def current_step(self, anomaly_id: int) -> StepStarted | None:
         """The playbook step a walk in progress is at, for a card that shows the walk."""
-        with session_scope(self._engine) as session:
+        with self._session() as session:
             return walk.current_step(db_session=session, playbook=self.playbooks,
                                      anomaly_id=anomaly_id)
 
     def card_state(self, anomaly_id: int) -> tuple[AlertView, StepStarted | None]:
         """The alert view and the walk's current step, in one read (a Teams card's inputs)."""
-        with session_scope(self._engine) as session:
+        with self._session() as session:
             return walk.load_card_state(db_session=session, anomaly_id=anomaly_id,
                                         playbook=self.playbooks)
 
     def alert_view(self, anomaly_id: int) -> AlertView:
         """The alert as the store has it now (what the outbox would draw)."""
-        with session_scope(self._engine) as session:
+        with self._session() as session:
             return service.load_alert_view(db_session=session, anomaly_id=anomaly_id,
                                            playbook=self.playbooks)
 
@@ -206,7 +215,7 @@ class AnomalyDesk:
         owners = self.channel_owners(channel=channel)
         scope = Scope.everything() if owners is None else Scope.of_owners(owners)
         if plans_chat.asks_plans(text):
-            with session_scope(self._engine) as session:
+            with self._session() as session:
                 return plans_chat.respond(text, db_session=session, settings=self.settings,
                                           scope=scope, user=user, channel=channel,
                                           now=datetime.now(UTC))
@@ -218,7 +227,7 @@ class AnomalyDesk:
         if not budget_chat.asks_budget(text):
             return respond(text, connection_or_engine=self._engine, scope=scope,
                            environment_aliases=self.settings.allocation.environment_aliases)
-        with session_scope(self._engine) as session:
+        with self._session() as session:
             return budget_chat.respond(text, db_session=session, settings=self.settings,
                                        scope=scope, user=user, now=datetime.now(UTC))
 
@@ -243,7 +252,7 @@ class AnomalyDesk:
 
     def check_may_act(self, anomaly_id: int, *, user: str, channel: str | None = None) -> None:
         """Before a form is shown: ``user`` may act on this anomaly (NotAllowed if not)."""
-        with session_scope(self._engine) as session:
+        with self._session() as session:
             anomaly = service.load_anomaly(db_session=session, anomaly_id=anomaly_id)
             check_may_act(self.settings.routing, user=user, owner=anomaly.owner,
                           channel=channel)
@@ -265,7 +274,7 @@ class AnomalyDesk:
     def expected_defaults(self, anomaly_id: int) -> ExpectedPlan:
         """What the expected form offers as the plan: this workload, twice the impact so far,
         a week from now."""
-        with session_scope(self._engine) as session:
+        with self._session() as session:
             anomaly = service.load_anomaly(db_session=session, anomaly_id=anomaly_id)
             return expected_defaults(anomaly, datetime.now(UTC))
 
@@ -322,7 +331,35 @@ class AnomalyDesk:
                 db_session=session, settings=self.settings, playbook=self.playbooks,
                 anomaly_id=anomaly_id, user=user, now=now, step_id=step.id, channel=channel))
 
+    def on_card(self, anomaly_id: int, act: Callable[[AnomalyDesk], T]
+                ) -> tuple[T, AlertView, StepStarted | None]:
+        """``act`` on this desk, then the card's state after it (:meth:`card_state`), in one
+        transaction under the desk's lock: committed together, or rolled back together when
+        ``act`` raises."""
+        with self._lock, session_scope(self._engine) as session:
+            bound = copy(self)
+            bound._bound = session
+            # the session's identity map holds rows weakly: keeping what ``act`` loaded lets
+            # the read below take the anomaly as the action left it instead of reading it again
+            kept: list[object] = []
+            event.listen(session, "loaded_as_persistent", lambda _, row: kept.append(row))
+            done = act(bound)
+            view, step = walk.load_card_state(db_session=session, anomaly_id=anomaly_id,
+                                              playbook=self.playbooks)
+            return done, view, step
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        if self._bound is not None:
+            yield self._bound
+            return
+        with session_scope(self._engine) as session:
+            yield session
+
     @contextmanager
     def _action(self) -> Iterator[tuple[Session, datetime]]:
+        if self._bound is not None:  # inside on_card: its lock and transaction
+            yield self._bound, datetime.now(UTC)
+            return
         with self._lock, session_scope(self._engine) as session:
             yield session, datetime.now(UTC)

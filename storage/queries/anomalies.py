@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -59,8 +61,16 @@ def get_anomaly(*, db_session: Session, anomaly_id: int,
     """``for_update`` locks the row on PostgreSQL, so two clicks at once apply one after the
     other and the second sees what the first did."""
     if for_update:
-        return db_session.get(Anomaly, anomaly_id, with_for_update=True, populate_existing=True)
+        return db_session.exec(_locked_statement(), params={"anomaly_id": anomaly_id}).first()
     return db_session.get(Anomaly, anomaly_id)
+
+
+@cache
+def _locked_statement() -> Any:
+    """Built once (every click locks its anomaly): the row read again, even when the session
+    holds it, and locked."""
+    return (select(Anomaly).where(col(Anomaly.id) == bindparam("anomaly_id"))
+            .with_for_update().execution_options(populate_existing=True))
 
 
 def anomalies_by_status(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -45,15 +47,22 @@ def changes_between(*, db_session: Session, project: str, environment: str, star
                     end: datetime, limit: int = 20) -> Sequence[ChangeEvent]:
     """Changes of ``project`` at ``start`` to ``end`` (inclusive) on ``environment`` or on an
     environment not known (""), newest first."""
-    statement = (
+    return db_session.exec(_between_statement(), params={
+        "project": project, "environment": environment, "start": start, "end": end,
+        "limit": limit}).all()
+
+
+@cache
+def _between_statement() -> Any:
+    """Built once: every alert card reads its changes (see ``storage.queries.runbooks``)."""
+    return (
         select(ChangeEvent)
-        .where(ChangeEvent.project == project,
-               or_(col(ChangeEvent.environment) == environment,
+        .where(ChangeEvent.project == bindparam("project"),
+               or_(col(ChangeEvent.environment) == bindparam("environment"),
                    col(ChangeEvent.environment) == ""),
-               col(ChangeEvent.at) >= start, col(ChangeEvent.at) <= end)
+               col(ChangeEvent.at) >= bindparam("start"), col(ChangeEvent.at) <= bindparam("end"))
         .order_by(col(ChangeEvent.at).desc(), col(ChangeEvent.id).desc())
-        .limit(limit))
-    return db_session.exec(statement).all()
+        .limit(bindparam("limit")))
 
 
 def project_known(*, db_session: Session, project: str) -> bool:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
@@ -38,8 +41,14 @@ def owner_of(*, db_session: Session, feedback: LineFeedback) -> str | None:
 
 def feedback_of_anomaly(*, db_session: Session, anomaly_id: int) -> Sequence[LineFeedback]:
     """Every row the anomaly's "not an anomaly" recorded (undone ones too), oldest first."""
-    return db_session.exec(select(LineFeedback).where(LineFeedback.anomaly_id == anomaly_id)
-                           .order_by(col(LineFeedback.id))).all()
+    return db_session.exec(_of_anomaly_statement(), params={"anomaly_id": anomaly_id}).all()
+
+
+@cache
+def _of_anomaly_statement() -> Any:
+    """Built once: every alert card reads it (see ``storage.queries.runbooks``)."""
+    return (select(LineFeedback).where(LineFeedback.anomaly_id == bindparam("anomaly_id"))
+            .order_by(col(LineFeedback.id)))
 
 
 def active_feedback(*, db_session: Session, owners: Iterable[str] | None = None

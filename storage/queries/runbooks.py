@@ -1,11 +1,18 @@
 """Playbook runs, runbook entries and their earlier versions: what a walk answered, what fixed
-it last time, and what an entry said before someone edited it."""
+it last time, and what an entry said before someone edited it.
+
+The reads every alert card makes (the walk, the workload's entries, earlier incidents) are
+built once, with bound parameters (``_statement`` functions): building a statement costs more
+interpreter time than SQLite takes to run it, and a card is drawn on every click."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -32,11 +39,15 @@ def get_playbook_run(*, db_session: Session, anomaly_id: int,
                      for_update: bool = False) -> PlaybookRun | None:
     """The anomaly's playbook run; ``for_update`` locks it (two people saving steps at once
     must not overwrite each other's answers) on PostgreSQL."""
-    statement = select(PlaybookRun).where(PlaybookRun.anomaly_id == anomaly_id)
+    return db_session.exec(_run_statement(for_update), params={"anomaly_id": anomaly_id}
+                           ).first()
+
+
+@cache
+def _run_statement(for_update: bool) -> Any:
+    statement = select(PlaybookRun).where(PlaybookRun.anomaly_id == bindparam("anomaly_id"))
     statement = statement.order_by(col(PlaybookRun.id).desc())
-    if for_update:
-        statement = statement.with_for_update()
-    return db_session.exec(statement).first()
+    return statement.with_for_update() if for_update else statement
 
 
 def runbook_for(
@@ -44,14 +55,22 @@ def runbook_for(
     service_name: str | None = None, limit: int = 20,
 ) -> Sequence[RunbookEntry]:
     """A workload's runbook, newest first."""
-    statement = select(RunbookEntry).where(RunbookEntry.project == project)
-    if environment is not None:
-        statement = statement.where(RunbookEntry.environment == environment)
-    if service_name is not None:
-        statement = statement.where(RunbookEntry.service_name == service_name)
+    statement = _runbook_statement(environment is not None, service_name is not None)
+    return db_session.exec(statement, params={
+        "project": project, "environment": environment, "service_name": service_name,
+        "limit": limit}).all()
+
+
+@cache
+def _runbook_statement(by_environment: bool, by_service: bool) -> Any:
+    statement = select(RunbookEntry).where(RunbookEntry.project == bindparam("project"))
+    if by_environment:
+        statement = statement.where(RunbookEntry.environment == bindparam("environment"))
+    if by_service:
+        statement = statement.where(RunbookEntry.service_name == bindparam("service_name"))
     statement = statement.order_by(col(RunbookEntry.created_at).desc(),
                                    col(RunbookEntry.id).desc())
-    return db_session.exec(statement.limit(limit)).all()
+    return statement.limit(bindparam("limit"))
 
 
 def recent_runbook(
@@ -121,15 +140,22 @@ def earlier_incident_entries(
 ) -> Sequence[tuple[RunbookEntry, Anomaly]]:
     """The entries filed for incidents on a workload that started before ``started_before``,
     each with its incident, newest incident first."""
+    rows = db_session.exec(_earlier_statement(exclude_anomaly_id is not None), params={
+        "project": project, "environment": environment, "service_name": service_name,
+        "started_before": started_before, "exclude": exclude_anomaly_id}).all()
+    return [(entry, anomaly) for entry, anomaly in rows]
+
+
+@cache
+def _earlier_statement(excluding: bool) -> Any:
     statement = (
         select(RunbookEntry, Anomaly)
         .join(Anomaly, col(Anomaly.id) == col(RunbookEntry.anomaly_id))
-        .where(RunbookEntry.project == project, RunbookEntry.environment == environment,
-               RunbookEntry.service_name == service_name,
-               col(Anomaly.started_at) < started_before)
+        .where(RunbookEntry.project == bindparam("project"),
+               RunbookEntry.environment == bindparam("environment"),
+               RunbookEntry.service_name == bindparam("service_name"),
+               col(Anomaly.started_at) < bindparam("started_before"))
         .order_by(col(Anomaly.started_at).desc(), col(RunbookEntry.created_at).desc(),
                   col(RunbookEntry.id).desc())
     )
-    if exclude_anomaly_id is not None:
-        statement = statement.where(col(Anomaly.id) != exclude_anomaly_id)
-    return [(entry, anomaly) for entry, anomaly in db_session.exec(statement).all()]
+    return statement.where(col(Anomaly.id) != bindparam("exclude")) if excluding else statement

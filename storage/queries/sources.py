@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -29,7 +30,13 @@ def get_state(*, db_session: Session, name: str) -> SourceState | None:
 
 
 def list_states(*, db_session: Session) -> Sequence[SourceState]:
-    return db_session.scalars(select(SourceState).order_by(col(SourceState.name))).all()
+    return db_session.scalars(_states_statement()).all()
+
+
+@cache
+def _states_statement() -> Any:
+    """Built once: every alert card reads the sources' state ("data as of")."""
+    return select(SourceState).order_by(col(SourceState.name))
 
 
 def save_state(*, db_session: Session, name: str, kind: str, **fields: Any) -> SourceState:

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from microsoft_teams.api.activities.conversation.conversation_update import (
@@ -45,9 +46,16 @@ from microsoft_teams.api.activities.invoke.adaptive_card.action import AdaptiveC
 from microsoft_teams.api.activities.message.message import MessageActivity, MessageActivityInput
 from microsoft_teams.apps import ActivityContext, App
 
-from bot.anomaly.desk import AnomalyDesk, NotAllowed, NothingChanged, ResponseError
+from bot.anomaly.desk import (
+    AnomalyDesk,
+    NotAllowed,
+    NothingChanged,
+    ResponseError,
+    StepStarted,
+)
 from bot.anomaly.plans import PlanError
 from bot.anomaly.plans_chat import expected_plan_from
+from bot.anomaly.views import AlertView
 from bot.chat.ratelimit import RateLimited, RateLimiter
 from bot.chat.teams.cards import Panel, PanelKind, alert_card, plain, text_card
 from bot.chat.teams.feedback_panel import not_an_anomaly_note
@@ -69,7 +77,8 @@ from bot.playbook import Playbook, StepError
 from bot.playbook.library import PlaybookLibrary
 from bot.wiring import Services
 
-__all__ = ["TeamsContext", "answer_action", "answer_message", "register"]
+__all__ = ["CardActionHost", "TeamsContext", "answer_action", "answer_card_action",
+           "answer_message", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -157,26 +166,23 @@ class TeamsContext:
         return True
 
 
-def register(app: App, ctx: TeamsContext) -> None:
-    """Wire every Teams handler to ``app``."""
+class CardActionHost(Protocol):
+    """Where card actions can be answered without the SDK's turn (``TeamsBot``)."""
+
+    card_actions: Callable[[AdaptiveCardInvokeActivity], Any] | None
+
+
+def register(app: App, ctx: TeamsContext, host: CardActionHost | None = None) -> None:
+    """Wire every Teams handler to ``app``; card actions to ``host``, when given, which
+    answers them without the SDK's turn (:func:`answer_card_action`)."""
 
     @app.use
     async def every_activity(turn: ActivityContext[Any]) -> None:
         """Frames the answer (:meth:`TeamsContext.answering`) and records the address."""
-        activity = turn.activity
-        conversation = getattr(activity, "conversation", None)
-        sender = getattr(activity, "from_", None)
-        name = getattr(sender, "name", None)
         with ctx.answering():
-            if ctx.charts is not None and sender is not None and name:
-                ctx.charts.names[_user(activity)] = str(name)[:100]
-            if conversation is not None and activity.service_url and not ctx.book.is_known(
-                    _base(conversation.id), activity.service_url):
-                await asyncio.to_thread(
-                    ctx.book.remember, _base(conversation.id),
-                    service_url=activity.service_url,
-                    tenant_id=getattr(conversation, "tenant_id", None),
-                    kind=getattr(conversation, "conversation_type", None))
+            record = _learn(ctx, turn.activity)
+            if record is not None:
+                await asyncio.to_thread(record)
             await turn.next()
 
     @app.on_card_action
@@ -202,6 +208,9 @@ def register(app: App, ctx: TeamsContext) -> None:
                                        channel=channel)
         await turn.send(MessageActivityInput(attachments=[card_attachment(card)]))
 
+    if host is not None:
+        host.card_actions = partial(answer_card_action, ctx)
+
     @app.on_install_add
     async def on_install_add(turn: ActivityContext[InstalledActivity]) -> None:
         await asyncio.to_thread(_record_install, ctx, turn.activity, True)
@@ -220,7 +229,37 @@ def register(app: App, ctx: TeamsContext) -> None:
             await asyncio.to_thread(_record_install, ctx, activity, False)
 
 
+def _learn(ctx: TeamsContext, activity: Any) -> Callable[[], None] | None:
+    """Keeps the sender's display name (for the charts); the recording of the conversation's
+    address still to do (a write: for a worker thread) when it is new or has moved."""
+    conversation = getattr(activity, "conversation", None)
+    sender = getattr(activity, "from_", None)
+    name = getattr(sender, "name", None)
+    if ctx.charts is not None and sender is not None and name:
+        ctx.charts.names[_user(activity)] = str(name)[:100]
+    if conversation is None or not activity.service_url or ctx.book.is_known(
+            _base(conversation.id), activity.service_url):
+        return None
+    return partial(ctx.book.remember, _base(conversation.id), service_url=activity.service_url,
+                   tenant_id=getattr(conversation, "tenant_id", None),
+                   kind=getattr(conversation, "conversation_type", None))
+
+
 # -- card actions -------------------------------------------------------------------------------
+
+
+def answer_card_action(ctx: TeamsContext, activity: AdaptiveCardInvokeActivity
+                       ) -> dict[str, Any]:
+    """On a worker thread, the whole of a card action outside the SDK: what the SDK's turn
+    would do for it (the address, the framing of :meth:`TeamsContext.answering`) and the
+    answer (:func:`answer_action`)."""
+    with ctx.answering():
+        record = _learn(ctx, activity)
+        if record is not None:
+            record()
+        value = activity.value.model_dump(mode="json", exclude_none=True)
+        return answer_action(ctx, value, user=_user(activity),
+                             channel=_base(activity.conversation.id))
 
 
 def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> dict[str, Any]:
@@ -234,9 +273,12 @@ def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> 
     desk = ctx.desk
     panel: Panel | None = None
     errors: dict[str, str] | None = None
+    state: tuple[AlertView, StepStarted | None] | None = None
     try:
         ctx.actions.check(user)
-        panel = _act(desk, action, user=user, channel=channel)
+        panel, view_after, step_after = desk.on_card(action.anomaly_id, lambda acting: _act(
+            acting, action, user=user, channel=channel))
+        state = view_after, step_after
     except StepError as exc:
         errors = dict(exc.errors)
     except NothingChanged as exc:
@@ -256,7 +298,8 @@ def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> 
         return _message(user_message(exc, otherwise=ACTION_FAILED))
     ctx.changed()
     try:
-        view, step = desk.card_state(action.anomaly_id)
+        # a refused form changed nothing: the card as the store has it, read on its own
+        view, step = state or desk.card_state(action.anomaly_id)
         step = step if action.verb != Verb.BACK else None
     except Exception as exc:
         if not isinstance(exc, USER_ERRORS):

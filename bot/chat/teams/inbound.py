@@ -82,16 +82,23 @@ class ActivityShape(BaseModel):
     @classmethod
     def check(cls, body: Any) -> ActivityShape:
         """The activity, or ValueError naming the field that is missing or wrong."""
+        return cls.parse(body)[0]
+
+    @classmethod
+    def parse(cls, body: Any) -> tuple[ActivityShape, Any]:
+        """The activity's shape and the SDK's model of it (one validation serves both this
+        check and a card action answered without the SDK's turn), or ValueError naming the
+        field that is missing or wrong."""
         if not isinstance(body, dict):
             raise ValueError("the body is not a JSON object")
         try:
             shape = cls.model_validate(body)
-            ActivityTypeAdapter.validate_python(body)
+            activity = ActivityTypeAdapter.validate_python(body)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "(body)"
             raise ValueError(f"{where}: {first['msg']}"[:300]) from None
-        return shape
+        return shape, activity
 
 
 class TokenCheck:
