@@ -78,7 +78,9 @@ def parse_lines(
 
     codes, first = _line_codes([columns[a] for actual in text.values() for a in actual], n)
     wanted = sorted({a for actual in text.values() for a in actual})
-    lines_table = pa.table({a: columns[a] for a in wanted}).take(pa.array(first))
+    firsts = np.zeros(n, dtype=bool)
+    firsts[first] = True  # first rows come in the order of their lines
+    lines_table = pa.table({a: columns[a] for a in wanted}).filter(pa.array(firsts))
     lines = canonical_frame(lines_table, {c: text[c] for c in text}, defaults=defaults)
     reject = Rejections(len(lines))
     fields = line_fields(lines, reject)
@@ -105,9 +107,11 @@ def parse_lines(
                              **{name: _NOTHING for name in _frame_columns(resolved, defaults)}})
     cost_columns = tuple(COLUMNS[c][0] for c in ("effective_cost", "billed_cost")
                          if c in resolved)
+    line_values = pd.DataFrame({name: value for name, value in fields.items()
+                                if name != "usage_quantity"}, index=pd.RangeIndex(len(lines)))
     return ParsedChunk(items=result, rejected=rejected, rows_read=n,
                        notes={"negative_usage": negative} if negative else {},
-                       cost_columns=cost_columns)
+                       cost_columns=cost_columns, lines=(codes, line_values))
 
 
 def _frame_columns(resolved: dict[str, list[str]], defaults: Mapping[str, str]) -> list[str]:
@@ -130,13 +134,18 @@ def _dates(array: pa.ChunkedArray | pa.Array) -> pd.Series | None:
     if array.null_count:
         return None
     if pa.types.is_timestamp(array.type):
-        return to_utc(pa.table({"d": array}).to_pandas()["d"])
+        kind = array.type
+        unit = np.dtype(f"datetime64[{kind.unit}]")
+        stamps = np.asarray(array.cast(pa.int64()).to_numpy()).view(unit)
+        # Arrow holds instants as UTC whatever the zone; a time without one is taken as UTC
+        return pd.Series(pd.DatetimeIndex(stamps).tz_localize("UTC"))
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
             or pa.types.is_dictionary(array.type)):
         return None
-    if pa.types.is_dictionary(array.type):
-        array = array.cast(array.type.value_type)
-    encoded = pc.dictionary_encode(array)
+    if pa.types.is_dictionary(array.type):  # Parquet's own dictionary: no row decoded
+        encoded = pa.table({"d": array}).unify_dictionaries().column("d")
+    else:
+        encoded = pc.dictionary_encode(array)
     chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
     if not chunks:
         return None
@@ -155,10 +164,22 @@ def _dates(array: pa.ChunkedArray | pa.Array) -> pd.Series | None:
 def _line_codes(arrays: list[pa.ChunkedArray | pa.Array], n: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's line (its values in ``arrays``), numbered in order of first appearance,
-    and the first row of each line."""
-    key = np.zeros(n, dtype=np.int64)
-    span = 1
+    and the first row of each line.
+
+    Rows of one line tend to follow each other (an export lists a line's resources, or its
+    hours, together), and comparing a row with the one before costs a quarter of hashing it:
+    only the first row of each run of equal rows is encoded.
+    """
+    arrays = [_comparable(a) for a in arrays]
+    same = np.ones(max(n - 1, 0), dtype=bool)
     for array in arrays:
+        same &= _same_as_previous(array)
+    begins = np.concatenate(([True], ~same)) if n else np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(begins)
+    runs = pa.table({str(i): a for i, a in enumerate(arrays)}).filter(pa.array(begins))
+    key = np.zeros(len(starts), dtype=np.int64)
+    span = 1
+    for array in runs.columns:
         indices, count = _indices(array)
         size = count + 1
         if span * size >= 2**62:
@@ -166,24 +187,38 @@ def _line_codes(arrays: list[pa.ChunkedArray | pa.Array], n: int
             span = int(key.max()) + 1
         key = key * size + indices
         span *= size
-    codes, distinct = pd.factorize(key)
+    run_codes, distinct = pd.factorize(key)
     first = np.zeros(len(distinct), dtype=np.int64)
-    first[codes[::-1]] = np.arange(n - 1, -1, -1)
+    first[run_codes[::-1]] = starts[::-1]
+    codes = np.repeat(run_codes, np.diff(np.append(starts, n)))
     return codes, first
+
+
+def _comparable(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A dictionary column as its indices over one dictionary (equal indices, equal values);
+    other columns in one piece (compared row to row faster than in many)."""
+    if not pa.types.is_dictionary(array.type):
+        return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    unified = pa.table({"c": array}).unify_dictionaries().column("c")
+    return pa.chunked_array([c.indices for c in unified.chunks], type=array.type.index_type)
+
+
+def _same_as_previous(array: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """For each row but the first: whether it holds the value of the row before."""
+    after, before = array[1:], array[:-1]
+    same = pc.equal(after, before)
+    if array.null_count:
+        same = pc.or_kleene(same, pc.and_(pc.is_null(after), pc.is_null(before)))
+    return np.asarray(same.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _indices(array: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, int]:
     """Dictionary indices of a column (empty cells: the count) and the count of values."""
-    if pa.types.is_dictionary(array.type):
-        array = pa.table({"c": array}).unify_dictionaries().column("c")
-        encoded = array
-    else:
-        encoded = pc.dictionary_encode(array)
+    encoded = pc.dictionary_encode(array)
     chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
     count = len(chunks[0].dictionary) if chunks else 0
-    parts = [c.indices.fill_null(count).to_numpy(zero_copy_only=False) for c in chunks]
-    indices = np.concatenate(parts) if len(parts) != 1 else parts[0]
-    return indices.astype(np.int64, copy=False), count
+    indices = pa.chunked_array([c.indices for c in chunks], type=pa.int32()).fill_null(count)
+    return np.asarray(indices.to_numpy(), dtype=np.int64), count
 
 
 def _by_code(value: object, codes: np.ndarray) -> object:

@@ -125,7 +125,9 @@ class ParsedChunk:
     """Line items that parsed, and the rows that did not (row_number, reason, raw values).
 
     ``notes`` counts rows kept but worth a word (keys of :data:`NOTES`); ``cost_columns`` are
-    the FOCUS cost columns the file has.
+    the FOCUS cost columns the file has. ``lines``, when the chunk was parsed line by line,
+    holds each item's line code and the parsed text columns of each line (by code; two codes
+    may hold the same values).
     """
 
     items: pd.DataFrame
@@ -133,6 +135,7 @@ class ParsedChunk:
     rows_read: int
     notes: dict[str, int] = field(default_factory=dict)
     cost_columns: tuple[str, ...] = ()
+    lines: tuple[np.ndarray, pd.DataFrame] | None = None
 
 
 def resolve_columns(header: Iterable[str]) -> dict[str, list[str]]:
