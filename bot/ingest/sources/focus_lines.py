@@ -55,6 +55,8 @@ def parse_lines(
         return None
     columns = dict(zip([str(c).lstrip("\ufeff") for c in table.schema.names], table.columns,
                        strict=True))
+    if any(a.lstrip("\ufeff") not in columns for actual in resolved.values() for a in actual):
+        return None
     special = {c for c in (*DATE_FIELDS, *NUMERIC_FIELDS)}
     text = {canonical: [a.lstrip("\ufeff") for a in actual]
             for canonical, actual in resolved.items() if canonical not in special}
