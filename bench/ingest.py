@@ -12,7 +12,12 @@ took (all threads): on a shared, noisy machine CPU time varies less than wall ti
 how much of the work the threads overlap. With ``--memory`` it ingests in a child process and
 prints that process's peak RSS.
 
+With ``--compare OLD`` (a folder holding an older tree, e.g. ``git archive <commit> | tar -x
+-C OLD``) every run is a fresh process, and the rounds alternate pandas, the older tree and
+this one, so that a busy machine weighs on all three alike; medians of wall and CPU time.
+
     python bench/ingest.py --rows 1000000 --repeat 3
+    python bench/ingest.py --rows 1000000 --repeat 5 --compare /tmp/old
     python bench/ingest.py --rows 10000000 --repeat 1 --memory --skip-baseline
 """
 
@@ -134,10 +139,7 @@ def generate(path: Path, *, rows: int, lines: int, seed: int = 7) -> int:
 def baseline(path: Path) -> float:
     started = time.perf_counter()
     frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    frame.groupby(
-        ["ChargePeriodStart", "BillingAccountId", "SubAccountId", "ServiceName", "RegionId",
-         "Tags", "ChargeCategory"], sort=False,
-    )[["BilledCost", "EffectiveCost"]].sum()
+    frame.groupby(GROUP, sort=False)[["BilledCost", "EffectiveCost"]].sum()
     return time.perf_counter() - started
 
 
@@ -176,6 +178,61 @@ def peak_memory(path: Path, workdir: Path) -> tuple[float, float]:
     return float(seconds), int(peak_kib) / 1024
 
 
+# One run in a fresh process, on the tree given first (only APIs every tree has): prints the
+# seconds and CPU seconds (all threads) of pandas or of the ingest, database set up before.
+_CHILD = """
+import resource, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+path, kind = Path(sys.argv[2]), sys.argv[3]
+import pandas as pd
+from bot.ingest.service import ingest_path
+from bot.settings import Settings
+from storage.db import make_engine, upgrade
+with tempfile.TemporaryDirectory(dir=sys.argv[4]) as tmp:
+    settings = Settings(database_url=f"sqlite:///{tmp}/bench.db",
+                        quarantine_dir=Path(tmp) / "quarantine")
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    cpu0, wall0 = cpu(), time.perf_counter()
+    if kind == "pandas":
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        frame.groupby(GROUP, sort=False)[["BilledCost", "EffectiveCost"]].sum()
+    else:
+        report = ingest_path(engine=engine, settings=settings, path=path)
+        if report.failed:
+            raise SystemExit(f"ingest failed: {report.failed[0].message}")
+    print(time.perf_counter() - wall0, cpu() - cpu0)
+    engine.dispose()
+"""
+GROUP = ["ChargePeriodStart", "BillingAccountId", "SubAccountId", "ServiceName", "RegionId",
+         "Tags", "ChargeCategory"]
+
+
+def compare(path: Path, rows: int, old: Path, rounds: int, workdir: Path) -> None:
+    """Alternate pandas, the tree at ``old`` and this one, each run in a fresh process."""
+    root = Path(__file__).resolve().parent.parent
+    trees = {"pandas": root, "before": old.resolve(), "after": root}
+    code = _CHILD.replace("GROUP", repr(GROUP))
+    runs: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in trees}
+    for _ in range(rounds):
+        for kind, tree in trees.items():
+            out = subprocess.run(
+                [sys.executable, "-c", code, str(tree), str(path), kind, str(workdir)],
+                check=True, capture_output=True, text=True)
+            wall, cpu = (float(v) for v in out.stdout.split()[-2:])
+            runs[kind][0].append(wall)
+            runs[kind][1].append(cpu)
+    base = statistics.median(runs["pandas"][0])
+    for kind, (walls, cpus) in runs.items():
+        wall = statistics.median(walls)
+        print(f"  {kind:7s} {rows / wall:>9,.0f} rows/s ({wall:.2f}s, {base / wall:.2f}x pandas; "
+              f"CPU {statistics.median(cpus):.2f}s; runs {_seconds(walls)})")
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -197,6 +254,8 @@ def main() -> None:
     parser.add_argument("--formats", default="csv,parquet")
     parser.add_argument("--memory", action="store_true", help="measure peak RSS in a child")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--compare", type=Path, default=None, metavar="OLD",
+                        help="alternate with the tree in this folder, fresh processes")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
 
@@ -209,12 +268,19 @@ def main() -> None:
             size = path.stat().st_size / 2**20
             print(f"{fmt}: {rows:,} line items, {size:,.0f} MiB, generated in "
                   f"{time.perf_counter() - t0:.1f}s, ~{ITEMS_PER_POINT}:1 into hourly points")
+            if args.compare is not None:
+                compare(path, rows, args.compare, args.repeat, workdir)
+                path.unlink()
+                continue
             if args.memory:
                 seconds, peak = peak_memory(path, workdir)
                 print(f"  spendwatch (child process): {rows / seconds:,.0f} rows/s, "
                       f"peak RSS {peak:,.0f} MiB")
                 continue
-            ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
+            ours: list[float] = []
+            theirs: list[float] = []
+            ours_cpu: list[float] = []
+            theirs_cpu: list[float] = []
             for _ in range(args.repeat):
                 if not args.skip_baseline:
                     theirs.append(_timed(partial(baseline, path), theirs_cpu))

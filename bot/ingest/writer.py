@@ -100,7 +100,7 @@ class PointWriter:
         for key, count in chunk.notes.items():
             report.notes[NOTES[key]] = report.notes.get(NOTES[key], 0) + count
         if not chunk.items.empty:
-            points = self._points(chunk.items)
+            points = self._points(chunk.items, chunk.lines)
             self.buffer.append(points)
             self.buffered += len(points)
             if self.buffered >= FLUSH_POINTS:
@@ -113,14 +113,19 @@ class PointWriter:
         if not chunk.rejected.empty:
             self._quarantine_rows(chunk.rejected)
 
-    def _points(self, items: pd.DataFrame) -> pd.DataFrame:
+    def _points(self, items: pd.DataFrame,
+                parsed_lines: tuple[np.ndarray, pd.DataFrame] | None = None) -> pd.DataFrame:
         """Hourly points of parsed line items, their series created as needed.
 
         Currency, allocation and series are worked out once per distinct *line* (the text
         columns of a row, tags included) and remembered across chunks; the rows get them by
-        line code: an export repeats a few thousand lines over millions of rows.
+        line code: an export repeats a few thousand lines over millions of rows. A chunk
+        parsed line by line comes with its codes (``parsed_lines``), used as they are.
         """
-        codes, lines = factorize_rows(items[list(LINE_COLUMNS)])
+        if parsed_lines is not None and len(parsed_lines[0]) == len(items):
+            codes, lines = parsed_lines[0], parsed_lines[1][list(LINE_COLUMNS)]
+        else:
+            codes, lines = factorize_rows(items[list(LINE_COLUMNS)])
         keys = _line_keys(lines)
         known = np.array([key[LINE_COLUMNS.index("currency")] in self._rates for key in keys])
         if not known.all():

@@ -32,6 +32,7 @@ from bot.ingest.sources.focus_csv import (
     open_csv,
     read_header,
 )
+from bot.ingest.sources.focus_lines import parse_lines
 from bot.ingest.sources.focus_parse import (
     CHARGE_CATEGORIES,
     FocusFileError,
@@ -164,9 +165,11 @@ def hash_file(path: ExportFile, hasher: Hasher, stop: threading.Event | None = N
 
 @dataclass(slots=True)
 class _Frame:
-    """A canonical frame ready for parsing, prepared in the reader thread."""
+    """A chunk of Arrow columns ready for parsing, with how to name them."""
 
-    frame: pd.DataFrame
+    table: pa.Table | pa.RecordBatch
+    resolved: dict[str, list[str]]
+    defaults: dict[str, str]
     row_numbers: np.ndarray
     rejected: list[tuple[int, str, str]]  # row number, raw text, reason
     position: int  # bytes of the file accounted for once this frame is done
@@ -238,9 +241,16 @@ def _parsed(frames: Iterator[_Frame], on_bytes: Callable[[int], None] | None
 def _parse(frames: Iterator[_Frame]) -> Iterator[tuple[ParsedChunk, int]]:
     """Parse frames; count identical rows. Runs in the reader thread, so that parsing the
     next chunk overlaps with storing the last one (Arrow, NumPy and SQLite release the GIL
-    for much of their work)."""
+    for much of their work).
+
+    A chunk is parsed line by line (``focus_lines``) unless one of its rows needs the row by
+    row path: a refusal, a note on an empty cost, costs as text."""
     for item in frames:
-        chunk = parse_frame(item.frame, row_numbers=item.row_numbers)
+        chunk = parse_lines(item.table, item.resolved, defaults=item.defaults,
+                            row_numbers=item.row_numbers)
+        if chunk is None:
+            frame = canonical_frame(item.table, item.resolved, defaults=item.defaults)
+            chunk = parse_frame(frame, row_numbers=item.row_numbers)
         if item.full_rows is not None:
             identical = count_identical(chunk.items, item.full_rows)
             if identical:
@@ -265,12 +275,13 @@ def _frames(
         records = block.records
         for index, start in enumerate(slices):
             part = block.table.slice(start, chunk_rows)
-            frame = canonical_frame(part, resolved, defaults=defaults)
             # the block's bytes are shared out over its chunks, in proportion
             share = (block.bytes_done - block_start) * (index + 1) // len(slices)
             reported = block_start + share
             yield _Frame(
-                frame,
+                part,
+                resolved,
+                defaults,
                 block.row_numbers[start:start + chunk_rows],
                 block.rejected if index == 0 else [],
                 reported,
@@ -389,14 +400,14 @@ def _parquet_chunks(
         offset = 0
         pool = pa.default_memory_pool()
         for batch in parquet.iter_batches(batch_size=chunk_rows, columns=wanted):
-            frame = canonical_frame(batch, resolved, defaults=defaults)
-            numbers = np.arange(offset + 2, offset + 2 + len(frame))
-            offset += len(frame)
+            numbers = np.arange(offset + 2, offset + 2 + batch.num_rows)
+            offset += batch.num_rows
+            yield _Frame(batch, resolved, defaults, numbers, [], size * offset // total_rows,
+                         full_rows.rows)
             del batch
             # the allocator keeps freed batches for reuse unless told: memory would grow with
             # the file
             pool.release_unused()
-            yield _Frame(frame, numbers, [], size * offset // total_rows, full_rows.rows)
 
     try:
         yield from _parsed(frames(), on_bytes)

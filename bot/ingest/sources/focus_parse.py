@@ -42,10 +42,13 @@ __all__ = [
     "NULL_VALUES",
     "FocusFileError",
     "ParsedChunk",
+    "Rejections",
     "canonical_frame",
     "check_columns",
+    "line_fields",
     "parse_frame",
     "resolve_columns",
+    "too_long",
 ]
 
 
@@ -122,7 +125,9 @@ class ParsedChunk:
     """Line items that parsed, and the rows that did not (row_number, reason, raw values).
 
     ``notes`` counts rows kept but worth a word (keys of :data:`NOTES`); ``cost_columns`` are
-    the FOCUS cost columns the file has.
+    the FOCUS cost columns the file has. ``lines``, when the chunk was parsed line by line,
+    holds each item's line code and the parsed text columns of each line (by code; two codes
+    may hold the same values).
     """
 
     items: pd.DataFrame
@@ -130,6 +135,7 @@ class ParsedChunk:
     rows_read: int
     notes: dict[str, int] = field(default_factory=dict)
     cost_columns: tuple[str, ...] = ()
+    lines: tuple[np.ndarray, pd.DataFrame] | None = None
 
 
 def resolve_columns(header: Iterable[str]) -> dict[str, list[str]]:
@@ -259,7 +265,7 @@ def _usable(array: pa.Array | pa.ChunkedArray, *, numeric: bool) -> pa.Array | p
 Reason = str | Callable[[np.ndarray], np.ndarray]
 
 
-class _Rejections:
+class Rejections:
     """The first reason each row of a chunk is refused for."""
 
     def __init__(self, n: int) -> None:
@@ -281,31 +287,19 @@ def parse_frame(frame: pd.DataFrame, *, row_numbers: np.ndarray) -> ParsedChunk:
     file's columns were checked (:func:`check_columns`) and defaults applied before; without
     a billing period column, the charge's month is its billing period.
     """
-    reject = _Rejections(len(frame))
+    reject = Rejections(len(frame))
     items: dict[str, object] = {}
     for canonical in ("start", "end", "billing_period_start"):
         if canonical in frame:  # the billing period only when the delivery must be known
             items[canonical] = _date(frame[canonical], COLUMNS[canonical][0], reject)
     empty_costs = _costs(frame, items, reject)
-    items["charge_category"] = _category(frame["charge_category"], reject)
-    currency = frame["currency"]
-    reject(currency.isna().to_numpy(), "BillingCurrency is empty")
-    items["currency"] = clean_text(currency, upper=True)
-    quantity = frame.get("usage_quantity")
-    items["usage_quantity"] = to_number(quantity).fillna(0.0) if quantity is not None else 0.0
-    for canonical in TEXT_FIELDS:
-        raw = frame.get(canonical)
-        items[canonical] = clean_text(raw) if raw is not None else ""
-    if "billing_account_id" in frame:
-        reject(np.asarray(items["billing_account_id"] == ""), "BillingAccountId is empty")
-    tags = frame.get("tags")
-    items["tags"] = tags if tags is not None else None  # raw text: allocation reads it
+    items.update(line_fields(frame, reject))
 
     result = pd.DataFrame(items, index=frame.index)
     backwards = (result["end"] < result["start"]).to_numpy()
     reject(backwards, "ChargePeriodEnd is before ChargePeriodStart")
     usage = (result["charge_category"] == "Usage").to_numpy()
-    reject(_too_long(result, usage), lambda m: _describe_length(result[m]))
+    reject(too_long(result, usage), lambda m: _describe_length(result[m]))
     ok = ~reject.bad
     negative = usage & ((result["effective_cost"] < 0) | (result["billed_cost"] < 0)).to_numpy()
     notes = {key: int((mask & ok).sum()) for key, mask in
@@ -327,7 +321,27 @@ def parse_frame(frame: pd.DataFrame, *, row_numbers: np.ndarray) -> ParsedChunk:
                        notes={k: v for k, v in notes.items() if v}, cost_columns=cost_columns)
 
 
-def _date(raw: pd.Series, label: str, reject: _Rejections) -> pd.Series:
+def line_fields(frame: pd.DataFrame, reject: Rejections) -> dict[str, object]:
+    """The parsed text columns of a chunk (and ``usage_quantity``, in its place among them):
+    ChargeCategory, currency, the line's text, the raw tags."""
+    items: dict[str, object] = {}
+    items["charge_category"] = _category(frame["charge_category"], reject)
+    currency = frame["currency"]
+    reject(currency.isna().to_numpy(), "BillingCurrency is empty")
+    items["currency"] = clean_text(currency, upper=True)
+    quantity = frame.get("usage_quantity")
+    items["usage_quantity"] = to_number(quantity).fillna(0.0) if quantity is not None else 0.0
+    for canonical in TEXT_FIELDS:
+        raw = frame.get(canonical)
+        items[canonical] = clean_text(raw) if raw is not None else ""
+    if "billing_account_id" in frame:
+        reject(np.asarray(items["billing_account_id"] == ""), "BillingAccountId is empty")
+    tags = frame.get("tags")
+    items["tags"] = tags if tags is not None else None  # raw text: allocation reads it
+    return items
+
+
+def _date(raw: pd.Series, label: str, reject: Rejections) -> pd.Series:
     parsed = to_utc(raw)
     present = raw.notna().to_numpy()
     reject(~present, f"{label} is empty")
@@ -336,7 +350,7 @@ def _date(raw: pd.Series, label: str, reject: _Rejections) -> pd.Series:
     return parsed
 
 
-def _category(raw: pd.Series, reject: _Rejections) -> pd.Series:
+def _category(raw: pd.Series, reject: Rejections) -> pd.Series:
     category = canonical_category(raw)
     reject(raw.isna().to_numpy(), "ChargeCategory is empty")
     reject(raw.notna().to_numpy() & category.isna().to_numpy(),
@@ -345,7 +359,7 @@ def _category(raw: pd.Series, reject: _Rejections) -> pd.Series:
     return category
 
 
-def _costs(frame: pd.DataFrame, items: dict[str, object], reject: _Rejections
+def _costs(frame: pd.DataFrame, items: dict[str, object], reject: Rejections
            ) -> dict[str, np.ndarray]:
     """Effective and billed cost; an empty cell takes the other column's value (counted)."""
     numbers: dict[str, pd.Series] = {}
@@ -370,7 +384,7 @@ def _costs(frame: pd.DataFrame, items: dict[str, object], reject: _Rejections
     return empty
 
 
-def _too_long(items: pd.DataFrame, usage: np.ndarray) -> np.ndarray:
+def too_long(items: pd.DataFrame, usage: np.ndarray) -> np.ndarray:
     """Usage rows covering more hours, counted from the hour they start in, than are spread."""
     span = (items["end"] - items["start"]).to_numpy()
     maybe = usage & (span > np.timedelta64(MAX_SPREAD_HOURS - 1, "h"))  # NaT: False

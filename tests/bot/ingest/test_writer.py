@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session
 
 from bot.ingest import writer as writer_module
 from bot.ingest.allocation import Allocator
 from bot.ingest.report import FileReport
+from bot.ingest.sources import focus as focus_module
 from bot.ingest.sources.focus import read_chunks
+from bot.ingest.sources.focus_lines import parse_lines
 from bot.ingest.writer import PointWriter
 from bot.settings import CurrencySettings, Settings
 from storage.queries import points as points_q
@@ -205,3 +208,41 @@ def test_a_file_out_of_hour_order_keeps_its_sums(engine, settings, tmp_path, mon
     assert len(points) == 12  # each line and hour once, whatever was written in parts
     assert (points[points.index.get_level_values("hour").hour == 1] == 2.0).all()
     assert points.sum() == pytest.approx(15.0)
+
+
+def _run_points(engine, run_id: int) -> list[tuple]:
+    with engine.connect() as connection:
+        return connection.execute(text(
+            "SELECT series_id, hour, billing_period_start, billed_cost, effective_cost, "
+            "usage_quantity, line_items FROM cost_point WHERE ingest_run_id = :run "
+            "ORDER BY series_id, hour, billing_period_start"), {"run": run_id}).all()
+
+
+def test_parsing_by_line_stores_what_parsing_row_by_row_stores(engine, settings, tmp_path,
+                                                               monkeypatch):
+    rows = [{**row, "SubAccountName": f" acct-{i % 3}", "EffectiveCost": str(1 + i % 5)}
+            for i, row in enumerate(hour_rows(0, 30, 7))]
+    rows += [{"BillingCurrency": "GBP", "EffectiveCost": "3"},
+             {"Tags": "team=support"},                                 # kept, unallocated
+             {"EffectiveCost": "-2"},                                  # negative Usage, noted
+             {"ChargePeriodEnd": "2025-04-12T00:00:00Z", "EffectiveCost": "48"}]  # spread
+    file = write_focus_csv(tmp_path / "lines.csv", rows * 2)          # every row twice
+    pounds = settings.model_copy(update={"currency": CurrencySettings(rates={"GBP": 1.25})})
+    by_line = []
+
+    def counted(*args, **kwargs):
+        chunk = parse_lines(*args, **kwargs)
+        by_line.append(chunk is not None)
+        return chunk
+
+    monkeypatch.setattr(focus_module, "parse_lines", counted)
+    _, fast = write(engine, pounds, file)
+    assert by_line and all(by_line)
+    monkeypatch.setattr(focus_module, "parse_lines", lambda *args, **kwargs: None)
+    _, slow = write(engine, pounds, file)
+
+    assert fast.rows_kept == slow.rows_kept == len(rows) * 2
+    assert (fast.warnings, fast.notes, fast.points_written) == (
+        slow.warnings, slow.notes, slow.points_written)
+    assert fast.notes  # identical rows and negative Usage were counted
+    assert _run_points(engine, fast.run_id) == _run_points(engine, slow.run_id)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
 
 from bot.ingest.service import ingest_path
+from storage.models import CostPoint
 from storage.queries import points
+from storage.timeutil import as_utc
+from tests.support.cost_points import put_points
 from tests.support.focus_files import write_focus_csv
 
 
@@ -45,3 +51,17 @@ def test_load_points_filters_by_project_and_time(engine, settings, tmp_path):
     assert str(frame["hour"].dt.tz) == "UTC"
 
 
+
+
+@pytest.mark.parametrize("count", [1, 100, 257])
+def test_every_inserted_point_is_stored_with_its_own_values(engine, count):
+    # SQLite takes points a hundred to a statement: counts below, at and past a multiple
+    start = datetime(2025, 4, 1, tzinfo=UTC)
+    put_points(engine, [{"hour": start + timedelta(hours=h), "cost": h + 0.25,
+                         "billed_cost": h * 2.0} for h in range(count)])
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(CostPoint.hour, CostPoint.effective_cost, CostPoint.billed_cost,
+                   CostPoint.line_items).order_by(CostPoint.hour)).all()
+    assert [(as_utc(hour), effective, billed, lines) for hour, effective, billed, lines in stored
+            ] == [(start + timedelta(hours=h), h + 0.25, h * 2.0, 1) for h in range(count)]
