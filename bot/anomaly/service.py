@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session
 
@@ -176,15 +177,15 @@ def announce(*, db_session: Session, settings: Settings, anomaly_id: int, platfo
 def notify(*, db_session: Session, anomaly_id: int, now: datetime, text: str | None = None,
            actor: str | None = None) -> None:
     """Queue an in-place update of every alert of the anomaly, and a thread reply if ``text``."""
-    for alert in queries.outbox.alerts_of(db_session=db_session, anomaly_id=anomaly_id):
-        queries.outbox.enqueue(db_session=db_session, platform=alert.platform,
-                               channel=alert.channel, operation=Operation.UPDATE,
-                               alert_id=alert.id, now=now)
+    messages: list[dict[str, Any]] = []
+    for alert_id, platform, channel in queries.outbox.alert_addresses(db_session=db_session,
+                                                                      anomaly_id=anomaly_id):
+        address = {"platform": platform, "channel": channel, "alert_id": alert_id}
+        messages.append({**address, "operation": Operation.UPDATE})
         if text:
-            queries.outbox.enqueue(db_session=db_session, platform=alert.platform,
-                                   channel=alert.channel, operation=Operation.REPLY,
-                                   alert_id=alert.id, now=now,
-                                   payload={"text": text, "actor": actor})
+            messages.append({**address, "operation": Operation.REPLY,
+                             "payload": {"text": text, "actor": actor}})
+    queries.outbox.queue(db_session=db_session, messages=messages, now=now)
 
 
 def load_runbook(*, db_session: Session, settings: Settings, anomaly_id: int, user: str,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from bot.outbox.enums import AlertStatus, MessageStatus, Operation
@@ -15,6 +17,7 @@ from storage.models import (
 )
 
 __all__ = [
+    "alert_addresses",
     "alert_for",
     "alerts_of",
     "claim_due",
@@ -22,8 +25,9 @@ __all__ = [
     "create_alert",
     "enqueue",
     "lease",
-    "renew",
     "pending_for_alert",
+    "queue",
+    "renew",
 ]
 
 
@@ -59,6 +63,36 @@ def enqueue(
     db_session.add(message)
     db_session.flush()
     return message
+
+
+def queue(*, db_session: Session, messages: Sequence[Mapping[str, Any]],
+          now: datetime) -> None:
+    """Queue messages (``platform``, ``channel``, ``operation``, ``alert_id``, ``payload``)
+    due ``now`` in one statement, without building ORM objects: for an action's card updates
+    and replies, which nothing reads back before they are sent, on a path (a click) where
+    each object flushed on its own cost more than the rest of the statement."""
+    if not messages:
+        return
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    db_session.connection().execute(insert(table), [
+        {"platform": m["platform"], "channel": m["channel"], "operation": m["operation"],
+         "alert_id": m.get("alert_id"), "payload": dict(m.get("payload") or {}),
+         "status": MessageStatus.PENDING, "attempts": 0, "next_attempt_at": now,
+         "created_at": now}
+        for m in messages])
+
+
+def alert_addresses(*, db_session: Session, anomaly_id: int) -> list[tuple[int, str, str]]:
+    """(alert id, platform, channel) of the anomaly's alert on every platform, oldest first."""
+    rows = db_session.connection().execute(_ALERT_ADDRESSES, {"anomaly_id": anomaly_id})
+    return [(int(row[0] or 0), str(row[1]), str(row[2])) for row in rows]
+
+
+_ALERT_ADDRESSES = (
+    core_select(col(Alert.id), col(Alert.platform), col(Alert.channel))
+    .where(col(Alert.anomaly_id) == bindparam("anomaly_id"))
+    .order_by(col(Alert.id))
+)
 
 
 def claim_due(

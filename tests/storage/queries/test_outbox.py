@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from storage.db import session_scope
 from storage.models import OutboxMessage
 from storage.queries import outbox
+from storage.timeutil import as_utc
 from tests.support.anomalies import NOW, add_anomaly
 
 
@@ -98,3 +99,36 @@ def test_pending_messages_of_an_alert_by_operation(engine):
                                             operation="reply")) == [reply]
 
 
+
+
+def test_an_action_queues_an_update_and_a_reply_for_each_platform_in_one_go(engine):
+    """``notify`` (an acknowledgement, a step): every alert of the anomaly gets its card
+    updated and the reply in its thread, due now, pending, with the reply's text and actor."""
+    from bot.anomaly.service import notify
+
+    anomaly_id = add_anomaly(engine, platforms=("slack", "teams"))
+    other = add_anomaly(engine, platforms=("slack",))
+    with session_scope(engine) as session:
+        addresses = outbox.alert_addresses(db_session=session, anomaly_id=anomaly_id)
+        assert [(p, c) for _, p, c in addresses] == [
+            (a.platform, a.channel) for a in outbox.alerts_of(db_session=session,
+                                                             anomaly_id=anomaly_id)]
+        notify(db_session=session, anomaly_id=anomaly_id, now=NOW, text="acknowledged",
+               actor="U1")
+    with Session(engine) as session:
+        rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        queued = [(m.alert_id, m.platform, m.channel, m.operation, m.payload, m.status,
+                   m.attempts) for m in rows]
+        assert all(as_utc(m.next_attempt_at) == NOW for m in rows)
+    alert_ids = [alert_id for alert_id, _, _ in addresses]
+    assert queued == [
+        (alert_ids[0], "slack", addresses[0][2], "update", {}, "pending", 0),
+        (alert_ids[0], "slack", addresses[0][2], "reply",
+         {"text": "acknowledged", "actor": "U1"}, "pending", 0),
+        (alert_ids[1], "teams", addresses[1][2], "update", {}, "pending", 0),
+        (alert_ids[1], "teams", addresses[1][2], "reply",
+         {"text": "acknowledged", "actor": "U1"}, "pending", 0),
+    ]
+    with session_scope(engine) as session:  # an anomaly with no text: updates only
+        notify(db_session=session, anomaly_id=other, now=NOW)
+        assert outbox.count_pending(db_session=session, platform="slack") == 3
