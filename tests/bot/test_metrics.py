@@ -378,7 +378,13 @@ def test_a_teams_card_click_is_timed_and_its_acknowledgement_measured(
     """SQLite only: the store's side is the Slack test's, on PostgreSQL too."""
     from bot.scheduler import poll
     from bot.settings import TeamsRouting
-    from tests.support.teams_requests import action, bot_added, card_action, teams_runtime
+    from tests.support.teams_requests import (
+        action,
+        activity,
+        bot_added,
+        card_action,
+        teams_runtime,
+    )
     from tests.support.teams_requests import post as teams_post
     from tests.support.teams_stub import TeamsStub
 
@@ -401,11 +407,17 @@ def test_a_teams_card_click_is_timed_and_its_acknowledgement_measured(
         ack = action(stub.messages[ref].card, "ack")
         answer = teams_post(runtime, stub, card_action(stub, channel, ref, ack))
         assert answer.status_code == 200, answer.text
+        # the same card clicked in a client without Universal Actions: an Action.Submit
+        # fallback arrives as a message carrying the action's data
+        runbook = dict(action(stub.messages[ref].card, "runbook")["data"])
+        submitted = activity(stub, "message", conversation=f"{channel};messageid={ref}",
+                             value=runbook, replyToId=ref)
+        assert teams_post(runtime, stub, submitted).status_code == 200
         deliverer.drain(timeout=30)
         url = runtime.metrics_url
         assert url is not None
         found = samples(scrape(url)[2])
-    assert value(found, "spendwatch_click_seconds_count", platform="teams") == 1
+    assert value(found, "spendwatch_click_seconds_count", platform="teams") == 2
     assert value(found, "spendwatch_ack_latency_seconds_count") == 1
     assert value(found, "spendwatch_messages_sent_total", platform="teams",
                  operation="post") == 1
