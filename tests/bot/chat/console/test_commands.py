@@ -141,7 +141,10 @@ def test_the_walk_stops_when_the_input_ends(engine, settings):
 
 def test_the_operator_sets_and_reads_budgets_at_the_prompt(engine, settings):
     newest = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    put_points(engine, [{"hour": newest - timedelta(hours=h), "cost": 1.0} for h in range(48)])
+    hours = [newest - timedelta(hours=h) for h in range(48)]
+    put_points(engine, [{"hour": hour, "cost": 1.0} for hour in hours])
+    # the budget's month is the newest hour's: early in a month, fewer than 48 of them are in it
+    spent = sum(1 for hour in hours if hour >= newest.replace(day=1, hour=0))
     chat, console = chat_on(engine, settings)  # nobody is in routing.finops but the operator
 
     chat.handle("/cost budget")
@@ -156,4 +159,4 @@ def test_the_operator_sets_and_reads_budgets_at_the_prompt(engine, settings):
     assert "'twelve' is not an amount" in out
     chat.handle("/cost budget web")
     assert "• web · prod · " in (listed := flat(console.export_text()))
-    assert "$12,000.00 · set in chat by sam Spent $48.00 (0.4 %)" in listed
+    assert f"$12,000.00 · set in chat by sam Spent ${spent:.2f} ({spent / 120:.1f} %)" in listed
