@@ -36,13 +36,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from bot.ingest.allocation import Allocator
+from bot.ingest.checksums import FileChecksums, content_hasher, name_of, stored, token_checksum
 from bot.ingest.enums import FileStatus, RunStatus
 from bot.ingest.guard import Settlement, settle
 from bot.ingest.hourly import aggregate, convert_currency, spread_hours
 from bot.ingest.report import FileReport, HeldScope, IngestReport, ScopeTotals
 from bot.ingest.sources.base import redact
 from bot.ingest.sources.config import FocusSourceSettings
-from bot.ingest.sources.focus import FocusFileError, discover_files, hash_file, read_chunks
+from bot.ingest.sources.focus import FocusFileError, discover_files, read_chunks
 from bot.ingest.sources.objects import ExportFile, RemoteObject, discover_deliveries
 from bot.ingest.writer import PointWriter, Scope
 from bot.settings import Settings
@@ -221,7 +222,7 @@ class _Delivery:
         self.scopes: dict[int, dict[Scope, ScopeTotals]] = {}  # new runs: what each wrote
         self.kept: set[int] = set()  # earlier runs of unchanged files, part of this delivery
         self.file_of: dict[int, str] = {}
-        self._seen: dict[int, list[tuple[str, str]]] = {}  # size -> (sha256, path) read
+        self._seen: dict[int, list[tuple[str, str]]] = {}  # size -> (checksum, path) read
 
     def ingest(self, connection: Connection, file: ExportFile) -> FileReport:
         try:
@@ -234,26 +235,25 @@ class _Delivery:
             previous = queries.runs.current_run_for_fingerprint(db_session=session,
                                                                 fingerprint=fingerprint)
         if previous is not None and not self.force:
-            twin = self._twin(previous.file_size, lambda: previous.checksum)
+            twin = self._twin(previous.file_size, FileChecksums(file, previous.checksum))
             if twin is None:
                 return self._unchanged(connection, file, previous)
         else:
-            twin = self._twin(size, lambda: _checksum(file))
+            twin = self._twin(size, FileChecksums(file))
         if twin is not None:
             return self._duplicate(connection, file, size, fingerprint, *twin)
         return self._read(connection, file, size, fingerprint)
 
-    def _twin(self, size: int, checksum: Callable[[], str | None]) -> tuple[str, str] | None:
-        """(path, SHA-256) of the file of this delivery with the same content, if any.
+    def _twin(self, size: int, checksums: FileChecksums) -> tuple[str, str] | None:
+        """(path, checksum) of the file of this delivery with the same content, if any.
 
-        Only a file of the same size as one read before is hashed beforehand.
+        Only a file of the same size as one read before is hashed beforehand, in the form of
+        the checksum it is compared with (``bot.ingest.checksums``).
         """
-        same_size = self._seen.get(size)
-        if not same_size:
-            return None
-        digest = checksum()
-        twin = next((path for seen, path in same_size if seen == digest), None)
-        return (twin, digest) if twin is not None and digest is not None else None
+        for seen, path in self._seen.get(size, []):
+            if checksums.like(seen) == seen:
+                return path, seen
+        return None
 
     def _remember(self, size: int, checksum: str, file: ExportFile) -> None:
         self._seen.setdefault(size, []).append((checksum, str(file)))
@@ -276,9 +276,8 @@ class _Delivery:
 
     def _duplicate(self, connection: Connection, file: ExportFile, size: int,
                    fingerprint: str, twin: str, checksum: str) -> FileReport:
-        same = "same ETag/version in the store" if "-token:" in checksum else "same SHA-256"
-        message = (f"byte-identical to {twin} ({same}) in this delivery: counted once; "
-                   f"remove one of the two if the export wrote it twice")
+        message = (f"byte-identical to {twin} (same {name_of(checksum)}) in this delivery: "
+                   f"counted once; remove one of the two if the export wrote it twice")
         with _session(connection) as session:
             run = queries.runs.create_ingest_run(
                 db_session=session, delivery_id=self.id, source=self.source,
@@ -304,8 +303,8 @@ class _Delivery:
         writer = PointWriter(settings=self.settings, allocator=self.allocator, report=report,
                              file=Path(file.name) if isinstance(file, RemoteObject) else file,
                              run_id=run_id, connection=connection)
-        hasher = hashlib.sha256()
-        token = _token_checksum(file)
+        hasher = content_hasher()
+        token = token_checksum(file)
         savepoint = connection.begin_nested()
         try:
             currency, account = self.defaults
@@ -325,7 +324,7 @@ class _Delivery:
                 f"{file}: {type(exc).__name__}: {exc}".splitlines()[0]))
         finally:
             writer.close()
-        checksum = token or hasher.hexdigest()
+        checksum = token or stored(hasher)
         with _session(connection) as session:
             queries.runs.finish_ingest_run(db_session=session, run_id=run_id,
                                            checksum=checksum, **writer.run_fields())
@@ -357,30 +356,6 @@ class _Delivery:
                                            status=RunStatus.FAILED,
                                            message=message)
         return report
-
-
-def _token_checksum(file: ExportFile) -> str | None:
-    """The store's change token of a Parquet object, standing in for its SHA-256.
-
-    Parquet is read by range requests of the columns spendwatch uses; hashing every byte would
-    download the whole object. A CSV is read whole anyway, and hashed as it streams by.
-    """
-    if isinstance(file, RemoteObject) and file.name.lower().endswith(".parquet"):
-        return file.checksum()
-    return None
-
-
-def _checksum(file: ExportFile) -> str | None:
-    return _token_checksum(file) or _sha256(file)
-
-
-def _sha256(file: ExportFile) -> str | None:
-    hasher = hashlib.sha256()
-    try:
-        hash_file(file, hasher)
-    except FocusFileError:
-        return None  # reading it again will say what is wrong
-    return hasher.hexdigest()
 
 
 def _record_settlement(connection: Connection, reports: list[FileReport],

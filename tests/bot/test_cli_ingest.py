@@ -107,7 +107,7 @@ def test_two_byte_identical_files_in_one_folder_count_once_and_are_named(tmp_pat
 
     assert result.returncode == 0, result.stdout
     out = " ".join(result.stdout.split())
-    assert f"focus_sample_copy.csv: byte-identical to {sample} (same SHA-256)" in out
+    assert f"focus_sample_copy.csv: byte-identical to {sample} (same BLAKE3)" in out
     assert "1 byte-identical file(s) counted once" in out
     assert total(tmp_path) == 14.98  # actual: $29.95
 

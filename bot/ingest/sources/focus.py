@@ -99,7 +99,7 @@ def read_chunks(
     replaced by its re-deliveries) a file without BillingAccountId, BillingPeriodStart or
     BillingPeriodEnd is refused. CSV is cut into blocks of about ``chunk_bytes``.
     ``on_bytes`` is told, after each chunk, how many more bytes of the file (compressed bytes
-    for .gz) that chunk accounts for. ``hasher`` (a ``hashlib`` object) is fed every byte of
+    for .gz) that chunk accounts for. ``hasher`` (``bot.ingest.checksums``) is fed every byte of
     the file as it is read, so the checksum costs no second pass. ``path`` may be an object
     in a store (``objects.RemoteObject``): it is read by range requests, never downloaded.
     """
@@ -111,7 +111,7 @@ def read_chunks(
     parquet = path.name.lower().endswith(".parquet")
     if hasher is not None and (parquet or not isinstance(path, RemoteObject)):
         # a local file is hashed in a thread of its own, from the page cache, while it is
-        # parsed (hashlib lets other threads run); a remote CSV is hashed as it streams by,
+        # parsed (the hash lets other threads run); a remote CSV is hashed as it streams by,
         # never downloaded twice
         with _hashing(path, hasher):
             yield from read_chunks(path, default_currency=default_currency,

@@ -60,7 +60,7 @@ TYPED: dict[str, pa.DataType] = {
 
 
 class Hasher(Protocol):
-    def update(self, data: bytes | memoryview, /) -> None: ...
+    def update(self, data: bytes | memoryview, /) -> object: ...
 
 
 @dataclass(slots=True)

@@ -108,7 +108,7 @@ class RemoteObject:
                 "modified": self.modified}
 
     def checksum(self) -> str | None:
-        """The store's word for the content, standing in for SHA-256 where reading every
+        """The store's word for the content, standing in for a hash where reading every
         byte just to hash it would cost a whole download (Parquet)."""
         return f"{_scheme(self.url)}-token:{self.token}" if self.token else None
 

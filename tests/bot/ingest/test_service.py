@@ -12,6 +12,7 @@ import json
 import math
 from pathlib import Path
 
+import blake3
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -579,7 +580,7 @@ def test_byte_identical_files_of_one_delivery_are_counted_once_naming_both(
     statuses = {Path(f.path).name: f.status for f in report.files}
     assert statuses == {"export (1).csv": "ingested", "export.csv": "duplicate"}
     duplicate = next(f for f in report.files if f.status == "duplicate")
-    assert duplicate.message.startswith(f"byte-identical to {copy} (same SHA-256)")
+    assert duplicate.message.startswith(f"byte-identical to {copy} (same BLAKE3)")
     assert report.ok  # counted once: said, not an error
     runs = {Path(r.file_path).name: r for r in ingest_runs(engine)}
     assert runs["export.csv"].status == "duplicate"
@@ -601,6 +602,29 @@ def test_a_copy_next_to_an_unchanged_file_is_still_counted_once(engine, settings
     again = ingest(engine, settings, folder)
     assert [f.status for f in again.files] == ["unchanged", "duplicate", "duplicate"]
     assert total(engine) == pytest.approx(12.0)
+
+
+def test_a_copy_of_a_file_stored_with_a_sha256_is_still_counted_once(engine, settings, tmp_path):
+    # runs stored before BLAKE3 carry a bare SHA-256: a copy is hashed that way to compare
+    folder = tmp_path / "drop"
+    original = write_focus_csv(folder / "b.csv", [hourly(1, h, EffectiveCost="3")
+                                                  for h in range(4)])
+    ingest(engine, settings, folder)
+    sha256 = hashlib.sha256(original.read_bytes()).hexdigest()
+    with Session(engine) as session:
+        run = session.exec(select(IngestRun)).scalars().one()
+        run.checksum = sha256
+        session.add(run)
+        session.commit()
+    (folder / "c.csv").write_bytes(original.read_bytes())
+
+    report = ingest(engine, settings, folder)
+
+    assert [f.status for f in report.files] == ["unchanged", "duplicate"]
+    assert report.files[1].message.startswith(
+        f"byte-identical to {original} (same SHA-256) in this delivery")
+    assert total(engine) == pytest.approx(12.0)
+    assert ingest_runs(engine)[-1].checksum == sha256
 
 
 # --- allocation -----------------------------------------------------------------------------
@@ -843,14 +867,14 @@ def test_parquet_with_typed_columns_ingests_like_csv(engine, settings, tmp_path)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
-def test_the_run_records_the_sha256_of_the_file_it_read(engine, settings, tmp_path, suffix):
+def test_the_run_records_the_blake3_of_the_file_it_read(engine, settings, tmp_path, suffix):
     path = write_focus(tmp_path / f"export{suffix}", [{"BilledCost": str(i)} for i in range(50)])
 
     ingest(engine, settings, path)
 
     with Session(engine) as session:
         run = session.exec(select(IngestRun)).scalars().one()
-    assert run.checksum == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert run.checksum == "blake3:" + blake3.blake3(path.read_bytes()).hexdigest(length=28)
 
 
 def test_each_sku_of_a_service_is_its_own_line_and_a_missing_sku_is_empty(
