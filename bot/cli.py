@@ -37,6 +37,7 @@ from bot.chat.console import render
 from bot.chat.console.render import console, errors
 from bot.cli_db import db_app, runs_command
 from bot.cli_digest import digest_command
+from bot.cli_errors import say
 from bot.cli_feedback import feedback_app
 from bot.cli_finance import budgets_command, showback_command
 from bot.cli_options import ConfigOption
@@ -53,7 +54,7 @@ from bot.ingest.poll import read_sources
 from bot.ingest.service import IngestReport, ingest_path, ingest_source
 from bot.ingest.sources.config import FocusSourceSettings
 from bot.ingest.status import print_outcomes, print_status, source_status, status_json
-from bot.logs import LogFormat, configure_logging, current_format
+from bot.logs import LogFormat, configure_logging
 from bot.secret_files import load_secret_files
 from bot.settings import Settings, load_settings
 from bot.wiring import Services, build_services
@@ -357,10 +358,8 @@ def replay_command(
                       f"{exceeded} alert(s) past a plan's envelope; {len(plans)} plan(s) "
                       f"honoured", highlight=False)
     if result.rejected_rows:
-        errors.print(
-            f"[yellow]{result.rejected_rows:,} row(s) could not be used and were left out; "
-            f"`spendwatch ingest {escape(str(source))}` lists them with reasons.[/yellow]"
-        )
+        say(f"{result.rejected_rows:,} row(s) could not be used and were left out; "
+            f"`spendwatch ingest {source}` lists them with reasons.", level=logging.WARNING)
 
 
 def _utc(value: datetime | None) -> pd.Timestamp | None:
@@ -406,10 +405,6 @@ def main() -> None:
         load_secret_files()  # NAME_FILE -> NAME, before anything reads the environment
         app()  # typer reports usage errors itself (exit status 2)
     except USER_ERRORS as exc:
-        if current_format() == LogFormat.JSON:
-            logging.getLogger("bot.cli").error("error: %s", user_message(exc))
-        else:  # one line even in a pipe or a log, where rich would wrap at 80 columns
-            errors.print(f"[red]error:[/red] {escape(user_message(exc))}", highlight=False,
-                         soft_wrap=True)
+        say(user_message(exc))
         sys.exit(2)
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from bot.anomaly.service import default_playbook
-from bot.chat.console.render import console, errors
+from bot.chat.console.render import console
 from bot.chat.enums import Platform
+from bot.cli_errors import fail
 from bot.costs.periods import ReportError, parse_moment
 from bot.finance.digest import DigestError
 from bot.finance.digest_send import last_digest_hour, queue_digest
@@ -31,11 +31,6 @@ from bot.wiring import build_services
 from storage.db import session_scope
 
 __all__ = ["digest_command", "platforms_of"]
-
-
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
 
 
 def platforms_of(mode: Mode) -> tuple[str, ...]:
@@ -64,13 +59,13 @@ def digest_command(
         ending = (parse_moment(week_ending, option="--week-ending") if week_ending
                   else last_digest_hour(settings, now))
     except ReportError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if ending > now:
-        raise _fail(f"--week-ending {ending:%Y-%m-%dT%H:%MZ} is in the future; give a moment "
+        raise fail(f"--week-ending {ending:%Y-%m-%dT%H:%MZ} is in the future; give a moment "
                     f"at or before now ({now:%Y-%m-%dT%H:00Z})")
     platforms = platforms_of(choose_mode(os.environ)) if send else ()
     if send and not platforms:
-        raise _fail("no chat platform is configured (set SLACK_BOT_TOKEN or the Teams "
+        raise fail("no chat platform is configured (set SLACK_BOT_TOKEN or the Teams "
                     "credentials as for `spendwatch run`); nothing was queued")
     what_changed = default_playbook(settings).resolution.what_changed
     services = build_services(settings)
@@ -83,7 +78,7 @@ def digest_command(
             queued = queue_digest(db_session=session, settings=settings, week_ending=ending,
                                   platforms=platforms, now=now, what_changed=what_changed)
     except DigestError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         services.close()
     digest = queued.digest

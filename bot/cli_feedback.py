@@ -15,7 +15,8 @@ from rich.markup import escape
 
 from bot.anomaly.desk import ResponseError
 from bot.anomaly.feedback_chat import FeedbackUndoneAnswer
-from bot.chat.console.render import console, errors
+from bot.chat.console.render import console
+from bot.cli_errors import fail, say
 from bot.cli_options import ConfigOption
 from bot.costs.views import format_plain
 from bot.settings import load_settings
@@ -48,15 +49,13 @@ def undo(
 ) -> None:
     """Undo one piece of feedback: its line is judged against its own baseline again."""
     if not by.strip():
-        errors.print("[red]error:[/red] --by is empty; say who undoes it (e.g. --by alice)",
-                     highlight=False)
-        raise typer.Exit(2)
+        raise fail("--by is empty; say who undoes it (e.g. --by alice)")
     services = build_services(load_settings(config))
     try:
         view = services.desk().with_operator(by.strip()).undo_feedback(feedback_id,
                                                                         user=by.strip())
     except ResponseError as exc:
-        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        say(str(exc))
         raise typer.Exit(1) from None
     finally:
         services.close()

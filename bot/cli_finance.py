@@ -27,8 +27,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.chat.console import render
-from bot.chat.console.render import console, errors
+from bot.chat.console.render import console
 from bot.chat.text import money
+from bot.cli_errors import fail
 from bot.costs.service import METRICS, data_end
 from bot.finance.budgets import (
     Basis,
@@ -53,11 +54,6 @@ BUDGET_FORMATS = ("table", "json")
 FORMATS = ("table", "json", "csv")
 
 
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
-
-
 def showback_command(
     config: Annotated[Path | None, typer.Option(
         "--config", "-c", help="YAML config file (default: $SPENDWATCH_CONFIG).")] = None,
@@ -69,9 +65,9 @@ def showback_command(
 ) -> None:
     """Direct and shared spend per project: pools of showback.shared split to the cent."""
     if output_format not in FORMATS:
-        raise _fail(f"--format {output_format!r} is unknown; use table, json or csv")
+        raise fail(f"--format {output_format!r} is unknown; use table, json or csv")
     if metric not in METRICS:
-        raise _fail(f"--metric {metric!r} is unknown; use effective or billed")
+        raise fail(f"--metric {metric!r} is unknown; use effective or billed")
     settings = load_settings(config)
     services = build_services(settings)
     try:
@@ -79,13 +75,13 @@ def showback_command(
             if period is None:
                 newest = data_end(connection)
                 if newest is None:
-                    raise _fail("no cost data yet; run `spendwatch ingest PATH` first")
+                    raise fail("no cost data yet; run `spendwatch ingest PATH` first")
                 period = f"{newest - timedelta(hours=1):%Y-%m}"
             start, end = month_bounds(period)
             result = load_showback(connection=connection, pools=settings.showback.shared,
                                    start=start, end=end, metric=metric)
     except ShowbackError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         services.close()
     currency = settings.currency.base
@@ -155,7 +151,7 @@ def budgets_command(
 ) -> None:
     """Each budget's spend, forecast and the thresholds crossed (read-only)."""
     if output_format not in BUDGET_FORMATS:
-        raise _fail(f"--format {output_format!r} is unknown; use table or json")
+        raise fail(f"--format {output_format!r} is unknown; use table or json")
     now = _moment(at) if at is not None else datetime.now(UTC)
     settings = load_settings(config)
     services = build_services(settings)
@@ -180,7 +176,7 @@ def _moment(text: str) -> datetime:
     try:
         return as_utc(datetime.fromisoformat(text.strip()))
     except ValueError:
-        raise _fail(f"--at {text!r} is not a moment; give it in ISO 8601, e.g. "
+        raise fail(f"--at {text!r} is not a moment; give it in ISO 8601, e.g. "
                     f"2026-11-15T12:00:00Z or 2026-11-15") from None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -21,8 +22,9 @@ from rich.table import Table
 from bot.anomaly import plans
 from bot.anomaly.access import NothingChanged, ResponseError
 from bot.anomaly.plans import ALL_ENVIRONMENTS, ALL_SERVICES, PlanUse
-from bot.chat.console.render import console, errors
+from bot.chat.console.render import console
 from bot.chat.text import money
+from bot.cli_errors import fail, say
 from bot.cli_options import ConfigOption
 from bot.errors import user_message
 from bot.settings import Settings, load_settings
@@ -37,11 +39,6 @@ __all__ = ["plans_app", "stored_plans"]
 plans_app = typer.Typer(help="Planned spend: no alert inside a plan's envelope, until its end.",
                         no_args_is_help=True)
 
-
-
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
 
 
 def _services(config: Path | None) -> Services:
@@ -104,13 +101,12 @@ def add(
                                   starts_at=starts_at, reason=reason, actor=_actor(by), now=now)
             plan_id, start, end = plan.id, plan.starts_at, plan.ends_at
     except ResponseError as exc:
-        raise _fail(user_message(exc)) from None
+        raise fail(user_message(exc)) from None
     finally:
         services.close()
     if not known:
-        errors.print(f"[yellow]warning:[/yellow] the store has never seen project "
-                     f"{escape(repr(project))}; check the spelling (`spendwatch costs` lists "
-                     f"projects). The plan is kept.", highlight=False, soft_wrap=True)
+        say(f"the store has never seen project {project!r}; check the spelling "
+            "(`spendwatch costs` lists projects). The plan is kept.", level=logging.WARNING)
     scope = "every environment" if environment == ALL_ENVIRONMENTS else environment
     console.print(f"Plan #{plan_id} added: {escape(project)} / {escape(scope)}"
                   f"{' / ' + escape(service) if service else ''}, {money(amount)} above normal "
@@ -140,7 +136,7 @@ def list_(
 ) -> None:
     """Plans in force (or all of them), with the envelope used and left."""
     if format_ not in ("table", "json"):
-        raise _fail(f"--format {format_!r} is unknown; use table or json")
+        raise fail(f"--format {format_!r} is unknown; use table or json")
     now = datetime.now(UTC)
     services = _services(config)
     try:
@@ -186,7 +182,7 @@ def remove(
         console.print(escape(user_message(exc)), highlight=False)
         return
     except ResponseError as exc:
-        raise _fail(user_message(exc)) from None
+        raise fail(user_message(exc)) from None
     finally:
         services.close()
     console.print(f"Plan #{plan_id} removed; alerts fire again for its workload.",

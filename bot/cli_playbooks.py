@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from bot.anomaly.levers import category_for
 from bot.anomaly.service import playbooks_folder
-from bot.chat.console.render import console, errors
+from bot.chat.console.render import console
+from bot.cli_errors import say
 from bot.cli_options import ConfigOption
 from bot.playbook import PlaybookError, Problem, load_playbook, load_playbooks
 from bot.playbook.library import PlaybookLibrary
@@ -58,10 +58,10 @@ def _load(folder: Path) -> tuple[PlaybookLibrary, dict[str, Path]]:
 
 def _fail(problems: list[Problem]) -> typer.Exit:
     for problem in problems:
-        errors.print(escape(format_problem(problem)), highlight=False, soft_wrap=True)
+        say(format_problem(problem), label=False)
     count = len(problems)
-    errors.print(f"{count} problem{'s' if count != 1 else ''}; the bot refuses to start until "
-                 f"they are fixed (docs/playbooks.md).", highlight=False)
+    say(f"{count} problem{'s' if count != 1 else ''}; the bot refuses to start until they are "
+        "fixed (docs/playbooks.md).", label=False)
     return typer.Exit(1)
 
 

@@ -17,8 +17,9 @@ import typer
 from rich.markup import escape
 
 from bot.anomaly.service import load_library
-from bot.chat.console.render import console, errors
+from bot.chat.console.render import console
 from bot.chat.text import money
+from bot.cli_errors import fail
 from bot.finance.report import build_report
 from bot.finance.report_files import parse_formats, prepare_out, write_report
 from bot.finance.report_pdf import ReportError, find_chromium
@@ -29,11 +30,6 @@ from bot.settings import Settings, load_settings
 from bot.wiring import build_services
 
 __all__ = ["report_command"]
-
-
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
 
 
 def report_command(
@@ -54,14 +50,14 @@ def report_command(
         if "pdf" in formats:
             find_chromium()
     except (ReportError, ShowbackError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     settings = load_settings(config)
     made = not folder.exists()
     try:
         prepare_out(folder)
     except ReportError as exc:
         _remove_if_empty(folder, made)
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     services = build_services(settings)
     try:
         report = build_report(engine=services.engine, settings=settings, period=period,
@@ -69,7 +65,7 @@ def report_command(
         written = write_report(report, folder, formats)
     except (ReportError, ShowbackError) as exc:
         _remove_if_empty(folder, made)
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except BaseException:
         _remove_if_empty(folder, made)
         raise

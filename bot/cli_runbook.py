@@ -18,8 +18,9 @@ from rich.markup import escape
 from bot.anomaly.access import NothingChanged, ResponseError
 from bot.anomaly.runbook_export import export_runbooks
 from bot.anomaly.runbooks import edit_entry, entry_history
-from bot.chat.console.render import console, errors
+from bot.chat.console.render import console
 from bot.chat.text import when
+from bot.cli_errors import fail
 from bot.cli_options import ConfigOption
 from bot.settings import load_settings
 from bot.wiring import build_services
@@ -43,19 +44,15 @@ def export(
 ) -> None:
     """One Markdown file per workload (project, environment, service), newest entry first."""
     if out.exists() and not out.is_dir():
-        errors.print(f"[red]error:[/red] --out {escape(str(out))} is a file; give a folder",
-                     highlight=False)
-        raise typer.Exit(2)
+        raise fail(f"--out {out} is a file; give a folder")
     services = build_services(load_settings(config))
     try:
         with session_scope(services.engine) as session:
             written = export_runbooks(db_session=session, out=out, project=project,
                                       exported=datetime.now(UTC))
     except OSError as exc:
-        errors.print(f"[red]error:[/red] {escape(str(out))}: cannot be written "
-                     f"({escape(exc.strerror or str(exc))}); choose a folder you can write to",
-                     highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(f"{out}: cannot be written ({exc.strerror or exc}); choose a folder you "
+                   "can write to") from None
     finally:
         services.close()
     if not written:
@@ -92,8 +89,7 @@ def edit(
         console.print(escape(str(exc)), highlight=False)
         return
     except ResponseError as exc:
-        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     finally:
         services.close()
     console.print(f"Runbook entry {entry_id} is now v{version}, edited by {escape(by.strip())}. "
@@ -108,8 +104,7 @@ def history(entry_id: EntryArgument, config: ConfigOption = None) -> None:
         with session_scope(services.engine) as session:
             found = entry_history(db_session=session, entry_id=entry_id)
     except ResponseError as exc:
-        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     finally:
         services.close()
     view = found.view

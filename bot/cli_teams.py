@@ -18,9 +18,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bot.chat.console.render import console, errors
+from bot.chat.console.render import console
 from bot.chat.teams.package import PackageError, build_package, check_bot_id
 from bot.chat.teams.schema import validate_card
+from bot.cli_errors import fail
 from bot.teams_samples import SampleError, sample_cards
 
 __all__ = ["teams_app"]
@@ -29,11 +30,6 @@ teams_app = typer.Typer(help="Microsoft Teams: the app package and the cards the
                         no_args_is_help=True)
 
 INDEX = "index.json"
-
-
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
 
 
 @teams_app.command("package")
@@ -58,7 +54,7 @@ def package(
         manifest = build_package(out, bot_id=bot_id, version=metadata.version("spendwatch"),
                                  domains=domain or (), website_url=website_url)
     except PackageError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     console.print(f"Wrote {escape(str(out))}: manifest {manifest['manifestVersion']} for bot "
                   f"{bot_id}, app version {manifest['version']}, app id {manifest['id']}.",
                   highlight=False)
@@ -74,17 +70,17 @@ def cards(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _fail(f"cannot create {out}: {exc.strerror or exc}") from None
+        raise fail(f"cannot create {out}: {exc.strerror or exc}") from None
     try:
         drawn = sample_cards()
     except SampleError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     index = []
     for sample in drawn:
         name = f"{sample.name}.json"
         problems = validate_card(sample.card)
         if problems:
-            raise _fail(f"{name} does not pass the Adaptive Cards 1.5 schema: {problems[0]}"
+            raise fail(f"{name} does not pass the Adaptive Cards 1.5 schema: {problems[0]}"
                         + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
         text = json.dumps(sample.card, indent=2, ensure_ascii=False) + "\n"
         (out / name).write_text(text, encoding="utf-8")

@@ -91,3 +91,45 @@ def test_a_user_error_is_one_json_line_when_logs_are_json(
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert lines and lines[-1]["level"] == "ERROR"
     assert lines[-1]["message"].startswith("error: ") and "nowhere.csv" in lines[-1]["message"]
+
+
+def _run_main(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    from bot.cli import main
+
+    monkeypatch.setattr("sys.argv", ["spendwatch", *argv])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    return int(stopped.value.code or 0)
+
+
+@pytest.mark.parametrize(("argv", "code", "words"), [
+    (["feedback", "undo", "1", "--by", " "], 2, "error: --by is empty"),
+    (["runbook", "export", "--out", "{file}"], 2, "is a file; give a folder"),
+    (["plans", "add", "--project", "p", "--environment", "prod", "--amount", "5",
+      "--until", "2000-01-01"], 2, "which has passed; give a date in the future"),
+    (["playbooks", "check", "--dir", "{broken}"], 1, "not valid YAML"),
+])
+def test_each_command_refuses_in_json_when_logs_are_json(
+        argv: list[str], code: int, words: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    """Not only the errors that reach the entry point: a subcommand's own refusals (and the
+    lines of a playbook check) are objects too, so no line of standard error is left as text."""
+    file = tmp_path / "a-file"
+    file.write_text("x")
+    broken = tmp_path / "playbooks"
+    broken.mkdir()
+    (broken / "default.yml").write_text("name: [\n", encoding="utf-8")
+    argv = [a.format(file=file, broken=broken) for a in argv]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SPENDWATCH_CONFIG", raising=False)
+
+    assert _run_main(["--log-format", "json", *argv], monkeypatch) == code
+    err = capsys.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines()]  # every line an object
+    assert lines and all(line["level"] == "ERROR" and line["logger"] == "bot.cli"
+                         for line in lines)
+    assert any(words in line["message"] for line in lines)
+
+    assert _run_main(argv, monkeypatch) == code  # and the same words as text by default
+    text = capsys.readouterr().err
+    assert words in " ".join(text.split()) and not text.lstrip().startswith("{")
