@@ -40,6 +40,7 @@ about 0.46, a $1/h line's 0.5; ``relative_shrink = 0`` turns the rule off. The s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,8 +112,36 @@ class HourVerdict:
     standout: np.ndarray  # relative excess / the series' ordinary excursion
 
 
-def _column(thresholds: list[Thresholds], name: str) -> np.ndarray:
-    return np.array([getattr(t, name) for t in thresholds], dtype=float)
+class ThresholdRows(list[Thresholds]):
+    """One :class:`Thresholds` per series, whose columns are built once: detection judges the
+    same series hour after hour, and building a column from the objects costs more than the
+    arithmetic done with it. The columns are read-only."""
+
+    def __init__(self, rows: Iterable[Thresholds] = ()) -> None:
+        super().__init__(rows)
+        self._columns: dict[tuple[str, str], np.ndarray] = {}
+
+    def column(self, name: str, dtype: str = "float") -> np.ndarray:
+        found = self._columns.get((name, dtype))
+        if found is None:
+            found = np.array([getattr(t, name) for t in self], dtype=dtype)
+            found.setflags(write=False)
+            self._columns[name, dtype] = found
+        return found
+
+    def take(self, rows: np.ndarray) -> ThresholdRows:
+        return ThresholdRows(self[int(r)] for r in rows)
+
+
+def threshold_column(thresholds: list[Thresholds], name: str,
+                     dtype: str = "float") -> np.ndarray:
+    """Field ``name`` of each series' thresholds, as an array (read-only: it may be shared)."""
+    if isinstance(thresholds, ThresholdRows):
+        return thresholds.column(name, dtype)
+    return np.array([getattr(t, name) for t in thresholds], dtype=dtype)
+
+
+_column = threshold_column
 
 
 def _ratio(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bot.detection._baseline import DAY, WEEK, Baseline, baseline_at
-from bot.detection._rules import HourVerdict, Thresholds, judge
+from bot.detection._rules import HourVerdict, ThresholdRows, Thresholds, judge
 from bot.detection.normal import NormalFloors, Widening
 from bot.detection.unit_cost import UnitCostVerdict, judge_unit_cost
 
@@ -55,6 +55,10 @@ class SpendMatrix:
     # units consumed (FOCUS ConsumedQuantity), lines x hours; 0 where unknown. ``lines["unit"]``
     # names the unit ("" for a line without one, or with more than one)
     quantities: np.ndarray | None = None
+    # what every hour's judgement reads from the frames, worked out once (:meth:`thresholds`,
+    # :meth:`text`); the frames are not changed after construction
+    _memo: dict[tuple[object, ...], Any] = field(default_factory=dict, init=False, repr=False,
+                                                 compare=False)
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=float)
@@ -102,6 +106,31 @@ class SpendMatrix:
     @property
     def hours(self) -> int:
         return self.values.shape[1]
+
+    def thresholds(self, of: str, table: dict[tuple[str, str], Thresholds],
+                   default: Thresholds) -> ThresholdRows:
+        """The thresholds of each row of ``of`` ("lines", "services" or "workloads"), by its
+        environment and phase (``default`` for a pair not in ``table``)."""
+        key = ("thresholds", of, tuple(sorted(table.items())), default)
+        found = self._memo.get(key)
+        if found is None:
+            frame: pd.DataFrame = getattr(self, of)
+            found = ThresholdRows(
+                table.get((env, phase), default)
+                for env, phase in zip(frame["environment"], frame["phase"], strict=True))
+            self._memo[key] = found
+        return found
+
+    def text(self, of: str, column: str) -> dict[Any, str]:
+        """Column ``column`` of frame ``of`` as text, by row label (as ``frame.at``)."""
+        key = ("text", of, column)
+        found = self._memo.get(key)
+        if found is None:
+            frame: pd.DataFrame = getattr(self, of)
+            found = {label: str(value) for label, value in zip(frame.index, frame[column],
+                                                               strict=True)}
+            self._memo[key] = found
+        return found
 
     def hour(self, index: int) -> pd.Timestamp:
         return self.start + pd.Timedelta(hours=index)
@@ -247,23 +276,23 @@ def detect_hour(
     default = default or Thresholds()
     thresholds_for = thresholds_for or {}
 
-    def rows(frame: pd.DataFrame) -> list[Thresholds]:
-        return [
-            thresholds_for.get((env, phase), default)
-            for env, phase in zip(frame["environment"], frame["phase"], strict=True)
-        ]
+    def rows(of: str) -> ThresholdRows:
+        return matrix.thresholds(of, thresholds_for, default)
 
     widening = Widening.of(matrix, normal_floors)
     services = _verdict(matrix.service_values, index, matrix.first_seen_services,
-                        rows(matrix.services), warmup_hours,
+                        rows("services"), warmup_hours,
                         lift=widening.services if widening else None)
-    totals = _verdict(matrix.totals, index, matrix.first_seen_totals, rows(matrix.workloads),
+    totals = _verdict(matrix.totals, index, matrix.first_seen_totals, rows("workloads"),
                       warmup_hours, lift=widening.totals if widening else None)
     sku_rows = np.flatnonzero(matrix.split)
     skus = None
     if len(sku_rows):
+        key = ("sku thresholds", tuple(sorted(thresholds_for.items())), default)
+        if key not in matrix._memo:
+            matrix._memo[key] = rows("lines").take(sku_rows)
         skus = _verdict(matrix.values[sku_rows], index, matrix.first_seen_lines[sku_rows],
-                        rows(matrix.lines.iloc[sku_rows]), warmup_hours,
+                        matrix._memo[key], warmup_hours,
                         lift=partial(widening.skus, rows=sku_rows) if widening else None)
         skus = _without_swaps(matrix, sku_rows, skus, services)
     levels = _Levels(services, totals, sku_rows, skus)
@@ -274,12 +303,12 @@ def detect_hour(
     }
     flags["elevated"] = totals.elevated | _any(matrix, levels, "elevated") | _any(
         matrix, levels, "anomalous")
-    unit = judge_unit_cost(matrix.values, matrix.quantities, index, rows(matrix.lines))
+    unit = judge_unit_cost(matrix.values, matrix.quantities, index, rows("lines"))
     priced = _unit_cost_workloads(matrix, unit)
     for name in ("anomalous", "strong", "confirming", "elevated"):
         flags[name] = flags[name] | priced
     interesting = np.flatnonzero(flags["anomalous"] | flags["elevated"])
-    burst = rows(matrix.workloads)
+    burst = rows("workloads")
     return [_with_unit_cost(matrix, _finding(matrix, int(w), index, levels, flags, top,
                                              burst[w]), int(w), unit)
             for w in interesting]
@@ -354,8 +383,8 @@ def _finding(matrix: SpendMatrix, w: int, index: int, levels: _Levels,
     order = service_rows[np.argsort(-excess, kind="stable")]
     contributors = [
         Contributor(
-            service=str(matrix.services.at[r, "service_name"]),
-            region=str(matrix.services.at[r, "region"]),
+            service=matrix.text("services", "service_name")[r],
+            region=matrix.text("services", "region")[r],
             sku=_top_sku(matrix, levels, r),
             impact_usd=round(float(services.excess[r]), 4),
             expected=round(float(services.expected[r]), 4),
@@ -367,10 +396,10 @@ def _finding(matrix: SpendMatrix, w: int, index: int, levels: _Levels,
     # the workload's excess: its total's, or (when only a line stands out) that line's
     line_excess = float(np.sum(np.clip(excess, 0, None) * services.anomalous[service_rows]))
     return Finding(
-        project=str(matrix.workloads.at[w, "project"]),
-        environment=str(matrix.workloads.at[w, "environment"]),
-        owner=str(matrix.workloads.at[w, "owner"]),
-        phase=str(matrix.workloads.at[w, "phase"]),
+        project=matrix.text("workloads", "project")[w],
+        environment=matrix.text("workloads", "environment")[w],
+        owner=matrix.text("workloads", "owner")[w],
+        phase=matrix.text("workloads", "phase")[w],
         hour=matrix.hour(index),
         anomalous=bool(flags["anomalous"][w]),
         strong=bool(flags["strong"][w]),
@@ -405,10 +434,10 @@ def _top_sku(matrix: SpendMatrix, levels: _Levels, service_row: int) -> str:
     """The SKU of a service line that rose most (its only SKU when it has one)."""
     lines = np.flatnonzero(matrix.service_of_line == service_row)
     if len(lines) == 1 or levels.skus is None:
-        return str(matrix.lines.at[lines[0], "sku_id"])
+        return matrix.text("lines", "sku_id")[lines[0]]
     position = np.searchsorted(levels.sku_rows, lines)
     best = lines[int(np.argmax(levels.skus.excess[position]))]
-    return str(matrix.lines.at[best, "sku_id"])
+    return matrix.text("lines", "sku_id")[best]
 
 
 def _verdict(values: np.ndarray, index: int, first_seen: np.ndarray,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.detection._baseline import DAY, WEEK, _nanquantile, _Quiet, baseline_at
-from bot.detection._rules import Thresholds
+from bot.detection._rules import Thresholds, threshold_column
 
 __all__ = ["UnitCostVerdict", "judge_unit_cost"]
 
@@ -52,22 +52,18 @@ class UnitCostVerdict:
                    np.zeros(0, dtype=np.intp))
 
 
-def _column(thresholds: list[Thresholds], name: str) -> np.ndarray:
-    return np.array([getattr(t, name) for t in thresholds], dtype=float)
-
-
 def judge_unit_cost(values: np.ndarray, quantities: np.ndarray | None, index: int,
                     thresholds: list[Thresholds]) -> UnitCostVerdict:
     """The lines (rows of ``values``: spend, lines x hours) whose price per unit rose at
     column ``index``; ``thresholds`` holds one entry per line."""
-    hours = np.array([t.unit_cost_hours for t in thresholds], dtype=np.intp)
+    hours = threshold_column(thresholds, "unit_cost_hours", "intp")
     if quantities is None or not len(hours):
         return UnitCostVerdict.none()
     longest = int(hours.max())
     if index - longest - DAY < 0:
         return UnitCostVerdict.none()
-    on = np.array([t.unit_cost_alerts for t in thresholds], dtype=bool)
-    relative = _column(thresholds, "unit_cost_relative")
+    on = threshold_column(thresholds, "unit_cost_alerts", "bool")
+    relative = threshold_column(thresholds, "unit_cost_relative")
     recent = _unit(values[:, index - longest + 1:index + 1],
                    quantities[:, index - longest + 1:index + 1])
     # the last ``hours`` columns of ``recent`` are the line's stretch
@@ -83,22 +79,22 @@ def judge_unit_cost(values: np.ndarray, quantities: np.ndarray | None, index: in
     if not len(candidates):
         return UnitCostVerdict.none()
     return _judge(values, quantities, index, candidates, hours[candidates],
-                  [thresholds[r] for r in candidates])
+                  [thresholds[int(r)] for r in candidates])
 
 
 def _judge(values: np.ndarray, quantities: np.ndarray, index: int, rows: np.ndarray,
            hours: np.ndarray, thresholds: list[Thresholds]) -> UnitCostVerdict:
     first = index - hours + 1  # first hour of each line's stretch
     usual, spread = _usual(values[rows], quantities[rows], first)
-    relative = _column(thresholds, "unit_cost_relative")
-    floor = _column(thresholds, "unit_cost_spread_floor") * usual
+    relative = threshold_column(thresholds, "unit_cost_relative")
+    floor = threshold_column(thresholds, "unit_cost_spread_floor") * usual
     sigma = np.fmax(spread, floor)
     stretch = index + 1 - np.arange(int(hours.max()), 0, -1)
     units = _unit(values[rows][:, stretch], quantities[rows][:, stretch])
     in_stretch = stretch[None, :] >= first[:, None]
     with np.errstate(invalid="ignore"):
         high = (units >= usual[:, None] * (1 + relative[:, None])) & (
-            units - usual[:, None] >= _column(thresholds, "z")[:, None] * sigma[:, None])
+            units - usual[:, None] >= threshold_column(thresholds, "z")[:, None] * sigma[:, None])
     every = np.all(np.where(in_stretch, high, True), axis=1) & (usual > 0)
     spend = np.where(in_stretch, values[rows][:, stretch], 0.0).sum(axis=1)
     used = np.where(in_stretch, quantities[rows][:, stretch], 0.0).sum(axis=1)
@@ -107,8 +103,8 @@ def _judge(values: np.ndarray, quantities: np.ndarray, index: int, rows: np.ndar
     now = quantities[rows, index]
     excess = now * (values[rows, index] / np.where(now > 0, now, np.nan) - usual)
     excess = np.nan_to_num(excess, nan=0.0)
-    dollars = (excess >= _column(thresholds, "min_hourly_usd")) & (
-        excess * 24 >= _column(thresholds, "min_daily_usd"))
+    dollars = (excess >= threshold_column(thresholds, "min_hourly_usd")) & (
+        excess * 24 >= threshold_column(thresholds, "min_daily_usd"))
     keep = every & dollars
     if not keep.any():
         return UnitCostVerdict.none()

@@ -200,3 +200,17 @@ def test_one_sku_per_service_line_shares_the_values_array():
     split = matrix_of(next(c for c in CASES if c.name.startswith("one model's rise")))
     assert split.service_values.shape == (1, HOURS)
     assert split.split.tolist() == [True, True]
+
+
+def test_the_same_matrix_judged_with_other_thresholds_uses_the_new_ones():
+    """Each hour reads thresholds worked out once per matrix; a changed table (a reloaded
+    config, a sensitive profile) must still be the one that judges."""
+    matrix = matrix_of(Case("EC2 doubles", [Line("Amazon EC2", changed(steady(50.0, 1), 2.0)),
+                                            Line("Amazon S3", steady(10.0, 2))], opens=True))
+    index = HOURS - 1
+    loud = detect_hour(matrix, index)
+    assert any(f.anomalous for f in loud)
+    deaf = Thresholds(min_hourly_usd=1e9, min_daily_usd=1e9, new_spend_hourly_usd=1e9)
+    for table, default in (({("prod", "run"): deaf}, None), ({}, deaf)):
+        assert not any(f.anomalous for f in detect_hour(matrix, index, table, default=default))
+    assert detect_hour(matrix, index) == loud  # and the first table again, as before
