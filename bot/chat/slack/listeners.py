@@ -24,6 +24,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.anomaly.desk import AnomalyDesk, NothingChanged
 from bot.anomaly.plans import PlanError
@@ -331,6 +332,11 @@ def _home(ctx: SlackContext) -> Callable[..., None]:
     def listener(event: dict[str, Any], client: WebClient) -> None:
         user = event.get("user", "")
         home = ctx.desk.home(user=user)
-        client.views_publish(user_id=user, view=home_view(home.open_alerts, home.resolutions))
+        try:
+            client.views_publish(user_id=user,
+                                 view=home_view(home.open_alerts, home.resolutions))
+        except SlackApiError as exc:  # drawn again the next time the tab is opened
+            log.warning("App Home for %s was not published: Slack answered %s", user[:32],
+                        exc.response.get("error", "an error"))
 
     return listener

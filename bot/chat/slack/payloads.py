@@ -126,7 +126,7 @@ class _EventCallback(Envelope):
 
 
 class _HomeEvent(_Event):
-    user: str
+    user: str = Field(min_length=1)  # whose App Home to draw: Slack always says
 
 
 class _HomeOpened(Envelope):

@@ -9,6 +9,7 @@ by an agent release) is going on in the newest hours.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -469,6 +470,25 @@ def test_app_home_lists_open_anomalies(runtime, stub):
     call = stub.wait_for("views.publish")[-1]
     assert call.params["user_id"] == "U0ACK"
     assert anomaly.project in json.dumps(call.params["view"])
+
+
+def test_app_home_that_slack_refuses_is_a_warning_not_a_crash(runtime, stub, caplog):
+    """Slack failing views.publish (an outage, a user it no longer knows) costs that one
+    drawing of the tab: a warning naming Slack's error, no traceback logged as an error."""
+    event = {"token": "x", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback",
+             "event_id": "Ev02", "event_time": int(time.time()),
+             "event": {"type": "app_home_opened", "user": "U0GONE", "channel": "D0002",
+                       "tab": "home", "event_ts": f"{time.time():.6f}"}}
+    body = json.dumps(event).encode()
+    stub.error_next("views.publish", "user_not_found")
+    caplog.set_level(logging.WARNING)
+    status, _, _ = post(url(runtime), body, sign(body, SECRET, content_type="application/json"))
+    assert status == 200
+    until(lambda: any("App Home for U0GONE was not published" in r.getMessage()
+                      for r in caplog.records))
+    assert "user_not_found" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "U0GONE" not in stub.home_views
 
 
 def test_app_home_shows_only_the_users_teams_once_responders_are_set(runtime, stub):

@@ -165,6 +165,9 @@ WRONG_SHAPES = {
     "App Home for a user that is a number": _json({
         "type": "event_callback", "team_id": "T1",
         "event": {"type": "app_home_opened", "user": 5, "tab": "home"}}),
+    "App Home for an empty user": _json({
+        "type": "event_callback", "team_id": "T1",
+        "event": {"type": "app_home_opened", "user": "", "tab": "home"}}),
     "a challenge that is a number": _json({"type": "url_verification", "challenge": 5}),
     "a command without its user": (
         urlencode({k: v[0] for k, v in parse_qs(slash_command_body(
