@@ -291,12 +291,10 @@ def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> 
     except RateLimited as exc:
         return _message(user_message(exc))
     except (ValueError, ResponseError) as exc:
-        if isinstance(exc, NotAllowed) or action.verb not in _PANEL_OF:
-            if not isinstance(exc, USER_ERRORS):
-                log.exception("a Teams card action failed")
-            return _message(user_message(exc, otherwise=ACTION_FAILED))
-        # a snooze or reason the desk refused: the panel again, the error under its input
-        panel, errors = _panel_again(desk, action, exc)
+        refused = _refused(desk, action, exc)
+        if isinstance(refused, dict):
+            return refused
+        panel, errors = refused
     except Exception as exc:
         if not isinstance(exc, USER_ERRORS):
             log.exception("a Teams card action failed")
@@ -314,6 +312,20 @@ def answer_action(ctx: TeamsContext, value: Any, *, user: str, channel: str) -> 
                       chart_uri=ctx.charts.cached_chart(view) if ctx.charts else None,
                       errors=errors, panel=panel, inputs=action.inputs if errors else None)
     return {"statusCode": 200, "type": CARD_TYPE, "value": card}
+
+
+def _refused(desk: AnomalyDesk, action: CardAction,
+             exc: Exception) -> dict[str, Any] | tuple[Panel, dict[str, str]]:
+    """What a refused action answers: a message, or, for a snooze or a reason the desk
+    refused, its panel again with the error under the input."""
+    if isinstance(exc, NotAllowed) or action.verb not in _PANEL_OF:
+        if not isinstance(exc, USER_ERRORS):
+            log.exception("a Teams card action failed")
+        return _message(user_message(exc, otherwise=ACTION_FAILED))
+    try:
+        return _panel_again(desk, action, exc)
+    except ResponseError as gone:  # no panel to draw: the anomaly does not exist
+        return _message(user_message(gone))
 
 
 def _panel_again(desk: AnomalyDesk, action: CardAction,
