@@ -51,7 +51,8 @@ def run_command(
     mode = choose_mode(os.environ)
     services = build_services(load_settings(config))
     runtime = Runtime(services, mode, port=port, host=host, metrics_port=metrics_port,
-                      metrics_token=os.environ.get("SPENDWATCH_METRICS_TOKEN") or None)
+                      metrics_token=os.environ.get("SPENDWATCH_METRICS_TOKEN") or None,
+                      freeze_heap=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
