@@ -37,7 +37,8 @@ import pandas as pd
 
 from bot.anomaly.enums import AnomalyKind, AnomalyStatus, EventKind
 from bot.detection._rules import SUSTAINED_HOURS, SUSTAINED_WINDOW, Thresholds
-from bot.detection.engine import Contributor, Finding, SpendMatrix, detect_hour
+from bot.detection.engine import SpendMatrix, detect_hour
+from bot.detection.findings import Contributor, Finding
 from bot.detection.normal import NormalFloors
 
 __all__ = ["Incident", "Lifecycle", "LifecycleEvent", "catch_up"]

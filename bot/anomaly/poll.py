@@ -26,7 +26,8 @@ from sqlmodel import Session
 from bot.anomaly.enums import AnomalyKind, AnomalyStatus
 from bot.anomaly.feedback import mark_judged_with, normal_floors
 from bot.anomaly.lifecycle import HOUR, Incident, Lifecycle, LifecycleEvent, catch_up
-from bot.detection.engine import Contributor, SpendMatrix, detect_hour, thresholds_for_matrix
+from bot.detection.engine import SpendMatrix, detect_hour, thresholds_for_matrix
+from bot.detection.findings import Contributor
 from bot.settings import Settings
 from storage import queries
 from storage.db import session_scope

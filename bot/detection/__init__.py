@@ -5,7 +5,8 @@ hour), :class:`Thresholds`, and :class:`SeasonalDetector` for any pandas Series.
 """
 
 from bot.detection._rules import Thresholds
-from bot.detection.engine import Contributor, Finding, SpendMatrix, detect_hour
+from bot.detection.engine import SpendMatrix, detect_hour
+from bot.detection.findings import Contributor, Finding
 from bot.detection.series import SeasonalDetector
 
 __all__ = ["Contributor", "Finding", "SeasonalDetector", "SpendMatrix", "Thresholds",

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from bot.anomaly.lifecycle import Lifecycle, catch_up
-from bot.detection.engine import Contributor, Finding, SpendMatrix
+from bot.detection.engine import SpendMatrix
+from bot.detection.findings import Contributor, Finding
 
 T0 = pd.Timestamp("2026-09-01T00:00:00Z")
 H = pd.Timedelta(hours=1)

@@ -202,11 +202,17 @@ def test_one_sku_per_service_line_shares_the_values_array():
     assert split.split.tolist() == [True, True]
 
 
-def test_the_same_matrix_judged_with_other_thresholds_uses_the_new_ones():
+@pytest.mark.parametrize("case", [
+    Case("EC2 doubles", [Line("Amazon EC2", changed(steady(50.0, 1), 2.0)),
+                         Line("Amazon S3", steady(10.0, 2))], opens=True),
+    Case("a model takes the traffic", [  # judged on the SKU lines, with their own thresholds
+        Line("Amazon Bedrock", steady(200.0, 3), sku="claude-haiku"),
+        Line("Amazon Bedrock", changed(BEDROCK_SMALL, 10.0), sku="claude-opus")], opens=True),
+], ids=lambda case: case.name)
+def test_the_same_matrix_judged_with_other_thresholds_uses_the_new_ones(case):
     """Each hour reads thresholds worked out once per matrix; a changed table (a reloaded
     config, a sensitive profile) must still be the one that judges."""
-    matrix = matrix_of(Case("EC2 doubles", [Line("Amazon EC2", changed(steady(50.0, 1), 2.0)),
-                                            Line("Amazon S3", steady(10.0, 2))], opens=True))
+    matrix = matrix_of(case)
     index = HOURS - 1
     loud = detect_hour(matrix, index)
     assert any(f.anomalous for f in loud)
