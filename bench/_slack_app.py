@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from bot.runner import Runtime
+from bot.runner import Runtime, freeze_startup_heap
 from bot.settings import LimitSettings, RoutingSettings, ScheduleSettings, Settings
 from tests.support.slack_requests import post
 from tests.support.slack_runtime import http_runtime
@@ -30,9 +31,16 @@ def bench_settings(database_url: str, workdir: Path, pace: float) -> Settings:
     )
 
 
-def running_app(settings: Settings, stub: SlackApiStub) -> AbstractContextManager[Runtime]:
-    """The real app in HTTP mode (no scheduler), talking to ``stub``."""
-    return http_runtime(settings, stub, token=TOKEN, secret=SECRET)
+@contextmanager
+def running_app(settings: Settings, stub: SlackApiStub, *, freeze: bool = True
+                ) -> Iterator[Runtime]:
+    """The real app in HTTP mode (no scheduler), talking to ``stub``; with ``freeze``, what
+    start-up made is frozen out of the garbage collector's full passes, as ``spendwatch run``
+    does (``bot.runner.freeze_startup_heap``)."""
+    with http_runtime(settings, stub, token=TOKEN, secret=SECRET) as runtime:
+        if freeze:
+            freeze_startup_heap()
+        yield runtime
 
 
 def events_url(runtime: Runtime) -> str:

@@ -227,7 +227,7 @@ def bench_clicks(args: argparse.Namespace, workdir: Path) -> None:
     # the GIL; the monotonic clock is the machine's, so release times compare across both
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as client, \
             SlackApiStub(ts_base=int(time.time())) as stub, \
-            running_app(settings, stub) as runtime:
+            running_app(settings, stub, freeze=not args.no_freeze) as runtime:
         started = time.perf_counter()
         posted = seed_alerts(runtime, count, timeout=max(60.0, count * args.pace * 4))
         print(f"store: {len(posted)} of {count} anomalies posted as alerts in "
@@ -370,6 +370,9 @@ def main() -> None:
     parser.add_argument("--target-answer-ms", type=float, default=500.0)
     parser.add_argument("--skip-clicks", action="store_true")
     parser.add_argument("--skip-cost", action="store_true")
+    parser.add_argument("--no-freeze", action="store_true",
+                        help="leave start-up's objects to the garbage collector's full passes "
+                             "(spendwatch run freezes them), to compare")
     args = parser.parse_args()
     for name, value in (QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:
