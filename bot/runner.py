@@ -110,7 +110,7 @@ def freeze_startup_heap() -> None:
 
     A running bot holds some 300,000 objects from its imports and start-up (modules, the ORM's
     mappers, pandas, the chat SDKs) that live as long as the process. CPython's full
-    collection walks every one of them each time, 100 to 180 ms with the interpreter lock held,
+    collection walks every one of them each time, 50 to 180 ms with the interpreter lock held,
     and it lands inside whatever click, poll or send is running when it triggers
     (``bench/teams_actions.py``: a burst of 50 Teams clicks that met one answered its last
     click that much later). ``gc.freeze()`` moves them to the permanent generation, which no
