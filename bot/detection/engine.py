@@ -115,21 +115,27 @@ class SpendMatrix:
         return np.flatnonzero(self.split)
 
     def thresholds(self, of: str, table: dict[tuple[str, str], Thresholds],
-                   default: Thresholds, *, split: bool = False) -> ThresholdRows:
+                   default: Thresholds) -> ThresholdRows:
         """The thresholds of each row of ``of`` ("lines", "services" or "workloads"), by its
-        environment and phase (``default`` for a pair not in ``table``); with ``split``, of
-        the :attr:`split_rows` of the lines only."""
-        key = ("thresholds", of, tuple(sorted(table.items())), default, split)
+        environment and phase (``default`` for a pair not in ``table``)."""
+        key = ("thresholds", of, tuple(sorted(table.items())), default)
         found = self._memo.get(key)
         if found is None:
-            if split:
-                found = self.thresholds(of, table, default).take(self.split_rows)
-            else:
-                frame: pd.DataFrame = getattr(self, of)
-                found = ThresholdRows(
-                    table.get((env, phase), default)
-                    for env, phase in zip(frame["environment"], frame["phase"], strict=True))
+            frame: pd.DataFrame = getattr(self, of)
+            found = ThresholdRows(
+                table.get((env, phase), default)
+                for env, phase in zip(frame["environment"], frame["phase"], strict=True))
             self._memo[key] = found
+        return found
+
+    def split_thresholds(self, table: dict[tuple[str, str], Thresholds],
+                         default: Thresholds) -> ThresholdRows:
+        """The thresholds of the :attr:`split_rows`, the SKU lines judged on their own."""
+        key = ("split thresholds", tuple(sorted(table.items())), default)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self.thresholds("lines", table, default).take(
+                self.split_rows)
         return found
 
     def text(self, of: str, column: str) -> dict[Any, str]:
@@ -250,7 +256,7 @@ def detect_hour(
     skus = None
     if len(sku_rows):
         skus = _verdict(matrix.values[sku_rows], index, matrix.first_seen_lines[sku_rows],
-                        matrix.thresholds("lines", thresholds_for, default, split=True),
+                        matrix.split_thresholds(thresholds_for, default),
                         warmup_hours,
                         lift=partial(widening.skus, rows=sku_rows) if widening else None)
         skus = _without_swaps(matrix, sku_rows, skus, services)
