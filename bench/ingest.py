@@ -19,12 +19,21 @@ this one, so that a busy machine weighs on all three alike; medians of wall and 
     python bench/ingest.py --rows 1000000 --repeat 3
     python bench/ingest.py --rows 1000000 --repeat 5 --compare /tmp/old
     python bench/ingest.py --rows 10000000 --repeat 1 --memory --skip-baseline
+    python bench/ingest.py --rows 1000000 --repeat 7 --floors
+
+With ``--floors`` the rounds alternate pandas with the two parts no ingest can do without,
+each alone: reading the columns the ingest uses with pyarrow on one thread (its cheapest in
+CPU; no validation, no grouping), and storing the file's points (``insert_points`` and the
+commit, into a store that already holds their series). They bound what a ratio can be: an
+ingest cannot take less than the store alone, nor, on N cores, less than (read CPU + store
+CPU) / N, a bound that assumes the read shared out over the cores at no cost.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -34,6 +43,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -50,6 +60,7 @@ SERVICES = [
     ("Amazon SageMaker", "AI and Machine Learning", "Hours"),
 ]
 ITEMS_PER_POINT = 10
+_T = TypeVar("_T")
 
 
 def _batch(lines: int, hour0: int, hours: int, rng: np.random.Generator) -> pa.Table:
@@ -163,6 +174,111 @@ def spendwatch_ingest(path: Path, workdir: Path) -> float:
     return elapsed
 
 
+def read_columns(path: Path) -> float:
+    """The columns the ingest reads, by pyarrow on one thread: the file's read alone."""
+    from bot.ingest.sources.focus_parse import resolve_columns
+
+    started = time.perf_counter()
+    if path.suffix == ".parquet":
+        header = pq.read_schema(path).names
+        pq.read_table(path, columns=_wanted(resolve_columns(header)), use_threads=False)
+    else:
+        with path.open(encoding="utf-8") as handle:
+            header = handle.readline().rstrip("\r\n").split(",")
+        pacsv.read_csv(path, read_options=pacsv.ReadOptions(use_threads=False),
+                       convert_options=pacsv.ConvertOptions(
+                           include_columns=_wanted(resolve_columns(header))))
+    return time.perf_counter() - started
+
+
+def _wanted(resolved: dict[str, list[str]]) -> list[str]:
+    return sorted({name for names in resolved.values() for name in names})
+
+
+class StoreFloor:
+    """The file's points stored again, alone: ``insert_points`` and the commit.
+
+    The file is ingested once into a template store; each run copies it, empties
+    ``cost_point`` and times writing the same points back (their series already exist).
+    """
+
+    def __init__(self, path: Path, workdir: Path) -> None:
+        import sqlite3
+
+        from bot.ingest.service import ingest_path
+        from bot.settings import Settings
+        from storage.db import make_engine, upgrade
+
+        self.template = workdir / "store-floor.db"
+        self.template.unlink(missing_ok=True)
+        settings = Settings(database_url=f"sqlite:///{self.template}",
+                            quarantine_dir=workdir / "quarantine")
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        ingest_path(engine=engine, settings=settings, path=path)
+        engine.dispose()
+        with sqlite3.connect(self.template) as db:
+            self.run_id = db.execute("SELECT max(ingest_run_id) FROM cost_point").fetchone()[0]
+            self.points = pd.read_sql(
+                "SELECT series_id, hour, billing_period_start, billed_cost, effective_cost, "
+                "usage_quantity, line_items FROM cost_point", db)
+            db.execute("DELETE FROM cost_point")
+            db.commit()
+            db.execute("VACUUM")
+        for column in ("hour", "billing_period_start"):
+            self.points[column] = pd.to_datetime(self.points[column], utc=True)
+        self.workdir = workdir
+
+    def __call__(self) -> float:
+        import shutil
+
+        from storage.db import make_engine
+        from storage.queries.points import insert_points
+
+        db = self.workdir / f"store-{time.monotonic_ns()}.db"
+        shutil.copyfile(self.template, db)
+        engine = make_engine(f"sqlite:///{db}")
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")  # connected, pragmas set: not timed
+            started = time.perf_counter()
+            insert_points(connection=connection, run_id=self.run_id, points=self.points)
+            connection.commit()
+            elapsed = time.perf_counter() - started
+        engine.dispose()
+        db.unlink()
+        return elapsed
+
+
+def floors(path: Path, rows: int, rounds: int, workdir: Path) -> None:
+    """Alternate pandas, the whole ingest, the read alone and the store alone (one process)."""
+    store = StoreFloor(path, workdir)
+    runs: dict[str, tuple[list[float], list[float]]] = {
+        "pandas": ([], []), "ingest": ([], []), "read": ([], []), "store": ([], [])}
+    steps: dict[str, Callable[[], float]] = {
+        "pandas": partial(baseline, path), "ingest": partial(spendwatch_ingest, path, workdir),
+        "read": partial(read_columns, path), "store": store}
+    for round_ in range(rounds):
+        for kind, step in _rotated(list(steps.items()), round_):
+            walls, cpus = runs[kind]
+            walls.append(_timed(step, cpus))
+    labels = {"pandas": "pandas read + groupby", "ingest": "spendwatch ingest",
+              "read": "read alone (pyarrow)", "store": f"store alone ({len(store.points):,} pts)"}
+    for kind, label in labels.items():
+        walls, cpus = runs[kind]
+        print(f"  {label:26s} {statistics.median(walls):.3f}s, best {min(walls):.3f}s "
+              f"(CPU {statistics.median(cpus):.3f}s; runs {_seconds(walls)})")
+    cores = max(1, len(os.sched_getaffinity(0)))
+    # the best runs leave out those the machine slowed (a run of pandas can take twice as
+    # long, nearly all of it kernel time, as fresh memory is first written)
+    for how, pick in (("medians", statistics.median), ("best runs", min)):
+        wall = {kind: pick(walls) for kind, (walls, _) in runs.items()}
+        cpu = {kind: pick(cpus) for kind, (_, cpus) in runs.items()}
+        bound = max(wall["store"], (cpu["read"] + cpu["store"]) / cores)
+        print(f"  by {how}: ingest / pandas {wall['pandas'] / wall['ingest']:.2f}x; the most "
+              f"any ingest could reach {wall['pandas'] / bound:.2f}x (pandas over max(store, "
+              f"(read + store CPU) / {cores} cores) = {bound:.3f}s)")
+
+
 def peak_memory(path: Path, workdir: Path) -> tuple[float, float]:
     """Ingest in a child process; return (seconds, peak RSS in MiB) of that child."""
     code = (
@@ -218,8 +334,8 @@ def compare(path: Path, rows: int, old: Path, rounds: int, workdir: Path) -> Non
     trees = {"pandas": root, "before": old.resolve(), "after": root}
     code = _CHILD.replace("GROUP", repr(GROUP))
     runs: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in trees}
-    for _ in range(rounds):
-        for kind, tree in trees.items():
+    for round_ in range(rounds):
+        for kind, tree in _rotated(list(trees.items()), round_):
             out = subprocess.run(
                 [sys.executable, "-c", code, str(tree), str(path), kind, str(workdir)],
                 check=True, capture_output=True, text=True)
@@ -231,6 +347,16 @@ def compare(path: Path, rows: int, old: Path, rounds: int, workdir: Path) -> Non
         wall = statistics.median(walls)
         print(f"  {kind:7s} {rows / wall:>9,.0f} rows/s ({wall:.2f}s, {base / wall:.2f}x pandas; "
               f"CPU {statistics.median(cpus):.2f}s; runs {_seconds(walls)})")
+
+
+def _rotated(items: list[_T], round_: int) -> list[_T]:
+    """``items`` started at a different one each round.
+
+    A run is slower just after pandas (by 0.17 s of 1.1 s for the CSV, fresh processes, the
+    same tree in two places): each kind takes each place in turn.
+    """
+    shift = round_ % len(items)
+    return items[shift:] + items[:shift]
 
 
 def _cpu_seconds() -> float:
@@ -256,6 +382,8 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--compare", type=Path, default=None, metavar="OLD",
                         help="alternate with the tree in this folder, fresh processes")
+    parser.add_argument("--floors", action="store_true",
+                        help="alternate with the read alone and the store alone")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
 
@@ -268,6 +396,10 @@ def main() -> None:
             size = path.stat().st_size / 2**20
             print(f"{fmt}: {rows:,} line items, {size:,.0f} MiB, generated in "
                   f"{time.perf_counter() - t0:.1f}s, ~{ITEMS_PER_POINT}:1 into hourly points")
+            if args.floors:
+                floors(path, rows, args.repeat, workdir)
+                path.unlink()
+                continue
             if args.compare is not None:
                 compare(path, rows, args.compare, args.repeat, workdir)
                 path.unlink()
