@@ -176,6 +176,7 @@ def spendwatch_ingest(path: Path, workdir: Path) -> float:
 
 def read_columns(path: Path) -> float:
     """The columns the ingest reads, by pyarrow on one thread: the file's read alone."""
+    from bot.ingest.sources.focus_csv import open_csv, read_header
     from bot.ingest.sources.focus_parse import resolve_columns
 
     started = time.perf_counter()
@@ -183,8 +184,9 @@ def read_columns(path: Path) -> float:
         header = pq.read_schema(path).names
         pq.read_table(path, columns=_wanted(resolve_columns(header)), use_threads=False)
     else:
-        with path.open(encoding="utf-8") as handle:
-            header = handle.readline().rstrip("\r\n").split(",")
+        stream, raw = open_csv(path, None)
+        with stream, raw:
+            header = read_header(stream, path)
         pacsv.read_csv(path, read_options=pacsv.ReadOptions(use_threads=False),
                        convert_options=pacsv.ConvertOptions(
                            include_columns=_wanted(resolve_columns(header))))
@@ -249,7 +251,7 @@ class StoreFloor:
         return elapsed
 
 
-def floors(path: Path, rows: int, rounds: int, workdir: Path) -> None:
+def floors(path: Path, rounds: int, workdir: Path) -> None:
     """Alternate pandas, the whole ingest, the read alone and the store alone (one process)."""
     store = StoreFloor(path, workdir)
     runs: dict[str, tuple[list[float], list[float]]] = {
@@ -397,7 +399,7 @@ def main() -> None:
             print(f"{fmt}: {rows:,} line items, {size:,.0f} MiB, generated in "
                   f"{time.perf_counter() - t0:.1f}s, ~{ITEMS_PER_POINT}:1 into hourly points")
             if args.floors:
-                floors(path, rows, args.repeat, workdir)
+                floors(path, args.repeat, workdir)
                 path.unlink()
                 continue
             if args.compare is not None:
